@@ -1,0 +1,13 @@
+"""Patch Forcing: flow matching with a time per patch, a difficulty head and difficulty-aware samplers."""
+
+from patchforcing.model import ModelConfig, ModelOutput, PatchForcingDiT, model_config_from_preset
+from patchforcing.path import broadcast_patches, interpolate, patchify, pool_patches, sample_path, unpatchify
+from patchforcing.sampling import Guidance, SampleResult, euler, euler_pf, noise_for_seeds, uniform_schedule
+from patchforcing.timesamplers import TIME_SAMPLERS, build_time_sampler
+
+__version__ = "0.1.0"
+
+__all__ = ["ModelConfig", "ModelOutput", "PatchForcingDiT", "model_config_from_preset", "broadcast_patches",
+           "interpolate", "patchify", "pool_patches", "sample_path", "unpatchify", "Guidance", "SampleResult",
+           "euler", "euler_pf", "noise_for_seeds", "uniform_schedule", "TIME_SAMPLERS", "build_time_sampler",
+           "__version__"]

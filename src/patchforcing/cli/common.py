@@ -1,0 +1,64 @@
+"""Argument types and helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from importlib.resources import files
+from pathlib import Path
+
+__all__ = ["positive_int", "nonneg_int", "positive_float", "nonneg_float", "unit_float", "key_value",
+           "int_list", "shipped_checkpoint", "SHIPPED"]
+
+SHIPPED = {"fmnist-pf": "Patch Forcing (LTG) on Fashion-MNIST", "fmnist-global": "global-time baseline on Fashion-MNIST"}
+
+
+def _number(kind, check, what):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (math.isfinite(value) and check(value)):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    return parse
+
+
+positive_int = _number(int, lambda v: v >= 1, "an integer >= 1")
+nonneg_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number(float, lambda v: v > 0, "a number > 0")
+nonneg_float = _number(float, lambda v: v >= 0, "a number >= 0")
+unit_float = _number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+
+
+def key_value(text: str) -> tuple[str, float]:
+    """``name=value`` with a numeric value."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected name=value, got {text!r}")
+    try:
+        return key, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number after '=', got {text!r}") from None
+
+
+def int_list(text: str) -> list[int]:
+    """Comma-separated integers, ranges allowed: ``0,3,5-7``."""
+    values: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, sep, hi = part.partition("-")
+            values.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers or ranges, got {text!r}") from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
+    return values
+
+
+def shipped_checkpoint(name: str) -> Path:
+    """Folder of a checkpoint shipped inside the package."""
+    if name not in SHIPPED:
+        raise ValueError(f"unknown shipped checkpoint {name!r}; choose one of {sorted(SHIPPED)}")
+    return Path(str(files("patchforcing") / "checkpoints" / name))

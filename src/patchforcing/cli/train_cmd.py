@@ -1,0 +1,102 @@
+"""``patchforcing train``: build the config from flags, print it with --dry-run, or train / resume."""
+
+from __future__ import annotations
+
+import argparse
+
+from patchforcing.data import DataConfig, load_dataset
+from patchforcing.loss import LossConfig
+from patchforcing.model import PRESETS, model_config_from_preset
+from patchforcing.timesamplers import TIME_SAMPLERS
+from patchforcing.train.config import OptimConfig, TimeSamplerConfig, TrainConfig, config_to_json
+from patchforcing.cli.common import key_value, nonneg_float, nonneg_int, positive_float, positive_int, unit_float
+
+__all__ = ["add_train_parser", "run_train", "build_train_config"]
+
+
+def add_train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train or resume a model", description="Train a Patch Forcing model (or the "
+                       "global-time baseline). Rerun the same command to resume from the last checkpoint.")
+    p.add_argument("--data", default="fashion-mnist", help="'fashion-mnist', an image folder, or an .npz file")
+    p.add_argument("--data-dir", help="folder with the Fashion-MNIST *-ubyte.gz files")
+    p.add_argument("--image-size", type=positive_int, help="model image size (folders are resized to it)")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="1 (grey) or 3 (RGB); default: from the data")
+    p.add_argument("--preset", default="S/4", choices=sorted(PRESETS), help="backbone size")
+    p.add_argument("--depth", type=positive_int)
+    p.add_argument("--width", type=positive_int)
+    p.add_argument("--heads", type=positive_int)
+    p.add_argument("--patch-size", type=positive_int)
+    p.add_argument("--baseline", action="store_true",
+                   help="global-time SiT-style baseline: one time per image, no difficulty head")
+    p.add_argument("--time-sampler", choices=sorted(TIME_SAMPLERS),
+                   help="default: ltg (Patch Forcing) or uniform (--baseline)")
+    p.add_argument("--ts-param", type=key_value, action="append", default=[], metavar="NAME=VALUE",
+                   help="time-sampler parameter, e.g. std=0.6 loc=0.7 sharpness=4")
+    p.add_argument("--unconditional", action="store_true", help="ignore class labels")
+    p.add_argument("--steps", type=positive_int, default=TrainConfig.steps)
+    p.add_argument("--batch-size", type=positive_int, default=TrainConfig.batch_size)
+    p.add_argument("--lr", type=positive_float, default=OptimConfig.lr)
+    p.add_argument("--weight-decay", type=nonneg_float, default=OptimConfig.weight_decay)
+    p.add_argument("--warmup", type=nonneg_int, default=OptimConfig.warmup_steps, help="warm-up steps")
+    p.add_argument("--grad-clip", type=positive_float, default=OptimConfig.grad_clip)
+    p.add_argument("--ema-decay", type=unit_float, default=OptimConfig.ema_decay)
+    p.add_argument("--nll-weight", type=nonneg_float, default=LossConfig.nll_weight)
+    p.add_argument("--label-dropout", type=unit_float, default=LossConfig.label_dropout)
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    p.add_argument("--seed", type=nonneg_int, default=0)
+    p.add_argument("--out", default=TrainConfig.out_dir, help="run folder (checkpoints, logs, samples)")
+    p.add_argument("--log-every", type=positive_int, default=TrainConfig.log_every)
+    p.add_argument("--sample-every", type=positive_int, default=TrainConfig.sample_every)
+    p.add_argument("--checkpoint-every", type=positive_int, default=TrainConfig.checkpoint_every)
+    p.add_argument("--keep-checkpoints", type=positive_int, default=TrainConfig.keep_checkpoints)
+    p.add_argument("--on-nonfinite", choices=("stop", "skip"), default="stop",
+                   help="on a NaN/inf loss or gradient: stop (default) or skip the step")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved configuration and exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_train)
+
+
+def _data_shape(args: argparse.Namespace, data: DataConfig) -> tuple[int, int, int]:
+    """(image_size, channels, num_classes) of the data, read from the files."""
+    arrays = load_dataset(data)
+    return arrays.image_size, arrays.channels, arrays.num_classes
+
+
+def build_train_config(args: argparse.Namespace) -> TrainConfig:
+    data = DataConfig(source=args.data, data_dir=args.data_dir, image_size=args.image_size, channels=args.channels)
+    size, channels, classes = _data_shape(args, data)
+    overrides = {k: v for k, v in (("depth", args.depth), ("width", args.width), ("num_heads", args.heads),
+                                   ("patch_size", args.patch_size)) if v is not None}
+    model = model_config_from_preset(
+        args.preset, image_size=size, in_channels=channels, num_classes=0 if args.unconditional else classes,
+        time_mode="global" if args.baseline else "patch", difficulty_head=not args.baseline, **overrides)
+    sampler = args.time_sampler or ("uniform" if args.baseline else "ltg")
+    return TrainConfig(
+        model=model, data=data, time_sampler=TimeSamplerConfig(sampler, dict(args.ts_param)),
+        loss=LossConfig(nll_weight=args.nll_weight, label_dropout=args.label_dropout),
+        optim=OptimConfig(lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
+                          grad_clip=args.grad_clip, ema_decay=args.ema_decay),
+        out_dir=args.out, steps=args.steps, batch_size=args.batch_size, seed=args.seed, precision=args.precision,
+        log_every=args.log_every, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
+        keep_checkpoints=args.keep_checkpoints, on_nonfinite=args.on_nonfinite)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from patchforcing.train import train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = build_train_config(args)
+    if args.dry_run:
+        print(config_to_json(config))
+        return 0
+    result = train(config, device=args.device, progress=not args.no_progress)
+    print(f"trained steps {result.resumed_from}..{result.steps_done} at {result.images_per_s:.1f} images/s; "
+          f"run folder: {result.run_dir}")
+    for key, value in result.val.items():
+        print(f"{key}: {value:.5f}" if value is not None else f"{key}: -")
+    return 0

@@ -1,0 +1,53 @@
+"""NumPy ``.npz`` datasets: ``images`` (M, H, W), (M, H, W, C) or (M, C, H, W) uint8, optional ``labels``."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from patchforcing.data.arrays import ImageArrays
+
+__all__ = ["load_npz"]
+
+
+def _to_nchw(images: np.ndarray, path: Path) -> np.ndarray:
+    if images.ndim == 3:
+        return images[:, None]
+    if images.ndim == 4 and images.shape[1] in (1, 3):
+        return images
+    if images.ndim == 4 and images.shape[-1] in (1, 3):
+        return images.transpose(0, 3, 1, 2)
+    raise ValueError(f"{path}: 'images' must be (M, H, W), (M, H, W, C) or (M, C, H, W) with C in (1, 3), "
+                     f"got {images.shape}")
+
+
+def load_npz(path: str | Path, size: int | None = None) -> ImageArrays:
+    """Load and, if ``size`` differs from the stored size, resize square images with antialiasing."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"npz file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "images" not in archive:
+                raise ValueError(f"{path} has no 'images' array (found {sorted(archive.files)})")
+            images = archive["images"]
+            labels = archive["labels"] if "labels" in archive else np.zeros(len(images), dtype=np.int64)
+            names = tuple(str(n) for n in archive["class_names"]) if "class_names" in archive else ()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ValueError(f"cannot read npz file {path}: {err}") from err
+    if images.dtype != np.uint8:
+        raise ValueError(f"{path}: 'images' must be uint8 in [0, 255], got {images.dtype}")
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{path}: 'labels' must be a 1-D integer array, got {labels.dtype} {labels.shape}")
+    images = _to_nchw(images, path)
+    if images.shape[-1] != images.shape[-2]:
+        raise ValueError(f"{path}: images must be square, got {images.shape[-2]}x{images.shape[-1]}")
+    data = ImageArrays.from_numpy(images, labels, names)
+    if size is None or size == data.image_size:
+        return data
+    resized = F.interpolate(data.images.float(), size=(size, size), mode="bilinear", antialias=True)
+    return ImageArrays(resized.round().clamp(0, 255).to(torch.uint8), data.labels, data.class_names)

@@ -1,0 +1,81 @@
+"""Typed model configuration and the named size presets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from patchforcing.path import check_patchable
+
+__all__ = ["ModelConfig", "PRESETS", "model_config_from_preset", "TIME_MODES"]
+
+TIME_MODES = ("patch", "global")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to build a :class:`~patchforcing.model.PatchForcingDiT`.
+
+    ``time_mode="patch"`` with ``difficulty_head=True`` is Patch Forcing; ``time_mode="global"``
+    with ``difficulty_head=False`` is the SiT-style baseline on the same backbone.
+    """
+
+    image_size: int = 28
+    in_channels: int = 1
+    patch_size: int = 4
+    depth: int = 6
+    width: int = 192
+    num_heads: int = 3
+    mlp_ratio: float = 4.0
+    num_classes: int = 10
+    time_mode: str = "patch"
+    difficulty_head: bool = True
+    frequency_dim: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("image_size", "in_channels", "patch_size", "depth", "width", "num_heads", "frequency_dim"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"model config: {name} must be a positive integer, got {value!r}")
+        if not isinstance(self.num_classes, int) or self.num_classes < 0:
+            raise ValueError(f"model config: num_classes must be an integer >= 0, got {self.num_classes!r}")
+        check_patchable(self.image_size, self.image_size, self.patch_size)
+        if self.width % self.num_heads:
+            raise ValueError(f"model config: width {self.width} is not divisible by num_heads {self.num_heads}")
+        if (self.width // self.num_heads) % 2 or self.width % 4:
+            raise ValueError(f"model config: width {self.width} must be a multiple of 4 with an even head size")
+        if self.frequency_dim % 2:
+            raise ValueError(f"model config: frequency_dim must be even, got {self.frequency_dim}")
+        if self.mlp_ratio <= 0:
+            raise ValueError(f"model config: mlp_ratio must be > 0, got {self.mlp_ratio}")
+        if self.time_mode not in TIME_MODES:
+            raise ValueError(f"model config: time_mode must be one of {TIME_MODES}, got {self.time_mode!r}")
+
+    @property
+    def grid_size(self) -> int:
+        return self.image_size // self.patch_size
+
+    @property
+    def num_patches(self) -> int:
+        return self.grid_size**2
+
+    @property
+    def out_channels(self) -> int:
+        return self.in_channels + int(self.difficulty_head)
+
+
+# Backbone sizes (depth, width, heads, patch). Image size, channels and classes come from the data.
+PRESETS: dict[str, dict[str, int]] = {
+    "T/4": dict(depth=4, width=128, num_heads=4, patch_size=4),
+    "S/4": dict(depth=6, width=192, num_heads=3, patch_size=4),
+    "S/2": dict(depth=6, width=192, num_heads=3, patch_size=2),
+    "B/2": dict(depth=12, width=768, num_heads=12, patch_size=2),
+    "L/2": dict(depth=24, width=1024, num_heads=16, patch_size=2),
+    "XL/2": dict(depth=28, width=1152, num_heads=16, patch_size=2),
+}
+
+
+def model_config_from_preset(preset: str, **overrides) -> ModelConfig:
+    """A preset's backbone plus overrides (image_size, in_channels, num_classes, time_mode, ...)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown model preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return replace(ModelConfig(), **{**PRESETS[preset], **overrides})

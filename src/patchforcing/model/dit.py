@@ -1,0 +1,202 @@
+"""The DiT/SiT backbone with per-token time conditioning and a difficulty head (SPEC.md section 2).
+
+Conditioning c_i = emb(t_i) + emb(y) is per token, so every adaLN shift / scale / gate is per token.
+At inference most tokens share a few distinct (t, y) pairs; :class:`Conditioning` stores the distinct
+rows once and an index that gathers them, so the D x 6D modulation matmul runs once per distinct pair.
+When every token of a sample shares its time the modulation is computed per sample and broadcast,
+which is exactly the global-time (SiT) cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from patchforcing.model.config import ModelConfig
+from patchforcing.model.embed import LabelEmbedder, PatchEmbed, TimestepEmbedder, sincos_pos_embed_2d
+from patchforcing.path import pool_patches, unpatchify
+
+__all__ = ["ModelOutput", "Conditioning", "PatchForcingDiT"]
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """Velocity and, for Patch Forcing models, the per-pixel log-variance of its error."""
+
+    v: torch.Tensor  # (B, C, H, W)
+    logvar: torch.Tensor | None  # (B, 1, H, W), None without a difficulty head
+
+    def difficulty(self, patch_size: int) -> torch.Tensor:
+        """Per-patch difficulty: mean of exp(logvar) over each p x p patch, (B, N)."""
+        if self.logvar is None:
+            raise ValueError("this model has no difficulty head")
+        return pool_patches(self.logvar.float().exp(), patch_size)
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """Distinct conditioning rows and how tokens pick them.
+
+    ``rows`` is (M, D). With ``index`` None there is one row per sample (M = B) shared by all its
+    tokens; otherwise ``index`` (B, N) names the row of every token.
+    """
+
+    rows: torch.Tensor  # (M, D)
+    index: torch.Tensor | None  # (B, N) or None
+
+    def gather(self, per_row: torch.Tensor) -> torch.Tensor:
+        """Row values (M, K) -> per-token values (B, N, K), or (B, 1, K) when shared per sample."""
+        if self.index is None:
+            return per_row[:, None, :]
+        return per_row[self.index]
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale) + shift
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with fused SDPA."""
+
+    def __init__(self, width: int, num_heads: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, N, D = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, D // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, nh, N, hs)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, nh, N, hs)
+        return self.proj(out.transpose(1, 2).reshape(B, N, D))
+
+
+class Mlp(nn.Module):
+    def __init__(self, width: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(width, hidden)
+        self.fc2 = nn.Linear(hidden, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+
+
+class DiTBlock(nn.Module):
+    """adaLN-Zero block; modulation chunks in the order shift/scale/gate (attn), shift/scale/gate (mlp)."""
+
+    def __init__(self, width: int, num_heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.attn = Attention(width, num_heads)
+        self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.mlp = Mlp(width, int(width * mlp_ratio))
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
+
+    def forward(self, x: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        mod = cond.gather(self.adaLN_modulation(cond.rows))  # (B, N or 1, 6D)
+        shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = mod.chunk(6, dim=-1)
+        x = x + gate_a * self.attn(modulate(self.norm1(x), shift_a, scale_a))
+        return x + gate_m * self.mlp(modulate(self.norm2(x), shift_m, scale_m))  # (B, N, D)
+
+
+class FinalLayer(nn.Module):
+    def __init__(self, width: int, patch_size: int, out_channels: int) -> None:
+        super().__init__()
+        self.norm_final = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.linear = nn.Linear(width, patch_size * patch_size * out_channels)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
+
+    def forward(self, x: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        shift, scale = cond.gather(self.adaLN_modulation(cond.rows)).chunk(2, dim=-1)
+        return self.linear(modulate(self.norm_final(x), shift, scale))  # (B, N, p*p*C_out)
+
+
+class PatchForcingDiT(nn.Module):
+    """DiT with per-token time. ``forward(x, t, y)`` accepts t of shape (B,) or (B, N)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.x_embedder = PatchEmbed(c.patch_size, c.in_channels, c.width)
+        self.t_embedder = TimestepEmbedder(c.width, c.frequency_dim)
+        self.y_embedder = LabelEmbedder(c.num_classes, c.width)
+        self.register_buffer("pos_embed", sincos_pos_embed_2d(c.width, c.grid_size, c.grid_size))
+        self.blocks = nn.ModuleList(DiTBlock(c.width, c.num_heads, c.mlp_ratio) for _ in range(c.depth))
+        self.final_layer = FinalLayer(c.width, c.patch_size, c.out_channels)
+        self.reset_parameters()
+
+    @property
+    def null_class(self) -> int:
+        return self.config.num_classes
+
+    def reset_parameters(self) -> None:
+        """DiT initialisation: xavier linears, N(0, 0.02) embeddings, zero adaLN and output layers."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+        w = self.x_embedder.proj.weight
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        nn.init.zeros_(self.x_embedder.proj.bias)
+        nn.init.normal_(self.y_embedder.embedding_table.weight, std=0.02)
+        nn.init.normal_(self.t_embedder.mlp[0].weight, std=0.02)
+        nn.init.normal_(self.t_embedder.mlp[2].weight, std=0.02)
+        for block in self.blocks:
+            nn.init.zeros_(block.adaLN_modulation[-1].weight)
+            nn.init.zeros_(block.adaLN_modulation[-1].bias)
+        for layer in (self.final_layer.adaLN_modulation[-1], self.final_layer.linear):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def check_inputs(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Validate shapes; returns t as (B, N)."""
+        c = self.config
+        expected = (c.in_channels, c.image_size, c.image_size)
+        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(f"expected x of shape (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
+        B = x.shape[0]
+        if t.dim() == 1:
+            t = t[:, None].expand(-1, c.num_patches)
+        if tuple(t.shape) != (B, c.num_patches):
+            raise ValueError(f"expected t of shape ({B},) or ({B}, {c.num_patches}), got {tuple(t.shape)}")
+        if tuple(y.shape) != (B,):
+            raise ValueError(f"expected labels y of shape ({B},), got {tuple(y.shape)}")
+        return t
+
+    def conditioning(self, t: torch.Tensor, y: torch.Tensor, cache: bool = True) -> Conditioning:
+        """c_i = emb(t_i) + emb(y) for (B, N) times, stored as distinct rows plus an index.
+
+        With ``cache=False`` every token gets its own row (the plain per-token computation).
+        """
+        B, N = t.shape
+        if cache and bool((t == t[:, :1]).all()):
+            return Conditioning(rows=self.t_embedder(t[:, 0]) + self.y_embedder(y), index=None)
+        if self.config.time_mode == "global":
+            raise ValueError("a global-time model got different times for the patches of one sample")
+        y_tok = y[:, None].expand(B, N).reshape(-1)  # (B*N,)
+        if not cache:
+            rows = self.t_embedder(t.reshape(-1)) + self.y_embedder(y_tok)  # (B*N, D)
+            return Conditioning(rows=rows, index=torch.arange(B * N, device=t.device).view(B, N))
+        keys = torch.stack([t.reshape(-1).double(), y_tok.double()], dim=1)  # (B*N, 2)
+        distinct, inverse = torch.unique(keys, dim=0, return_inverse=True)  # (M, 2), (B*N,)
+        rows = self.t_embedder(distinct[:, 0].to(t.dtype)) + self.y_embedder(distinct[:, 1].long())
+        return Conditioning(rows=rows, index=inverse.view(B, N))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor,
+                cache_modulation: bool = True) -> ModelOutput:
+        """x (B, C, H, W), t (B,) or (B, N) in [0, 1], y (B,) labels (null = num_classes)."""
+        t = self.check_inputs(x, t, y)
+        c = self.config
+        cond = self.conditioning(t, y, cache=cache_modulation)
+        h = self.x_embedder(x) + self.pos_embed.to(x.dtype)  # (B, N, D)
+        for block in self.blocks:
+            h = block(h, cond)
+        out = unpatchify(self.final_layer(h, cond), c.patch_size, c.image_size, c.image_size)  # (B, C_out, H, W)
+        v = out[:, : c.in_channels]
+        logvar = out[:, c.in_channels:] if c.difficulty_head else None
+        return ModelOutput(v=v, logvar=logvar)

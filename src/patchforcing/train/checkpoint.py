@@ -1,0 +1,157 @@
+"""Checkpoints: one folder per step, written atomically, holding
+
+    config.json        the resolved TrainConfig (with format_version)
+    model.safetensors  online weights
+    ema.safetensors    EMA weights (used for sampling)
+    train_state.pt     optimizer, scheduler, step and RNG state
+
+A folder ``checkpoints/step_XXXXXXXX`` exists only once complete; interrupted writes leave a hidden
+temporary that is ignored and cleaned up.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from patchforcing.io.atomic import atomic_directory
+from patchforcing.model import ModelConfig, PatchForcingDiT
+from patchforcing.train.config import TrainConfig, config_from_dict, config_to_json
+
+__all__ = ["CheckpointError", "LoadedModel", "save_checkpoint", "list_checkpoints", "latest_checkpoint",
+           "read_config", "load_state_dict_checked", "load_model", "load_train_state", "resolve_checkpoint"]
+
+_STEP_PREFIX = "step_"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable or does not fit the model."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: PatchForcingDiT
+    config: TrainConfig
+    path: Path
+
+
+def _state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+
+
+def save_checkpoint(run_dir: str | Path, step: int, config: TrainConfig, model: nn.Module, ema: nn.Module,
+                    train_state: dict[str, Any], keep: int) -> Path:
+    """Write ``run_dir/checkpoints/step_XXXXXXXX`` atomically and keep the newest ``keep`` of them."""
+    folder = Path(run_dir) / "checkpoints"
+    meta = {"format_version": "1", "step": str(step)}
+
+    def fill(tmp: Path) -> None:
+        (tmp / "config.json").write_text(config_to_json(config))
+        save_file(_state(model), str(tmp / "model.safetensors"), metadata=meta)
+        save_file(_state(ema), str(tmp / "ema.safetensors"), metadata=meta)
+        torch.save({**train_state, "step": step}, tmp / "train_state.pt")
+
+    path = atomic_directory(folder / f"{_STEP_PREFIX}{step:08d}", fill)
+    for old in list_checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    for stale in folder.glob(f".{_STEP_PREFIX}*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return path
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Complete checkpoint folders, oldest first."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith(_STEP_PREFIX))
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def read_config(path: str | Path) -> TrainConfig:
+    path = Path(path)
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"cannot read checkpoint config {path}: {err}") from err
+    try:
+        return config_from_dict(values)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"invalid checkpoint config {path}: {err}") from err
+
+
+def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load weights, naming the first missing, unexpected or mis-shaped tensor on mismatch."""
+    expected = model.state_dict()
+    for name, tensor in expected.items():
+        if name not in state:
+            raise CheckpointError(f"{source}: missing tensor {name!r} (shape {tuple(tensor.shape)})")
+        if tuple(state[name].shape) != tuple(tensor.shape):
+            raise CheckpointError(f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, "
+                                  f"the model expects {tuple(tensor.shape)}")
+    extra = sorted(set(state) - set(expected))
+    if extra:
+        raise CheckpointError(f"{source}: unexpected tensor {extra[0]!r} (the model has no such parameter)")
+    model.load_state_dict(state)
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"cannot read weights {path}: {err}") from err
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A run folder (its newest checkpoint), a checkpoint folder, or a folder with config + weights."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if path.is_dir() and not (path / "config.json").is_file():
+        latest = latest_checkpoint(path)
+        if latest is None:
+            raise CheckpointError(f"{path} holds neither config.json nor checkpoints/step_*")
+        return latest
+    if path.is_file():
+        raise CheckpointError(f"{path} is a file: pass the folder holding config.json and the .safetensors weights")
+    return path
+
+
+def load_model(path: str | Path, use_ema: bool = True, expect: ModelConfig | None = None,
+               device: torch.device | str = "cpu") -> LoadedModel:
+    """Build the model a checkpoint describes and load its (EMA) weights, in eval mode."""
+    folder = resolve_checkpoint(path)
+    config = read_config(folder / "config.json")
+    if expect is not None and expect != config.model:
+        diff = [f"{k}: checkpoint {v!r} vs requested {getattr(expect, k)!r}"
+                for k, v in vars(config.model).items() if getattr(expect, k) != v]
+        raise CheckpointError(f"checkpoint {folder} does not match the requested model ({'; '.join(diff)})")
+    names = ["ema.safetensors", "model.safetensors"] if use_ema else ["model.safetensors"]
+    weights = next((folder / n for n in names if (folder / n).is_file()), None)
+    if weights is None:
+        raise CheckpointError(f"{folder} has no weights file ({' or '.join(names)})")
+    model = PatchForcingDiT(config.model)
+    load_state_dict_checked(model, _read_weights(weights), str(weights))
+    return LoadedModel(model=model.to(device).eval(), config=config, path=folder)
+
+
+def load_train_state(folder: Path, model: nn.Module, ema: nn.Module) -> dict[str, Any]:
+    """Restore online and EMA weights in place and return the saved train state."""
+    load_state_dict_checked(model, _read_weights(folder / "model.safetensors"), str(folder))
+    load_state_dict_checked(ema, _read_weights(folder / "ema.safetensors"), str(folder))
+    try:
+        return torch.load(folder / "train_state.pt", map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as err:
+        raise CheckpointError(f"cannot read {folder / 'train_state.pt'}: {err}") from err

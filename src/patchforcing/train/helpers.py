@@ -1,0 +1,75 @@
+"""Small pieces of the training loop: data order, per-step randomness, EMA, lr warm-up, metrics log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["batch_indices", "step_generator", "update_ema", "warmup_factor", "MetricsLog", "resolve_device"]
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but no CUDA GPU is available")
+    return device
+
+
+def batch_indices(step: int, batch_size: int, dataset_size: int, seed: int) -> torch.Tensor:
+    """Indices of the global batch at ``step``: epochs of a seeded permutation, the last partial
+    batch of each epoch dropped. A pure function of its arguments, so resuming needs no data state."""
+    if dataset_size < batch_size:
+        raise ValueError(f"the dataset has {dataset_size} images, fewer than the batch size {batch_size}")
+    per_epoch = dataset_size // batch_size
+    epoch, offset = divmod(step, per_epoch)
+    perm = torch.randperm(dataset_size, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    return perm[offset * batch_size: (offset + 1) * batch_size]
+
+
+def step_generator(seed: int, step: int, rank: int = 0, device: torch.device | str = "cpu") -> torch.Generator:
+    """The generator for the noise, times and label dropout of one step on one rank."""
+    return torch.Generator(device=device).manual_seed((seed * 1_000_003 + rank) * 10_000_019 + step)
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, for every parameter (buffers are copied)."""
+    ema_params = [p for p in ema.parameters()]
+    params = [p.detach() for p in model.parameters()]
+    torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        b_ema.copy_(b)
+
+
+def warmup_factor(step: int, warmup_steps: int) -> float:
+    """Linear warm-up over ``warmup_steps`` optimizer steps, then constant."""
+    return 1.0 if warmup_steps == 0 else min(1.0, (step + 1) / warmup_steps)
+
+
+class MetricsLog:
+    """Append-only JSONL log. On resume, entries past the resumed step are dropped so that the log
+    matches the run that continues."""
+
+    def __init__(self, path: str | Path, resume_step: int) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            kept = []
+            for line in self.path.read_text().splitlines():
+                try:
+                    if json.loads(line).get("step", 0) <= resume_step:
+                        kept.append(line)
+                except json.JSONDecodeError:
+                    break
+            self.path.write_text("".join(line + "\n" for line in kept))
+
+    def write(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")

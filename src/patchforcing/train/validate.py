@@ -1,0 +1,44 @@
+"""Held-out loss with fixed randomness, comparable across checkpoints and runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from patchforcing.data import ImageArrays
+from patchforcing.loss import LossConfig, patch_forcing_loss
+from patchforcing.timesamplers import TimeSampler
+
+__all__ = ["ValidationLoss", "validation_loss"]
+
+
+@dataclass(frozen=True)
+class ValidationLoss:
+    loss: float
+    mse: float
+    nll: float | None
+    images: int
+
+
+@torch.no_grad()
+def validation_loss(model: nn.Module, data: ImageArrays, time_sampler: TimeSampler, limit: int = 2000,
+                    batch_size: int = 250, seed: int = 1234, device: torch.device | str = "cpu") -> ValidationLoss:
+    """Mean objective over the first ``limit`` images, labels kept (no dropout), fixed noise per batch."""
+    total = min(limit, len(data))
+    sums = {"loss": 0.0, "mse": 0.0, "nll": 0.0}
+    has_nll = False
+    for start in range(0, total, batch_size):
+        index = torch.arange(start, min(start + batch_size, total))
+        x1, y = data.batch(index)
+        gen = torch.Generator().manual_seed(seed + start)
+        out = patch_forcing_loss(model, x1.to(device), y.to(device), time_sampler, gen,
+                                 LossConfig(label_dropout=0.0))
+        weight = len(index) / total
+        sums["loss"] += float(out.loss) * weight
+        sums["mse"] += float(out.mse) * weight
+        if out.nll is not None:
+            has_nll = True
+            sums["nll"] += float(out.nll) * weight
+    return ValidationLoss(sums["loss"], sums["mse"], sums["nll"] if has_nll else None, total)
