@@ -2,12 +2,13 @@
 
 from patchforcing.model import ModelConfig, ModelOutput, PatchForcingDiT, model_config_from_preset
 from patchforcing.path import broadcast_patches, interpolate, patchify, pool_patches, sample_path, unpatchify
-from patchforcing.sampling import Guidance, SampleResult, euler, euler_pf, noise_for_seeds, uniform_schedule
+from patchforcing.sampling import (SAMPLERS, Guidance, KnownContent, SampleResult, dual_loop, euler, euler_pf,
+                                   lookahead, noise_for_seeds, random_control, schedule_matrix, uniform_schedule)
 from patchforcing.timesamplers import TIME_SAMPLERS, build_time_sampler
 
 __version__ = "0.1.0"
 
 __all__ = ["ModelConfig", "ModelOutput", "PatchForcingDiT", "model_config_from_preset", "broadcast_patches",
            "interpolate", "patchify", "pool_patches", "sample_path", "unpatchify", "Guidance", "SampleResult",
-           "euler", "euler_pf", "noise_for_seeds", "uniform_schedule", "TIME_SAMPLERS", "build_time_sampler",
-           "__version__"]
+           "euler", "euler_pf", "dual_loop", "lookahead", "random_control", "schedule_matrix", "KnownContent",
+           "SAMPLERS", "noise_for_seeds", "uniform_schedule", "TIME_SAMPLERS", "build_time_sampler", "__version__"]

@@ -60,14 +60,20 @@ def flow_loss(v: torch.Tensor, u: torch.Tensor, logvar: torch.Tensor | None, pat
 
 
 def patch_forcing_loss(model: nn.Module, x1: torch.Tensor, y: torch.Tensor, time_sampler: TimeSampler,
-                       generator: torch.Generator | None = None, config: LossConfig = LossConfig()) -> LossOutput:
-    """Draw per-patch times and noise, drop labels to null, and evaluate the objective."""
+                       generator: torch.Generator | None = None, config: LossConfig = LossConfig(),
+                       rows: slice | None = None, global_batch: int | None = None) -> LossOutput:
+    """Draw per-patch times and noise, drop labels to null, and evaluate the objective.
+
+    Data-parallel ranks pass ``rows``, the rows of a ``global_batch`` that x1 holds: the randomness is
+    drawn for the whole global batch and sliced, so the ranks together compute exactly what one
+    process computes on the global batch (and a run can resume on a different number of ranks)."""
     p = model.config.patch_size
-    B = x1.shape[0]
-    t = time_sampler(B, num_patches(x1.shape[-2], x1.shape[-1], p), device=x1.device, generator=generator)
+    B = global_batch or x1.shape[0]
+    rows = rows or slice(0, B)
+    t = time_sampler(B, num_patches(x1.shape[-2], x1.shape[-1], p), device=x1.device, generator=generator)[rows]
     gen_device = generator.device if generator is not None else x1.device
-    noise = torch.randn(x1.shape, generator=generator, device=gen_device, dtype=x1.dtype).to(x1.device)
-    drop = torch.rand(B, generator=generator, device=gen_device).to(x1.device) < config.label_dropout
+    noise = torch.randn((B, *x1.shape[1:]), generator=generator, device=gen_device, dtype=x1.dtype)[rows].to(x1.device)
+    drop = torch.rand(B, generator=generator, device=gen_device)[rows].to(x1.device) < config.label_dropout
     y = torch.where(drop, torch.full_like(y, model.config.num_classes), y)
     path = sample_path(x1, t, p, x0=noise)
     out = model(path.xt, path.t, y)

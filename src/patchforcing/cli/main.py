@@ -5,6 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from patchforcing.cli.export_cmd import add_export_parser
+from patchforcing.cli.convert_cmd import add_convert_parser
+from patchforcing.cli.encode_cmd import add_encode_parser
+from patchforcing.cli.analyze_cmd import add_analyze_parser
+from patchforcing.cli.bench_cmd import add_bench_parser
+from patchforcing.cli.classifier_cmd import add_classifier_parser
+from patchforcing.cli.eval_cmd import add_eval_parser
 from patchforcing.cli.sample_cmd import add_sample_parser
 from patchforcing.cli.train_cmd import add_train_parser
 
@@ -14,20 +21,31 @@ __all__ = ["build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="patchforcing", description="Patch Forcing: difficulty-aware "
                                      "flow-matching image generation.")
+    from patchforcing import __version__
+
+    parser.add_argument("--version", action="version", version=f"patchforcing {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(sub)
     add_sample_parser(sub)
+    add_bench_parser(sub)
+    add_eval_parser(sub)
+    add_analyze_parser(sub)
+    add_classifier_parser(sub)
+    add_export_parser(sub)
+    add_convert_parser(sub)
+    add_encode_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from patchforcing.io.atomic import DiskWriteError
     from patchforcing.train.loop import NonFiniteLossError
 
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, NonFiniteLossError) as err:
+    except (ValueError, FileNotFoundError, NonFiniteLossError, DiskWriteError) as err:
         print(f"patchforcing {args.command}: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:

@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 
-from patchforcing.data import DataConfig, load_dataset
+from patchforcing.data import BAD_FILE_POLICIES, DataConfig, ImageArrays, load_dataset
 from patchforcing.loss import LossConfig
 from patchforcing.model import PRESETS, model_config_from_preset
 from patchforcing.timesamplers import TIME_SAMPLERS
 from patchforcing.train.config import OptimConfig, TimeSamplerConfig, TrainConfig, config_to_json
+from patchforcing.train.distributed import STRATEGIES, Parallel
 from patchforcing.cli.common import key_value, nonneg_float, nonneg_int, positive_float, positive_int, unit_float
 
 __all__ = ["add_train_parser", "run_train", "build_train_config"]
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train or resume a model", description="Train a Patch Forcing model (or the "
-                       "global-time baseline). Rerun the same command to resume from the last checkpoint.")
+    p = sub.add_parser("train", help="train or resume a model", allow_abbrev=False,
+                       description="Train a Patch Forcing model (or the global-time baseline). Rerun the same "
+                       "command to resume from the last checkpoint; SIGINT/SIGTERM save one and exit.")
     p.add_argument("--data", default="fashion-mnist", help="'fashion-mnist', an image folder, or an .npz file")
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST *-ubyte.gz files")
     p.add_argument("--image-size", type=positive_int, help="model image size (folders are resized to it)")
-    p.add_argument("--channels", type=int, choices=(1, 3), help="1 (grey) or 3 (RGB); default: from the data")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="image folders: 1 (grey) or 3 (RGB); default: from the data")
+    p.add_argument("--on-bad-file", choices=BAD_FILE_POLICIES, default="error",
+                   help="image folders: 'error' lists every unusable file and stops (default); 'skip' leaves them "
+                   "out, names each and prints the count")
     p.add_argument("--preset", default="S/4", choices=sorted(PRESETS), help="backbone size")
     p.add_argument("--depth", type=positive_int)
     p.add_argument("--width", type=positive_int)
@@ -40,6 +47,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=nonneg_int, default=OptimConfig.warmup_steps, help="warm-up steps")
     p.add_argument("--grad-clip", type=positive_float, default=OptimConfig.grad_clip)
     p.add_argument("--ema-decay", type=unit_float, default=OptimConfig.ema_decay)
+    p.add_argument("--ema-warmup", action="store_true",
+                   help="EMA decay min(decay, (1+k)/(10+k)) at step k; for short runs (not in the authors' recipe)")
     p.add_argument("--nll-weight", type=nonneg_float, default=LossConfig.nll_weight)
     p.add_argument("--label-dropout", type=unit_float, default=LossConfig.label_dropout)
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
@@ -52,49 +61,81 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--on-nonfinite", choices=("stop", "skip"), default="stop",
                    help="on a NaN/inf loss or gradient: stop (default) or skip the step")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--parallel", choices=STRATEGIES, default="ddp",
+                   help="under torchrun: DDP (default) or FSDP (shards weights and optimizer state; large presets)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (GPUs, long runs)")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     p.add_argument("--dry-run", action="store_true", help="print the resolved configuration and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)
 
 
-def _data_shape(args: argparse.Namespace, data: DataConfig) -> tuple[int, int, int]:
-    """(image_size, channels, num_classes) of the data, read from the files."""
-    arrays = load_dataset(data)
-    return arrays.image_size, arrays.channels, arrays.num_classes
+def _data_config(args: argparse.Namespace) -> DataConfig:
+    """The data section; options that only apply to some sources are refused where they would
+    otherwise be silently ignored."""
+    folder = args.data != "fashion-mnist" and not args.data.endswith(".npz")
+    if args.data_dir is not None and args.data != "fashion-mnist":
+        raise ValueError("--data-dir only applies to --data fashion-mnist")
+    if not folder and (args.channels is not None or args.on_bad_file != "error"):
+        raise ValueError("--channels and --on-bad-file only apply to image folders")
+    return DataConfig(source=args.data, data_dir=args.data_dir, image_size=args.image_size,
+                      channels=args.channels, on_bad_file=args.on_bad_file)
 
 
-def build_train_config(args: argparse.Namespace) -> TrainConfig:
-    data = DataConfig(source=args.data, data_dir=args.data_dir, image_size=args.image_size, channels=args.channels)
-    size, channels, classes = _data_shape(args, data)
+def build_train_config(args: argparse.Namespace, data: ImageArrays | None = None) -> TrainConfig:
+    """The run's config from the flags; ``data`` (loaded from the flags if None) sets image size,
+    channels and classes."""
+    data_config = _data_config(args)
+    arrays = data if data is not None else load_dataset(data_config)
+    size, channels, classes = arrays.image_size, arrays.channels, arrays.num_classes
     overrides = {k: v for k, v in (("depth", args.depth), ("width", args.width), ("num_heads", args.heads),
                                    ("patch_size", args.patch_size)) if v is not None}
     model = model_config_from_preset(
         args.preset, image_size=size, in_channels=channels, num_classes=0 if args.unconditional else classes,
         time_mode="global" if args.baseline else "patch", difficulty_head=not args.baseline, **overrides)
     sampler = args.time_sampler or ("uniform" if args.baseline else "ltg")
+    repeated = sorted({k for k, _ in args.ts_param if [n for n, _ in args.ts_param].count(k) > 1})
+    if repeated:
+        raise ValueError(f"--ts-param {', '.join(repeated)} given more than once")
     return TrainConfig(
-        model=model, data=data, time_sampler=TimeSamplerConfig(sampler, dict(args.ts_param)),
+        model=model, data=data_config, time_sampler=TimeSamplerConfig(sampler, dict(args.ts_param)),
         loss=LossConfig(nll_weight=args.nll_weight, label_dropout=args.label_dropout),
         optim=OptimConfig(lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
-                          grad_clip=args.grad_clip, ema_decay=args.ema_decay),
+                          grad_clip=args.grad_clip, ema_decay=args.ema_decay, ema_warmup=args.ema_warmup),
         out_dir=args.out, steps=args.steps, batch_size=args.batch_size, seed=args.seed, precision=args.precision,
         log_every=args.log_every, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
         keep_checkpoints=args.keep_checkpoints, on_nonfinite=args.on_nonfinite)
 
 
+def _report_skipped(data: ImageArrays) -> None:
+    for line in data.skipped:
+        print(f"skipped bad file {line}", file=sys.stderr)
+    if data.skipped:
+        print(f"skipped {len(data.skipped)} bad file(s); training on {len(data)} images", file=sys.stderr)
+
+
 def run_train(args: argparse.Namespace) -> int:
     import torch
 
+    from patchforcing.distributed import shutdown_distributed
     from patchforcing.train import train
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = build_train_config(args)
+    data = load_dataset(_data_config(args))
+    _report_skipped(data)
+    config = build_train_config(args, data)
     if args.dry_run:
         print(config_to_json(config))
         return 0
-    result = train(config, device=args.device, progress=not args.no_progress)
+    result = train(config, device=args.device, progress=not args.no_progress, data=data,
+                   parallel=Parallel(args.parallel, args.compile))
+    shutdown_distributed()
+    if result.stopped_by_signal is not None:
+        name = signal.Signals(result.stopped_by_signal).name
+        print(f"stopped by {name} after step {result.steps_done}; checkpoint saved in {result.run_dir}; "
+              f"rerun the same command to resume", file=sys.stderr)
+        return 128 + result.stopped_by_signal
     print(f"trained steps {result.resumed_from}..{result.steps_done} at {result.images_per_s:.1f} images/s; "
           f"run folder: {result.run_dir}")
     for key, value in result.val.items():

@@ -7,31 +7,47 @@ from pathlib import Path
 
 from patchforcing.data.arrays import ImageArrays, from_model_range, to_model_range
 from patchforcing.data.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_mnist
-from patchforcing.data.folder import load_image_folder
+from patchforcing.data.folder import BAD_FILE_POLICIES, BadImageError, load_image_folder
 from patchforcing.data.npz import load_npz
+from patchforcing.latent.shards import is_latent_folder, load_latents
 
-__all__ = ["DataConfig", "ImageArrays", "load_dataset", "to_model_range", "from_model_range", "FASHION_MNIST_CLASSES"]
+__all__ = ["DataConfig", "ImageArrays", "load_dataset", "to_model_range", "from_model_range", "FASHION_MNIST_CLASSES",
+           "BAD_FILE_POLICIES", "BadImageError", "SPLITS"]
+
+SPLITS = ("train", "test")
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """``source`` is ``fashion-mnist`` or a path to an image folder or an ``.npz`` file."""
+    """``source`` is ``fashion-mnist`` or a path to an image folder or an ``.npz`` file.
+
+    ``on_bad_file`` says what an image folder does with a file it cannot use (truncated, not an
+    image, too small): ``error`` lists every such file and stops, ``skip`` leaves them out and
+    reports them in :attr:`ImageArrays.skipped`."""
 
     source: str = "fashion-mnist"
     data_dir: str | None = None
     image_size: int | None = None
     channels: int | None = None
     split: str = "train"
+    on_bad_file: str = "error"
 
     def __post_init__(self) -> None:
-        if self.image_size is not None and self.image_size < 1:
-            raise ValueError(f"image_size must be positive, got {self.image_size}")
+        if not isinstance(self.source, str) or not self.source:
+            raise ValueError(f"data source must be a non-empty string, got {self.source!r}")
+        if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size < 1):
+            raise ValueError(f"image_size must be a positive integer, got {self.image_size!r}")
         if self.channels not in (None, 1, 3):
             raise ValueError(f"channels must be 1 or 3, got {self.channels}")
+        if self.split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
+        if self.on_bad_file not in BAD_FILE_POLICIES:
+            raise ValueError(f"on_bad_file must be one of {BAD_FILE_POLICIES}, got {self.on_bad_file!r}")
 
 
 def load_dataset(config: DataConfig) -> ImageArrays:
-    """Load the dataset the config names."""
+    """Load the dataset the config names (a folder of encoded latents gives a ``LatentArrays``, which
+    serves batches the same way)."""
     if config.source == "fashion-mnist":
         data = load_fashion_mnist(config.split, config.data_dir)
         if config.image_size not in (None, 28):
@@ -40,8 +56,10 @@ def load_dataset(config: DataConfig) -> ImageArrays:
     path = Path(config.source)
     if path.suffix == ".npz":
         return load_npz(path, config.image_size)
+    if is_latent_folder(path):  # written by `patchforcing encode`
+        return load_latents(path)
     if path.is_dir():
         if config.image_size is None:
             raise ValueError(f"an image folder needs an image size (--image-size) to resize {path} to")
-        return load_image_folder(path, config.image_size, config.channels)
+        return load_image_folder(path, config.image_size, config.channels, config.on_bad_file)
     raise FileNotFoundError(f"data source {config.source!r} is neither 'fashion-mnist', an existing folder, nor an .npz file")

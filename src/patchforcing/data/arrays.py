@@ -22,11 +22,15 @@ def from_model_range(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class ImageArrays:
-    """A whole dataset in memory: images (M, C, H, W) uint8, labels (M,) int64 in [0, num_classes)."""
+    """A whole dataset in memory: images (M, C, H, W) uint8, labels (M,) int64 in [0, num_classes).
+
+    ``skipped`` lists the files the loader left out under the ``skip`` bad-file policy, one
+    ``"path: reason"`` each, so the caller can report them and their count."""
 
     images: torch.Tensor
     labels: torch.Tensor
     class_names: tuple[str, ...] = field(default_factory=tuple)
+    skipped: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         if self.images.dim() != 4 or self.images.dtype != torch.uint8:
@@ -38,7 +42,8 @@ class ImageArrays:
         if len(self) == 0:
             raise ValueError("the dataset is empty")
         if self.labels.min() < 0 or (self.class_names and self.labels.max() >= len(self.class_names)):
-            raise ValueError(f"labels must lie in [0, {self.num_classes}), got [{int(self.labels.min())}, {int(self.labels.max())}]")
+            raise ValueError(f"labels must lie in [0, {self.num_classes}) to match the {self.num_classes} class names, "
+                             f"got [{int(self.labels.min())}, {int(self.labels.max())}]")
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -60,5 +65,7 @@ class ImageArrays:
         return to_model_range(self.images[index]), self.labels[index]
 
     @classmethod
-    def from_numpy(cls, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...] = ()) -> "ImageArrays":
-        return cls(torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)), torch.from_numpy(labels.astype(np.int64)), class_names)
+    def from_numpy(cls, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...] = (),
+                   skipped: tuple[str, ...] = ()) -> "ImageArrays":
+        return cls(torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)),
+                   torch.from_numpy(labels.astype(np.int64)), class_names, skipped)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +25,25 @@ def _to_nchw(images: np.ndarray, path: Path) -> np.ndarray:
 
 
 def load_npz(path: str | Path, size: int | None = None) -> ImageArrays:
-    """Load and, if ``size`` differs from the stored size, resize square images with antialiasing."""
+    """Load and, if ``size`` differs from the stored size, resize square images with antialiasing.
+    Every problem with the file's content raises ``ValueError`` naming the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"npz file {path} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "images" not in archive:
-                raise ValueError(f"{path} has no 'images' array (found {sorted(archive.files)})")
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array (.npy), not named arrays")
+        with archive:
+            if "images" not in archive.files:
+                raise ValueError(f"it has no 'images' array (found {sorted(archive.files)})")
             images = archive["images"]
-            labels = archive["labels"] if "labels" in archive else np.zeros(len(images), dtype=np.int64)
-            names = tuple(str(n) for n in archive["class_names"]) if "class_names" in archive else ()
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise ValueError(f"cannot read npz file {path}: {err}") from err
+            labels = archive["labels"] if "labels" in archive.files else np.zeros(len(images), dtype=np.int64)
+            names = tuple(str(n) for n in archive["class_names"]) if "class_names" in archive.files else ()
+        if not (isinstance(images, np.ndarray) and isinstance(labels, np.ndarray)):
+            raise ValueError("'images' and 'labels' must be .npy arrays inside the archive")
+    except Exception as err:  # numpy/zipfile raise many types on damaged files (BadZipFile, zlib.error, ...)
+        raise ValueError(f"cannot read npz file {path}: {err or type(err).__name__}") from err
     if images.dtype != np.uint8:
         raise ValueError(f"{path}: 'images' must be uint8 in [0, 255], got {images.dtype}")
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
@@ -46,7 +51,14 @@ def load_npz(path: str | Path, size: int | None = None) -> ImageArrays:
     images = _to_nchw(images, path)
     if images.shape[-1] != images.shape[-2]:
         raise ValueError(f"{path}: images must be square, got {images.shape[-2]}x{images.shape[-1]}")
-    data = ImageArrays.from_numpy(images, labels, names)
+    if labels.size and not names and len(np.unique(labels)) != int(labels.max()) + 1 and labels.min() >= 0:
+        missing = sorted(set(range(int(labels.max()) + 1)) - set(np.unique(labels).tolist()))[:10]
+        raise ValueError(f"{path}: labels must be 0..K-1 with every class present, but classes {missing} have no "
+                         f"images; renumber the labels or add a 'class_names' array")
+    try:
+        data = ImageArrays.from_numpy(images, labels, names)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
     if size is None or size == data.image_size:
         return data
     resized = F.interpolate(data.images.float(), size=(size, size), mode="bilinear", antialias=True)

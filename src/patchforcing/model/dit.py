@@ -47,15 +47,20 @@ class Conditioning:
     rows: torch.Tensor  # (M, D)
     index: torch.Tensor | None  # (B, N) or None
 
-    def gather(self, per_row: torch.Tensor) -> torch.Tensor:
-        """Row values (M, K) -> per-token values (B, N, K), or (B, 1, K) when shared per sample."""
+    def gather(self, per_row: torch.Tensor, chunks: int) -> tuple[torch.Tensor, ...]:
+        """Row values (M, chunks * D) -> ``chunks`` per-token tensors (B, N, D), or (B, 1, D) views
+        when shared per sample. Each gathered chunk is contiguous, so the modulation is cheap."""
         if self.index is None:
-            return per_row[:, None, :]
-        return per_row[self.index]
+            return per_row[:, None, :].chunk(chunks, dim=-1)
+        M, K = per_row.shape
+        B, N = self.index.shape
+        by_chunk = per_row.view(M, chunks, K // chunks).transpose(0, 1)  # (chunks, M, D)
+        return by_chunk.index_select(1, self.index.reshape(-1)).view(chunks, B, N, -1).unbind(0)
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return x * (1 + scale) + shift
+    """x * (1 + scale) + shift as one fused op on per-token (or per-sample broadcast) values."""
+    return torch.addcmul(shift, x, 1 + scale)
 
 
 class Attention(nn.Module):
@@ -97,10 +102,10 @@ class DiTBlock(nn.Module):
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
 
     def forward(self, x: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-        mod = cond.gather(self.adaLN_modulation(cond.rows))  # (B, N or 1, 6D)
-        shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = mod.chunk(6, dim=-1)
-        x = x + gate_a * self.attn(modulate(self.norm1(x), shift_a, scale_a))
-        return x + gate_m * self.mlp(modulate(self.norm2(x), shift_m, scale_m))  # (B, N, D)
+        mod = cond.gather(self.adaLN_modulation(cond.rows), 6)  # 6 x (B, N or 1, D)
+        shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = mod
+        x = torch.addcmul(x, gate_a, self.attn(modulate(self.norm1(x), shift_a, scale_a)))
+        return torch.addcmul(x, gate_m, self.mlp(modulate(self.norm2(x), shift_m, scale_m)))  # (B, N, D)
 
 
 class FinalLayer(nn.Module):
@@ -111,7 +116,7 @@ class FinalLayer(nn.Module):
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
 
     def forward(self, x: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-        shift, scale = cond.gather(self.adaLN_modulation(cond.rows)).chunk(2, dim=-1)
+        shift, scale = cond.gather(self.adaLN_modulation(cond.rows), 2)  # 2 x (B, N or 1, D)
         return self.linear(modulate(self.norm_final(x), shift, scale))  # (B, N, p*p*C_out)
 
 
@@ -182,9 +187,11 @@ class PatchForcingDiT(nn.Module):
         if not cache:
             rows = self.t_embedder(t.reshape(-1)) + self.y_embedder(y_tok)  # (B*N, D)
             return Conditioning(rows=rows, index=torch.arange(B * N, device=t.device).view(B, N))
-        keys = torch.stack([t.reshape(-1).double(), y_tok.double()], dim=1)  # (B*N, 2)
-        distinct, inverse = torch.unique(keys, dim=0, return_inverse=True)  # (M, 2), (B*N,)
-        rows = self.t_embedder(distinct[:, 0].to(t.dtype)) + self.y_embedder(distinct[:, 1].long())
+        # Distinct (t, y) pairs via two 1-D uniques (sort-based; unique over rows is a slow loop on CPU).
+        t_values, t_index = torch.unique(t.reshape(-1), return_inverse=True)  # (T,), (B*N,)
+        K = self.config.num_classes + 1
+        keys, inverse = torch.unique(t_index * K + y_tok, return_inverse=True)  # (M,), (B*N,)
+        rows = self.t_embedder(t_values[keys // K]) + self.y_embedder(keys % K)  # (M, D)
         return Conditioning(rows=rows, index=inverse.view(B, N))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from patchforcing.path import pool_patches
 from patchforcing.sampling.guidance import Guidance, predict
-from patchforcing.sampling.result import SampleResult, TraceStep
+from patchforcing.sampling.result import SampleResult, TraceStep, trace_step
 from patchforcing.sampling.schedule import check_schedule
 
 __all__ = ["euler", "euler_pf"]
@@ -15,21 +14,19 @@ __all__ = ["euler", "euler_pf"]
 
 def _euler(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
            guidance: Guidance, per_patch: bool, trace: bool) -> SampleResult:
-    schedule = check_schedule(schedule)
+    times = check_schedule(schedule).tolist()  # one host copy, no per-step syncs
     B, N = noise.shape[0], model.config.num_patches
     x = noise
     steps: list[TraceStep] = []
     images = 0
-    for k in range(schedule.numel() - 1):
-        t_k, dt = float(schedule[k]), float(schedule[k + 1] - schedule[k])
+    for t_k, t_next in zip(times[:-1], times[1:]):
         t = torch.full((B, N) if per_patch else (B,), t_k, device=x.device, dtype=x.dtype)
         pred = predict(model, x, t, y, guidance)
         images += pred.images
-        x = x + dt * pred.v
+        x = x + (t_next - t_k) * pred.v
         if trace:
-            difficulty = None if pred.logvar is None else pool_patches(pred.logvar.float().exp(), model.config.patch_size)
-            steps.append(TraceStep(x=x.clone(), t=torch.full((B, N), t_k + dt), difficulty=difficulty))
-    return SampleResult(x=x, nfe=schedule.numel() - 1, images_forwarded=images, trace=steps)
+            steps.append(trace_step(pred, x, torch.full((B, N), t_next, device=x.device), model.config.patch_size))
+    return SampleResult(x=x, nfe=len(times) - 1, images_forwarded=images, trace=steps)
 
 
 @torch.no_grad()

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from patchforcing.path import broadcast_patches, pool_patches
+
 __all__ = ["Guidance", "Prediction", "predict"]
 
 
@@ -14,14 +16,17 @@ __all__ = ["Guidance", "Prediction", "predict"]
 class Guidance:
     """Classifier-free guidance v = v_u + scale * (v_c - v_u) on a doubled batch [null; cond].
 
-    ``interval`` (t_lo, t_hi): guidance applies to a sample only while the mean of its patch times
-    lies inside it (per-sample decision, which works with per-patch time). ``guide_logvar`` guides
-    the log-variance the same way before exp, as the authors' release does.
+    ``interval`` (t_lo, t_hi): guidance applies only while t lies inside it. With
+    ``per_patch=False`` the decision is per sample from the mean of its patch times (which works
+    with per-patch time); with ``per_patch=True`` each patch is decided from its own t_i.
+    ``guide_logvar`` guides the log-variance the same way before exp, as the authors' release does;
+    ``False`` keeps the conditional log-variance.
     """
 
     scale: float = 1.0
     interval: tuple[float, float] = (0.0, 1.0)
     guide_logvar: bool = True
+    per_patch: bool = False
 
     def __post_init__(self) -> None:
         if not self.scale >= 0:
@@ -44,6 +49,24 @@ class Prediction:
     logvar: torch.Tensor | None  # (B, 1, H, W)
     images: int
 
+    def difficulty(self, patch_size: int) -> torch.Tensor:
+        """Per-patch difficulty d_i = mean over patch i of exp(logvar), (B, N)."""
+        if self.logvar is None:
+            raise ValueError("this sampler needs a difficulty head; the model has none (global-time baseline?)")
+        return pool_patches(self.logvar.float().exp(), patch_size)
+
+
+def _weight(t: torch.Tensor, guidance: Guidance, shape: torch.Size, patch_size: int) -> torch.Tensor:
+    """Guidance weight per sample (B, 1, 1, 1) or per patch (B, 1, H, W): scale inside the interval, else 1."""
+    lo, hi = guidance.interval
+    B = shape[0]
+    if guidance.per_patch and t.dim() == 2:
+        inside = (t >= lo) & (t <= hi)  # (B, N)
+        w = torch.where(inside, guidance.scale, 1.0)
+        return broadcast_patches(w, patch_size, shape[-2], shape[-1])
+    t_mean = t.float().reshape(B, -1).mean(dim=1)  # (B,)
+    return torch.where((t_mean >= lo) & (t_mean <= hi), guidance.scale, 1.0)[:, None, None, None]
+
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor,
@@ -56,9 +79,7 @@ def predict(model: nn.Module, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor,
     null = torch.full_like(y, model.config.num_classes)
     out = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([null, y]))
     v_u, v_c = out.v.chunk(2)
-    t_mean = t.float().reshape(B, -1).mean(dim=1)  # (B,)
-    lo, hi = guidance.interval
-    w = torch.where((t_mean >= lo) & (t_mean <= hi), guidance.scale, 1.0).to(v_c.dtype)[:, None, None, None]
+    w = _weight(t, guidance, x.shape, model.config.patch_size).to(v_c.dtype)  # (B, 1, 1 or H, 1 or W)
     v = v_u + w * (v_c - v_u)
     logvar = None
     if out.logvar is not None:

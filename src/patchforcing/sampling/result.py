@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["SampleResult", "TraceStep"]
+from patchforcing.sampling.guidance import Prediction
+
+__all__ = ["SampleResult", "TraceStep", "trace_step"]
 
 
 @dataclass(frozen=True)
@@ -24,3 +26,9 @@ class SampleResult:
     nfe: int  # network forward passes (a CFG pass on a doubled batch counts once)
     images_forwarded: int  # images pushed through the network, CFG doubling included
     trace: list[TraceStep] = field(default_factory=list)
+
+
+def trace_step(pred: Prediction, x: torch.Tensor, t: torch.Tensor, patch_size: int) -> TraceStep:
+    """Record x at per-patch time t (B, N) with the difficulty of the pass that produced it."""
+    difficulty = None if pred.logvar is None else pred.difficulty(patch_size)
+    return TraceStep(x=x.clone(), t=t.clone(), difficulty=difficulty)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+import types
+from dataclasses import asdict, dataclass, field
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from patchforcing.data import DataConfig
 from patchforcing.loss import LossConfig
@@ -39,6 +40,7 @@ class OptimConfig:
     warmup_steps: int = 1000
     grad_clip: float = 1.0
     ema_decay: float = 0.9999
+    ema_warmup: bool = False  # decay_k = min(ema_decay, (1 + k) / (10 + k)): for runs too short to forget the init
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -95,22 +97,60 @@ def config_to_dict(config: TrainConfig) -> dict[str, Any]:
     return {"format_version": FORMAT_VERSION, **asdict(config)}
 
 
-def _build(cls, values: dict[str, Any], where: str):
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """``value`` as the annotated type (JSON lists -> tuples, ints -> floats), else ``ValueError``.
+
+    Checking types here, before the dataclasses' own range checks run, keeps a hand-edited or
+    corrupted config.json from surfacing as an arbitrary ``TypeError`` deep inside a constructor."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, option, where)
+            except ValueError:
+                pass
+        raise ValueError(f"{where} must be {' or '.join(getattr(a, '__name__', str(a)) for a in args)}, "
+                         f"got {_short(value)}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ValueError(f"{where} must be a list of {len(args)} values, got {_short(value)}")
+        return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{where} must be a mapping, got {_short(value)}")
+        return {_coerce(k, args[0], f"{where} key"): _coerce(v, args[1], f"{where}.{k}") for k, v in value.items()}
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError(f"{where} must be a finite number, got {_short(value)}")
+        return float(value)
+    if hint in (int, str, bool) and isinstance(value, hint) and (hint is bool or not isinstance(value, bool)):
+        return value
+    raise ValueError(f"{where} must be {getattr(hint, '__name__', hint)}, got {_short(value)}")
+
+
+def _build(cls, values: Any, where: str):
     if not isinstance(values, dict):
-        raise ValueError(f"config section {where!r} must be a mapping, got {type(values).__name__}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(values) - set(known))
+        raise ValueError(f"config section {where or 'top level'!r} must be a mapping, got {type(values).__name__}")
+    hints = get_type_hints(cls)
+    unknown = sorted(map(str, set(values) - set(hints)))
     if unknown:
-        raise ValueError(f"unknown config key(s) in {where!r}: {unknown}")
+        raise ValueError(f"unknown config key(s) in {where or 'top level'!r}: {unknown}")
     kwargs = {}
     for name, value in values.items():
+        path = f"{where}.{name}" if where else name
         sub = _SECTIONS.get((cls, name))
-        if sub is not None:
-            value = _build(sub, value, f"{where}.{name}" if where else name)
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[name] = value
-    return cls(**kwargs)
+        kwargs[name] = _build(sub, value, path) if sub is not None else _coerce(value, hints[name], path)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError, ArithmeticError) as err:
+        raise ValueError(f"config section {where or 'top level'!r}: {err}") from err
 
 
 _SECTIONS = {(TrainConfig, "model"): ModelConfig, (TrainConfig, "data"): DataConfig,
@@ -119,11 +159,14 @@ _SECTIONS = {(TrainConfig, "model"): ModelConfig, (TrainConfig, "data"): DataCon
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
-    """Inverse of :func:`config_to_dict`; refuses newer format versions and unknown keys."""
+    """Inverse of :func:`config_to_dict`; refuses newer format versions, unknown keys and values of
+    the wrong type or range, always with a ``ValueError`` naming the key."""
+    if not isinstance(values, dict):
+        raise ValueError(f"a config must be a mapping, got {type(values).__name__}")
     values = dict(values)
     version = values.pop("format_version", None)
-    if version is None or not isinstance(version, int):
-        raise ValueError("config has no integer 'format_version'")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"config has no valid 'format_version' (got {_short(version)})")
     if version > FORMAT_VERSION:
         raise ValueError(f"config format version {version} is newer than this patchforcing supports "
                          f"({FORMAT_VERSION}); upgrade patchforcing")

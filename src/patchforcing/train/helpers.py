@@ -9,14 +9,19 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["batch_indices", "step_generator", "update_ema", "warmup_factor", "MetricsLog", "resolve_device"]
+from patchforcing.io.atomic import atomic_write
+
+__all__ = ["batch_indices", "step_generator", "update_ema", "ema_decay_at", "warmup_factor", "MetricsLog", "resolve_device"]
 
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else the CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N ({err})") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was requested but no CUDA GPU is available")
     return device
@@ -48,14 +53,20 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
         b_ema.copy_(b)
 
 
+def ema_decay_at(step: int, decay: float, warmup: bool) -> float:
+    """The EMA decay used after optimizer step ``step``: constant (the authors' recipe) or, with
+    ``warmup``, min(decay, (1 + step) / (10 + step)) so that short runs do not keep the initial weights."""
+    return min(decay, (1 + step) / (10 + step)) if warmup else decay
+
+
 def warmup_factor(step: int, warmup_steps: int) -> float:
     """Linear warm-up over ``warmup_steps`` optimizer steps, then constant."""
     return 1.0 if warmup_steps == 0 else min(1.0, (step + 1) / warmup_steps)
 
 
 class MetricsLog:
-    """Append-only JSONL log. On resume, entries past the resumed step are dropped so that the log
-    matches the run that continues."""
+    """Append-only JSONL log. On resume, entries past the resumed step (and a line cut short by a
+    kill) are dropped, in one atomic rewrite, so that the log matches the run that continues."""
 
     def __init__(self, path: str | Path, resume_step: int) -> None:
         self.path = Path(path)
@@ -68,7 +79,7 @@ class MetricsLog:
                         kept.append(line)
                 except json.JSONDecodeError:
                     break
-            self.path.write_text("".join(line + "\n" for line in kept))
+            atomic_write(self.path, lambda tmp: tmp.write_text("".join(line + "\n" for line in kept)))
 
     def write(self, record: dict[str, Any]) -> None:
         with open(self.path, "a") as f:

@@ -1,35 +1,46 @@
-"""The training loop: one readable function. To resume, run the same command again."""
+"""The training loop: one readable function. To resume, run the same command again.
+
+Data order is a pure function of (seed, step) and each step draws its randomness from its own
+generator, so a run killed at any moment and resumed from its newest checkpoint (weights, EMA,
+optimizer, global RNG) reaches bitwise the same weights on CPU as an uninterrupted one.
+
+Under ``torchrun`` every process runs this function on its rows of the same global batch
+(:mod:`patchforcing.train.distributed`); only rank 0 writes checkpoints, logs and samples.
+"""
 
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from patchforcing.data import DataConfig, ImageArrays, load_dataset
+from patchforcing.distributed import init_distributed, rank_slice
+from patchforcing.io.atomic import DiskWriteError, atomic_write
 from patchforcing.io.images import save_grid
 from patchforcing.loss import patch_forcing_loss
 from patchforcing.model import PatchForcingDiT
 from patchforcing.sampling import euler, euler_pf, labels_for_seeds, noise_for_seeds, uniform_schedule
 from patchforcing.timesamplers import GlobalUniform, build_time_sampler
-from patchforcing.train.checkpoint import latest_checkpoint, load_train_state, read_config, save_checkpoint
+from patchforcing.train.checkpoint import latest_checkpoint, load_train_state, save_checkpoint
 from patchforcing.train.config import TrainConfig, config_to_json
-from patchforcing.train.helpers import (MetricsLog, batch_indices, resolve_device, step_generator, update_ema,
-                                        warmup_factor)
+from patchforcing.train.distributed import (NullLog, Parallel, any_rank, batch_report, global_stats,
+                                            load_optimizer_state, model_state, optimizer_state, shard_ema, wrap_model)
+from patchforcing.train.helpers import (MetricsLog, batch_indices, ema_decay_at, resolve_device, step_generator,
+                                        update_ema, warmup_factor)
+from patchforcing.train.nonfinite import (MAX_CONSECUTIVE_SKIPS, NonFiniteLossError, check_finite_weights,
+                                          nonfinite_reason)
+from patchforcing.train.preflight import check_data_fits_model, check_same_run
+from patchforcing.train.signals import StopSignals
 from patchforcing.train.validate import validation_loss
 
 __all__ = ["NonFiniteLossError", "TrainResult", "train", "check_data_fits_model"]
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training met a NaN/inf loss or gradient; the last good checkpoint is kept."""
 
 
 @dataclass(frozen=True)
@@ -41,119 +52,141 @@ class TrainResult:
     skipped_steps: list[int]
     val: dict[str, float | None]
     images_per_s: float
+    stopped_by_signal: int | None = None  # SIGINT/SIGTERM number if a signal ended this call early
 
 
-def check_data_fits_model(data: ImageArrays, config: TrainConfig) -> None:
-    m = config.model
-    if (data.channels, data.image_size) != (m.in_channels, m.image_size):
-        raise ValueError(f"the data has {data.channels}-channel {data.image_size}x{data.image_size} images but the "
-                         f"model expects {m.in_channels}-channel {m.image_size}x{m.image_size}")
-    if data.num_classes > max(m.num_classes, 1):
-        raise ValueError(f"the data has {data.num_classes} classes but the model has {m.num_classes}")
+def _kept_note(run_dir: Path) -> str:
+    kept = latest_checkpoint(run_dir)
+    return f"the last checkpoint {kept} is intact" if kept else "no checkpoint was written yet"
 
 
-def _check_same_run(run_dir: Path, config: TrainConfig) -> None:
-    """Refuse to resume a run with a different configuration (the step count may grow)."""
-    saved_path = run_dir / "config.json"
-    if not saved_path.exists():
-        return
-    saved = read_config(saved_path)
-    if replace(saved, steps=config.steps) != config:
-        a, b = json.loads(config_to_json(saved)), json.loads(config_to_json(config))
-        diff = [k for k in a if a[k] != b[k]]
-        raise ValueError(f"{run_dir} holds a run with a different configuration (sections {diff}); "
-                         f"use another --out or the same options")
+def _sample_path(run_dir: Path, step: int) -> Path:
+    return run_dir / "samples" / f"step_{step:08d}.png"
 
 
-def _save_samples(ema: PatchForcingDiT, path: Path, device: torch.device) -> None:
+def _save_samples(ema: PatchForcingDiT, path: Path, device: torch.device, write: bool = True) -> None:
+    """Sample a grid with the EMA weights; every rank samples (FSDP needs them all), rank 0 ``write``s."""
     c = ema.config
     seeds = list(range(20))
     noise = noise_for_seeds(seeds, (c.in_channels, c.image_size, c.image_size), device)
     y = torch.arange(len(seeds), device=device) % max(c.num_classes, 1) if c.num_classes else labels_for_seeds(seeds, 0, device)
     sampler = euler_pf if c.time_mode == "patch" else euler
     result = sampler(ema, noise, y, uniform_schedule(25))
-    save_grid(result.x, path, nrow=10, scale=2)
+    if not write:
+        return
+    try:
+        save_grid(result.x, path, nrow=10, scale=2)
+    except OSError as err:
+        raise DiskWriteError("sample grid", path, err, _kept_note(path.parent.parent)) from err
 
 
 def train(config: TrainConfig, device: str = "auto", progress: bool = True, data: ImageArrays | None = None,
-          stop_after: int | None = None) -> TrainResult:
+          stop_after: int | None = None, parallel: Parallel = Parallel()) -> TrainResult:
     """Train (or resume) the run in ``config.out_dir``. ``stop_after`` ends this call after that many
-    steps without changing the run's schedule (for tests and time-boxed jobs)."""
-    dev = resolve_device(device)
+    steps without changing the run's schedule (for tests and time-boxed jobs). SIGINT/SIGTERM end it
+    after the current step with a checkpoint (``TrainResult.stopped_by_signal``). ``parallel`` picks DDP
+    or FSDP (and torch.compile) when launched by torchrun."""
+    env = init_distributed(resolve_device(device))
+    dev, rows = env.device, rank_slice(config.batch_size, env.rank, env.world_size)
     run_dir = Path(config.out_dir)
-    _check_same_run(run_dir, config)
+    check_same_run(run_dir, config)
     data = data if data is not None else load_dataset(config.data)
     check_data_fits_model(data, config)
     torch.manual_seed(config.seed)
     model = PatchForcingDiT(config.model).to(dev)
     ema = copy.deepcopy(model).requires_grad_(False).eval()
-    opt = torch.optim.AdamW(model.parameters(), lr=config.optim.lr, betas=config.optim.betas,
-                            weight_decay=config.optim.weight_decay)
     sampler = build_time_sampler(config.time_sampler.name, config.time_sampler.params)
 
-    start = 0
+    start, state = 0, None
     latest = latest_checkpoint(run_dir)
-    if latest is not None:
+    if latest is not None:  # full weights load before wrapping, so any world size can resume
         state = load_train_state(latest, model, ema)
-        opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
         start = int(state["step"])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(config_to_json(config))
-    log = MetricsLog(run_dir / "metrics.jsonl", start)
+    ema, net = shard_ema(ema, env, parallel), wrap_model(model, env, parallel)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.optim.lr, betas=config.optim.betas,
+                            weight_decay=config.optim.weight_decay)
+    if state is not None:
+        load_optimizer_state(net, opt, state["optimizer"])
+    try:
+        log = NullLog()
+        if env.is_main:
+            atomic_write(run_dir / "config.json", lambda tmp: tmp.write_text(config_to_json(config)))
+            log = MetricsLog(run_dir / "metrics.jsonl", start)
+            log.write({"step": start, "effective_batch_size": config.batch_size, "world_size": env.world_size})
+    except OSError as err:
+        raise DiskWriteError("run files in", run_dir, err, _kept_note(run_dir)) from err
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
+    due = start > 0 and (start % config.sample_every == 0 or start == config.steps)
+    if due and not _sample_path(run_dir, start).exists():  # a kill can land between checkpoint and samples
+        _save_samples(ema, _sample_path(run_dir, start), dev, env.is_main)
 
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if config.precision == "bf16" else nullcontext()
     losses: list[float] = []
     skipped: list[int] = []
-    bar = tqdm(range(start, end), initial=start, total=config.steps, disable=not progress, desc="train", unit="step")
-    t0, seen = time.perf_counter(), 0
+    show = progress and env.is_main
+    bar = tqdm(range(start, end), initial=start, total=config.steps, disable=not show, desc="train", unit="step")
+    if show:
+        bar.write(batch_report(config.batch_size, env, parallel))
+    t0, seen, done = time.perf_counter(), 0, start
     model.train()
-    for step in bar:
-        index = batch_indices(step, config.batch_size, len(data), config.seed)
-        x1, y = data.batch(index)
-        x1, y = x1.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-        for group in opt.param_groups:
-            group["lr"] = config.optim.lr * warmup_factor(step, config.optim.warmup_steps)
-        with autocast:
-            out = patch_forcing_loss(model, x1, y, sampler, step_generator(config.seed, step), config.loss)
-        opt.zero_grad(set_to_none=True)
-        loss = float(out.loss.detach())
-        grad_norm = float("nan")
-        if math.isfinite(loss):
-            out.loss.backward()
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip))
-        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-            what = "loss" if not math.isfinite(loss) else "gradient norm"
-            if config.on_nonfinite == "stop":
-                kept = latest_checkpoint(run_dir)
-                raise NonFiniteLossError(f"non-finite {what} at step {step}; stopped without saving. "
-                                         f"Last good checkpoint: {kept or 'none'}")
-            skipped.append(step)
-            log.write({"step": step + 1, "skipped": what})
-            continue
-        opt.step()
-        update_ema(ema, model, config.optim.ema_decay)
-        losses.append(loss)
-        seen += len(index)
-        done = step + 1
-        rate = seen / max(time.perf_counter() - t0, 1e-9)
-        bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{rate:.0f}")
-        if done % config.log_every == 0 or done == end:
-            log.write({"step": done, "loss": loss, "mse": float(out.mse),
-                       "nll": None if out.nll is None else float(out.nll), "lr": opt.param_groups[0]["lr"],
-                       "grad_norm": grad_norm, "images_per_s": rate})
-        if done % config.sample_every == 0 or done == config.steps:
-            _save_samples(ema, run_dir / "samples" / f"step_{done:08d}.png", dev)
-        if done % config.checkpoint_every == 0 or done == end:
-            train_state = {"optimizer": opt.state_dict(), "rng": torch.get_rng_state()}
-            save_checkpoint(run_dir, done, config, model, ema, train_state, config.keep_checkpoints)
+    with StopSignals() as stop:
+        for step in bar:
+            index = batch_indices(step, config.batch_size, len(data), config.seed)
+            x1, y = data.batch(index[rows])  # this rank's rows of the global batch
+            if not config.model.num_classes:
+                y = torch.zeros_like(y)  # an unconditional model has only the null label (index 0)
+            x1, y = x1.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            for group in opt.param_groups:
+                group["lr"] = config.optim.lr * warmup_factor(step, config.optim.warmup_steps)
+            with autocast:
+                out = patch_forcing_loss(net, x1, y, sampler, step_generator(config.seed, step), config.loss,
+                                         rows, config.batch_size)
+            opt.zero_grad(set_to_none=True)
+            loss, mse, nll = global_stats(out, env)
+            grad_norm = float("nan")
+            if math.isfinite(loss):
+                out.loss.backward()
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), config.optim.grad_clip))
+            bad = nonfinite_reason(loss, grad_norm)
+            done = step + 1
+            if bad is None:
+                opt.step()
+                update_ema(ema, model, ema_decay_at(step, config.optim.ema_decay, config.optim.ema_warmup))
+                losses.append(loss)
+            elif config.on_nonfinite == "stop":
+                raise NonFiniteLossError(f"non-finite {bad} at step {step}; stopped without saving "
+                                         f"({_kept_note(run_dir)}); rerun with --on-nonfinite skip to skip such steps")
+            else:
+                skipped.append(step)
+                log.write({"step": done, "skipped": bad})
+                if skipped[-MAX_CONSECUTIVE_SKIPS:] == list(range(done - MAX_CONSECUTIVE_SKIPS, done)):
+                    raise NonFiniteLossError(f"{MAX_CONSECUTIVE_SKIPS} consecutive non-finite steps up to step "
+                                             f"{step}: the run has diverged ({_kept_note(run_dir)})")
+            seen += len(index)
+            rate = seen / max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{rate:.0f}")
+            if bad is None and (done % config.log_every == 0 or done == end):
+                log.write({"step": done, "loss": loss, "mse": mse, "nll": nll,
+                           "lr": opt.param_groups[0]["lr"], "grad_norm": grad_norm, "images_per_s": rate})
+            halt = any_rank(stop.received is not None, env)
+            if done % config.checkpoint_every == 0 or done == end or halt:  # before samples: a failing
+                check_finite_weights({"online": model, "EMA": ema}, step)      # sample write loses no steps
+                weights = model_state(net), model_state(ema), optimizer_state(net, opt)  # collective under FSDP
+                if env.is_main:
+                    train_state = {"optimizer": weights[2], "rng": torch.get_rng_state()}
+                    save_checkpoint(run_dir, done, config, weights[0], weights[1], train_state, config.keep_checkpoints)
+            if done % config.sample_every == 0 or done == config.steps:
+                _save_samples(ema, _sample_path(run_dir, done), dev, env.is_main)
+            if halt:
+                break
     bar.close()
 
-    val = _final_validation(ema, config, dev) if end == config.steps and end > start else {}
+    val = _final_validation(ema, config, dev) if done == config.steps and done > start else {}
     if val:
-        log.write({"step": end, **val})
-    return TrainResult(run_dir, end, start, losses, skipped, val, seen / max(time.perf_counter() - t0, 1e-9))
+        log.write({"step": done, **val})
+    return TrainResult(run_dir, done, start, losses, skipped, val, seen / max(time.perf_counter() - t0, 1e-9),
+                       stop.received)
 
 
 def _final_validation(ema: PatchForcingDiT, config: TrainConfig, dev: torch.device) -> dict[str, float | None]:

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install patchforcing into ./.venv (and Fashion-MNIST from Debian where possible).
+#   bash scripts/setup.sh          the library and CLI
+#   bash scripts/setup.sh --test   plus the test dependencies
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+case "${1:-}" in
+  "") ;;
+  --test) extras="[test]" ;;
+  *) echo "usage: bash scripts/setup.sh [--test]" >&2; exit 2 ;;
+esac
+
+# Fashion-MNIST, the built-in dataset (sampling from the shipped checkpoints works without it).
+if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  :
+elif command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then
+  as_root=""; [ "$(id -u)" = 0 ] || as_root="sudo -n"
+  export DEBIAN_FRONTEND=noninteractive
+  $as_root apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
+    || { $as_root apt-get update -q >/dev/null && $as_root apt-get install -y -q dataset-fashion-mnist >/dev/null; } \
+    || echo "note: could not install dataset-fashion-mnist with apt-get; training on it needs it" >&2
+else
+  echo "note: Fashion-MNIST is not installed. Run 'sudo apt-get install dataset-fashion-mnist', or download the" >&2
+  echo "      four *-ubyte.gz files and pass --data-dir DIR (or set PATCHFORCING_FASHION_MNIST=DIR)." >&2
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+# torch is pinned first so that the resolver never swaps it for a CUDA build.
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -e ".${extras}"
+echo "installed: $(.venv/bin/patchforcing --version 2>/dev/null || echo patchforcing) in $(pwd)/.venv"

@@ -1,0 +1,58 @@
+"""Shared pieces of the analyses: fixed data batches and one velocity evaluation at per-patch times."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from patchforcing.data import ImageArrays
+from patchforcing.path import pool_patches, sample_path
+
+__all__ = ["AnalysisConfig", "PatchEval", "labelled_batches", "evaluate_at", "require_patch_model"]
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    num_images: int = 500
+    batch_size: int = 250
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.num_images, self.batch_size) < 1:
+            raise ValueError(f"num_images and batch_size must be >= 1, got {self}")
+
+
+@dataclass(frozen=True)
+class PatchEval:
+    """Per-patch squared velocity error and predicted difficulty at given per-patch times."""
+
+    loss: torch.Tensor  # (B, N) mean of (v - u)^2 over each patch
+    difficulty: torch.Tensor | None  # (B, N), None without a difficulty head
+
+
+def labelled_batches(data: ImageArrays, config: AnalysisConfig) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(x1 (B, C, H, W), y (B,), x0 noise (B, C, H, W)) over the first ``num_images`` images, seeded."""
+    total = min(config.num_images, len(data))
+    for start in range(0, total, config.batch_size):
+        x1, y = data.batch(torch.arange(start, min(start + config.batch_size, total)))
+        x0 = torch.randn(x1.shape, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + start))
+        yield x1, y, x0
+
+
+@torch.no_grad()
+def evaluate_at(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> PatchEval:
+    """Interpolate with the ground truth to per-patch times t (B, N) and evaluate the model there."""
+    p = model.config.patch_size
+    path = sample_path(x1, t, p, x0=x0)
+    out = model(path.xt, t if model.config.time_mode == "patch" else t[:, 0], y)
+    loss = pool_patches((out.v.float() - path.u.float()).square(), p)  # (B, N)
+    return PatchEval(loss, out.difficulty(p) if out.logvar is not None else None)
+
+
+def require_patch_model(model: nn.Module, what: str) -> None:
+    c = model.config
+    if c.time_mode != "patch" or not c.difficulty_head:
+        raise ValueError(f"the {what} analysis needs a Patch Forcing model (per-patch time and a difficulty head)")

@@ -1,0 +1,45 @@
+"""Run the analyses on a model and write one JSON file and one PNG per analysis into a folder."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from torch import nn
+
+from patchforcing.analysis import plots
+from patchforcing.analysis.common import AnalysisConfig
+from patchforcing.analysis.context import context_study
+from patchforcing.analysis.correlation import difficulty_correlation
+from patchforcing.analysis.segments import segment_losses
+from patchforcing.data import ImageArrays
+from patchforcing.evaluation import write_json
+
+__all__ = ["ANALYSES", "run_analyses"]
+
+ANALYSES = ("segments", "correlation", "context")
+
+
+def run_analyses(model: nn.Module, data: ImageArrays, out_dir: str | Path, which: tuple[str, ...] = ANALYSES,
+                 config: AnalysisConfig = AnalysisConfig()) -> dict[str, list[Path]]:
+    """Files written per analysis. ``context`` writes two plots: the loss curve and the difficulty shift."""
+    unknown = sorted(set(which) - set(ANALYSES))
+    if unknown:
+        raise ValueError(f"unknown analyses {unknown}; choose from {ANALYSES}")
+    plots.require_pyplot()  # fail before the compute, not after it
+    out = Path(out_dir)
+    written: dict[str, list[Path]] = {}
+    if "segments" in which:
+        result = segment_losses(model, data, config)
+        written["segments"] = [write_json(asdict(result), out / "segments.json"),
+                               plots.plot_segments(result, out / "segments.png")]
+    if "correlation" in which:
+        result = difficulty_correlation(model, data, config)
+        written["correlation"] = [write_json(asdict(result), out / "correlation.json"),
+                                  plots.plot_correlation(result, out / "correlation.png")]
+    if "context" in which:
+        result = context_study(model, data, config)
+        written["context"] = [write_json(asdict(result), out / "context.json"),
+                              plots.plot_context(result, out / "context.png"),
+                              plots.plot_context_difficulty(result, out / "context_difficulty.png")]
+    return written

@@ -1,0 +1,76 @@
+"""The paper's claims (SPEC.md section 5) checked against ``bench quality`` summaries.
+
+A claim "A has lower FD than B" is *reproduced* when our mean difference has the paper's sign and
+exceeds twice its standard error sqrt(s_A^2 / n_A + s_B^2 / n_B); *same direction* when the sign
+agrees but the gap is within that noise; *not reproduced* otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["Claim", "CLAIMS", "check_claims", "PAPER_TABLES"]
+
+# FID values the paper reports (B/2): main table FID-50k, ablations FID-10k; "srm-s1" is reported as ">= 42".
+PAPER_TABLES = {
+    "main": {("baseline", "euler"): 33.0, ("ltg", "euler-pf"): 27.9, ("ltg", "dual-loop"): 26.0,
+             ("ltg", "look-ahead"): 24.2},
+    "timesamplers": {"global-uniform": 41.0, "srm-s1": 42.0, "srm-s4": 40.2, "srm-s10": 39.0,
+                     "truncated-gaussian": 34.7, "ltg": 31.4},
+    "sampling": {"random": 33.2, "euler-pf": 31.4, "dual-loop": 29.3, "look-ahead": 27.8},
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    part: str
+    text: str
+    better: tuple[str, str]  # (arm, sampler) claimed to have the lower FD
+    worse: tuple[str, str]
+    paper_better: float
+    paper_worse: float
+
+
+_M, _T, _S = PAPER_TABLES["main"], PAPER_TABLES["timesamplers"], PAPER_TABLES["sampling"]
+CLAIMS = (
+    Claim("main", "PF + Euler beats the global-time baseline", ("ltg", "euler-pf"), ("baseline", "euler"),
+          _M[("ltg", "euler-pf")], _M[("baseline", "euler")]),
+    Claim("main", "PF + dual-loop beats the global-time baseline", ("ltg", "dual-loop"), ("baseline", "euler"),
+          _M[("ltg", "dual-loop")], _M[("baseline", "euler")]),
+    Claim("main", "PF + look-ahead beats the global-time baseline", ("ltg", "look-ahead"), ("baseline", "euler"),
+          _M[("ltg", "look-ahead")], _M[("baseline", "euler")]),
+    Claim("sampling", "dual-loop beats parallel Euler at equal NFE", ("ltg", "dual-loop"), ("ltg", "euler-pf"),
+          _S["dual-loop"], _S["euler-pf"]),
+    Claim("sampling", "look-ahead beats parallel Euler at equal NFE", ("ltg", "look-ahead"), ("ltg", "euler-pf"),
+          _S["look-ahead"], _S["euler-pf"]),
+    Claim("sampling", "look-ahead beats dual-loop at equal NFE", ("ltg", "look-ahead"), ("ltg", "dual-loop"),
+          _S["look-ahead"], _S["dual-loop"]),
+    Claim("sampling", "the random-mask control is worse than parallel Euler", ("ltg", "euler-pf"), ("ltg", "random"),
+          _S["euler-pf"], _S["random"]),
+    Claim("timesamplers", "LTG beats global uniform time", ("ltg", "euler-pf"), ("global-uniform", "euler-pf"),
+          _T["ltg"], _T["global-uniform"]),
+    Claim("timesamplers", "LTG beats the truncated Gaussian", ("ltg", "euler-pf"), ("truncated-gaussian", "euler-pf"),
+          _T["ltg"], _T["truncated-gaussian"]),
+    Claim("timesamplers", "max-controlled (truncated Gaussian) beats mean-controlled SRM s=4",
+          ("truncated-gaussian", "euler-pf"), ("srm-s4", "euler-pf"), _T["truncated-gaussian"], _T["srm-s4"]),
+    Claim("timesamplers", "a sharper SRM (s=10) beats SRM s=1", ("srm-s10", "euler-pf"), ("srm-s1", "euler-pf"),
+          _T["srm-s10"], _T["srm-s1"]),
+)
+
+
+def check_claims(summaries: dict[str, list[dict]], nfe: int) -> list[dict]:
+    """One row per claim whose part was run: our relative FD change, the paper's, and the verdict."""
+    rows = []
+    for claim in CLAIMS:
+        found = {(s["arm"], s["sampler"]): s for s in summaries.get(claim.part, []) if s["nfe_requested"] == nfe}
+        a, b = found.get(claim.better), found.get(claim.worse)
+        if a is None or b is None:
+            continue
+        diff = a["mean"]["fd"] - b["mean"]["fd"]
+        se = math.sqrt(a["std"]["fd"] ** 2 / a["runs"] + b["std"]["fd"] ** 2 / b["runs"])
+        verdict = "reproduced" if diff < 0 and -diff > 2 * se else "same direction" if diff < 0 else "not reproduced"
+        rows.append({"part": claim.part, "claim": claim.text, "ours": diff / b["mean"]["fd"],
+                     "paper": claim.paper_better / claim.paper_worse - 1, "gap_in_se": -diff / se if se else math.inf,
+                     "verdict": verdict})
+    return rows

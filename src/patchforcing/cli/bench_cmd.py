@@ -1,0 +1,77 @@
+"""``patchforcing bench speed``: forward cost of per-patch time and sampler overhead on this device."""
+
+from __future__ import annotations
+
+import argparse
+
+from patchforcing.cli.bench_quality_cmd import add_bench_quality_parser
+from patchforcing.cli.common import nonneg_float, positive_int
+from patchforcing.model import PRESETS
+
+__all__ = ["add_bench_parser", "run_bench_speed"]
+
+
+def _sampler_names(text: str) -> tuple[str, ...]:
+    from patchforcing.sampling import SAMPLERS
+
+    names = tuple(n for n in text.split(",") if n)
+    unknown = [n for n in names if n not in SAMPLERS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"unknown sampler(s) {unknown or text!r}; choose from {', '.join(SAMPLERS)}")
+    return names
+
+
+def add_bench_parser(sub: argparse._SubParsersAction) -> None:
+    from patchforcing.bench.speed import CLOCKS, SpeedConfig
+
+    p = sub.add_parser("bench", help="benchmarks on the current device")
+    jobs = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    s = jobs.add_parser("speed", help="forward cost of per-patch time and each sampler's overhead",
+                        description="Measures, in one run: the PF model's forward at uniform t against the "
+                        "global-time model of the same size (target <= 1.10x), and each sampler's wall time "
+                        "divided by NFE x one forward (target <= 1.05x). Random weights; no checkpoint needed.")
+    d = SpeedConfig()
+    s.add_argument("--preset", default=d.preset, choices=sorted(PRESETS), help="backbone size")
+    s.add_argument("--image-size", type=positive_int, default=d.image_size)
+    s.add_argument("--channels", type=int, choices=(1, 3, 4), default=d.channels)
+    s.add_argument("--num-classes", type=positive_int, default=d.num_classes)
+    s.add_argument("--batch", type=positive_int, default=d.batch)
+    s.add_argument("--steps", type=positive_int, default=d.steps, help="outer steps of every sampler")
+    s.add_argument("--repeats", type=positive_int, default=d.repeats, help="interleaved rounds; best is kept")
+    s.add_argument("--forwards", type=positive_int, default=d.forwards, help="forwards per forward-timing job")
+    s.add_argument("--cfg", type=nonneg_float, default=d.cfg, help="guidance scale (1 = off; else doubled batch)")
+    s.add_argument("--samplers", type=_sampler_names, default=d.samplers, help="comma-separated subset")
+    s.add_argument("--clock", choices=sorted(CLOCKS), default=d.clock,
+                   help="wall (default) or cpu: process CPU time, steadier on a loaded CPU-only machine")
+    s.add_argument("--train", action="store_true", help="also measure training images/s and model FLOPs utilisation")
+    s.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="training precision for --train")
+    s.add_argument("--compile", action="store_true", help="torch.compile the model for --train")
+    s.add_argument("--out", help="write the report as JSON here (and markdown next to it, .md)")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--threads", type=positive_int, help="CPU threads for torch")
+    s.set_defaults(func=run_bench_speed)
+    add_bench_quality_parser(jobs)
+
+
+def run_bench_speed(args: argparse.Namespace) -> int:
+    import torch
+
+    from patchforcing.bench.speed import SpeedConfig, run_speed, speed_markdown, write_report
+    from patchforcing.train.helpers import resolve_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = SpeedConfig(preset=args.preset, image_size=args.image_size, channels=args.channels,
+                         num_classes=args.num_classes, batch=args.batch, steps=args.steps, repeats=args.repeats,
+                         forwards=args.forwards, cfg=args.cfg, samplers=args.samplers, clock=args.clock)
+    report = run_speed(config, resolve_device(args.device))
+    print(speed_markdown(report), end="")
+    if args.train:
+        from patchforcing.bench.train_speed import TrainSpeedConfig, measure_train_speed, train_speed_markdown
+
+        print(train_speed_markdown(measure_train_speed(TrainSpeedConfig(
+            preset=args.preset, image_size=args.image_size, channels=args.channels, num_classes=args.num_classes,
+            batch=args.batch, precision=args.precision, compile=args.compile), resolve_device(args.device))), end="")
+    if args.out:
+        print("wrote " + " and ".join(str(p) for p in write_report(report, args.out)))
+    return 0

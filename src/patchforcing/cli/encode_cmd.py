@@ -1,0 +1,44 @@
+"""``patchforcing encode``: pre-encode an image dataset into SD-VAE latent shards, once."""
+
+from __future__ import annotations
+
+import argparse
+
+from patchforcing.cli.common import positive_int
+
+__all__ = ["add_encode_parser", "run_encode"]
+
+
+def add_encode_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("encode", help="encode images into latent shards with an SD-VAE (needs diffusers)",
+                       description="Encode every image (resized and center-cropped to --image-size) with a diffusers "
+                       "AutoencoderKL (posterior mode x 0.18215) into sharded .safetensors files plus latents.json. "
+                       "Train on the folder with `patchforcing train --data OUT`.")
+    p.add_argument("--data", required=True, help="an image folder (class sub-folders), or an .npz file of RGB images")
+    p.add_argument("--vae", required=True, help="local diffusers AutoencoderKL folder (or single weights file)")
+    p.add_argument("--out", required=True, help="folder to write the shards into")
+    p.add_argument("--image-size", type=positive_int, default=256)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--shard-size", type=positive_int, default=10_000, help="latents per shard file")
+    p.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="storage precision")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_encode)
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    import torch
+
+    from patchforcing.latent import VaeCodec, load_vae
+    from patchforcing.latent.encode import EncodeConfig, encode_dataset
+    from patchforcing.train.helpers import resolve_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = EncodeConfig(source=args.data, out=args.out, image_size=args.image_size, batch_size=args.batch_size,
+                          shard_size=args.shard_size, dtype=args.dtype)
+    codec = VaeCodec(load_vae(args.vae, resolve_device(args.device)), batch_size=args.batch_size)
+    result = encode_dataset(config, codec, progress=not args.no_progress)
+    print(f"encoded {result.count} images into {tuple(result.latent_shape)} latents; manifest {result.manifest}")
+    return 0

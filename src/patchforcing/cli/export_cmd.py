@@ -1,0 +1,26 @@
+"""``patchforcing export``: a run's newest checkpoint as a small shareable folder (config + EMA weights)."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_export_parser", "run_export"]
+
+
+def add_export_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export config + weights of a checkpoint",
+                       description="Write config.json and the EMA or online weights of a run's newest checkpoint (or of a "
+                       "given checkpoint folder) into a new folder that `patchforcing sample --checkpoint` reads.")
+    p.add_argument("source", help="run folder or checkpoint folder")
+    p.add_argument("destination", help="folder to write")
+    p.add_argument("--weights", choices=("ema", "online"), default="ema",
+                   help="which weights to export (online: the optimizer's weights, for runs too short for the EMA)")
+    p.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from patchforcing.train.export import export_checkpoint
+
+    path = export_checkpoint(args.source, args.destination, use_ema=args.weights == "ema")
+    print(f"exported {path}")
+    return 0

@@ -1,0 +1,102 @@
+"""A small CNN classifier whose penultimate activations are the feature space of the quality metrics.
+
+No package here ships Inception, CLIP or DINO weights, so the metrics embed images with a classifier
+trained on the target dataset (Fashion-MNIST for the shipped one). Features are the ``feature_dim``
+activations before the last linear layer; only distances between feature sets are used, so the
+classifier's accuracy matters only as evidence that the features separate the classes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from patchforcing.io.atomic import atomic_write
+
+__all__ = ["ClassifierConfig", "FeatureClassifier", "save_classifier", "load_classifier", "SHIPPED_CLASSIFIER",
+           "shipped_classifier_path"]
+
+SHIPPED_CLASSIFIER = "fmnist-classifier"
+_CONFIG, _WEIGHTS = "config.json", "model.safetensors"
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    image_size: int = 28
+    in_channels: int = 1
+    num_classes: int = 10
+    widths: tuple[int, int, int] = (32, 64, 128)
+    feature_dim: int = 128
+
+    def __post_init__(self) -> None:
+        if self.image_size < 8 or self.in_channels not in (1, 3) or self.num_classes < 2:
+            raise ValueError(f"classifier config needs image_size >= 8, 1 or 3 channels and >= 2 classes, got {self}")
+
+
+def _conv(c_in: int, c_out: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+
+class FeatureClassifier(nn.Module):
+    """conv blocks (two poolings) -> global average pool -> features (B, feature_dim) -> logits (B, K).
+
+    Input: images in the model range [-1, 1], (B, C, H, W)."""
+
+    def __init__(self, config: ClassifierConfig) -> None:
+        super().__init__()
+        self.config = config
+        w1, w2, w3 = config.widths
+        self.body = nn.Sequential(*_conv(config.in_channels, w1), *_conv(w1, w1), nn.MaxPool2d(2),
+                                  *_conv(w1, w2), *_conv(w2, w2), nn.MaxPool2d(2), *_conv(w2, w3),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.neck = nn.Sequential(nn.Linear(w3, config.feature_dim), nn.ReLU())
+        self.head = nn.Linear(config.feature_dim, config.num_classes)
+
+    @property
+    def num_features(self) -> int:
+        return self.config.feature_dim
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate activations (B, feature_dim)."""
+        c = self.config
+        if x.dim() != 4 or tuple(x.shape[1:]) != (c.in_channels, c.image_size, c.image_size):
+            raise ValueError(f"the classifier expects images (B, {c.in_channels}, {c.image_size}, {c.image_size}), "
+                             f"got {tuple(x.shape)}")
+        return self.neck(self.body(x.float()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))  # (B, K)
+
+
+def save_classifier(model: FeatureClassifier, folder: str | Path, info: dict) -> Path:
+    """Write ``config.json`` (config plus ``info``: accuracy, command, ...) and ``model.safetensors``."""
+    folder = Path(folder)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    atomic_write(folder / _WEIGHTS, lambda tmp: save_file(state, str(tmp)))
+    text = json.dumps({"config": asdict(model.config), "info": info}, indent=2, sort_keys=True)
+    atomic_write(folder / _CONFIG, lambda tmp: tmp.write_text(text))
+    for name in (_CONFIG, _WEIGHTS):
+        (folder / name).chmod(0o644)  # temporaries are private; shipped files must be readable by all
+    return folder
+
+
+def shipped_classifier_path() -> Path:
+    return Path(str(files("patchforcing") / "checkpoints" / SHIPPED_CLASSIFIER))
+
+
+def load_classifier(path: str | Path | None = None, device: torch.device | str = "cpu") -> FeatureClassifier:
+    """Load a classifier folder (default: the shipped Fashion-MNIST one), in eval mode."""
+    folder = shipped_classifier_path() if path in (None, SHIPPED_CLASSIFIER) else Path(path)
+    if not (folder / _CONFIG).is_file() or not (folder / _WEIGHTS).is_file():
+        raise FileNotFoundError(f"no classifier in {folder} (expected {_CONFIG} and {_WEIGHTS}); train one with "
+                                f"`patchforcing classifier train --out {folder}`")
+    values = json.loads((folder / _CONFIG).read_text())["config"]
+    model = FeatureClassifier(ClassifierConfig(**{**values, "widths": tuple(values["widths"])}))
+    model.load_state_dict(load_file(str(folder / _WEIGHTS)))
+    return model.to(device).eval().requires_grad_(False)

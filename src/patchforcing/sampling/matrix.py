@@ -1,0 +1,97 @@
+"""Schedule-matrix sampler: any per-patch schedule, and inpainting as a special case.
+
+A schedule matrix T has shape (steps + 1, N) (or (B, steps + 1, N), one per sample). Row k is the
+time every patch is fed at pass k; the update is
+
+    x += broadcast(max(T[k + 1] - T[k], 0)) * v(x, T[k])
+
+(negative increments clamped to 0: a patch never goes back in time). One pass per row, NFE = steps.
+The last row must be all ones. The first row may be above 0 for patches whose content is known:
+they start at x_t = T[0] x1 + (1 - T[0]) x0. With a pixel mask of known pixels, those pixels are
+reset to the path x_t at their patch's current time after every step and equal x1 exactly at the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from patchforcing.path import broadcast_patches, interpolate, pool_patches
+from patchforcing.sampling.guidance import Guidance, predict
+from patchforcing.sampling.result import SampleResult, TraceStep, trace_step
+from patchforcing.sampling.schedule import check_schedule
+
+__all__ = ["KnownContent", "schedule_matrix", "check_matrix", "inpainting_matrix"]
+
+
+@dataclass(frozen=True)
+class KnownContent:
+    """Known image content: ``image`` x1 in [-1, 1] and ``mask`` (True where the pixel is known)."""
+
+    image: torch.Tensor  # (B, C, H, W)
+    mask: torch.Tensor  # (B, 1, H, W) bool
+
+    def __post_init__(self) -> None:
+        if self.image.dim() != 4 or self.mask.dim() != 4 or self.mask.shape[1] != 1:
+            raise ValueError(f"known content needs image (B, C, H, W) and mask (B, 1, H, W), got "
+                             f"{tuple(self.image.shape)} and {tuple(self.mask.shape)}")
+        if self.mask.shape[0] != self.image.shape[0] or self.mask.shape[-2:] != self.image.shape[-2:]:
+            raise ValueError(f"mask {tuple(self.mask.shape)} does not fit image {tuple(self.image.shape)}")
+        if self.mask.dtype != torch.bool:
+            raise ValueError(f"the known-pixel mask must be bool, got {self.mask.dtype}")
+
+    def known_patches(self, patch_size: int) -> torch.Tensor:
+        """(B, N) bool: patches whose pixels are all known."""
+        return pool_patches(self.mask.float(), patch_size) == 1.0
+
+
+def check_matrix(matrix: torch.Tensor, batch: int, num_patches: int) -> torch.Tensor:
+    """Validate a schedule matrix and return it as (B, steps + 1, N)."""
+    if matrix.dim() == 2:
+        matrix = matrix[None].expand(batch, -1, -1)
+    if matrix.dim() != 3 or matrix.shape[0] != batch or matrix.shape[2] != num_patches or matrix.shape[1] < 2:
+        raise ValueError(f"a schedule matrix must be (steps + 1, {num_patches}) or ({batch}, steps + 1, "
+                         f"{num_patches}) with steps >= 1, got {tuple(matrix.shape)}")
+    if not bool(((matrix >= 0) & (matrix <= 1)).all()):
+        raise ValueError("schedule matrix entries must lie in [0, 1]")
+    if not bool((matrix[:, -1] == 1).all()):
+        raise ValueError("the last row of a schedule matrix must be all ones (every patch ends at t = 1)")
+    return matrix
+
+
+def inpainting_matrix(known: torch.Tensor, schedule: torch.Tensor) -> torch.Tensor:
+    """(B, N) bool known patches and a 1-D schedule (S + 1,) -> (B, S + 1, N): known patches at 1
+    throughout, the others follow the schedule."""
+    ramp = check_schedule(schedule).to(known.device)  # (S + 1,)
+    return torch.where(known[:, None, :], 1.0, ramp[None, :, None].to(torch.float64))
+
+
+@torch.no_grad()
+def schedule_matrix(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, matrix: torch.Tensor,
+                    guidance: Guidance = Guidance(), known: KnownContent | None = None,
+                    trace: bool = False) -> SampleResult:
+    """Integrate a per-patch schedule matrix; with ``known`` the known pixels are kept exactly."""
+    c = model.config
+    B, H, W = noise.shape[0], noise.shape[-2], noise.shape[-1]
+    rows = check_matrix(matrix.to(noise.device), B, c.num_patches).to(noise.dtype)  # (B, S + 1, N)
+    if known is None and bool((rows[:, 0] > 0).any()):
+        raise ValueError("the first row of the schedule matrix is above 0 but no known content was given")
+    increments = rows.diff(dim=1).clamp(min=0)  # (B, S, N)
+    x = noise if known is None else interpolate(noise, known.image, rows[:, 0], c.patch_size)
+    steps: list[TraceStep] = []
+    images = 0
+    t = rows[:, 0]
+    for k in range(increments.shape[1]):
+        pred = predict(model, x, t, y, guidance)
+        images += pred.images
+        x = x + broadcast_patches(increments[:, k], c.patch_size, H, W) * pred.v
+        t = rows[:, k + 1]
+        if known is not None:
+            x = torch.where(known.mask, interpolate(noise, known.image, t, c.patch_size), x)
+        if trace:
+            steps.append(trace_step(pred, x, t, c.patch_size))
+    if known is not None:
+        x = torch.where(known.mask, known.image, x)
+    return SampleResult(x=x, nfe=increments.shape[1], images_forwarded=images, trace=steps)

@@ -1,0 +1,166 @@
+"""Every sampler as a frozen config with one call signature, for the CLI, the bench and comparisons.
+
+``config(model, noise, y, schedule, guidance, generator, trace) -> SampleResult`` calls the
+sampler's function with the config's options; ``config.nfe(schedule)`` is the NFE it will spend and
+``config.budget(nfe)`` the uniform outer steps that spend an NFE budget (or the closest it can).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from patchforcing.sampling.budget import Budget, steps_for_nfe
+from patchforcing.sampling.certainty import check_fraction
+from patchforcing.sampling.dual_loop import check_inner, dual_loop
+from patchforcing.sampling.euler import euler, euler_pf
+from patchforcing.sampling.guidance import Guidance
+from patchforcing.sampling.lookahead import check_lookahead, lookahead, lookahead_nfe
+from patchforcing.sampling.matrix import KnownContent, check_matrix, inpainting_matrix, schedule_matrix
+from patchforcing.sampling.random_control import random_control
+from patchforcing.sampling.result import SampleResult
+from patchforcing.sampling.schedule import check_schedule, uniform_schedule
+
+__all__ = ["Sampler", "Euler", "EulerPF", "DualLoop", "LookAhead", "RandomControl", "ScheduleMatrix",
+           "SAMPLERS"]
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """Base of the sampler configs. ``patch_time``: needs a Patch Forcing model (per-patch t);
+    ``difficulty``: needs its difficulty head."""
+
+    name: ClassVar[str] = ""
+    patch_time: ClassVar[bool] = True
+    difficulty: ClassVar[bool] = False
+
+    def nfe(self, schedule: torch.Tensor) -> int:
+        return check_schedule(schedule).numel() - 1
+
+    def budget(self, nfe: int) -> Budget:
+        return steps_for_nfe(lambda steps: self.nfe(uniform_schedule(steps)), nfe)
+
+    def check_model(self, model: nn.Module) -> None:
+        c = model.config
+        if self.patch_time and c.time_mode != "patch":
+            raise ValueError(f"sampler {self.name!r} needs a Patch Forcing model (per-patch time); "
+                             "this is a global-time model (use euler)")
+        if self.difficulty and not c.difficulty_head:
+            raise ValueError(f"sampler {self.name!r} needs a model with a difficulty head")
+
+    def __call__(self, model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+                 guidance: Guidance = Guidance(), generator: torch.Generator | None = None,
+                 trace: bool = False) -> SampleResult:
+        self.check_model(model)
+        return self.run(model, noise, y, schedule, guidance, generator, trace)
+
+    def run(self, model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+            guidance: Guidance, generator: torch.Generator | None, trace: bool) -> SampleResult:
+        raise NotImplementedError(f"{type(self).__name__} does not implement run")
+
+
+@dataclass(frozen=True)
+class Euler(Sampler):
+    name: ClassVar[str] = "euler"
+    patch_time: ClassVar[bool] = False
+
+    def run(self, model, noise, y, schedule, guidance, generator, trace):
+        return euler(model, noise, y, schedule, guidance, trace)
+
+
+@dataclass(frozen=True)
+class EulerPF(Sampler):
+    name: ClassVar[str] = "euler-pf"
+
+    def run(self, model, noise, y, schedule, guidance, generator, trace):
+        return euler_pf(model, noise, y, schedule, guidance, trace)
+
+
+@dataclass(frozen=True)
+class DualLoop(Sampler):
+    name: ClassVar[str] = "dual-loop"
+    difficulty: ClassVar[bool] = True
+    p: float = 0.4
+    n_inner: int = 4
+    strict_quantile: bool = True
+
+    def __post_init__(self) -> None:
+        check_fraction(self.p)
+        check_inner(self.n_inner)
+
+    def nfe(self, schedule):
+        return super().nfe(schedule) * self.n_inner
+
+    def run(self, model, noise, y, schedule, guidance, generator, trace):
+        return dual_loop(model, noise, y, schedule, self.p, self.n_inner, self.strict_quantile, guidance, trace)
+
+
+@dataclass(frozen=True)
+class RandomControl(DualLoop):
+    name: ClassVar[str] = "random"
+    difficulty: ClassVar[bool] = False
+
+    def run(self, model, noise, y, schedule, guidance, generator, trace):
+        if generator is None:
+            raise ValueError("the random-mask control needs a torch.Generator (pass generator=...)")
+        return random_control(model, noise, y, schedule, generator, self.p, self.n_inner, self.strict_quantile,
+                              guidance, trace)
+
+
+@dataclass(frozen=True)
+class LookAhead(Sampler):
+    name: ClassVar[str] = "look-ahead"
+    difficulty: ClassVar[bool] = True
+    p: float = 0.4
+    ratio: float = 1.4
+    strict_quantile: bool = True
+    early_t: float = 0.05
+    guided_early: bool = False
+    jump_guided: bool = False
+
+    def __post_init__(self) -> None:
+        check_lookahead(self.p, self.ratio, self.early_t)
+
+    def nfe(self, schedule):
+        return lookahead_nfe(schedule, self.early_t)
+
+    def run(self, model, noise, y, schedule, guidance, generator, trace):
+        return lookahead(model, noise, y, schedule, self.p, self.ratio, self.strict_quantile, self.early_t,
+                         self.guided_early, self.jump_guided, guidance, trace)
+
+
+@dataclass(frozen=True)
+class ScheduleMatrix(Sampler):
+    """A fixed ``matrix`` ((S + 1, N) or (B, S + 1, N)) or, without one, rows built from the schedule:
+    every patch follows it, except patches fully inside ``known`` content, which stay at t = 1."""
+
+    name: ClassVar[str] = "matrix"
+    matrix: torch.Tensor | None = None
+    known: KnownContent | None = None
+
+    def nfe(self, schedule):
+        return super().nfe(schedule) if self.matrix is None else self.matrix.shape[-2] - 1
+
+    def budget(self, nfe: int) -> Budget:
+        if self.matrix is None:
+            return super().budget(nfe)
+        return Budget(steps=self.matrix.shape[-2] - 1, nfe=self.matrix.shape[-2] - 1, requested=nfe)
+
+    def rows(self, model: nn.Module, noise: torch.Tensor, schedule: torch.Tensor) -> torch.Tensor:
+        """The (B, S + 1, N) matrix this config integrates."""
+        c = model.config
+        if self.matrix is not None:
+            return check_matrix(self.matrix, noise.shape[0], c.num_patches)
+        known = (torch.zeros(noise.shape[0], c.num_patches, dtype=torch.bool, device=noise.device)
+                 if self.known is None else self.known.known_patches(c.patch_size))
+        return inpainting_matrix(known, schedule)
+
+    def run(self, model, noise, y, schedule, guidance, generator, trace):
+        return schedule_matrix(model, noise, y, self.rows(model, noise, schedule), guidance, self.known, trace)
+
+
+SAMPLERS: dict[str, type[Sampler]] = {cls.name: cls for cls in (Euler, EulerPF, DualLoop, LookAhead,
+                                                                 RandomControl, ScheduleMatrix)}

@@ -1,0 +1,43 @@
+"""Shared fixtures: tiny models and datasets that keep the suite fast on 2 CPU cores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from patchforcing.model import ModelConfig, PatchForcingDiT
+
+torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+def randomize(model: torch.nn.Module, seed: int = 0, std: float = 0.05) -> torch.nn.Module:
+    """Replace the zero initialisation by small random weights so outputs depend on every input."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * std)
+    return model
+
+
+@pytest.fixture
+def tiny_config() -> ModelConfig:
+    return ModelConfig(image_size=8, in_channels=1, patch_size=2, depth=2, width=32, num_heads=2, num_classes=3)
+
+
+@pytest.fixture
+def tiny_model(tiny_config: ModelConfig) -> PatchForcingDiT:
+    return randomize(PatchForcingDiT(tiny_config)).eval()
+
+
+@pytest.fixture
+def tiny_npz(tmp_path):
+    """64 8x8 grey images in 3 classes: bright squares whose position depends on the class."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 64)
+    images = np.zeros((64, 8, 8), dtype=np.uint8)
+    for i, label in enumerate(labels):
+        images[i, 2 * label: 2 * label + 3, 1:7] = 200 + rng.integers(0, 55)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, images=images, labels=labels, class_names=np.array(["a", "b", "c"]))
+    return path

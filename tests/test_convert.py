@@ -1,0 +1,100 @@
+"""The authors' checkpoint format: key/shape table, conversion, direct loading, clear errors."""
+
+import pytest
+import torch
+
+from patchforcing.convert import convert_authors_checkpoint, load_authors_model, mapped_shapes
+from patchforcing.model import PatchForcingDiT, model_config_from_preset
+from patchforcing.train import CheckpointError, load_model
+
+
+def authors_table(depth, width, channels=4, patch=2, classes=1000, tokens=256, freq=256):
+    """The authors' tensors, written from SPEC.md section 2 (DiT layout, 4 + 1 output channels)."""
+    D = width
+    table = {"x_embedder.proj.weight": (D, channels, patch, patch), "x_embedder.proj.bias": (D,),
+             "t_embedder.mlp.0.weight": (D, freq), "t_embedder.mlp.0.bias": (D,),
+             "t_embedder.mlp.2.weight": (D, D), "t_embedder.mlp.2.bias": (D,),
+             "y_embedder.embedding_table.weight": (classes + 1, D), "pos_embed": (1, tokens, D),
+             "final_layer.linear.weight": (patch * patch * (channels + 1), D),
+             "final_layer.linear.bias": (patch * patch * (channels + 1),),
+             "final_layer.adaLN_modulation.1.weight": (2 * D, D), "final_layer.adaLN_modulation.1.bias": (2 * D,)}
+    for i in range(depth):
+        for name, shape in {"attn.qkv": (3 * D, D), "attn.proj": (D, D), "mlp.fc1": (4 * D, D),
+                            "mlp.fc2": (D, 4 * D), "adaLN_modulation.1": (6 * D, D)}.items():
+            table[f"blocks.{i}.{name}.weight"] = shape
+            table[f"blocks.{i}.{name}.bias"] = (shape[0],)
+    return table
+
+
+def imagenet_config(preset, **kw):
+    return model_config_from_preset(preset, image_size=32, in_channels=4, num_classes=1000, **kw)
+
+
+@pytest.mark.parametrize("preset,depth,width,millions", [("B/2", 12, 768, 130), ("XL/2", 28, 1152, 675)])
+def test_full_size_key_and_shape_table(preset, depth, width, millions):
+    mapped = mapped_shapes(imagenet_config(preset))
+    assert mapped == authors_table(depth, width)
+    params = sum(torch.Size(s).numel() for k, s in mapped.items() if k != "pos_embed")
+    assert abs(params / 1e6 - millions) / millions < 0.03
+
+
+def synthetic(path, depth=2, width=64, heads=4, wrap="ema", config=True, seed=0, **changes):
+    gen = torch.Generator().manual_seed(seed)
+    table = {**authors_table(depth, width), **changes}
+    state = {k: torch.randn(s, generator=gen) * 0.05 for k, s in table.items() if s is not None}
+    cfg = {"model": {"depth": depth, "hidden_size": width, "num_heads": heads, "patch_size": 2, "in_channels": 4,
+                     "num_classes": 1000, "input_size": 32}}
+    torch.save({wrap: {f"module.{k}": v for k, v in state.items()}, **({"config": cfg} if config else {})}, path)
+    return state
+
+
+def test_conversion_equals_model_with_mapped_weights(tmp_path):
+    state = synthetic(tmp_path / "pf.pt")
+    reference = PatchForcingDiT(imagenet_config("B/2", depth=2, width=64, num_heads=4)).eval()
+    reference.load_state_dict(state)
+    folder = convert_authors_checkpoint(tmp_path / "pf.pt", tmp_path / "converted")
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "ema.safetensors"]
+    converted, direct = load_model(folder).model, load_model(tmp_path / "pf.pt").model
+    gen = torch.Generator().manual_seed(1)
+    x, t = torch.randn(2, 4, 32, 32, generator=gen), torch.rand(2, 256, generator=gen)
+    y = torch.tensor([3, 1000])  # a class and the null label
+    with torch.no_grad():
+        want = reference(x, t, y)
+        for model in (converted, direct):
+            got = model(x, t, y)
+            assert torch.equal(got.v, want.v) and torch.equal(got.logvar, want.logvar)
+    assert converted.config == reference.config
+
+
+def test_output_channel_layout_is_four_latents_then_logvar(tmp_path):
+    """Output row (p1, p2, c) of final_layer.linear lands at pixel (p1, p2) of channel c; c = 4 is logvar."""
+    bias = torch.arange(20.0)  # 2 * 2 * 5 rows
+    synthetic(tmp_path / "pf.pt", **{"final_layer.linear.weight": None, "final_layer.linear.bias": None})
+    raw = torch.load(tmp_path / "pf.pt")
+    raw["ema"]["module.final_layer.linear.weight"] = torch.zeros(20, 64)
+    raw["ema"]["module.final_layer.linear.bias"] = bias
+    torch.save(raw, tmp_path / "pf.pt")
+    with torch.no_grad():
+        out = load_authors_model(tmp_path / "pf.pt").model(torch.zeros(1, 4, 32, 32), torch.zeros(1), torch.zeros(1).long())
+    for p1 in range(2):
+        for p2 in range(2):
+            for c in range(5):
+                value = out.v[0, c, p1, p2] if c < 4 else out.logvar[0, 0, p1, p2]
+                assert float(value) == float(bias[(p1 * 2 + p2) * 5 + c])
+
+
+def test_wrong_shape_missing_key_and_foreign_files_are_clear_errors(tmp_path):
+    synthetic(tmp_path / "bad.pt", **{"blocks.1.mlp.fc1.weight": (128, 64)})
+    with pytest.raises(CheckpointError, match=r"blocks\.1\.mlp\.fc1\.weight.*\(128, 64\).*expected \(256, 64\)"):
+        convert_authors_checkpoint(tmp_path / "bad.pt", tmp_path / "out")
+    synthetic(tmp_path / "missing.pt", **{"blocks.0.attn.proj.bias": None})
+    with pytest.raises(CheckpointError, match=r"missing tensor 'blocks\.0\.attn\.proj\.bias'"):
+        load_authors_model(tmp_path / "missing.pt")
+    synthetic(tmp_path / "sit.pt", **{"final_layer.linear.weight": (16, 64), "final_layer.linear.bias": (16,)})
+    with pytest.raises(CheckpointError, match="log-variance"):
+        load_authors_model(tmp_path / "sit.pt")
+    synthetic(tmp_path / "noheads.pt", config=False, wrap="state_dict")
+    with pytest.raises(CheckpointError, match="--num-heads"):
+        load_authors_model(tmp_path / "noheads.pt")
+    assert load_authors_model(tmp_path / "noheads.pt", num_heads=4).model.config.num_heads == 4
+    assert not (tmp_path / "out").exists()

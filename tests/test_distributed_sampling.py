@@ -1,0 +1,122 @@
+"""Distributed generation: disjoint seed ranges, same images and metrics as one process."""
+
+import pytest
+import torch
+from distributed_helpers import run_on_ranks
+
+from patchforcing.distributed import DistEnv, init_distributed, rank_range
+from patchforcing.distributed.generate import ImageRecord, evaluate_distributed, merge_records, rank_generation
+from patchforcing.evaluation import GenerationConfig, evaluate_model, generate_batches
+from patchforcing.model import ModelConfig, PatchForcingDiT
+
+CONFIG = GenerationConfig(sampler="dual-loop", nfe=4, num_images=11, seed=5, batch_size=3)
+
+
+def tiny_model() -> PatchForcingDiT:
+    torch.manual_seed(0)
+    model = PatchForcingDiT(ModelConfig(image_size=8, in_channels=1, patch_size=2, depth=1, width=32, num_heads=2,
+                                        num_classes=3))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.05)
+    return model.eval()
+
+
+class Projection:
+    """A fixed random linear feature extractor (stands in for Inception / the classifier)."""
+
+    key = "projection"
+    num_features = 6
+
+    def __call__(self, images):
+        weight = torch.randn(images[0].numel(), 6, generator=torch.Generator().manual_seed(1))
+        return images.flatten(1) @ weight
+
+
+def reference():
+    return torch.randn(40, 6, generator=torch.Generator().manual_seed(2)) * 3
+
+
+@pytest.mark.parametrize("world", [1, 2, 3, 5])
+def test_rank_ranges_cover_every_seed_once_at_batch_boundaries(world):
+    for total in (0, 1, 7, 11, 12, 40):
+        parts = [rank_range(total, r, world, block=3, start=5) for r in range(world)]
+        assert [s for p in parts for s in p] == list(range(5, 5 + total))
+        assert all(p.start % 3 == 5 % 3 or len(p) == 0 for p in parts)
+
+
+def _worker(rank, out):
+    env = init_distributed(torch.device("cpu"))
+    assert (env.rank, env.world_size) == (rank, 2)
+    model = tiny_model()
+    part = rank_generation(CONFIG, env)
+    batches = list(generate_batches(model, part, "cpu"))
+    torch.save({"images": torch.cat([b.images for b in batches]), "seeds": [s for b in batches for s in b.seeds]},
+               out / f"rank{rank}.pt")
+    records = [ImageRecord(s, int(y), f"seed{s}.png", b.nfe) for b in batches for s, y in zip(b.seeds, b.labels)]
+    merged = merge_records(records, env, out / "manifest.jsonl")
+    result = evaluate_distributed(model, CONFIG, Projection(), reference(), env)
+    assert (merged is None) == (result is None) == (rank != 0)
+    if rank == 0:
+        torch.save(result, out / "result.pt")
+
+
+def test_two_ranks_give_the_single_process_images_and_metrics(tmp_path):
+    run_on_ranks(_worker, 2, tmp_path)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the workers: CPU kernels may split reductions by thread count
+    model = tiny_model()
+    single = list(generate_batches(model, CONFIG, "cpu"))
+    torch.set_num_threads(threads)
+    parts = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    assert parts[0]["seeds"] == list(range(5, 11)) and parts[1]["seeds"] == list(range(11, 16))
+    assert torch.equal(torch.cat([p["images"] for p in parts]), torch.cat([b.images for b in single]))
+    lines = (tmp_path / "manifest.jsonl").read_text().splitlines()
+    assert len(lines) == 11 and '"seed": 5' in lines[0]
+    want = evaluate_model(model, CONFIG, Projection(), reference()).metrics
+    got = torch.load(tmp_path / "result.pt", weights_only=False)
+    assert got.metrics == want and got.num_images == 11 and got.seeds == (5, 15)
+
+
+def test_single_process_env_needs_no_process_group():
+    env = init_distributed(torch.device("cpu"))
+    assert env == DistEnv() and env.is_main and not env.distributed
+    assert rank_generation(CONFIG, env) == CONFIG
+
+
+def _sample_command(rank, out):
+    from patchforcing.cli.main import main
+
+    assert main(["sample", "--checkpoint", str(out / "ckpt"), "--num", "5", "--steps", "3", "--out", str(out / "ranks"),
+                 "--device", "cpu"]) == 0
+
+
+def _tiny_checkpoint(folder):
+    from safetensors.torch import save_file
+
+    from patchforcing.data import DataConfig
+    from patchforcing.train.config import TrainConfig, config_to_json
+
+    model = tiny_model()
+    folder.mkdir()
+    (folder / "config.json").write_text(config_to_json(TrainConfig(model=model.config, data=DataConfig(source="x.npz"))))
+    save_file(model.state_dict(), str(folder / "ema.safetensors"))
+
+
+def test_sample_command_under_torchrun_writes_the_same_pngs(tmp_path):
+    import numpy as np
+
+    from patchforcing.cli.main import main
+    from patchforcing.io.images import load_png
+
+    _tiny_checkpoint(tmp_path / "ckpt")
+    run_on_ranks(_sample_command, 2, tmp_path)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    assert main(["sample", "--checkpoint", str(tmp_path / "ckpt"), "--num", "5", "--steps", "3", "--out", str(tmp_path / "one"), "--device", "cpu"]) == 0
+    torch.set_num_threads(threads)
+    one, ranks = sorted((tmp_path / "one/images").glob("*.png")), sorted((tmp_path / "ranks/images").glob("*.png"))
+    assert [p.name for p in one] == [p.name for p in ranks] and len(one) == 5
+    for a, b in zip(one, ranks):  # ranks batch 3 + 2 images instead of 5: equal up to one grey level
+        assert np.abs(load_png(a).astype(int) - load_png(b).astype(int)).max() <= 1
+    assert (tmp_path / "ranks/grid.png").is_file() and (tmp_path / "ranks/grid_rank1.png").is_file()

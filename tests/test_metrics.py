@@ -1,0 +1,106 @@
+"""Metric sanity on real Fashion-MNIST with the shipped classifier: clean sets score near zero,
+degraded sets score clearly worse, more degradation scores worse still, and KID is unbiased."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from patchforcing.data import load_dataset, DataConfig
+from patchforcing.metrics import (ClassifierFeatures, compute_quality, frechet_distance, image_batches,
+                                  kernel_distance, manifold_metrics, reference_features)
+
+SUBSET = 2000
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return ClassifierFeatures()
+
+
+@pytest.fixture(scope="module")
+def test_feats(extractor, tmp_path_factory):
+    test = load_dataset(DataConfig(split="test"))
+    cache = tmp_path_factory.mktemp("ref")
+    feats = reference_features(extractor, test, cache)
+    assert feats.shape == (10_000, extractor.num_features)
+    assert torch.equal(reference_features(extractor, test, cache), feats)  # second call reads the cache
+    return feats
+
+
+@pytest.fixture(scope="module")
+def train_images():
+    train = load_dataset(DataConfig(split="train"))
+    return train.images[:SUBSET], train.labels[:SUBSET]
+
+
+def embed(extractor, images: torch.Tensor) -> torch.Tensor:
+    """Features of float images in [-1, 1], (M, C, H, W)."""
+    return torch.cat([extractor(images[i: i + 1000]) for i in range(0, len(images), 1000)])
+
+
+def model_range(images: torch.Tensor) -> torch.Tensor:
+    return images.float() / 127.5 - 1
+
+
+def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    r = torch.arange(-3, 4, dtype=torch.float32)
+    k = torch.exp(-r**2 / (2 * sigma**2))
+    k = (k / k.sum())
+    kernel = (k[:, None] * k[None, :])[None, None]
+    return F.conv2d(F.pad(x, (3, 3, 3, 3), mode="replicate"), kernel)
+
+
+@pytest.fixture(scope="module")
+def scores(extractor, test_feats, train_images):
+    images, labels = train_images
+    x = model_range(images)
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.randn(x.shape, generator=gen)
+    sets = {"clean": x, "blur1": blur(x, 1.0), "blur2": blur(x, 2.0),
+            "noise0.2": (x + 0.2 * noise).clamp(-1, 1), "noise0.5": (x + 0.5 * noise).clamp(-1, 1),
+            "drop3": x[labels >= 3], "drop6": x[labels >= 6]}
+    return {name: compute_quality(test_feats, embed(extractor, s), kid_subsets=20) for name, s in sets.items()}
+
+
+def test_test_set_against_train_set_is_near_zero(scores):
+    clean = scores["clean"]
+    assert clean.fd < 1.0
+    assert abs(clean.kid) < 0.03  # degraded sets score 0.5 to 5
+    assert clean.precision > 0.9 and clean.recall > 0.9 and clean.coverage > 0.9
+
+
+def test_degradations_score_clearly_worse_and_in_order(scores):
+    clean = scores["clean"].fd
+    for name in ("blur1", "blur2", "noise0.2", "noise0.5", "drop3", "drop6"):
+        assert scores[name].fd > 5 * clean, name
+        assert scores[name].kid > 0.3, name
+    assert scores["blur1"].fd < scores["blur2"].fd
+    assert scores["noise0.2"].fd < scores["noise0.5"].fd
+    assert scores["drop3"].fd < scores["drop6"].fd
+    # dropping classes costs recall / coverage, not precision; heavy noise costs precision
+    assert scores["drop6"].recall < scores["clean"].recall - 0.15
+    assert scores["drop6"].coverage < scores["clean"].coverage - 0.2
+    assert scores["drop6"].precision > 0.8
+    assert scores["noise0.5"].precision < scores["clean"].precision - 0.2
+
+
+def test_fd_of_a_set_with_itself_is_zero(test_feats):
+    assert frechet_distance(test_feats, test_feats) == pytest.approx(0.0, abs=1e-6)
+    m = manifold_metrics(test_feats[:2000], test_feats[:2000])
+    assert m.precision == m.recall == m.coverage == 1.0
+
+
+def test_kid_is_unbiased_for_two_halves_of_the_test_set(test_feats):
+    perm = torch.randperm(len(test_feats), generator=torch.Generator().manual_seed(0))
+    a, b = test_feats[perm[:5000]], test_feats[perm[5000:]]
+    kid, kid_std = kernel_distance(a, b, subsets=50)
+    assert abs(kid) < 0.01 and abs(kid) < kid_std  # a noised set scores ~2.3
+    assert frechet_distance(a, b) < 0.5
+
+
+def test_reference_batches_cover_the_dataset():
+    data = load_dataset(DataConfig(split="test"))
+    sizes = [b.shape[0] for b in image_batches(data, 3000)]
+    assert sizes == [3000, 3000, 3000, 1000]

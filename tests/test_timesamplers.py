@@ -1,0 +1,115 @@
+import math
+
+import pytest
+import torch
+
+from patchforcing.timesamplers import (LTG, SRM, TIME_SAMPLERS, GaussianMean, GlobalLogitNormal, GlobalUniform,
+                                       TruncatedGaussian, build_time_sampler)
+
+B, N = 4000, 16
+
+
+def draw(sampler, seed=0, batch=B, n=N):
+    return sampler(batch, n, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("name", sorted(TIME_SAMPLERS))
+def test_contract_shape_range_dtype_determinism(name):
+    sampler = build_time_sampler(name)
+    t = draw(sampler)
+    assert t.shape == (B, N) and t.dtype == torch.float32
+    assert t.min() >= 0 and t.max() <= 1
+    assert torch.equal(t, draw(sampler))
+    assert not torch.equal(t, draw(sampler, seed=1))
+    assert draw(sampler, batch=3, n=5).shape == (3, 5)
+
+
+@pytest.mark.parametrize("sampler,mean", [(GlobalUniform(), 0.5), (GlobalLogitNormal(), 0.5),
+                                          (build_time_sampler("independent"), 0.5), (SRM(), 0.5), (SRM(sharpness=10), 0.5),
+                                          (GaussianMean(), 0.5)])
+def test_means(sampler, mean):
+    assert abs(float(draw(sampler).mean()) - mean) < 0.02
+
+
+def test_global_samplers_share_time_across_patches():
+    for sampler in (GlobalUniform(), GlobalLogitNormal()):
+        t = draw(sampler)
+        assert torch.equal(t, t[:, :1].expand_as(t))
+        assert sampler.is_global
+
+
+def test_logit_normal_matches_closed_form_quantiles():
+    t = draw(GlobalLogitNormal(loc=0.0, scale=1.0), batch=20000)[:, 0]
+    # median of sigmoid(N(0,1)) is 0.5; P(t < sigmoid(1)) = Phi(1)
+    assert abs(float(t.median()) - 0.5) < 0.02
+    assert abs(float((t < 1 / (1 + math.exp(-1))).float().mean()) - 0.8413) < 0.015
+
+
+@pytest.mark.parametrize("sharpness", [1.0, 4.0, 10.0])
+@pytest.mark.parametrize("n", [1, 7, 16, 49])
+def test_srm_exact_per_sample_mean_is_uniform(sharpness, n):
+    t = draw(SRM(sharpness=sharpness), batch=3000, n=n).double()
+    means = t.mean(dim=1)
+    # every sample's mean is its drawn m: the set of means is U(0, 1)
+    assert abs(float(means.mean()) - 0.5) < 0.02
+    assert abs(float(means.var()) - 1 / 12) < 0.01
+    assert float(t.min()) >= 0 and float(t.max()) <= 1
+
+
+def test_srm_mean_equals_drawn_budget_exactly():
+    import numpy as np
+    sampler = SRM(sharpness=4.0)
+    rng = np.random.default_rng(0)
+    total = rng.random(50) * 16
+    leaves = sampler._split(rng, total, 16)
+    assert np.allclose(leaves.sum(1), total, atol=1e-9)
+    assert (leaves >= -1e-12).all() and (leaves <= 1 + 1e-12).all()
+
+
+def test_srm_sharper_means_less_spread_within_sample():
+    spread = [float(draw(SRM(sharpness=s)).std(dim=1).mean()) for s in (1.0, 10.0)]
+    assert spread[1] < spread[0]
+
+
+def test_gaussian_spread_is_capped():
+    t = draw(GaussianMean(std=0.2), batch=2000, n=64)
+    assert float(t.std(dim=1).max()) < 0.25
+
+
+@pytest.mark.parametrize("sampler", [TruncatedGaussian(), LTG(), LTG(std=0.2, loc=0.0)])
+def test_ceiling_samplers_never_exceed_ceiling(sampler):
+    t = draw(sampler, batch=3000, n=32)
+    top = t.max(dim=1).values
+    # the ceiling c is drawn per sample; reproduce it from the same generator stream
+    gen = torch.Generator().manual_seed(0)
+    if isinstance(sampler, LTG):
+        c = torch.sigmoid(sampler.loc + sampler.scale * torch.randn((3000, 1), generator=gen, dtype=torch.float64))
+    else:
+        c = torch.rand((3000, 1), generator=gen, dtype=torch.float64)
+    c = c.float()[:, 0]
+    assert (top <= c + 1e-6).all()
+    # the maximum patch sits close below the ceiling
+    assert float((c - top).mean()) < 0.1
+
+
+def test_ltg_ceiling_distribution_is_logit_normal():
+    t = draw(LTG(), batch=20000, n=64)
+    top = t.max(dim=1).values
+    # the median ceiling is sigmoid(0.7) ~ 0.668; the max patch sits a little below it
+    assert 0.6 < float(top.median()) < 0.68
+    # std >= 0.5: spread is always c/2, so t >= 0 mostly: few redraws, all below c
+    assert float(t.mean()) < float(top.mean())
+
+
+def test_truncated_gaussian_redraws_are_below_ceiling():
+    t = draw(TruncatedGaussian(std=0.5), batch=2000, n=64)
+    assert float(t.min()) >= 0
+
+
+def test_build_rejects_unknown_names_and_parameters():
+    with pytest.raises(ValueError, match="unknown time sampler 'nope'"):
+        build_time_sampler("nope")
+    with pytest.raises(ValueError, match=r"has no parameter\(s\) \['sd'\]"):
+        build_time_sampler("ltg", {"sd": 0.1})
+    with pytest.raises(ValueError, match="must be > 0"):
+        build_time_sampler("srm", {"sharpness": 0})
