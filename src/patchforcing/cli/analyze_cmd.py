@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from patchforcing.cli.common import SHIPPED, nonneg_int, positive_int, shipped_checkpoint
+from patchforcing.cli.common import nonneg_int, positive_int
+from patchforcing.shipped import SHIPPED
 
 __all__ = ["add_analyze_parser"]
 
@@ -31,7 +32,6 @@ def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     import torch
 
@@ -41,8 +41,7 @@ def run_analyze(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    path = shipped_checkpoint(args.checkpoint) if args.checkpoint in SHIPPED else Path(args.checkpoint)
-    loaded = load_model(path)
+    loaded = load_model(args.checkpoint)
     split = "test" if args.data == "fashion-mnist" else "train"
     size = loaded.model.config.image_size
     data = load_dataset(DataConfig(source=args.data, data_dir=args.data_dir, split=split,

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from importlib.resources import files
-from pathlib import Path
 
 __all__ = ["positive_int", "nonneg_int", "positive_float", "nonneg_float", "unit_float", "key_value",
-           "int_list", "shipped_checkpoint", "SHIPPED"]
-
-SHIPPED = {"fmnist-pf": "Patch Forcing (LTG) on Fashion-MNIST", "fmnist-global": "global-time baseline on Fashion-MNIST"}
+           "int_list"]
 
 
 def _number(kind, check, what):
@@ -55,10 +51,3 @@ def int_list(text: str) -> list[int]:
     if not values or min(values) < 0:
         raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
     return values
-
-
-def shipped_checkpoint(name: str) -> Path:
-    """Folder of a checkpoint shipped inside the package."""
-    if name not in SHIPPED:
-        raise ValueError(f"unknown shipped checkpoint {name!r}; choose one of {sorted(SHIPPED)}")
-    return Path(str(files("patchforcing") / "checkpoints" / name))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from patchforcing.cli.common import SHIPPED, nonneg_float, nonneg_int, positive_int, shipped_checkpoint
+from patchforcing.cli.common import nonneg_float, nonneg_int, positive_int
+from patchforcing.shipped import SHIPPED
 
 if TYPE_CHECKING:
     from patchforcing.metrics import QualityMetrics
@@ -86,12 +87,11 @@ def run_eval(args: argparse.Namespace) -> int:
         result = evaluate_folder(args.folder, extractor, reference, data.image_size, data.channels)
         name = Path(args.folder).name
     else:
-        path = shipped_checkpoint(args.checkpoint) if args.checkpoint in SHIPPED else Path(args.checkpoint)
-        model = load_model(path, device=device).model
+        model = load_model(args.checkpoint, device=device).model
         sampler = args.sampler or ("euler-pf" if model.config.time_mode == "patch" else "euler")
         config = GenerationConfig(sampler=sampler, nfe=args.nfe, num_images=args.num, seed=args.seed,
                                   batch_size=args.batch_size, cfg=args.cfg)
-        result = evaluate_model(model, config, extractor, reference, str(path), device)
+        result = evaluate_model(model, config, extractor, reference, str(args.checkpoint), device)
         name = f"{sampler} @ NFE {result.nfe}"
     print(metrics_table([(name, result.metrics)]))
     print(f"{result.num_images} images vs {reference.shape[0]} reference ({args.reference}), features {result.features}, "

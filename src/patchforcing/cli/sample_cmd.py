@@ -7,8 +7,8 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
-from patchforcing.cli.common import (SHIPPED, int_list, nonneg_float, nonneg_int, positive_float, positive_int,
-                                     shipped_checkpoint, unit_float)
+from patchforcing.cli.common import int_list, nonneg_float, nonneg_int, positive_float, positive_int, unit_float
+from patchforcing.shipped import SHIPPED
 
 __all__ = ["add_sample_parser", "run_sample", "SAMPLER_NAMES"]
 
@@ -95,10 +95,6 @@ def add_sample_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_sample)
 
 
-def _checkpoint_path(name: str) -> Path:
-    return shipped_checkpoint(name) if name in SHIPPED else Path(name)
-
-
 def _build(name: str, args: argparse.Namespace, known, strict: bool):
     """The sampler config ``name`` with the options given on the command line."""
     import torch
@@ -175,7 +171,7 @@ def run_sample(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     env = init_distributed(resolve_device(args.device))  # under torchrun each rank takes a range of the seeds
     device, mine = env.device, rank_range(args.num, env.rank, env.world_size)
-    loaded = load_model(_checkpoint_path(args.checkpoint), use_ema=not args.raw_weights, device=device)
+    loaded = load_model(args.checkpoint, use_ema=not args.raw_weights, device=device)
     model, c = loaded.model, loaded.model.config
     if args.classes is not None and c.num_classes and max(args.classes) >= c.num_classes:
         raise ValueError(f"class {max(args.classes)} is out of range: the model has {c.num_classes} classes")

@@ -58,9 +58,18 @@ class Conditioning:
         return by_chunk.index_select(1, self.index.reshape(-1)).view(chunks, B, N, -1).unbind(0)
 
 
-def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+def modulation_rows(layer: nn.Module, cond: Conditioning, chunks: int, scale_chunks: tuple[int, ...]) -> torch.Tensor:
+    """adaLN values of the distinct rows (M, chunks * D), with 1 already added to the scale chunks,
+    so that per-token work is one fused multiply-add per modulation."""
+    rows = layer(cond.rows)  # (M, chunks * D)
+    by_chunk = rows.view(rows.shape[0], chunks, -1)  # (M, chunks, D)
+    by_chunk[:, list(scale_chunks)] += 1
+    return rows
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale_plus_one: torch.Tensor) -> torch.Tensor:
     """x * (1 + scale) + shift as one fused op on per-token (or per-sample broadcast) values."""
-    return torch.addcmul(shift, x, 1 + scale)
+    return torch.addcmul(shift, x, scale_plus_one)
 
 
 class Attention(nn.Module):
@@ -102,10 +111,10 @@ class DiTBlock(nn.Module):
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
 
     def forward(self, x: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-        mod = cond.gather(self.adaLN_modulation(cond.rows), 6)  # 6 x (B, N or 1, D)
-        shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = mod
-        x = torch.addcmul(x, gate_a, self.attn(modulate(self.norm1(x), shift_a, scale_a)))
-        return torch.addcmul(x, gate_m, self.mlp(modulate(self.norm2(x), shift_m, scale_m)))  # (B, N, D)
+        mod = cond.gather(modulation_rows(self.adaLN_modulation, cond, 6, (1, 4)), 6)  # 6 x (B, N or 1, D)
+        shift_a, scale1_a, gate_a, shift_m, scale1_m, gate_m = mod  # scale1 = 1 + scale
+        x = torch.addcmul(x, gate_a, self.attn(modulate(self.norm1(x), shift_a, scale1_a)))
+        return torch.addcmul(x, gate_m, self.mlp(modulate(self.norm2(x), shift_m, scale1_m)))  # (B, N, D)
 
 
 class FinalLayer(nn.Module):
@@ -116,8 +125,8 @@ class FinalLayer(nn.Module):
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
 
     def forward(self, x: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-        shift, scale = cond.gather(self.adaLN_modulation(cond.rows), 2)  # 2 x (B, N or 1, D)
-        return self.linear(modulate(self.norm_final(x), shift, scale))  # (B, N, p*p*C_out)
+        shift, scale1 = cond.gather(modulation_rows(self.adaLN_modulation, cond, 2, (1,)), 2)  # 2 x (B, N or 1, D)
+        return self.linear(modulate(self.norm_final(x), shift, scale1))  # (B, N, p*p*C_out)
 
 
 class PatchForcingDiT(nn.Module):

@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from patchforcing.io.atomic import DiskWriteError, atomic_directory, remove_directory
+from patchforcing.shipped import SHIPPED, shipped_path
 from patchforcing.model import ModelConfig, PatchForcingDiT
 from patchforcing.train.config import FORMAT_VERSION, TrainConfig, config_from_dict, config_to_json
 
@@ -147,8 +148,11 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A run folder (its newest checkpoint), a checkpoint folder, or a folder with config + weights."""
+    """A run folder (its newest checkpoint), a checkpoint folder, a folder with config + weights, or
+    the name of a shipped checkpoint (``fmnist-pf``, ``fmnist-global``) when no such path exists."""
     path = Path(path)
+    if str(path) in SHIPPED and not path.exists():
+        path = shipped_path(str(path))
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if path.is_dir() and (path / "checkpoints").is_dir():
