@@ -1,0 +1,34 @@
+"""The shipped checkpoints load by name, match the recipe the README states, and draw the class asked for."""
+
+import pytest
+import torch
+
+from patchforcing.metrics.classifier import load_classifier
+from patchforcing.sampling import euler, euler_pf, noise_for_seeds, uniform_schedule
+from patchforcing.shipped import SHIPPED
+from patchforcing.train import load_model
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_recipe(name):
+    loaded = load_model(name)
+    c, m = loaded.config, loaded.model.config
+    assert (m.depth, m.width, m.num_heads, m.patch_size, m.image_size, m.num_classes) == (4, 128, 4, 4, 28, 10)
+    assert (c.steps, c.batch_size, c.seed, c.optim.lr, c.optim.warmup_steps, c.optim.ema_decay) == \
+        (2000, 128, 0, 6e-4, 100, 0.999)
+    baseline = name == "fmnist-global"
+    assert (m.time_mode, m.difficulty_head, c.time_sampler.name) == \
+        (("global", False, "uniform") if baseline else ("patch", True, "ltg"))
+
+
+@pytest.mark.parametrize("name,sampler", [("fmnist-pf", euler_pf), ("fmnist-global", euler)])
+def test_shipped_samples_are_the_requested_items(name, sampler):
+    """The shipped classifier recognises most samples as the class they were drawn for."""
+    torch.manual_seed(0)
+    model = load_model(name).model
+    labels = torch.arange(20) % 10
+    noise = noise_for_seeds(range(20), (1, 28, 28))
+    x = sampler(model, noise, labels, uniform_schedule(20)).x
+    with torch.no_grad():
+        predicted = load_classifier()(x.clamp(-1, 1)).argmax(dim=1)
+    assert (predicted == labels).float().mean() >= 0.6
