@@ -1,0 +1,43 @@
+"""Held-out losses of checkpoints on the first 2000 Fashion-MNIST test images (fixed noise).
+
+    python scripts/validate_checkpoints.py fmnist-pf fmnist-global runs/my-run
+
+Prints, for each checkpoint and each weights file it holds (EMA, online), the loss under its own
+training time sampler and the velocity MSE at a global uniform t (comparable across models).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from patchforcing.data import DataConfig, load_dataset
+from patchforcing.timesamplers import GlobalUniform, build_time_sampler
+from patchforcing.train.checkpoint import load_model, resolve_checkpoint
+from patchforcing.train.validate import validation_loss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoints", nargs="+", help="shipped names, run folders or checkpoint folders")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    test = load_dataset(DataConfig(source="fashion-mnist", split="test"))
+    for name in args.checkpoints:
+        folder = resolve_checkpoint(name)
+        for use_ema, weights in ((True, "ema"), (False, "model")):
+            if not (folder / f"{weights}.safetensors").is_file():
+                continue
+            loaded = load_model(folder, use_ema=use_ema)
+            spec = loaded.config.time_sampler
+            own = validation_loss(loaded.model, test, build_time_sampler(spec.name, spec.params))
+            uniform = validation_loss(loaded.model, test, GlobalUniform())
+            nll = "-" if own.nll is None else f"{own.nll:.4f}"
+            print(f"{name} [{'EMA' if use_ema else 'online'}]: loss with {spec.name} t {own.loss:.4f} "
+                  f"(mse {own.mse:.4f}, nll {nll}); mse at uniform t {uniform.mse:.4f}")
+
+
+if __name__ == "__main__":
+    main()
