@@ -97,8 +97,12 @@ def test_ltg_ceiling_distribution_is_logit_normal():
     top = t.max(dim=1).values
     # the median ceiling is sigmoid(0.7) ~ 0.668; the max patch sits a little below it
     assert 0.6 < float(top.median()) < 0.68
-    # std >= 0.5: spread is always c/2, so t >= 0 mostly: few redraws, all below c
-    assert float(t.mean()) < float(top.mean())
+    # std >= 0.5: sd is always c/2, so (c - t)/c = |eps|/2 for |eps| <= 2 and U(0, 1) after a redraw:
+    # E[(c - t)/c] = 0.5 * sqrt(2/pi) * (1 - exp(-2)) + 0.5 * P(|eps| > 2)
+    gen = torch.Generator().manual_seed(0)
+    c = torch.sigmoid(0.7 + torch.randn((20000, 1), generator=gen, dtype=torch.float64)).float()
+    expected = 0.5 * math.sqrt(2 / math.pi) * (1 - math.exp(-2)) + 0.5 * math.erfc(2 / math.sqrt(2))
+    assert abs(float(((c - t) / c).mean()) - expected) < 0.005
 
 
 def test_truncated_gaussian_redraws_are_below_ceiling():

@@ -25,6 +25,7 @@ __all__ = [
     "unpatchify",
     "broadcast_patches",
     "pool_patches",
+    "patch_difficulty",
     "interpolate",
     "sample_path",
     "to_sigma",
@@ -91,6 +92,11 @@ def pool_patches(pixel_map: torch.Tensor, patch_size: int) -> torch.Tensor:
     """Per-pixel map (B, C, H, W) -> per-patch mean over the p x p pixels and channels (B, N)."""
     tokens = patchify(pixel_map, patch_size)  # (B, N, p*p*C)
     return tokens.mean(dim=-1)
+
+
+def patch_difficulty(logvar: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """Difficulty of each patch: the mean of exp(logvar) over its p x p pixels, (B, 1, H, W) -> (B, N)."""
+    return pool_patches(logvar.float().exp(), patch_size)
 
 
 def interpolate(x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, patch_size: int) -> torch.Tensor:

@@ -17,7 +17,7 @@ from torch import nn
 
 from patchforcing.model.config import ModelConfig
 from patchforcing.model.embed import LabelEmbedder, PatchEmbed, TimestepEmbedder, sincos_pos_embed_2d
-from patchforcing.path import pool_patches, unpatchify
+from patchforcing.path import patch_difficulty, unpatchify
 
 __all__ = ["ModelOutput", "Conditioning", "PatchForcingDiT"]
 
@@ -33,7 +33,7 @@ class ModelOutput:
         """Per-patch difficulty: mean of exp(logvar) over each p x p patch, (B, N)."""
         if self.logvar is None:
             raise ValueError("this model has no difficulty head")
-        return pool_patches(self.logvar.float().exp(), patch_size)
+        return patch_difficulty(self.logvar, patch_size)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from patchforcing.path import broadcast_patches, pool_patches
+from patchforcing.path import broadcast_patches, patch_difficulty
 
 __all__ = ["Guidance", "Prediction", "predict"]
 
@@ -53,7 +53,7 @@ class Prediction:
         """Per-patch difficulty d_i = mean over patch i of exp(logvar), (B, N)."""
         if self.logvar is None:
             raise ValueError("this sampler needs a difficulty head; the model has none (global-time baseline?)")
-        return pool_patches(self.logvar.float().exp(), patch_size)
+        return patch_difficulty(self.logvar, patch_size)
 
 
 def _weight(t: torch.Tensor, guidance: Guidance, shape: torch.Size, patch_size: int) -> torch.Tensor:

@@ -38,9 +38,10 @@ def batch_indices(step: int, batch_size: int, dataset_size: int, seed: int) -> t
     return perm[offset * batch_size: (offset + 1) * batch_size]
 
 
-def step_generator(seed: int, step: int, rank: int = 0, device: torch.device | str = "cpu") -> torch.Generator:
-    """The generator for the noise, times and label dropout of one step on one rank."""
-    return torch.Generator(device=device).manual_seed((seed * 1_000_003 + rank) * 10_000_019 + step)
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The CPU generator for the noise, times and label dropout of one step's global batch (every
+    data-parallel rank draws the whole batch and keeps its rows)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 * 10_000_019 + step)
 
 
 @torch.no_grad()
