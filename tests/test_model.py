@@ -47,6 +47,35 @@ def test_cached_modulation_equals_per_token(tiny_model, distinct):
     assert torch.allclose(fast.logvar, plain.logvar, atol=1e-5)
 
 
+def test_reused_gather_buffer_gives_identical_outputs_and_is_freed(tiny_model):
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(3, 1, 8, 8, generator=gen)
+    t = torch.rand(4, generator=gen)[torch.randint(4, (3, 16), generator=gen)]
+    y = torch.tensor([0, 3, 1])
+    with torch.no_grad():
+        fresh = tiny_model(x, t, y)
+        with tiny_model.reuse_buffers():
+            with tiny_model.reuse_buffers():  # nested: keeps the outer buffer
+                reused = tiny_model(x, t, y)
+                buffer = tiny_model._gather_buffer
+            again = tiny_model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, y]))  # grows the buffer
+            assert buffer is tiny_model._gather_buffer and buffer.data.numel() >= 6 * 6 * 16 * 32
+    assert tiny_model._gather_buffer is None
+    assert torch.equal(fresh.v, reused.v) and torch.equal(fresh.logvar, reused.logvar)
+    assert torch.equal(again.v[:3], fresh.v)
+
+
+def test_forward_with_gradients_ignores_the_gather_buffer(tiny_model):
+    x = torch.randn(2, 1, 8, 8)
+    t = torch.rand(2, 16)
+    with tiny_model.reuse_buffers():
+        out = tiny_model(x, t, torch.tensor([0, 1]))
+        out.v.square().mean().backward()
+        assert tiny_model._gather_buffer.data is None
+    grads = [p.grad for p in tiny_model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
 def test_per_patch_time_changes_only_through_conditioning(tiny_model):
     x = torch.randn(1, 1, 8, 8)
     t = torch.full((1, 16), 0.5)

@@ -5,10 +5,18 @@ At inference most tokens share a few distinct (t, y) pairs; :class:`Conditioning
 rows once and an index that gathers them, so the D x 6D modulation matmul runs once per distinct pair.
 When every token of a sample shares its time the modulation is computed per sample and broadcast,
 which is exactly the global-time (SiT) cost.
+
+Inside :meth:`PatchForcingDiT.reuse_buffers` (the samplers enter it), no-grad forwards gather into
+one :class:`GatherBuffer` instead of a fresh (6, B, N, D) tensor per block. On CPU the fresh tensors
+are large enough that the C allocator maps them from and returns them to the OS every time, and the
+page faults cost about as much as the gather itself (see docs/samplers.md, "Speed").
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -19,7 +27,7 @@ from patchforcing.model.config import ModelConfig
 from patchforcing.model.embed import LabelEmbedder, PatchEmbed, TimestepEmbedder, sincos_pos_embed_2d
 from patchforcing.path import patch_difficulty, unpatchify
 
-__all__ = ["ModelOutput", "Conditioning", "PatchForcingDiT"]
+__all__ = ["ModelOutput", "Conditioning", "GatherBuffer", "PatchForcingDiT"]
 
 
 @dataclass(frozen=True)
@@ -36,16 +44,33 @@ class ModelOutput:
         return patch_difficulty(self.logvar, patch_size)
 
 
+class GatherBuffer:
+    """One flat tensor reused by every gather of an inference scope; grows when a gather needs more."""
+
+    def __init__(self) -> None:
+        self.data: torch.Tensor | None = None
+
+    def take(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        """A contiguous tensor of ``shape`` with ``like``'s dtype and device (contents undefined)."""
+        n = math.prod(shape)
+        data = self.data
+        if data is None or data.numel() < n or data.dtype != like.dtype or data.device != like.device:
+            data = self.data = torch.empty(n, dtype=like.dtype, device=like.device)
+        return data[:n].view(shape)
+
+
 @dataclass(frozen=True)
 class Conditioning:
     """Distinct conditioning rows and how tokens pick them.
 
     ``rows`` is (M, D). With ``index`` None there is one row per sample (M = B) shared by all its
-    tokens; otherwise ``index`` (B, N) names the row of every token.
+    tokens; otherwise ``index`` (B, N) names the row of every token. ``buffer``, when set, receives
+    the gathered values (each gather overwrites the previous one).
     """
 
     rows: torch.Tensor  # (M, D)
     index: torch.Tensor | None  # (B, N) or None
+    buffer: GatherBuffer | None = None
 
     def gather(self, per_row: torch.Tensor, chunks: int) -> tuple[torch.Tensor, ...]:
         """Row values (M, chunks * D) -> ``chunks`` per-token tensors (B, N, D), or (B, 1, D) views
@@ -55,7 +80,13 @@ class Conditioning:
         M, K = per_row.shape
         B, N = self.index.shape
         by_chunk = per_row.view(M, chunks, K // chunks).transpose(0, 1)  # (chunks, M, D)
-        return by_chunk.index_select(1, self.index.reshape(-1)).view(chunks, B, N, -1).unbind(0)
+        flat = self.index.reshape(-1)  # (B*N,)
+        if self.buffer is None:
+            gathered = by_chunk.index_select(1, flat)  # (chunks, B*N, D)
+        else:
+            out = self.buffer.take((chunks, B * N, K // chunks), per_row)
+            gathered = torch.index_select(by_chunk, 1, flat, out=out)
+        return gathered.view(chunks, B, N, -1).unbind(0)
 
 
 def modulation_rows(layer: nn.Module, cond: Conditioning, chunks: int, scale_chunks: tuple[int, ...]) -> torch.Tensor:
@@ -142,11 +173,27 @@ class PatchForcingDiT(nn.Module):
         self.register_buffer("pos_embed", sincos_pos_embed_2d(c.width, c.grid_size, c.grid_size))
         self.blocks = nn.ModuleList(DiTBlock(c.width, c.num_heads, c.mlp_ratio) for _ in range(c.depth))
         self.final_layer = FinalLayer(c.width, c.patch_size, c.out_channels)
+        self._gather_buffer: GatherBuffer | None = None
         self.reset_parameters()
 
     @property
     def null_class(self) -> int:
         return self.config.num_classes
+
+    @contextmanager
+    def reuse_buffers(self) -> Iterator[None]:
+        """Scope in which no-grad forwards on mixed per-token time share one gather buffer (freed on
+        exit; a nested scope keeps the outer one). Forwards with gradients never use it. The buffer
+        belongs to this model instance: do not run forwards of one model from several threads at once
+        inside the scope."""
+        if self._gather_buffer is not None:
+            yield
+            return
+        self._gather_buffer = GatherBuffer()
+        try:
+            yield
+        finally:
+            self._gather_buffer = None
 
     def reset_parameters(self) -> None:
         """DiT initialisation: xavier linears, N(0, 0.02) embeddings, zero adaLN and output layers."""
@@ -188,6 +235,7 @@ class PatchForcingDiT(nn.Module):
         With ``cache=False`` every token gets its own row (the plain per-token computation).
         """
         B, N = t.shape
+        buffer = None if torch.is_grad_enabled() or torch.compiler.is_compiling() else self._gather_buffer
         if cache and bool((t == t[:, :1]).all()):
             return Conditioning(rows=self.t_embedder(t[:, 0]) + self.y_embedder(y), index=None)
         if self.config.time_mode == "global":
@@ -195,13 +243,13 @@ class PatchForcingDiT(nn.Module):
         y_tok = y[:, None].expand(B, N).reshape(-1)  # (B*N,)
         if not cache:
             rows = self.t_embedder(t.reshape(-1)) + self.y_embedder(y_tok)  # (B*N, D)
-            return Conditioning(rows=rows, index=torch.arange(B * N, device=t.device).view(B, N))
+            return Conditioning(rows=rows, index=torch.arange(B * N, device=t.device).view(B, N), buffer=buffer)
         # Distinct (t, y) pairs via two 1-D uniques (sort-based; unique over rows is a slow loop on CPU).
         t_values, t_index = torch.unique(t.reshape(-1), return_inverse=True)  # (T,), (B*N,)
         K = self.config.num_classes + 1
         keys, inverse = torch.unique(t_index * K + y_tok, return_inverse=True)  # (M,), (B*N,)
         rows = self.t_embedder(t_values[keys // K]) + self.y_embedder(keys % K)  # (M, D)
-        return Conditioning(rows=rows, index=inverse.view(B, N))
+        return Conditioning(rows=rows, index=inverse.view(B, N), buffer=buffer)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor,
                 cache_modulation: bool = True) -> ModelOutput:

@@ -23,6 +23,7 @@ from patchforcing.sampling.certainty import certain_mask, check_fraction
 from patchforcing.sampling.guidance import Guidance, Prediction, predict
 from patchforcing.sampling.result import SampleResult, TraceStep, trace_step
 from patchforcing.sampling.schedule import check_schedule
+from patchforcing.sampling.scope import sampling_scope
 
 __all__ = ["dual_loop", "masked_dual_loop", "MaskRule", "check_inner"]
 
@@ -35,7 +36,7 @@ def check_inner(n_inner: int) -> int:
     return n_inner
 
 
-@torch.no_grad()
+@sampling_scope
 def masked_dual_loop(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
                      n_inner: int, rule: MaskRule, guidance: Guidance = Guidance(),
                      trace: bool = False) -> SampleResult:
@@ -68,7 +69,7 @@ def masked_dual_loop(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, sch
     return SampleResult(x=x, nfe=nfe, images_forwarded=images, trace=steps)
 
 
-@torch.no_grad()
+@sampling_scope
 def dual_loop(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
               p: float = 0.4, n_inner: int = 4, strict_quantile: bool = True, guidance: Guidance = Guidance(),
               trace: bool = False) -> SampleResult:

@@ -8,6 +8,7 @@ from torch import nn
 from patchforcing.sampling.guidance import Guidance, predict
 from patchforcing.sampling.result import SampleResult, TraceStep, trace_step
 from patchforcing.sampling.schedule import check_schedule
+from patchforcing.sampling.scope import sampling_scope
 
 __all__ = ["euler", "euler_pf"]
 
@@ -29,14 +30,14 @@ def _euler(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: tor
     return SampleResult(x=x, nfe=len(times) - 1, images_forwarded=images, trace=steps)
 
 
-@torch.no_grad()
+@sampling_scope
 def euler(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
           guidance: Guidance = Guidance(), trace: bool = False) -> SampleResult:
     """x += (t_{k+1} - t_k) * v(x, t_k) with one global time per sample. NFE = steps."""
     return _euler(model, noise, y, schedule, guidance, per_patch=False, trace=trace)
 
 
-@torch.no_grad()
+@sampling_scope
 def euler_pf(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
              guidance: Guidance = Guidance(), trace: bool = False) -> SampleResult:
     """Euler with t broadcast to (B, N); ignores the difficulty head. NFE = steps."""

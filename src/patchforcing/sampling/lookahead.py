@@ -25,6 +25,7 @@ from patchforcing.sampling.certainty import certain_mask, check_fraction
 from patchforcing.sampling.guidance import Guidance, predict
 from patchforcing.sampling.result import SampleResult, TraceStep, trace_step
 from patchforcing.sampling.schedule import check_schedule
+from patchforcing.sampling.scope import sampling_scope
 
 __all__ = ["lookahead", "lookahead_nfe", "check_lookahead"]
 
@@ -43,7 +44,7 @@ def lookahead_nfe(schedule: torch.Tensor, early_t: float = 0.05) -> int:
     return sum(1 if t_k <= early_t else 2 for t_k in times)
 
 
-@torch.no_grad()
+@sampling_scope
 def lookahead(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
               p: float = 0.4, ratio: float = 1.4, strict_quantile: bool = True, early_t: float = 0.05,
               guided_early: bool = False, jump_guided: bool = False, guidance: Guidance = Guidance(),

@@ -22,6 +22,7 @@ from patchforcing.path import broadcast_patches, interpolate, pool_patches
 from patchforcing.sampling.guidance import Guidance, predict
 from patchforcing.sampling.result import SampleResult, TraceStep, trace_step
 from patchforcing.sampling.schedule import check_schedule
+from patchforcing.sampling.scope import sampling_scope
 
 __all__ = ["KnownContent", "schedule_matrix", "check_matrix", "inpainting_matrix"]
 
@@ -68,7 +69,7 @@ def inpainting_matrix(known: torch.Tensor, schedule: torch.Tensor) -> torch.Tens
     return torch.where(known[:, None, :], 1.0, ramp[None, :, None].to(torch.float64))
 
 
-@torch.no_grad()
+@sampling_scope
 def schedule_matrix(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, matrix: torch.Tensor,
                     guidance: Guidance = Guidance(), known: KnownContent | None = None,
                     trace: bool = False) -> SampleResult:

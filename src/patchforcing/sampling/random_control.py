@@ -15,11 +15,12 @@ from patchforcing.sampling.certainty import certain_mask, check_fraction
 from patchforcing.sampling.dual_loop import masked_dual_loop
 from patchforcing.sampling.guidance import Guidance, Prediction
 from patchforcing.sampling.result import SampleResult
+from patchforcing.sampling.scope import sampling_scope
 
 __all__ = ["random_control"]
 
 
-@torch.no_grad()
+@sampling_scope
 def random_control(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
                    generator: torch.Generator, p: float = 0.4, n_inner: int = 4, strict_quantile: bool = True,
                    guidance: Guidance = Guidance(), trace: bool = False) -> SampleResult:
