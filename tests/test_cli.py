@@ -101,3 +101,15 @@ def test_sample_from_missing_or_bad_checkpoint(capsys, tmp_path):
     (bad / "config.json").write_text("{not json")
     code, _, err = run(capsys, "sample", "--checkpoint", str(bad))
     assert code == 2 and "cannot read checkpoint config" in err
+
+
+def test_closed_stdout_stops_quietly(tiny_npz, tmp_path):
+    """`patchforcing ... | head` style: the reader has gone before anything is written."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "patchforcing", "train", "--data", str(tiny_npz), *TINY,
+                             "--dry-run", "--out", str(tmp_path / "r")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # long before the child has imported torch and printed
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1 and err == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from patchforcing.cli.export_cmd import add_export_parser
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, NonFiniteLossError, DiskWriteError) as err:
         print(f"patchforcing {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
+        return 1
     except OSError as err:
         print(f"patchforcing {args.command}: error: {err.strerror or err} ({err.filename or 'file'})", file=sys.stderr)
         return 2
