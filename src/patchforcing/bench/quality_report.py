@@ -73,7 +73,8 @@ def render_markdown(payload: dict, figures: dict[str, str]) -> str:
              f"- machine: {payload['machine']}",
              f"- backbone: depth {c['depth']}, width {c['width']}, heads {c['num_heads']}, patch {c['patch_size']}; "
              f"{c['train_steps']} steps of batch {c['batch_size']}, lr {c['lr']}, EMA {c['ema_decay']} for every arm",
-             f"- total wall time of the runs folded into this report: {payload['seconds'] / 60:.1f} min",
+             f"- wall time, summed over the runs folded into this report (runs side by side each count in "
+             f"full): {payload['seconds'] / 60:.1f} min",
              "- commands:", *[f"  - `{cmd}`" for cmd in payload.get("commands", [payload["command"]])], ""]
     claims = check_claims(parts, nfe)
     if claims:
