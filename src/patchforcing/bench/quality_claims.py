@@ -1,13 +1,19 @@
 """The paper's claims (SPEC.md section 5) checked against ``bench quality`` summaries.
 
 A claim "A has lower FD than B" is *reproduced* when our mean difference has the paper's sign and
-exceeds twice its standard error sqrt(s_A^2 / n_A + s_B^2 / n_B); *same direction* when the sign
-agrees but the gap is within that noise; *not reproduced* otherwise.
+exceeds twice its standard error; *same direction* when the sign agrees but the gap is within that
+noise; *not reproduced* otherwise.
+
+The difference is paired: evaluations with the same (training seed, sampling seed) draw the same
+noise and class labels for every image (image i of sampling seed s uses image seed s * stride + i), so
+d_j = FD_A(j) - FD_B(j) removes the noise they share, and the standard error is sd(d) / sqrt(n).
+With fewer than two pairs it falls back to the unpaired sqrt(s_A^2 / n_A + s_B^2 / n_B).
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 __all__ = ["Claim", "CLAIMS", "check_claims", "PAPER_TABLES"]
@@ -59,7 +65,24 @@ CLAIMS = (
 )
 
 
-def check_claims(summaries: dict[str, list[dict]], nfe: int) -> list[dict]:
+def _fds(evals: list[dict], arm: str, sampler: str, nfe: int) -> dict[tuple[int, int], float]:
+    return {(e["train_seed"], e["sample_seed"]): e["metrics"]["fd"] for e in evals
+            if e["arm"] == arm and e["sampler"] == sampler and e["nfe_requested"] == nfe}
+
+
+def _difference(a: dict, b: dict, evals: list[dict], claim: Claim, nfe: int) -> tuple[float, float, float, int]:
+    """(mean FD difference A - B, its standard error, B's mean FD over the same runs, pairs used)."""
+    fa, fb = _fds(evals, *claim.better, nfe), _fds(evals, *claim.worse, nfe)
+    pairs = sorted(fa.keys() & fb.keys())
+    if len(pairs) >= 2:
+        d = [fa[k] - fb[k] for k in pairs]
+        base = statistics.fmean(fb[k] for k in pairs)
+        return statistics.fmean(d), statistics.stdev(d) / math.sqrt(len(d)), base, len(d)
+    se = math.sqrt(a["std"]["fd"] ** 2 / a["runs"] + b["std"]["fd"] ** 2 / b["runs"])
+    return a["mean"]["fd"] - b["mean"]["fd"], se, b["mean"]["fd"], 0
+
+
+def check_claims(summaries: dict[str, list[dict]], evals: list[dict], nfe: int) -> list[dict]:
     """One row per claim whose part was run: our relative FD change, the paper's, and the verdict."""
     rows = []
     for claim in CLAIMS:
@@ -67,10 +90,9 @@ def check_claims(summaries: dict[str, list[dict]], nfe: int) -> list[dict]:
         a, b = found.get(claim.better), found.get(claim.worse)
         if a is None or b is None:
             continue
-        diff = a["mean"]["fd"] - b["mean"]["fd"]
-        se = math.sqrt(a["std"]["fd"] ** 2 / a["runs"] + b["std"]["fd"] ** 2 / b["runs"])
+        diff, se, base, pairs = _difference(a, b, evals, claim, nfe)
         verdict = "reproduced" if diff < 0 and -diff > 2 * se else "same direction" if diff < 0 else "not reproduced"
-        rows.append({"part": claim.part, "claim": claim.text, "ours": diff / b["mean"]["fd"],
+        rows.append({"part": claim.part, "claim": claim.text, "ours": diff / base,
                      "paper": claim.paper_better / claim.paper_worse - 1, "gap_in_se": -diff / se if se else math.inf,
-                     "verdict": verdict})
+                     "pairs": pairs, "verdict": verdict})
     return rows
