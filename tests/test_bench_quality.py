@@ -77,3 +77,20 @@ def test_claims_pair_runs_that_share_seeds():
     assert row["paper"] == pytest.approx(27.9 / 33.0 - 1)
     unpaired = next(r for r in check_claims(parts, [], 16) if r["claim"] == row["claim"])
     assert unpaired["pairs"] == 0 and unpaired["verdict"] == "same direction"
+
+
+def test_file_lock_excludes_another_process(tmp_path):
+    """What lets two bench processes (different parts) share an arm and results.json safely."""
+    import subprocess
+    import sys
+
+    from patchforcing.io import file_lock
+
+    lock = tmp_path / "arm.lock"
+    probe = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR)\n"
+             "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('free')\n"
+             "except BlockingIOError:\n    print('held')")
+    ask = lambda: subprocess.run([sys.executable, "-c", probe, str(lock)], capture_output=True, text=True).stdout.strip()
+    with file_lock(lock):
+        assert ask() == "held"
+    assert ask() == "free"

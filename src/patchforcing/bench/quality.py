@@ -27,6 +27,7 @@ from patchforcing.bench.quality_plan import PARTS, QualityBenchConfig, plan_part
 from patchforcing.bench.quality_run import ArmRecord, EvalRecord, run_eval, train_arm
 from patchforcing.data import DataConfig, ImageArrays, load_dataset
 from patchforcing.evaluation import write_json
+from patchforcing.io import file_lock
 from patchforcing.metrics import ClassifierFeatures, reference_features
 
 __all__ = ["Summary", "QualityBenchResult", "run_quality_bench", "summarize", "machine_description", "merge_results"]
@@ -128,6 +129,11 @@ def merge_results(payload: dict, path: Path) -> dict:
     """Fold this run into ``path``: parts run now replace earlier ones, arms and evaluations accumulate,
     wall times add up; a different configuration starts the file afresh."""
     payload = json.loads(json.dumps(payload))  # tuples -> lists, as read back from disk
+    with file_lock(path.with_name(path.name + ".lock")):  # side-by-side runs fold in one at a time
+        return _merge_locked(payload, path)
+
+
+def _merge_locked(payload: dict, path: Path) -> dict:
     if path.is_file():
         old = json.loads(path.read_text())
         if old.get("config") == payload["config"]:

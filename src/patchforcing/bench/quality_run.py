@@ -1,7 +1,8 @@
 """Training the arms and scoring the evaluations of ``bench quality``, each cached on disk.
 
 Arms train through :func:`patchforcing.train.train` in folders keyed by their configuration, so an
-interrupted arm resumes and a finished one is reused. Each finished evaluation is a JSON file keyed
+interrupted arm resumes and a finished one is reused; a lock per arm lets bench processes running
+different parts side by side share an arm (the second waits for the first). Each finished evaluation is a JSON file keyed
 by (arm folder, sampler, NFE, sampling seed, image count); rerunning the bench skips it.
 """
 
@@ -17,6 +18,7 @@ import torch
 from patchforcing.bench.quality_plan import Arm, EvalSpec, QualityBenchConfig, arm_train_config
 from patchforcing.data import ImageArrays
 from patchforcing.evaluation import GenerationConfig, evaluate_model, write_json
+from patchforcing.io import file_lock
 from patchforcing.metrics import FeatureExtractor
 from patchforcing.train import load_model, train
 from patchforcing.train.checkpoint import latest_checkpoint
@@ -53,12 +55,14 @@ def train_arm(config: QualityBenchConfig, arm: Arm, data: ImageArrays, device: t
     """Train (or resume, or reuse) one arm; the record of a finished arm is cached beside it."""
     run = arm_train_config(config, arm, str(Path(config.out_dir) / "arms"))
     record_path = Path(run.out_dir) / "arm.json"
-    if record_path.is_file() and latest_checkpoint(run.out_dir) is not None:
-        return ArmRecord(**json.loads(record_path.read_text()))
-    start = time.perf_counter()
-    result = train(run, device=str(device), progress=progress, data=data)
-    record = ArmRecord(arm.label, arm.train_seed, run.out_dir, time.perf_counter() - start, result.val)
-    write_json(asdict(record), record_path)
+    # a bench process running another part side by side may be training this arm: wait for it, then reuse
+    with file_lock(Path(config.out_dir) / "arms" / f"{Path(run.out_dir).name}.lock"):
+        if record_path.is_file() and latest_checkpoint(run.out_dir) is not None:
+            return ArmRecord(**json.loads(record_path.read_text()))
+        start = time.perf_counter()
+        result = train(run, device=str(device), progress=progress, data=data)
+        record = ArmRecord(arm.label, arm.train_seed, run.out_dir, time.perf_counter() - start, result.val)
+        write_json(asdict(record), record_path)
     return record
 
 
