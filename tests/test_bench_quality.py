@@ -72,7 +72,7 @@ def test_claims_pair_runs_that_share_seeds():
     parts = {"main": [_summary("baseline", "euler", base), _summary("ltg", "euler-pf", better)]}
     evals = _evals("baseline", "euler", base) + _evals("ltg", "euler-pf", better)
     row = next(r for r in check_claims(parts, evals, 16) if r["claim"] == "PF + Euler beats the global-time baseline")
-    assert row["pairs"] == 3 and row["verdict"] == "reproduced"
+    assert row["pairs"] == 3 and row["verdict"] == "reproduced" and row["needed_se"] == pytest.approx(4.303)
     assert row["ours"] == pytest.approx(-1.0 / 34.0) and row["gap_in_se"] > 10
     assert row["paper"] == pytest.approx(27.9 / 33.0 - 1)
     unpaired = next(r for r in check_claims(parts, [], 16) if r["claim"] == row["claim"])
