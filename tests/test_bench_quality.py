@@ -94,3 +94,17 @@ def test_file_lock_excludes_another_process(tmp_path):
     with file_lock(lock):
         assert ask() == "held"
     assert ask() == "free"
+
+
+def test_claims_with_several_training_seeds_test_across_trainings():
+    """Nine runs from three trainings: the unit is the training seed (df = 2), not the run (df = 8)."""
+    base = [30.0, 31.0, 32.0, 36.0, 37.0, 38.0, 33.0, 34.0, 35.0]
+    better = [b - d for b, d in zip(base, [1, 1, 1, 3, 3, 3, 2, 2, 2])]
+    evals = []
+    for arm, sampler, fds in (("baseline", "euler", base), ("ltg", "euler-pf", better)):
+        evals += [{"arm": arm, "sampler": sampler, "nfe_requested": 16, "train_seed": i // 3, "sample_seed": i % 3,
+                   "metrics": {"fd": f}} for i, f in enumerate(fds)]
+    parts = {"main": [_summary("baseline", "euler", base), _summary("ltg", "euler-pf", better)]}
+    row = next(r for r in check_claims(parts, evals, 16) if r["claim"] == "PF + Euler beats the global-time baseline")
+    assert row["pairs"] == 9 and row["needed_se"] == pytest.approx(4.303)  # df = 3 training seeds - 1
+    assert row["gap_in_se"] == pytest.approx(2.0 * 3 ** 0.5) and row["verdict"] == "same direction"  # 3.46 < 4.30

@@ -7,7 +7,8 @@ exceeds t_{0.975, df} standard errors (a two-sided 95% Student t test: 4.30 SE w
 The difference is paired: evaluations with the same (training seed, sampling seed) draw the same
 noise and class labels for every image (image i of sampling seed s uses image seed s * stride + i), so
 d_j = FD_A(j) - FD_B(j) removes the noise they share, and the standard error is sd(d) / sqrt(n).
-df = n - 1. With fewer than two pairs it falls back to the unpaired sqrt(s_A^2 / n_A + s_B^2 / n_B) with
+df = n - 1. With several training seeds the unit is a training seed instead (d averaged over its
+sampling seeds; n = training seeds), so training noise is in the test. With fewer than two pairs it falls back to the unpaired sqrt(s_A^2 / n_A + s_B^2 / n_B) with
 the conservative df = min(n_A, n_B) - 1.
 """
 
@@ -87,10 +88,15 @@ def _difference(a: dict, b: dict, evals: list[dict], claim: Claim,
     """(mean FD difference A - B, its standard error, B's mean FD over the same runs, pairs used, df)."""
     fa, fb = _fds(evals, *claim.better, nfe), _fds(evals, *claim.worse, nfe)
     pairs = sorted(fa.keys() & fb.keys())
-    if len(pairs) >= 2:
-        d = [fa[k] - fb[k] for k in pairs]
+    by_train: dict[int, list[float]] = {}
+    for k in pairs:
+        by_train.setdefault(k[0], []).append(fa[k] - fb[k])
+    # several training seeds: the unit is a training seed (its mean over sampling seeds), since the
+    # runs of one trained model share its training noise
+    d = [statistics.fmean(v) for v in by_train.values()] if len(by_train) > 1 else [fa[k] - fb[k] for k in pairs]
+    if len(d) >= 2:
         base = statistics.fmean(fb[k] for k in pairs)
-        return statistics.fmean(d), statistics.stdev(d) / math.sqrt(len(d)), base, len(d), len(d) - 1
+        return statistics.fmean(d), statistics.stdev(d) / math.sqrt(len(d)), base, len(pairs), len(d) - 1
     se = math.sqrt(a["std"]["fd"] ** 2 / a["runs"] + b["std"]["fd"] ** 2 / b["runs"])
     return a["mean"]["fd"] - b["mean"]["fd"], se, b["mean"]["fd"], 0, min(a["runs"], b["runs"]) - 1
 
