@@ -1,15 +1,15 @@
 """The paper's claims (SPEC.md section 5) checked against ``bench quality`` summaries.
 
 A claim "A has lower FD than B" is *reproduced* when our mean difference has the paper's sign and
-exceeds t_{0.975, df} standard errors (a two-sided 95% Student t test: 4.30 SE with 3 pairs, 2.31 with
+exceeds t_{0.975, df} standard errors (a two-sided 95% Student t test: 4.30 SE with 3 units, 2.31 with
 9); *same direction* when the sign agrees but the gap is within that noise; *not reproduced* otherwise.
 
 The difference is paired: evaluations with the same (training seed, sampling seed) draw the same
 noise and class labels for every image (image i of sampling seed s uses image seed s * stride + i), so
-d_j = FD_A(j) - FD_B(j) removes the noise they share, and the standard error is sd(d) / sqrt(n).
+d_j = FD_A(j) - FD_B(j) removes the noise they share, and the standard error is sd(d) / sqrt(n) with
 df = n - 1. With several training seeds the unit is a training seed instead (d averaged over its
-sampling seeds; n = training seeds), so training noise is in the test. With fewer than two pairs it falls back to the unpaired sqrt(s_A^2 / n_A + s_B^2 / n_B) with
-the conservative df = min(n_A, n_B) - 1.
+sampling seeds; n = training seeds), so training noise is in the test. With fewer than two units it
+falls back to the unpaired sqrt(s_A^2 / n_A + s_B^2 / n_B) with the conservative df = min(n_A, n_B) - 1.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ def _difference(a: dict, b: dict, evals: list[dict], claim: Claim,
         by_train.setdefault(k[0], []).append(fa[k] - fb[k])
     # several training seeds: the unit is a training seed (its mean over sampling seeds), since the
     # runs of one trained model share its training noise
-    d = [statistics.fmean(v) for v in by_train.values()] if len(by_train) > 1 else [fa[k] - fb[k] for k in pairs]
+    groups = list(by_train.values())
+    d = [statistics.fmean(g) for g in groups] if len(groups) > 1 else groups[0] if groups else []
     if len(d) >= 2:
         base = statistics.fmean(fb[k] for k in pairs)
         return statistics.fmean(d), statistics.stdev(d) / math.sqrt(len(d)), base, len(pairs), len(d) - 1

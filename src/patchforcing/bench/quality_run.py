@@ -2,8 +2,8 @@
 
 Arms train through :func:`patchforcing.train.train` in folders keyed by their configuration, so an
 interrupted arm resumes and a finished one is reused; a lock per arm lets bench processes running
-different parts side by side share an arm (the second waits for the first). Each finished evaluation is a JSON file keyed
-by (arm folder, sampler, NFE, sampling seed, image count); rerunning the bench skips it.
+different parts side by side share an arm (the second waits for the first). Each finished evaluation
+is a JSON file keyed by (arm folder, sampler, NFE, sampling seed, image count); rerunning skips it.
 """
 
 from __future__ import annotations
