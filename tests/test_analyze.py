@@ -56,13 +56,13 @@ def test_context_ratio_one_is_the_uniform_state(tiny_model, tiny_data):
     assert a.curves[0].uncertain_mse[0] == b.curves[0].uncertain_mse[0]
 
 
-def test_patch_analyses_refuse_a_global_model(tiny_config, tiny_data):
+def test_patch_analyses_refuse_a_global_model(tiny_config, tiny_data, tmp_path):
     from dataclasses import replace
 
     model = randomize(PatchForcingDiT(replace(tiny_config, time_mode="global", difficulty_head=False))).eval()
     with pytest.raises(ValueError, match="Patch Forcing model"):
         difficulty_correlation(model, tiny_data, CONFIG)
-    assert len(run_analyses(model, tiny_data, "unused", ("segments",), CONFIG)["segments"]) == 2
+    assert len(run_analyses(model, tiny_data, tmp_path, ("segments",), CONFIG)["segments"]) == 2
 
 
 def test_analyze_cli(capsys, tiny_npz, tmp_path):

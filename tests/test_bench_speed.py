@@ -22,6 +22,9 @@ def test_bench_speed_smoke(tmp_path, capsys):
     assert {s["name"]: s["nfe"] for s in report["samplers"]} == {
         "euler": 2, "euler-pf": 2, "dual-loop": 8, "look-ahead": 3, "random": 8, "matrix": 2}
     assert all(s["ratio"] > 0 and s["images_forwarded"] == 4 * s["nfe"] for s in report["samplers"])
+    assert all(s["ratio_iqr"][0] <= s["ratio"] <= s["ratio_iqr"][1] for s in report["samplers"])
+    assert [m["layout"] for m in report["mixed"]] == ["segments", "gathered"] and "(gathered)" in table
+    assert report["heap_kept"] is True  # the command asks glibc's malloc to keep freed memory
     assert out.with_suffix(".md").read_text().startswith("bench speed on cpu")
 
 

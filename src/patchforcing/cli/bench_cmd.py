@@ -37,7 +37,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--num-classes", type=positive_int, default=d.num_classes)
     s.add_argument("--batch", type=positive_int, default=d.batch)
     s.add_argument("--steps", type=positive_int, default=d.steps, help="outer steps of every sampler")
-    s.add_argument("--repeats", type=positive_int, default=d.repeats, help="interleaved rounds; best is kept")
+    s.add_argument("--repeats", type=positive_int, default=d.repeats, help="interleaved rounds; the median ratio is reported")
     s.add_argument("--forwards", type=positive_int, default=d.forwards, help="forwards per forward-timing job")
     s.add_argument("--cfg", type=nonneg_float, default=d.cfg, help="guidance scale (1 = off; else doubled batch)")
     s.add_argument("--samplers", type=_sampler_names, default=d.samplers, help="comma-separated subset")

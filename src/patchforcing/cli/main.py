@@ -42,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from patchforcing.io.atomic import DiskWriteError
+    from patchforcing.runtime import keep_freed_memory
     from patchforcing.train.loop import NonFiniteLossError
+
+    keep_freed_memory()
 
     try:
         return args.func(args)

@@ -1,6 +1,7 @@
 """Patch Forcing DiT: per-token time conditioning, class conditioning and a difficulty head."""
 
 from patchforcing.model.config import PRESETS, ModelConfig, model_config_from_preset
-from patchforcing.model.dit import Conditioning, ModelOutput, PatchForcingDiT
+from patchforcing.model.conditioning import Conditioning
+from patchforcing.model.dit import ModelOutput, PatchForcingDiT
 
 __all__ = ["PRESETS", "ModelConfig", "model_config_from_preset", "Conditioning", "ModelOutput", "PatchForcingDiT"]

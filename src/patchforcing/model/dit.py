@@ -1,20 +1,13 @@
 """The DiT/SiT backbone with per-token time conditioning and a difficulty head (SPEC.md section 2).
 
 Conditioning c_i = emb(t_i) + emb(y) is per token, so every adaLN shift / scale / gate is per token.
-At inference most tokens share a few distinct (t, y) pairs; :class:`Conditioning` stores the distinct
-rows once and an index that gathers them, so the D x 6D modulation matmul runs once per distinct pair.
-When every token of a sample shares its time the modulation is computed per sample and broadcast,
-which is exactly the global-time (SiT) cost.
-
-Inside :meth:`PatchForcingDiT.reuse_buffers` (the samplers enter it), no-grad forwards gather into
-one :class:`GatherBuffer` instead of a fresh (6, B, N, D) tensor per block. On CPU the fresh tensors
-are large enough that the C allocator maps them from and returns them to the OS every time, and the
-page faults cost about as much as the gather itself (see docs/samplers.md, "Speed").
+:meth:`PatchForcingDiT.conditioning` picks the cheapest layout for the times it is given (one row per
+sample, per-segment rows, or distinct rows gathered per token; see
+:mod:`patchforcing.model.conditioning`); the blocks only see its modulate / gated-add operations.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,11 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from patchforcing.model.conditioning import (Conditioning, GatherBuffer, GatheredConditioning, SegmentConditioning,
+                                             time_segments)
 from patchforcing.model.config import ModelConfig
 from patchforcing.model.embed import LabelEmbedder, PatchEmbed, TimestepEmbedder, sincos_pos_embed_2d
 from patchforcing.path import patch_difficulty, unpatchify
 
-__all__ = ["ModelOutput", "Conditioning", "GatherBuffer", "PatchForcingDiT"]
+__all__ = ["ModelOutput", "PatchForcingDiT"]
 
 
 @dataclass(frozen=True)
@@ -42,65 +37,6 @@ class ModelOutput:
         if self.logvar is None:
             raise ValueError("this model has no difficulty head")
         return patch_difficulty(self.logvar, patch_size)
-
-
-class GatherBuffer:
-    """One flat tensor reused by every gather of an inference scope; grows when a gather needs more."""
-
-    def __init__(self) -> None:
-        self.data: torch.Tensor | None = None
-
-    def take(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-        """A contiguous tensor of ``shape`` with ``like``'s dtype and device (contents undefined)."""
-        n = math.prod(shape)
-        data = self.data
-        if data is None or data.numel() < n or data.dtype != like.dtype or data.device != like.device:
-            data = self.data = torch.empty(n, dtype=like.dtype, device=like.device)
-        return data[:n].view(shape)
-
-
-@dataclass(frozen=True)
-class Conditioning:
-    """Distinct conditioning rows and how tokens pick them.
-
-    ``rows`` is (M, D). With ``index`` None there is one row per sample (M = B) shared by all its
-    tokens; otherwise ``index`` (B, N) names the row of every token. ``buffer``, when set, receives
-    the gathered values (each gather overwrites the previous one).
-    """
-
-    rows: torch.Tensor  # (M, D)
-    index: torch.Tensor | None  # (B, N) or None
-    buffer: GatherBuffer | None = None
-
-    def gather(self, per_row: torch.Tensor, chunks: int) -> tuple[torch.Tensor, ...]:
-        """Row values (M, chunks * D) -> ``chunks`` per-token tensors (B, N, D), or (B, 1, D) views
-        when shared per sample. Each gathered chunk is contiguous, so the modulation is cheap."""
-        if self.index is None:
-            return per_row[:, None, :].chunk(chunks, dim=-1)
-        M, K = per_row.shape
-        B, N = self.index.shape
-        by_chunk = per_row.view(M, chunks, K // chunks).transpose(0, 1)  # (chunks, M, D)
-        flat = self.index.reshape(-1)  # (B*N,)
-        if self.buffer is None:
-            gathered = by_chunk.index_select(1, flat)  # (chunks, B*N, D)
-        else:
-            out = self.buffer.take((chunks, B * N, K // chunks), per_row)
-            gathered = torch.index_select(by_chunk, 1, flat, out=out)
-        return gathered.view(chunks, B, N, -1).unbind(0)
-
-
-def modulation_rows(layer: nn.Module, cond: Conditioning, chunks: int, scale_chunks: tuple[int, ...]) -> torch.Tensor:
-    """adaLN values of the distinct rows (M, chunks * D), with 1 already added to the scale chunks,
-    so that per-token work is one fused multiply-add per modulation."""
-    rows = layer(cond.rows)  # (M, chunks * D)
-    by_chunk = rows.view(rows.shape[0], chunks, -1)  # (M, chunks, D)
-    by_chunk[:, list(scale_chunks)] += 1
-    return rows
-
-
-def modulate(x: torch.Tensor, shift: torch.Tensor, scale_plus_one: torch.Tensor) -> torch.Tensor:
-    """x * (1 + scale) + shift as one fused op on per-token (or per-sample broadcast) values."""
-    return torch.addcmul(shift, x, scale_plus_one)
 
 
 class Attention(nn.Module):
@@ -142,10 +78,9 @@ class DiTBlock(nn.Module):
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
 
     def forward(self, x: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-        mod = cond.gather(modulation_rows(self.adaLN_modulation, cond, 6, (1, 4)), 6)  # 6 x (B, N or 1, D)
-        shift_a, scale1_a, gate_a, shift_m, scale1_m, gate_m = mod  # scale1 = 1 + scale
-        x = torch.addcmul(x, gate_a, self.attn(modulate(self.norm1(x), shift_a, scale1_a)))
-        return torch.addcmul(x, gate_m, self.mlp(modulate(self.norm2(x), shift_m, scale1_m)))  # (B, N, D)
+        mod = cond.modulation(self.adaLN_modulation, 6, (1, 4))  # chunks: shift, 1 + scale, gate (x2)
+        x = mod.gated_add(x, 2, self.attn(mod.modulate(self.norm1(x), 0, 1)))
+        return mod.gated_add(x, 5, self.mlp(mod.modulate(self.norm2(x), 3, 4)))  # (B, N, D)
 
 
 class FinalLayer(nn.Module):
@@ -156,8 +91,8 @@ class FinalLayer(nn.Module):
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
 
     def forward(self, x: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-        shift, scale1 = cond.gather(modulation_rows(self.adaLN_modulation, cond, 2, (1,)), 2)  # 2 x (B, N or 1, D)
-        return self.linear(modulate(self.norm_final(x), shift, scale1))  # (B, N, p*p*C_out)
+        mod = cond.modulation(self.adaLN_modulation, 2, (1,))  # chunks: shift, 1 + scale
+        return self.linear(mod.modulate(self.norm_final(x), 0, 1))  # (B, N, p*p*C_out)
 
 
 class PatchForcingDiT(nn.Module):
@@ -182,10 +117,10 @@ class PatchForcingDiT(nn.Module):
 
     @contextmanager
     def reuse_buffers(self) -> Iterator[None]:
-        """Scope in which no-grad forwards on mixed per-token time share one gather buffer (freed on
-        exit; a nested scope keeps the outer one). Forwards with gradients never use it. The buffer
-        belongs to this model instance: do not run forwards of one model from several threads at once
-        inside the scope."""
+        """Scope in which no-grad forwards that gather per-token modulation (the gathered layout)
+        share one buffer (freed on exit; a nested scope keeps the outer one). Forwards with gradients
+        never use it. The buffer belongs to this model instance: do not run forwards of one model from
+        several threads at once inside the scope."""
         if self._gather_buffer is not None:
             yield
             return
@@ -230,26 +165,33 @@ class PatchForcingDiT(nn.Module):
         return t
 
     def conditioning(self, t: torch.Tensor, y: torch.Tensor, cache: bool = True) -> Conditioning:
-        """c_i = emb(t_i) + emb(y) for (B, N) times, stored as distinct rows plus an index.
+        """c_i = emb(t_i) + emb(y) for (B, N) times, in the cheapest layout for them.
 
         With ``cache=False`` every token gets its own row (the plain per-token computation).
         """
         B, N = t.shape
-        buffer = None if torch.is_grad_enabled() or torch.compiler.is_compiling() else self._gather_buffer
+        inference = not torch.is_grad_enabled() and not torch.compiler.is_compiling()
         if cache and bool((t == t[:, :1]).all()):
-            return Conditioning(rows=self.t_embedder(t[:, 0]) + self.y_embedder(y), index=None)
+            return SegmentConditioning(rows=self.t_embedder(t[:, 0]) + self.y_embedder(y), sizes=(N,))
         if self.config.time_mode == "global":
             raise ValueError("a global-time model got different times for the patches of one sample")
+        segments = time_segments(t) if cache and inference else None
+        if segments is not None:
+            order, times, sizes = segments  # (B*N,), (B, R), R sizes
+            labels = y[:, None].expand_as(times).reshape(-1)  # (B*R,)
+            rows = self.t_embedder(times.reshape(-1)) + self.y_embedder(labels)  # (B*R, D)
+            return SegmentConditioning(rows=rows, sizes=sizes, order=order)
+        buffer = self._gather_buffer if inference else None
         y_tok = y[:, None].expand(B, N).reshape(-1)  # (B*N,)
         if not cache:
             rows = self.t_embedder(t.reshape(-1)) + self.y_embedder(y_tok)  # (B*N, D)
-            return Conditioning(rows=rows, index=torch.arange(B * N, device=t.device).view(B, N), buffer=buffer)
+            return GatheredConditioning(rows=rows, index=torch.arange(B * N, device=t.device).view(B, N), buffer=buffer)
         # Distinct (t, y) pairs via two 1-D uniques (sort-based; unique over rows is a slow loop on CPU).
         t_values, t_index = torch.unique(t.reshape(-1), return_inverse=True)  # (T,), (B*N,)
         K = self.config.num_classes + 1
         keys, inverse = torch.unique(t_index * K + y_tok, return_inverse=True)  # (M,), (B*N,)
         rows = self.t_embedder(t_values[keys // K]) + self.y_embedder(keys % K)  # (M, D)
-        return Conditioning(rows=rows, index=inverse.view(B, N), buffer=buffer)
+        return GatheredConditioning(rows=rows, index=inverse.view(B, N), buffer=buffer)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor,
                 cache_modulation: bool = True) -> ModelOutput:
@@ -257,10 +199,11 @@ class PatchForcingDiT(nn.Module):
         t = self.check_inputs(x, t, y)
         c = self.config
         cond = self.conditioning(t, y, cache=cache_modulation)
-        h = self.x_embedder(x) + self.pos_embed.to(x.dtype)  # (B, N, D)
+        h = cond.to_layout(self.x_embedder(x) + self.pos_embed.to(x.dtype))  # (B, N, D)
         for block in self.blocks:
             h = block(h, cond)
-        out = unpatchify(self.final_layer(h, cond), c.patch_size, c.image_size, c.image_size)  # (B, C_out, H, W)
+        tokens = cond.to_patches(self.final_layer(h, cond))  # (B, N, p*p*C_out)
+        out = unpatchify(tokens, c.patch_size, c.image_size, c.image_size)  # (B, C_out, H, W)
         v = out[:, : c.in_channels]
         logvar = out[:, c.in_channels:] if c.difficulty_head else None
         return ModelOutput(v=v, logvar=logvar)

@@ -18,7 +18,9 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(in_channels, width, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x).flatten(2).transpose(1, 2)  # (B, N, D)
+        # Contiguous: elementwise ops keep their first input's layout, so a transposed view here would
+        # make the whole residual stream transposed and every LayerNorm copy it.
+        return self.proj(x).flatten(2).transpose(1, 2).contiguous()  # (B, N, D)
 
 
 class TimestepEmbedder(nn.Module):
