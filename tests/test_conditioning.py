@@ -81,10 +81,6 @@ def test_layout_round_trip(tiny_model):
     assert torch.equal(flat_t, flat_t.sort(dim=1).values)
 
 
-def test_residual_stream_is_contiguous(tiny_model):
-    assert tiny_model.x_embedder(torch.randn(2, 1, 8, 8)).is_contiguous()
-
-
 @pytest.mark.parametrize("name", ["dual-loop", "look-ahead", "random"])
 def test_adaptive_samplers_run_their_mixed_passes_on_segments(tiny_model, name, monkeypatch):
     from patchforcing.sampling import SAMPLERS, Guidance

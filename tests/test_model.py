@@ -76,6 +76,10 @@ def test_forward_with_gradients_ignores_the_gather_buffer(tiny_model):
     assert grads and all(torch.isfinite(g).all() for g in grads)
 
 
+def test_residual_stream_is_contiguous(tiny_model):
+    assert tiny_model.x_embedder(torch.randn(2, 1, 8, 8)).is_contiguous()
+
+
 def test_per_patch_time_changes_only_through_conditioning(tiny_model):
     x = torch.randn(1, 1, 8, 8)
     t = torch.full((1, 16), 0.5)

@@ -115,14 +115,15 @@ def _quartiles(values: list[float]) -> tuple[float, float]:
     return q1, q3
 
 
-def _two_times(batch: int, num_patches: int, generator: torch.Generator, uneven: bool) -> torch.Tensor:
+def _two_times(batch: int, num_patches: int, generator: torch.Generator, uneven: bool,
+               device: torch.device) -> torch.Tensor:
     """(B, N) times: 40% of every image's patches at 0.55, the rest at 0.5 (one more patch at 0.55 in
     the first image when ``uneven``)."""
     t = torch.full((batch, num_patches), 0.5)
     ahead = round(0.4 * num_patches)
     for b in range(batch):
         t[b, torch.randperm(num_patches, generator=generator)[: ahead + int(uneven and b == 0)]] = 0.55
-    return t
+    return t.to(device)
 
 
 def _timer(device: torch.device, clock: Callable[[], float], fn: Callable[[], object]) -> float:
@@ -173,10 +174,11 @@ def run_speed(config: SpeedConfig, device: torch.device, model: PatchForcingDiT 
     # the median of the per-round ratios, which cancels slow drifts of background load.
     pairs = {"forward": (forwards(model, config.forwards), forwards(baseline, config.forwards))}
     pairs.update({name: (run(name), forwards(net_of[name], nfe[name])) for name in samplers})
-    mixed_t = {uneven: _two_times(config.batch, c.num_patches, gen, uneven).to(device)
-               for uneven in ((False, True) if config.batch > 1 else (False,))}
-    pairs.update({("mixed", uneven): (forwards(model, config.forwards, t), forwards(model, config.forwards))
-                  for uneven, t in mixed_t.items()})
+    unevens = (False, True) if config.batch > 1 else (False,)  # uneven counts need two images
+    mixed_t = {f"two times{' uneven' if uneven else ''}": _two_times(config.batch, c.num_patches, gen, uneven, device)
+               for uneven in unevens}
+    pairs.update({key: (forwards(model, config.forwards, t), forwards(model, config.forwards))
+                  for key, t in mixed_t.items()})
     for first, second in pairs.values():
         first(), second()  # warm-up
     ratios: dict[str, list[float]] = {key: [] for key in pairs}
@@ -195,8 +197,7 @@ def run_speed(config: SpeedConfig, device: torch.device, model: PatchForcingDiT 
         timings.append(SamplerTiming(name, result.nfe, result.images_forwarded, best[name][0],
                                      statistics.median(ratios[name]), _quartiles(ratios[name])))
     mixed = []
-    for uneven, t in mixed_t.items():
-        key = ("mixed", uneven)  # the layout does not change when guidance doubles the batch
+    for key, t in mixed_t.items():  # the layout does not change when guidance doubles the batch
         layout = "segments" if isinstance(model.conditioning(t, y), SegmentConditioning) else "gathered"
         mixed.append(MixedTiming(layout, best[key][0] / config.forwards, statistics.median(ratios[key]),
                                  _quartiles(ratios[key])))

@@ -69,9 +69,9 @@ class SegmentModulation:
     """
 
     def __init__(self, values: torch.Tensor, sizes: tuple[int, ...]) -> None:
-        """``values`` (B, R, chunks, D); ``sizes`` the R segment lengths, in token order."""
-        B, R, chunks, D = values.shape
-        by_segment = values.view(B, R, 1, chunks, D).unbind(1)  # R x (B, 1, chunks, D)
+        """``values`` (B * R, chunks, D), sample-major; ``sizes`` the R segment lengths, in token order."""
+        _, chunks, D = values.shape
+        by_segment = values.view(-1, len(sizes), 1, chunks, D).unbind(1)  # R x (B, 1, chunks, D)
         self.rows = [segment.unbind(2) for segment in by_segment]  # [R][chunks] (B, 1, D)
         self.sizes = sizes
 
@@ -105,8 +105,7 @@ class SegmentConditioning:
     order: torch.Tensor | None = None  # (B * N,)
 
     def modulation(self, layer: nn.Module, chunks: int, scale_chunks: tuple[int, ...]) -> SegmentModulation:
-        values = modulation_rows(layer, self.rows, chunks, scale_chunks)  # (B * R, chunks, D)
-        return SegmentModulation(values.view(-1, len(self.sizes), *values.shape[1:]), self.sizes)
+        return SegmentModulation(modulation_rows(layer, self.rows, chunks, scale_chunks), self.sizes)
 
     def to_layout(self, h: torch.Tensor) -> torch.Tensor:
         """Tokens (B, N, K) in patch order -> in this layout's order."""
