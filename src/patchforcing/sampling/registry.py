@@ -19,6 +19,7 @@ from patchforcing.sampling.dual_loop import check_inner, dual_loop
 from patchforcing.sampling.euler import euler, euler_pf
 from patchforcing.sampling.guidance import Guidance
 from patchforcing.sampling.lookahead import check_lookahead, lookahead, lookahead_nfe
+from patchforcing.sampling.options import option
 from patchforcing.sampling.matrix import KnownContent, check_matrix, inpainting_matrix, schedule_matrix
 from patchforcing.sampling.random_control import random_control
 from patchforcing.sampling.result import SampleResult
@@ -83,9 +84,10 @@ class EulerPF(Sampler):
 class DualLoop(Sampler):
     name: ClassVar[str] = "dual-loop"
     difficulty: ClassVar[bool] = True
-    p: float = 0.4
-    n_inner: int = 4
-    strict_quantile: bool = True
+    p: float = option(0.4, "fraction of patches made certain at each outer step")
+    n_inner: int = option(4, "inner steps per outer step")
+    strict_quantile: bool = option(True, "certain = difficulty <= quantile instead of < (authors: strict <)",
+                                   flag="--inclusive-quantile")
 
     def __post_init__(self) -> None:
         check_fraction(self.p)
@@ -114,12 +116,13 @@ class RandomControl(DualLoop):
 class LookAhead(Sampler):
     name: ClassVar[str] = "look-ahead"
     difficulty: ClassVar[bool] = True
-    p: float = 0.4
-    ratio: float = 1.4
-    strict_quantile: bool = True
-    early_t: float = 0.05
-    guided_early: bool = False
-    jump_guided: bool = False
+    p: float = option(0.4, "fraction of patches made certain at each step")
+    ratio: float = option(1.4, "context ratio: certain patches jump to t_c = min(ratio * t, 1)")
+    strict_quantile: bool = option(True, "certain = difficulty <= quantile instead of < (authors: strict <)",
+                                   flag="--inclusive-quantile")
+    early_t: float = option(0.05, "plain single-pass steps while t <= this (negative: none)")
+    guided_early: bool = option(False, "guided v in the plain early steps (authors: unguided v_c)")
+    jump_guided: bool = option(False, "jump ahead along the guided v (authors: unguided v_c)", flag="--guided-jump")
 
     def __post_init__(self) -> None:
         check_lookahead(self.p, self.ratio, self.early_t)
