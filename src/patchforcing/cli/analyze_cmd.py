@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from patchforcing.cli.common import nonneg_int, positive_int
+from patchforcing.cli.common import HelpFormatter, nonneg_int, positive_int
 from patchforcing.shipped import SHIPPED
 
 __all__ = ["add_analyze_parser"]
@@ -14,6 +14,7 @@ CHOICES = ("segments", "correlation", "context", "all")
 
 def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="loss per t-segment, difficulty-loss correlation, context effects",
+                       formatter_class=HelpFormatter,
                        description="segments: validation loss on 8 equal t-segments; correlation: Pearson/Spearman "
                        "of predicted difficulty vs per-patch loss against t; context: loss and difficulty of the "
                        "uncertain patches as the other patches are made cleaner (needs matplotlib: extra 'plots').")
@@ -21,10 +22,11 @@ def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"one or more of {', '.join(CHOICES)} (default: all)")
     p.add_argument("--checkpoint", default="fmnist-pf",
                    help=f"a run folder, a checkpoint folder, or a shipped name ({', '.join(SHIPPED)})")
-    p.add_argument("--data", default="fashion-mnist", help="held-out images: 'fashion-mnist' (test split), a folder or .npz")
+    p.add_argument("--data", default="fashion-mnist",
+                   help="held-out images: 'fashion-mnist' (test split), a folder or .npz")
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST *-ubyte.gz files")
     p.add_argument("--num", type=positive_int, default=500, help="images used")
-    p.add_argument("--batch-size", type=positive_int, default=250)
+    p.add_argument("--batch-size", type=positive_int, default=250, help="images per forward")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the noise")
     p.add_argument("--out", default="analysis", help="output folder")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from patchforcing.cli.bench_quality_cmd import add_bench_quality_parser
-from patchforcing.cli.common import nonneg_float, positive_int
+from patchforcing.cli.common import HelpFormatter, nonneg_float, positive_int
 from patchforcing.model import PRESETS
 
 __all__ = ["add_bench_parser", "run_bench_speed"]
@@ -24,30 +24,32 @@ def _sampler_names(text: str) -> tuple[str, ...]:
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     from patchforcing.bench.speed import CLOCKS, SpeedConfig
 
-    p = sub.add_parser("bench", help="benchmarks on the current device")
+    p = sub.add_parser("bench", help="benchmarks on the current device", formatter_class=HelpFormatter)
     jobs = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
     s = jobs.add_parser("speed", help="forward cost of per-patch time and each sampler's overhead",
+                        formatter_class=HelpFormatter,
                         description="Measures, in one run: the PF model's forward at uniform t against the "
                         "global-time model of the same size (target <= 1.10x), and each sampler's wall time "
                         "divided by NFE x one forward (target <= 1.05x). Random weights; no checkpoint needed.")
     d = SpeedConfig()
     s.add_argument("--preset", default=d.preset, choices=sorted(PRESETS), help="backbone size")
-    s.add_argument("--image-size", type=positive_int, default=d.image_size)
-    s.add_argument("--channels", type=int, choices=(1, 3, 4), default=d.channels)
-    s.add_argument("--num-classes", type=positive_int, default=d.num_classes)
-    s.add_argument("--batch", type=positive_int, default=d.batch)
+    s.add_argument("--image-size", type=positive_int, default=d.image_size, help="image (or latent) size")
+    s.add_argument("--channels", type=int, choices=(1, 3, 4), default=d.channels, help="input channels (4: SD latents)")
+    s.add_argument("--num-classes", type=positive_int, default=d.num_classes, help="class labels of the model")
+    s.add_argument("--batch", type=positive_int, default=d.batch, help="images per forward")
     s.add_argument("--steps", type=positive_int, default=d.steps, help="outer steps of every sampler")
-    s.add_argument("--repeats", type=positive_int, default=d.repeats, help="interleaved rounds; the median ratio is reported")
+    s.add_argument("--repeats", type=positive_int, default=d.repeats,
+                   help="interleaved rounds; the median ratio is reported")
     s.add_argument("--forwards", type=positive_int, default=d.forwards, help="forwards per forward-timing job")
     s.add_argument("--cfg", type=nonneg_float, default=d.cfg, help="guidance scale (1 = off; else doubled batch)")
     s.add_argument("--samplers", type=_sampler_names, default=d.samplers, help="comma-separated subset")
     s.add_argument("--clock", choices=sorted(CLOCKS), default=d.clock,
-                   help="wall (default) or cpu: process CPU time, steadier on a loaded CPU-only machine")
+                   help="wall time, or cpu: process CPU time, steadier on a loaded CPU-only machine")
     s.add_argument("--train", action="store_true", help="also measure training images/s and model FLOPs utilisation")
     s.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="training precision for --train")
     s.add_argument("--compile", action="store_true", help="torch.compile the model for --train")
     s.add_argument("--out", help="write the report as JSON here (and markdown next to it, .md)")
-    s.add_argument("--device", default="auto")
+    s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     s.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     s.set_defaults(func=run_bench_speed)
     add_bench_quality_parser(jobs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from patchforcing.cli.common import int_list, positive_int
+from patchforcing.cli.common import HelpFormatter, int_list, positive_int
 
 __all__ = ["add_bench_quality_parser", "FULL_COMMAND"]
 
@@ -13,13 +13,15 @@ FULL_COMMAND = "patchforcing bench quality --out bench-quality --docs docs/resul
 
 def add_bench_quality_parser(bench_sub: argparse._SubParsersAction) -> None:
     p = bench_sub.add_parser("quality", help="time-sampler ablation, sampling ablation and main table on Fashion-MNIST",
+                             formatter_class=HelpFormatter,
                              description="Train every arm (same backbone, budget and seeds) and score it with the "
                              "offline metrics. Rerun the same command to resume. Full run: " + FULL_COMMAND)
     p.add_argument("--part", action="append", choices=("timesamplers", "sampling", "main"),
                    help="run only this part (repeatable; default: all three)")
     p.add_argument("--smoke", action="store_true", help="a tiny end-to-end run (well under a minute)")
     p.add_argument("--out", help="output folder (default: bench-quality, or bench-quality-smoke with --smoke)")
-    p.add_argument("--train-steps", type=positive_int)
+    p.add_argument("--train-steps", type=positive_int,
+                   help="training steps of every arm (default: 2500, 6 with --smoke)")
     p.add_argument("--train-seeds", type=int_list, help="training seeds, e.g. 0,1,2 (default 0)")
     p.add_argument("--sample-seeds", type=int_list, help="sampling seeds (default 0,1,2)")
     p.add_argument("--num-images", type=positive_int, help="generated images per evaluation")
@@ -30,7 +32,7 @@ def add_bench_quality_parser(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--estimate", action="store_true", help="time one arm's step and forward, print the predicted "
                    "wall time of the run, and exit")
     p.add_argument("--report-only", action="store_true", help="regenerate the report from results.json")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     p.add_argument("--progress", action="store_true", help="progress bars while training")
     p.set_defaults(func=run_bench_quality)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from patchforcing.cli.common import nonneg_int, positive_float, positive_int
+from patchforcing.cli.common import HelpFormatter, nonneg_int, positive_float, positive_int
 
 __all__ = ["add_classifier_parser"]
 
@@ -14,25 +14,28 @@ SHIPPED_COMMAND = ("patchforcing classifier train --data fashion-mnist --epochs 
 
 def add_classifier_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("classifier", help="train or test the feature classifier used by the quality metrics",
+                       formatter_class=HelpFormatter,
                        description=f"The shipped Fashion-MNIST classifier was made with: {SHIPPED_COMMAND}")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    t = actions.add_parser("train", help="train a classifier on a dataset's train split, test it on its test split")
+    t = actions.add_parser("train", help="train a classifier on a dataset's train split, test it on its test split",
+                           formatter_class=HelpFormatter)
     t.add_argument("--data", default="fashion-mnist", help="'fashion-mnist', an image folder or an .npz file")
     t.add_argument("--data-dir", help="folder with the Fashion-MNIST *-ubyte.gz files")
     t.add_argument("--test-data", help="held-out images for other sources (default: the train data itself)")
     t.add_argument("--image-size", type=positive_int, help="image size (folders are resized to it)")
-    t.add_argument("--epochs", type=positive_int, default=2)
-    t.add_argument("--batch-size", type=positive_int, default=128)
-    t.add_argument("--lr", type=positive_float, default=2e-3)
-    t.add_argument("--seed", type=nonneg_int, default=0)
+    t.add_argument("--epochs", type=positive_int, default=2, help="passes over the train split")
+    t.add_argument("--batch-size", type=positive_int, default=128, help="images per step")
+    t.add_argument("--lr", type=positive_float, default=2e-3, help="learning rate")
+    t.add_argument("--seed", type=nonneg_int, default=0, help="seed of the initial weights and data order")
     t.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     t.add_argument("--out", required=True, help="folder for config.json and model.safetensors")
     t.set_defaults(func=run_train)
-    e = actions.add_parser("test", help="accuracy of a classifier on a dataset")
+    e = actions.add_parser("test", help="accuracy of a classifier on a dataset", formatter_class=HelpFormatter)
     e.add_argument("--classifier", default="fmnist-classifier", help="a classifier folder or the shipped name")
-    e.add_argument("--data", default="fashion-mnist")
-    e.add_argument("--data-dir")
-    e.add_argument("--image-size", type=positive_int)
+    e.add_argument("--data", default="fashion-mnist",
+                   help="'fashion-mnist' (test split), an image folder or an .npz file")
+    e.add_argument("--data-dir", help="folder with the Fashion-MNIST *-ubyte.gz files")
+    e.add_argument("--image-size", type=positive_int, help="image size (folders are resized to it)")
     e.set_defaults(func=run_test)
 
 
@@ -61,7 +64,8 @@ def run_train(args: argparse.Namespace) -> int:
             "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
                        f"{torch.get_num_threads()} threads"}
     folder = save_classifier(result.model, args.out, info)
-    print(f"test accuracy {result.test_accuracy:.4f} after {result.steps} steps in {result.seconds:.0f} s; wrote {folder}")
+    print(f"test accuracy {result.test_accuracy:.4f} after {result.steps} steps in {result.seconds:.0f} s; "
+          f"wrote {folder}")
     return 0
 
 

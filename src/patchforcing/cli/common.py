@@ -1,12 +1,25 @@
-"""Argument types and helpers shared by the subcommands."""
+"""Argument types, helpers and the help formatter shared by the subcommands."""
 
 from __future__ import annotations
 
 import argparse
 import math
 
-__all__ = ["positive_int", "nonneg_int", "positive_float", "nonneg_float", "unit_float", "key_value",
+__all__ = ["HelpFormatter", "positive_int", "nonneg_int", "positive_float", "nonneg_float", "unit_float", "key_value",
            "int_list"]
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """``--help`` that ends each option's text with its default, written as the flag takes it (lists
+    comma-separated). Nothing is added where there is no default to show (None, False, an empty list)
+    or where the text already speaks of the default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text, default = action.help or "", action.default
+        if default is None or default is False or default == [] or default is argparse.SUPPRESS or "default" in text:
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
 
 
 def _number(kind, check, what):

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from patchforcing.cli.common import positive_int
+from patchforcing.cli.common import HelpFormatter, positive_int
 
 __all__ = ["add_convert_parser", "run_convert"]
 
 
 def add_convert_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="convert an authors' Patch Forcing checkpoint to our format",
-                       description="Read the authors' torch file (a dict with the EMA state_dict and the model config), "
+                       formatter_class=HelpFormatter,
+                       description="Read the authors' torch file "
+                       "(a dict with the EMA state_dict and the model config), "
                        "check every tensor's name and shape, and write config.json + ema.safetensors into a new folder "
                        "that `patchforcing sample --checkpoint FOLDER --vae SD_VAE` reads.")
     p.add_argument("source", help="the authors' .pt / .pth file")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from patchforcing.cli.common import HelpFormatter
+
 __all__ = ["add_export_parser", "run_export"]
 
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export config + weights of a checkpoint",
+    p = sub.add_parser("export", help="export config + weights of a checkpoint", formatter_class=HelpFormatter,
                        description="Write config.json and the EMA or online weights of a run's newest checkpoint (or of a "
                        "given checkpoint folder) into a new folder that `patchforcing sample --checkpoint` reads.")
     p.add_argument("source", help="run folder or checkpoint folder")

@@ -6,13 +6,14 @@ import argparse
 import os
 import sys
 
-from patchforcing.cli.export_cmd import add_export_parser
-from patchforcing.cli.convert_cmd import add_convert_parser
-from patchforcing.cli.encode_cmd import add_encode_parser
 from patchforcing.cli.analyze_cmd import add_analyze_parser
 from patchforcing.cli.bench_cmd import add_bench_parser
 from patchforcing.cli.classifier_cmd import add_classifier_parser
+from patchforcing.cli.common import HelpFormatter
+from patchforcing.cli.convert_cmd import add_convert_parser
+from patchforcing.cli.encode_cmd import add_encode_parser
 from patchforcing.cli.eval_cmd import add_eval_parser
+from patchforcing.cli.export_cmd import add_export_parser
 from patchforcing.cli.sample_cmd import add_sample_parser
 from patchforcing.cli.train_cmd import add_train_parser
 
@@ -20,8 +21,8 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="patchforcing", description="Patch Forcing: difficulty-aware "
-                                     "flow-matching image generation.")
+    parser = argparse.ArgumentParser(prog="patchforcing", formatter_class=HelpFormatter,
+                                     description="Patch Forcing: difficulty-aware flow-matching image generation.")
     from patchforcing import __version__
 
     parser.add_argument("--version", action="version", version=f"patchforcing {__version__}")

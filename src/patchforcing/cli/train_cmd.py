@@ -6,33 +6,42 @@ import argparse
 import signal
 import sys
 
+from patchforcing.cli.common import (
+    HelpFormatter,
+    key_value,
+    nonneg_float,
+    nonneg_int,
+    positive_float,
+    positive_int,
+    unit_float,
+)
 from patchforcing.data import BAD_FILE_POLICIES, DataConfig, ImageArrays, load_dataset
 from patchforcing.loss import LossConfig
 from patchforcing.model import PRESETS, model_config_from_preset
 from patchforcing.timesamplers import TIME_SAMPLERS
 from patchforcing.train.config import OptimConfig, TimeSamplerConfig, TrainConfig, config_to_json
 from patchforcing.train.distributed import STRATEGIES, Parallel
-from patchforcing.cli.common import key_value, nonneg_float, nonneg_int, positive_float, positive_int, unit_float
 
 __all__ = ["add_train_parser", "run_train", "build_train_config"]
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train or resume a model", allow_abbrev=False,
+    p = sub.add_parser("train", help="train or resume a model", allow_abbrev=False, formatter_class=HelpFormatter,
                        description="Train a Patch Forcing model (or the global-time baseline). Rerun the same "
                        "command to resume from the last checkpoint; SIGINT/SIGTERM save one and exit.")
     p.add_argument("--data", default="fashion-mnist", help="'fashion-mnist', an image folder, or an .npz file")
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST *-ubyte.gz files")
     p.add_argument("--image-size", type=positive_int, help="model image size (folders are resized to it)")
-    p.add_argument("--channels", type=int, choices=(1, 3), help="image folders: 1 (grey) or 3 (RGB); default: from the data")
+    p.add_argument("--channels", type=int, choices=(1, 3),
+                   help="image folders: 1 (grey) or 3 (RGB); default: from the data")
     p.add_argument("--on-bad-file", choices=BAD_FILE_POLICIES, default="error",
-                   help="image folders: 'error' lists every unusable file and stops (default); 'skip' leaves them "
+                   help="image folders: 'error' lists every unusable file and stops; 'skip' leaves them "
                    "out, names each and prints the count")
     p.add_argument("--preset", default="S/4", choices=sorted(PRESETS), help="backbone size")
-    p.add_argument("--depth", type=positive_int)
-    p.add_argument("--width", type=positive_int)
-    p.add_argument("--heads", type=positive_int)
-    p.add_argument("--patch-size", type=positive_int)
+    p.add_argument("--depth", type=positive_int, help="transformer blocks (default: the preset's)")
+    p.add_argument("--width", type=positive_int, help="hidden width D (default: the preset's)")
+    p.add_argument("--heads", type=positive_int, help="attention heads (default: the preset's)")
+    p.add_argument("--patch-size", type=positive_int, help="patch size p in pixels (default: the preset's)")
     p.add_argument("--baseline", action="store_true",
                    help="global-time SiT-style baseline: one time per image, no difficulty head")
     p.add_argument("--time-sampler", choices=sorted(TIME_SAMPLERS),
@@ -40,29 +49,36 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ts-param", type=key_value, action="append", default=[], metavar="NAME=VALUE",
                    help="time-sampler parameter, e.g. std=0.6 loc=0.7 sharpness=4")
     p.add_argument("--unconditional", action="store_true", help="ignore class labels")
-    p.add_argument("--steps", type=positive_int, default=TrainConfig.steps)
-    p.add_argument("--batch-size", type=positive_int, default=TrainConfig.batch_size)
-    p.add_argument("--lr", type=positive_float, default=OptimConfig.lr)
-    p.add_argument("--weight-decay", type=nonneg_float, default=OptimConfig.weight_decay)
+    p.add_argument("--steps", type=positive_int, default=TrainConfig.steps, help="total training steps")
+    p.add_argument("--batch-size", type=positive_int, default=TrainConfig.batch_size,
+                   help="global batch size, split across processes under torchrun")
+    p.add_argument("--lr", type=positive_float, default=OptimConfig.lr, help="AdamW learning rate after warm-up")
+    p.add_argument("--weight-decay", type=nonneg_float, default=OptimConfig.weight_decay, help="AdamW weight decay")
     p.add_argument("--warmup", type=nonneg_int, default=OptimConfig.warmup_steps, help="warm-up steps")
-    p.add_argument("--grad-clip", type=positive_float, default=OptimConfig.grad_clip)
-    p.add_argument("--ema-decay", type=unit_float, default=OptimConfig.ema_decay)
+    p.add_argument("--grad-clip", type=positive_float, default=OptimConfig.grad_clip, help="gradient norm clip")
+    p.add_argument("--ema-decay", type=unit_float, default=OptimConfig.ema_decay,
+                   help="decay of the EMA weights that sampling uses")
     p.add_argument("--ema-warmup", action="store_true",
                    help="EMA decay min(decay, (1+k)/(10+k)) at step k; for short runs (not in the authors' recipe)")
-    p.add_argument("--nll-weight", type=nonneg_float, default=LossConfig.nll_weight)
-    p.add_argument("--label-dropout", type=unit_float, default=LossConfig.label_dropout)
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    p.add_argument("--seed", type=nonneg_int, default=0)
-    p.add_argument("--out", default=TrainConfig.out_dir, help="run folder (checkpoints, logs, samples)")
-    p.add_argument("--log-every", type=positive_int, default=TrainConfig.log_every)
-    p.add_argument("--sample-every", type=positive_int, default=TrainConfig.sample_every)
-    p.add_argument("--checkpoint-every", type=positive_int, default=TrainConfig.checkpoint_every)
-    p.add_argument("--keep-checkpoints", type=positive_int, default=TrainConfig.keep_checkpoints)
+    p.add_argument("--nll-weight", type=nonneg_float, default=LossConfig.nll_weight,
+                   help="weight of the difficulty head's NLL term in the loss")
+    p.add_argument("--label-dropout", type=unit_float, default=LossConfig.label_dropout,
+                   help="probability of dropping the class label, which trains classifier-free guidance")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: autocast the forward")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the initial weights, data order and noise")
+    p.add_argument("--out", default=TrainConfig.out_dir, help="run folder: checkpoints, logs, samples")
+    p.add_argument("--log-every", type=positive_int, default=TrainConfig.log_every, help="steps between log lines")
+    p.add_argument("--sample-every", type=positive_int, default=TrainConfig.sample_every,
+                   help="steps between sample grids")
+    p.add_argument("--checkpoint-every", type=positive_int, default=TrainConfig.checkpoint_every,
+                   help="steps between checkpoints")
+    p.add_argument("--keep-checkpoints", type=positive_int, default=TrainConfig.keep_checkpoints,
+                   help="newest checkpoints kept on disk")
     p.add_argument("--on-nonfinite", choices=("stop", "skip"), default="stop",
-                   help="on a NaN/inf loss or gradient: stop (default) or skip the step")
+                   help="on a NaN/inf loss or gradient: stop, or skip the step")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--parallel", choices=STRATEGIES, default="ddp",
-                   help="under torchrun: DDP (default) or FSDP (shards weights and optimizer state; large presets)")
+                   help="under torchrun: DDP, or FSDP (shards weights and optimizer state; large presets)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (GPUs, long runs)")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     p.add_argument("--dry-run", action="store_true", help="print the resolved configuration and exit")

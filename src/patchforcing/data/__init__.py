@@ -1,4 +1,5 @@
-"""Datasets: built-in Fashion-MNIST, folders of images, and ``.npz`` arrays, all held in memory."""
+"""Datasets: built-in Fashion-MNIST, folders of images, ``.npz`` arrays and folders of encoded latents, all held
+in memory."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 from patchforcing.data.arrays import ImageArrays, from_model_range, to_model_range
 from patchforcing.data.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_mnist
 from patchforcing.data.folder import BAD_FILE_POLICIES, BadImageError, load_image_folder
+from patchforcing.data.latents import is_latent_folder, load_latents
 from patchforcing.data.npz import load_npz
-from patchforcing.latent.shards import is_latent_folder, load_latents
 
 __all__ = ["DataConfig", "ImageArrays", "load_dataset", "to_model_range", "from_model_range", "FASHION_MNIST_CLASSES",
            "BAD_FILE_POLICIES", "BadImageError", "SPLITS"]
@@ -62,4 +63,5 @@ def load_dataset(config: DataConfig) -> ImageArrays:
         if config.image_size is None:
             raise ValueError(f"an image folder needs an image size (--image-size) to resize {path} to")
         return load_image_folder(path, config.image_size, config.channels, config.on_bad_file)
-    raise FileNotFoundError(f"data source {config.source!r} is neither 'fashion-mnist', an existing folder, nor an .npz file")
+    raise FileNotFoundError(f"data source {config.source!r} is neither 'fashion-mnist', an existing folder, "
+                            f"nor an .npz file")

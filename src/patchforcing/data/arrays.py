@@ -7,17 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["ImageArrays", "to_model_range", "from_model_range"]
+from patchforcing.io.pixels import from_model_range, to_model_range
 
-
-def to_model_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float [-1, 1]."""
-    return images.float() / 127.5 - 1.0
-
-
-def from_model_range(x: torch.Tensor) -> torch.Tensor:
-    """float [-1, 1] -> uint8 [0, 255] (clamped)."""
-    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+__all__ = ["ImageArrays", "to_model_range", "from_model_range"]  # the pixel helpers re-exported for callers
 
 
 @dataclass(frozen=True)
@@ -34,7 +26,8 @@ class ImageArrays:
 
     def __post_init__(self) -> None:
         if self.images.dim() != 4 or self.images.dtype != torch.uint8:
-            raise ValueError(f"images must be uint8 of shape (M, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+            raise ValueError(f"images must be uint8 of shape (M, C, H, W), "
+                             f"got {self.images.dtype} {tuple(self.images.shape)}")
         if self.images.shape[1] not in (1, 3):
             raise ValueError(f"images must have 1 or 3 channels, got {self.images.shape[1]}")
         if self.labels.shape != (self.images.shape[0],):
@@ -66,6 +59,6 @@ class ImageArrays:
 
     @classmethod
     def from_numpy(cls, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...] = (),
-                   skipped: tuple[str, ...] = ()) -> "ImageArrays":
+                   skipped: tuple[str, ...] = ()) -> ImageArrays:
         return cls(torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)),
                    torch.from_numpy(labels.astype(np.int64)), class_names, skipped)

@@ -74,7 +74,8 @@ def _guess_channels(files: list[Path]) -> int:
 
 def _visible_files(folder: Path, recursive: bool) -> list[Path]:
     found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return sorted(p for p in found
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def _list_files(root: Path) -> tuple[list[tuple[Path, int]], list[str], tuple[str, ...]]:

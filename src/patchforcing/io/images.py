@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from patchforcing.data.arrays import from_model_range
 from patchforcing.io.atomic import atomic_write
+from patchforcing.io.pixels import from_model_range
 
 __all__ = ["to_pil", "make_grid", "save_grid", "save_images", "load_png"]
 

@@ -1,6 +1,7 @@
-"""Latent space: SD-VAE encoding / decoding (diffusers, optional) and pre-encoded latent shards."""
+"""Latent space: SD-VAE encoding / decoding (diffusers, optional); the latent shard format of
+:mod:`patchforcing.data.latents` is re-exported here."""
 
-from patchforcing.latent.shards import MANIFEST, LatentArrays, ShardWriter, is_latent_folder, load_latents
+from patchforcing.data.latents import MANIFEST, LatentArrays, ShardWriter, is_latent_folder, load_latents
 from patchforcing.latent.vae import SD_VAE_SCALE, VaeCodec, load_vae
 
 __all__ = ["MANIFEST", "LatentArrays", "ShardWriter", "is_latent_folder", "load_latents", "SD_VAE_SCALE", "VaeCodec",

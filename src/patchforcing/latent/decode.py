@@ -26,11 +26,13 @@ def image_decoder(config: ModelConfig, vae: str | Path | None, device: torch.dev
     latent model (which then needs ``vae``), the identity for a pixel model (which refuses one)."""
     if not is_latent_model(config):
         if vae is not None:
-            raise ValueError(f"this model generates {config.in_channels}-channel pixels; --vae is only for latent models")
+            raise ValueError(f"this model generates {config.in_channels}-channel pixels; "
+                             f"--vae is only for latent models")
         return lambda x: x
     if vae is None:
         raise ValueError(f"this model generates {config.in_channels}-channel latents; to decode them, {WEIGHTS_HINT}")
     codec = VaeCodec.load(vae, device, batch_size)
     if codec.latent_channels != config.in_channels:
-        raise ValueError(f"the VAE at {vae} has {codec.latent_channels} latent channels, the model {config.in_channels}")
+        raise ValueError(f"the VAE at {vae} has {codec.latent_channels} latent channels, "
+                         f"the model {config.in_channels}")
     return codec.decode

@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from patchforcing.data import DataConfig, load_dataset, to_model_range
+from patchforcing.data import DataConfig, load_dataset
 from patchforcing.data.folder import BadImageError, _list_files, load_image
-from patchforcing.latent.shards import ShardWriter
+from patchforcing.data.latents import ShardWriter
+from patchforcing.io.pixels import to_model_range
 from patchforcing.latent.vae import VaeCodec
 
 __all__ = ["EncodeConfig", "EncodeResult", "image_batches", "encode_dataset"]

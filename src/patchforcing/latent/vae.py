@@ -34,7 +34,8 @@ def _autoencoder_class():
     return AutoencoderKL
 
 
-def load_vae(path: str | Path | None, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> nn.Module:
+def load_vae(path: str | Path | None, device: torch.device | str = "cpu",
+             dtype: torch.dtype = torch.float32) -> nn.Module:
     """An ``AutoencoderKL`` from a local diffusers folder or a single weights file, in eval mode.
     Nothing is downloaded."""
     if path is None:
@@ -62,7 +63,7 @@ class VaeCodec:
     batch_size: int = 32
 
     @classmethod
-    def load(cls, path: str | Path | None, device: torch.device | str = "cpu", batch_size: int = 32) -> "VaeCodec":
+    def load(cls, path: str | Path | None, device: torch.device | str = "cpu", batch_size: int = 32) -> VaeCodec:
         """The VAE at ``path`` with its own ``scaling_factor`` (0.18215 for the SD-VAE)."""
         vae = load_vae(path, device)
         return cls(vae, float(getattr(vae.config, "scaling_factor", SD_VAE_SCALE)), batch_size)

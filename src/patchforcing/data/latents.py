@@ -1,11 +1,14 @@
 """Pre-encoded datasets: a folder of latent shards plus a manifest, loaded whole into memory.
 
+``patchforcing encode`` (:mod:`patchforcing.latent.encode`) writes the folder with :class:`ShardWriter`;
+:func:`patchforcing.data.load_dataset` reads it back. The format lives here, below both.
+
     latents.json               manifest: count, shape, scale, classes, shard names (written last)
     shard_00000.safetensors    "latents" (m, C, h, w) float16/float32, "labels" (m,) int64
     ...
 
 The folder counts as complete only once ``latents.json`` exists; shards are written atomically.
-:class:`LatentArrays` serves the same interface as :class:`~patchforcing.data.ImageArrays`
+:class:`LatentArrays` serves the same interface as :class:`~patchforcing.data.arrays.ImageArrays`
 (``batch``, ``len``, ``channels``, ``image_size``, ``num_classes``), so the training loop is unchanged.
 """
 
@@ -43,7 +46,8 @@ class LatentArrays:
 
     def __post_init__(self) -> None:
         if self.latents.dim() != 4 or not self.latents.is_floating_point():
-            raise ValueError(f"latents must be float (M, C, h, w), got {self.latents.dtype} {tuple(self.latents.shape)}")
+            raise ValueError(f"latents must be float (M, C, h, w), "
+                             f"got {self.latents.dtype} {tuple(self.latents.shape)}")
         if self.labels.shape != (self.latents.shape[0],):
             raise ValueError(f"labels must have shape ({self.latents.shape[0]},), got {tuple(self.labels.shape)}")
         if len(self) == 0:
