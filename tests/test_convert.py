@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from patchforcing.convert import convert_authors_checkpoint, load_authors_model, mapped_shapes
+from patchforcing.convert.authors import authors_model_config, map_authors_state, read_authors_file
 from patchforcing.model import PatchForcingDiT, model_config_from_preset
 from patchforcing.train import CheckpointError, load_model
 
@@ -90,11 +91,56 @@ def test_wrong_shape_missing_key_and_foreign_files_are_clear_errors(tmp_path):
     synthetic(tmp_path / "missing.pt", **{"blocks.0.attn.proj.bias": None})
     with pytest.raises(CheckpointError, match=r"missing tensor 'blocks\.0\.attn\.proj\.bias'"):
         load_authors_model(tmp_path / "missing.pt")
-    synthetic(tmp_path / "sit.pt", **{"final_layer.linear.weight": (16, 64), "final_layer.linear.bias": (16,)})
+    synthetic(tmp_path / "odd.pt", **{"final_layer.linear.weight": (24, 64), "final_layer.linear.bias": (24,)})
     with pytest.raises(CheckpointError, match="log-variance"):
-        load_authors_model(tmp_path / "sit.pt")
+        load_authors_model(tmp_path / "odd.pt")
     synthetic(tmp_path / "noheads.pt", config=False, wrap="state_dict")
     with pytest.raises(CheckpointError, match="--num-heads"):
         load_authors_model(tmp_path / "noheads.pt")
     assert load_authors_model(tmp_path / "noheads.pt", num_heads=4).model.config.num_heads == 4
     assert not (tmp_path / "out").exists()
+
+
+def _baseline_reference(state, config, rows):
+    """Our global-time model holding ``state`` with the output layer cut to the given rows."""
+    kept = {**state, "final_layer.linear.weight": state["final_layer.linear.weight"][rows],
+            "final_layer.linear.bias": state["final_layer.linear.bias"][rows]}
+    reference = PatchForcingDiT(config).eval()
+    reference.load_state_dict(kept)
+    return reference
+
+
+@pytest.mark.parametrize("per_pixel", [4, 8])  # a velocity-only DiT/SiT, and one with learn_sigma (2C)
+def test_plain_dit_sit_baselines_convert_to_global_time_models(tmp_path, per_pixel):
+    rows = 2 * 2 * per_pixel
+    head = {"final_layer.linear.weight": (rows, 64), "final_layer.linear.bias": (rows,)}
+    state = synthetic(tmp_path / "sit.pt", **head)
+    weights, stored = read_authors_file(tmp_path / "sit.pt")
+    config = authors_model_config(weights, stored)
+    assert (config.time_mode, config.difficulty_head, config.in_channels) == ("global", False, 4)
+    model = PatchForcingDiT(config).eval()
+    model.load_state_dict(map_authors_state(weights, config))
+    # their forward unpatchifies rows (p1, p2, c) over all channels and, with learn_sigma, keeps c < 4
+    velocity_rows = [(p1 * 2 + p2) * per_pixel + c for p1 in range(2) for p2 in range(2) for c in range(4)]
+    reference = _baseline_reference(state, config, velocity_rows)
+    gen = torch.Generator().manual_seed(2)
+    x, t, y = torch.randn(2, 4, 32, 32, generator=gen), torch.rand(2, generator=gen), torch.tensor([5, 1000])
+    with torch.no_grad():
+        got, want = model(x, t, y), reference(x, t, y)
+    assert torch.equal(got.v, want.v) and got.logvar is None
+
+
+def test_one_channel_learn_sigma_is_told_apart_by_the_stored_config():
+    """With C = 1, 2 channels per pixel are Patch Forcing (1 + logvar) unless the config says learn_sigma."""
+    state = {k: torch.zeros(s) for k, s in authors_table(1, 64, channels=1).items()}
+    assert authors_model_config(state, {}, num_heads=4).difficulty_head
+    sit = authors_model_config(state, {"learn_sigma": True}, num_heads=4)
+    assert (sit.time_mode, sit.difficulty_head) == ("global", False)
+    assert map_authors_state(state, sit)["final_layer.linear.weight"].shape == (4, 64)
+
+
+def test_other_output_widths_are_clear_errors(tmp_path):
+    synthetic(tmp_path / "odd.pt", **{"final_layer.linear.weight": (12, 64), "final_layer.linear.bias": (12,)})
+    weights, stored = read_authors_file(tmp_path / "odd.pt")
+    with pytest.raises(CheckpointError, match=r"12 outputs, 3 per pixel.*expected 5 .*4 .*or 8"):
+        authors_model_config(weights, stored)

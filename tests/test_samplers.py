@@ -113,7 +113,7 @@ def test_lookahead_ratio_one_equals_euler_pf_and_reports_extra_passes(model, inp
     ref = euler_pf(model, noise, y, SCHEDULE)
     out = lookahead(model, noise, y, SCHEDULE, ratio=1.0)
     assert torch.equal(out.x, ref.x)
-    assert out.nfe == 2 * 5 - 1  # t = 0 is a plain early step (t <= 0.05), the other 4 steps take 2 passes
+    assert out.nfe == 2 * 5 - 1  # t = 0 is a plain early step (t < 0.05), the other 4 steps take 2 passes
     assert lookahead(model, noise, y, SCHEDULE, ratio=1.0, early_t=-1).nfe == 10
 
 
@@ -131,7 +131,7 @@ def test_random_control_differs_from_dual_loop_only_in_the_mask(model, inputs):
     out = random_control(model, noise, y, SCHEDULE, _gen(), p=0.4, n_inner=3, trace=True)
     gen = _gen()
     same = masked_dual_loop(model, noise, y, SCHEDULE, 3, lambda pred: certain_mask(
-        torch.rand(3, CONFIG.num_patches, generator=gen), 0.4, True), trace=True)
+        torch.rand(3, CONFIG.num_patches, generator=gen), 0.4, True, CONFIG.patch_size**2), trace=True)
     assert torch.equal(out.x, same.x)
     ref = dual_loop(model, noise, y, SCHEDULE, p=0.4, n_inner=3, trace=True)
     assert out.nfe == ref.nfe == 15

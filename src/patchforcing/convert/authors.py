@@ -10,6 +10,16 @@ c = 4 latent channels then 1 log-variance channel, which is our unpatchify order
 permuted. Wrapper prefixes (``module.`` from DDP, ``_orig_mod.`` from torch.compile) are dropped.
 What the converter adds is checking: every expected tensor present with its exact shape, nothing
 left over, and the inferred config consistent with the stored one.
+
+The authors' plain DiT/SiT baselines (and SiT's own release) share the layout without the difficulty
+head; they convert to our global-time model (``time_mode="global"``, no head). The output layer tells
+them apart, per pixel: C + 1 channels is Patch Forcing, C a velocity model, 2C a ``learn_sigma`` model
+(SiT's default), whose forward keeps only the first C channels, so the converter keeps those rows
+and drops the rest. (With C = 1, 2 channels are read as Patch Forcing unless the stored config says
+``learn_sigma``.) The weights do not say what a model was trained to predict: only rectified-flow
+velocity models on this project's time convention (the authors' baselines; SiT with its linear path
+and velocity target) sample correctly; facebookresearch/DiT's DDPM checkpoints map but are not flow
+models.
 """
 
 from __future__ import annotations
@@ -75,7 +85,8 @@ def _flatten(config: Any) -> dict[str, Any]:
 
 def _shape(state: dict[str, torch.Tensor], name: str) -> tuple[int, ...]:
     if name not in state:
-        raise CheckpointError(f"authors' checkpoint: missing tensor {name!r}; is this a Patch Forcing / DiT checkpoint?")
+        raise CheckpointError(f"authors' checkpoint: missing tensor {name!r}; is this a Patch Forcing / DiT "
+                              "checkpoint?")
     return tuple(state[name].shape)
 
 
@@ -86,12 +97,7 @@ def authors_model_config(state: dict[str, torch.Tensor], config: dict[str, Any],
     depth = 1 + max((int(k.split(".")[1]) for k in state if k.startswith("blocks.")), default=-1)
     if depth == 0:
         raise CheckpointError("authors' checkpoint: no transformer blocks (blocks.0...) found")
-    rows = _shape(state, "final_layer.linear.weight")[0]
-    if rows != patch * patch * (channels + 1):
-        raise CheckpointError(f"authors' checkpoint: final_layer.linear has {rows} outputs, expected "
-                              f"{patch}*{patch}*({channels}+1) = {patch * patch * (channels + 1)} ({channels} channels "
-                              f"plus the log-variance channel); a DiT/SiT checkpoint without the difficulty head "
-                              f"is not a Patch Forcing model")
+    patch_forcing = _has_difficulty_head(_shape(state, "final_layer.linear.weight")[0], patch, channels, config)
     tokens = _shape(state, "pos_embed")[1] if "pos_embed" in state else None
     grid = round(tokens**0.5) if tokens else None
     inferred = {"depth": depth, "width": width, "patch_size": patch, "in_channels": channels,
@@ -111,9 +117,32 @@ def authors_model_config(state: dict[str, torch.Tensor], config: dict[str, Any],
         raise CheckpointError(f"authors' checkpoint: depth {depth} / width {width} matches no preset and the "
                               f"config has no num_heads; pass --num-heads")
     try:
-        return ModelConfig(num_heads=int(heads), time_mode="patch", difficulty_head=True, **inferred)
+        return ModelConfig(num_heads=int(heads), time_mode="patch" if patch_forcing else "global",
+                           difficulty_head=patch_forcing, **inferred)
     except ValueError as err:
         raise CheckpointError(f"authors' checkpoint: {err}") from err
+
+
+def _has_difficulty_head(rows: int, patch: int, channels: int, config: dict[str, Any]) -> bool:
+    """Whether an output layer of ``rows`` rows is Patch Forcing's (C + 1 channels per pixel) rather
+    than a baseline's (C, or 2C with learn_sigma); anything else is an error."""
+    per_pixel = rows / (patch * patch)
+    learn_sigma = per_pixel == 2 * channels and (channels > 1 or bool(config.get("learn_sigma")))
+    if per_pixel == channels + 1 and not learn_sigma:
+        return True
+    if per_pixel == channels or learn_sigma:
+        return False
+    raise CheckpointError(f"authors' checkpoint: final_layer.linear has {rows} outputs, {per_pixel:g} per pixel "
+                          f"of a {patch}x{patch} patch; expected {channels + 1} (Patch Forcing: {channels} latent "
+                          f"channels and the log-variance), {channels} (a DiT/SiT velocity model) or {2 * channels} "
+                          f"(DiT/SiT with learn_sigma)")
+
+
+def _velocity_rows(tensor: torch.Tensor, config: ModelConfig) -> torch.Tensor:
+    """A learn_sigma output layer's rows ((p1, p2, c) over 2C channels) cut to the C velocity
+    channels its forward keeps: (p*p*2C, ...) -> (p*p*C, ...)."""
+    p, C = config.patch_size, config.in_channels
+    return tensor.reshape(p * p, 2 * C, *tensor.shape[1:])[:, :C].reshape(p * p * C, *tensor.shape[1:])
 
 
 def mapped_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -130,6 +159,9 @@ def map_authors_state(state: dict[str, torch.Tensor], config: ModelConfig) -> di
     out = {}
     if "pos_embed" not in state:  # a non-persistent buffer in some releases: fixed sin-cos, as ours
         state = {**state, "pos_embed": sincos_pos_embed_2d(config.width, config.grid_size, config.grid_size)}
+    head = ("final_layer.linear.weight", "final_layer.linear.bias")
+    if not config.difficulty_head and _shape(state, head[0])[0] == 2 * expected[head[0]][0]:  # learn_sigma
+        state = {**state, **{name: _velocity_rows(state[name], config) for name in head if name in state}}
     for name, shape in expected.items():
         if _shape(state, name) != shape:
             raise CheckpointError(f"authors' checkpoint: tensor {name!r} has shape {_shape(state, name)}, "

@@ -3,7 +3,8 @@
 Outer step t_k -> t_{k+1}, Delta = t_{k+1} - t_k, inner step delta = Delta / n_inner:
 
 1. one pass at uniform t_k gives v and the difficulty d (B, N); the certain set S is the fraction
-   p of patches with the lowest d (:func:`~patchforcing.sampling.certainty.certain_mask`);
+   p of patches with the lowest d (:func:`~patchforcing.sampling.certainty.certain_mask`: by default
+   the authors' rule, d_i strictly below the p-quantile of the pixel-level difficulty map);
 2. x_i += Delta v_i for i in S (they reach t_{k+1}), x_i += delta v_i otherwise;
 3. n_inner - 1 more passes on the mixed state, every patch fed its own time (t_{k+1} on S,
    t_k + j delta off S), move only the patches off S by delta each.
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from patchforcing.path import broadcast_patches
-from patchforcing.sampling.certainty import certain_mask, check_fraction
+from patchforcing.sampling.certainty import certain_mask, check_fraction, quantile_pixels
 from patchforcing.sampling.guidance import Guidance, Prediction, predict
 from patchforcing.sampling.result import SampleResult, TraceStep, trace_step
 from patchforcing.sampling.schedule import check_schedule
@@ -71,14 +72,17 @@ def masked_dual_loop(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, sch
 
 @sampling_scope
 def dual_loop(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
-              p: float = 0.4, n_inner: int = 4, strict_quantile: bool = True, guidance: Guidance = Guidance(),
-              trace: bool = False) -> SampleResult:
+              p: float = 0.4, n_inner: int = 4, strict_quantile: bool = True, pixel_quantile: bool = True,
+              guidance: Guidance = Guidance(), trace: bool = False) -> SampleResult:
     """Dual-loop: the fraction p of lowest-difficulty patches take the whole outer step at once and
-    serve as cleaner context while the rest take n_inner smaller steps. NFE = outer steps x n_inner."""
+    serve as cleaner context while the rest take n_inner smaller steps. NFE = outer steps x n_inner.
+    ``pixel_quantile=False`` takes the certainty quantile over the N patch values instead of the
+    pixel-level map; ``strict_quantile=False`` makes d_i <= q certain."""
     check_fraction(p)
     patch_size = model.config.patch_size
+    pixels = quantile_pixels(patch_size, pixel_quantile)
 
     def by_difficulty(pred: Prediction) -> torch.Tensor:
-        return certain_mask(pred.difficulty(patch_size), p, strict_quantile)  # (B, N)
+        return certain_mask(pred.difficulty(patch_size), p, strict_quantile, pixels)  # (B, N)
 
     return masked_dual_loop(model, noise, y, schedule, n_inner, by_difficulty, guidance, trace)

@@ -10,9 +10,19 @@ Step t_k -> t_{k+1}, Delta = t_{k+1} - t_k:
    uncertain patches seen with cleaner context;
 4. x_i += Delta v_i for i in S and x_i += Delta v_ctx,i otherwise. Every patch ends at t_{k+1}.
 
-Authors' quirk (default): steps with t_k <= ``early_t`` (0.05) are a plain Euler step with the
+The certain set is chosen as in dual-loop (:func:`~patchforcing.sampling.certainty.certain_mask`;
+by default the authors' strict rule over the pixel-level difficulty map).
+
+Authors' quirk (default): steps with t_k < ``early_t`` (0.05) are a plain Euler step with the
 unguided v_c and no second pass; ``guided_early=True`` uses the guided v there, ``early_t=-1``
-disables the plain early steps. NFE = 2 x steps - (number of plain early steps).
+disables the plain early steps. Their release tests ``mean(t) <= 0.05`` on a float32 row of the N
+patch times. How the float32 mean of N copies of 0.05 rounds depends on N and on the row's memory
+layout; in their setting (N = 256, the row a broadcast view) it comes out above 0.05, so at
+t_k = 0.05 (grids of a multiple of 20 steps) they take the full two-pass step, and their test
+equals t_k < 0.05 on every uniform grid of up to 1000 steps (measured on the CPU, not on a GPU).
+``strict_early=False`` gives the inclusive test t_k <= early_t. Both compare in float32, the
+precision the model is fed times at, so float64 grid rounding (``linspace(0, 1, 141)[7]`` is
+0.049999999999999996) does not decide. NFE = 2 x steps - #{k : t_k < early_t} (inclusive: <=).
 """
 
 from __future__ import annotations
@@ -21,13 +31,13 @@ import torch
 from torch import nn
 
 from patchforcing.path import broadcast_patches
-from patchforcing.sampling.certainty import certain_mask, check_fraction
+from patchforcing.sampling.certainty import certain_mask, check_fraction, quantile_pixels
 from patchforcing.sampling.guidance import Guidance, predict
 from patchforcing.sampling.result import SampleResult, TraceStep, trace_step
 from patchforcing.sampling.schedule import check_schedule
 from patchforcing.sampling.scope import sampling_scope
 
-__all__ = ["lookahead", "lookahead_nfe", "check_lookahead"]
+__all__ = ["lookahead", "lookahead_nfe", "check_lookahead", "plain_early_steps"]
 
 
 def check_lookahead(p: float, ratio: float, early_t: float) -> None:
@@ -38,37 +48,47 @@ def check_lookahead(p: float, ratio: float, early_t: float) -> None:
         raise ValueError(f"early_t must be < 1 (negative disables the plain early steps), got {early_t}")
 
 
-def lookahead_nfe(schedule: torch.Tensor, early_t: float = 0.05) -> int:
+def plain_early_steps(times: list[float], early_t: float, strict_early: bool = True) -> list[bool]:
+    """For each step time t_k, whether it is a plain single-pass step: t_k < early_t (the authors'
+    release, see the module docstring) or, with ``strict_early=False``, t_k <= early_t; in float32."""
+    t = torch.tensor(times, dtype=torch.float32)  # (S,)
+    bound = torch.tensor(early_t, dtype=torch.float32)
+    return (t < bound if strict_early else t <= bound).tolist()
+
+
+def lookahead_nfe(schedule: torch.Tensor, early_t: float = 0.05, strict_early: bool = True) -> int:
     """NFE look-ahead spends on ``schedule``: one pass per plain early step, two per other step."""
     times = check_schedule(schedule).tolist()[:-1]
-    return sum(1 if t_k <= early_t else 2 for t_k in times)
+    return sum(1 if plain else 2 for plain in plain_early_steps(times, early_t, strict_early))
 
 
 @sampling_scope
 def lookahead(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
-              p: float = 0.4, ratio: float = 1.4, strict_quantile: bool = True, early_t: float = 0.05,
-              guided_early: bool = False, jump_guided: bool = False, guidance: Guidance = Guidance(),
-              trace: bool = False) -> SampleResult:
+              p: float = 0.4, ratio: float = 1.4, strict_quantile: bool = True, pixel_quantile: bool = True,
+              early_t: float = 0.05, strict_early: bool = True, guided_early: bool = False,
+              jump_guided: bool = False, guidance: Guidance = Guidance(), trace: bool = False) -> SampleResult:
     """Look-ahead: uncertain patches are updated with a velocity predicted while the certain
     patches sit at a cleaner time t_c = min(ratio t_k, 1)."""
     check_lookahead(p, ratio, early_t)
     times = check_schedule(schedule).tolist()  # one host copy, no per-step syncs
+    plain_steps = plain_early_steps(times[:-1], early_t, strict_early)
     c = model.config
+    pixels = quantile_pixels(c.patch_size, pixel_quantile)
     B, H, W = noise.shape[0], noise.shape[-2], noise.shape[-1]
     x = noise
     steps: list[TraceStep] = []
     images = nfe = 0
-    for t_k, t_next in zip(times[:-1], times[1:]):
+    for t_k, t_next, plain in zip(times[:-1], times[1:], plain_steps):
         dt = t_next - t_k
         t = torch.full((B, c.num_patches), t_k, device=x.device, dtype=x.dtype)  # (B, N)
         pred = predict(model, x, t, y, guidance)
         images, nfe = images + pred.images, nfe + 1
-        if t_k <= early_t:
+        if plain:
             x = x + dt * (pred.v if guided_early else pred.v_cond)
             if trace:
                 steps.append(trace_step(pred, x, torch.full_like(t, t_next), c.patch_size))
             continue
-        certain = certain_mask(pred.difficulty(c.patch_size), p, strict_quantile)  # (B, N)
+        certain = certain_mask(pred.difficulty(c.patch_size), p, strict_quantile, pixels)  # (B, N)
         certain_px = broadcast_patches(certain.to(x.dtype), c.patch_size, H, W)  # (B, 1, H, W)
         t_c = min(ratio * t_k, 1.0)
         jump = pred.v if jump_guided else pred.v_cond

@@ -1,37 +1,67 @@
 """Random-mask control: dual-loop's schedule with a random certain set of the same size.
 
-At every outer step each patch draws a score s_i ~ U(0, 1) from ``generator`` and the certain set
-is chosen from s by the same quantile rule dual-loop applies to the difficulty, so both samplers
-move the same number of patches ahead and differ only in which ones. The paper reports this
-control is worse than parallel Euler: a check that the difficulty signal matters.
+At every outer step each patch draws a score s_i ~ U(0, 1) and the certain set is chosen from s by
+the same quantile rule dual-loop applies to the difficulty (by default the authors' pixel-level
+quantile: each score counted patch_size**2 times), so for distinct scores both samplers move the
+same number of patches ahead and differ only in which ones. The paper reports this control is
+worse than parallel Euler: a check that the difficulty signal matters.
+
+The scores come from one ``torch.Generator`` for the whole batch, or from a sequence of B
+generators, one per image: image b's scores then come from ``generators[b]`` alone, so an image
+is the same whether it is generated alone or in any batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
-from patchforcing.sampling.certainty import certain_mask, check_fraction
+from patchforcing.sampling.certainty import certain_mask, check_fraction, quantile_pixels
 from patchforcing.sampling.dual_loop import masked_dual_loop
 from patchforcing.sampling.guidance import Guidance, Prediction
 from patchforcing.sampling.result import SampleResult
 from patchforcing.sampling.scope import sampling_scope
 
-__all__ = ["random_control"]
+__all__ = ["random_control", "check_generators", "Generators"]
+
+Generators = torch.Generator | Sequence[torch.Generator]  # one for the batch, or one per image
+
+
+def check_generators(generator: Generators | None, batch: int) -> Generators:
+    """Raise ``ValueError`` unless ``generator`` is one torch.Generator or exactly ``batch`` of them."""
+    if isinstance(generator, torch.Generator):
+        return generator
+    if not isinstance(generator, Sequence) or not all(isinstance(g, torch.Generator) for g in generator):
+        raise ValueError("the random-mask control needs a torch.Generator, or a sequence of one per image, "
+                         f"for its masks (pass generator=...), got {type(generator).__name__}")
+    if len(generator) != batch:
+        raise ValueError(f"the random-mask control got {len(generator)} generators for a batch of {batch} "
+                         "images; pass one per image or a single torch.Generator")
+    return generator
+
+
+def uniform_scores(generator: Generators, batch: int, num_patches: int, device: torch.device) -> torch.Tensor:
+    """Scores (B, N) ~ U(0, 1): from the one generator, or row b from the b-th generator alone."""
+    if isinstance(generator, torch.Generator):
+        return torch.rand((batch, num_patches), generator=generator, device=device)
+    return torch.stack([torch.rand(num_patches, generator=g, device=device) for g in generator])
 
 
 @sampling_scope
 def random_control(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
-                   generator: torch.Generator, p: float = 0.4, n_inner: int = 4, strict_quantile: bool = True,
-                   guidance: Guidance = Guidance(), trace: bool = False) -> SampleResult:
-    """Dual-loop with a random mask; ``generator`` (on the noise's device) makes it reproducible."""
+                   generator: Generators, p: float = 0.4, n_inner: int = 4, strict_quantile: bool = True,
+                   pixel_quantile: bool = True, guidance: Guidance = Guidance(), trace: bool = False) -> SampleResult:
+    """Dual-loop with a random mask; ``generator`` (on the noise's device: one, or one per image)
+    makes it reproducible."""
     check_fraction(p)
-    if not isinstance(generator, torch.Generator):
-        raise ValueError("random_control needs a torch.Generator for its masks")
-    shape = (noise.shape[0], model.config.num_patches)
+    B, c = noise.shape[0], model.config
+    generator = check_generators(generator, B)
+    pixels = quantile_pixels(c.patch_size, pixel_quantile)
 
     def rule(pred: Prediction) -> torch.Tensor:
-        scores = torch.rand(shape, generator=generator, device=pred.v.device)  # (B, N)
-        return certain_mask(scores, p, strict_quantile)
+        scores = uniform_scores(generator, B, c.num_patches, pred.v.device)  # (B, N)
+        return certain_mask(scores, p, strict_quantile, pixels)
 
     return masked_dual_loop(model, noise, y, schedule, n_inner, rule, guidance, trace)

@@ -19,9 +19,9 @@ from patchforcing.sampling.dual_loop import check_inner, dual_loop
 from patchforcing.sampling.euler import euler, euler_pf
 from patchforcing.sampling.guidance import Guidance
 from patchforcing.sampling.lookahead import check_lookahead, lookahead, lookahead_nfe
-from patchforcing.sampling.options import option
 from patchforcing.sampling.matrix import KnownContent, check_matrix, inpainting_matrix, schedule_matrix
-from patchforcing.sampling.random_control import random_control
+from patchforcing.sampling.options import option
+from patchforcing.sampling.random_control import Generators, random_control
 from patchforcing.sampling.result import SampleResult
 from patchforcing.sampling.schedule import check_schedule, uniform_schedule
 
@@ -53,13 +53,13 @@ class Sampler:
             raise ValueError(f"sampler {self.name!r} needs a model with a difficulty head")
 
     def __call__(self, model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
-                 guidance: Guidance = Guidance(), generator: torch.Generator | None = None,
+                 guidance: Guidance = Guidance(), generator: Generators | None = None,
                  trace: bool = False) -> SampleResult:
         self.check_model(model)
         return self.run(model, noise, y, schedule, guidance, generator, trace)
 
     def run(self, model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
-            guidance: Guidance, generator: torch.Generator | None, trace: bool) -> SampleResult:
+            guidance: Guidance, generator: Generators | None, trace: bool) -> SampleResult:
         raise NotImplementedError(f"{type(self).__name__} does not implement run")
 
 
@@ -88,6 +88,8 @@ class DualLoop(Sampler):
     n_inner: int = option(4, "inner steps per outer step")
     strict_quantile: bool = option(True, "certain = difficulty <= quantile instead of < (authors: strict <)",
                                    flag="--inclusive-quantile")
+    pixel_quantile: bool = option(True, "certainty quantile over the N patch values instead of the pixel-level map "
+                                  "(authors: each patch's value counted patch_size^2 times)", flag="--patch-quantile")
 
     def __post_init__(self) -> None:
         check_fraction(self.p)
@@ -97,7 +99,8 @@ class DualLoop(Sampler):
         return super().nfe(schedule) * self.n_inner
 
     def run(self, model, noise, y, schedule, guidance, generator, trace):
-        return dual_loop(model, noise, y, schedule, self.p, self.n_inner, self.strict_quantile, guidance, trace)
+        return dual_loop(model, noise, y, schedule, self.p, self.n_inner, self.strict_quantile, self.pixel_quantile,
+                         guidance, trace)
 
 
 @dataclass(frozen=True)
@@ -106,10 +109,8 @@ class RandomControl(DualLoop):
     difficulty: ClassVar[bool] = False
 
     def run(self, model, noise, y, schedule, guidance, generator, trace):
-        if generator is None:
-            raise ValueError("the random-mask control needs a torch.Generator (pass generator=...)")
         return random_control(model, noise, y, schedule, generator, self.p, self.n_inner, self.strict_quantile,
-                              guidance, trace)
+                              self.pixel_quantile, guidance, trace)
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,11 @@ class LookAhead(Sampler):
     ratio: float = option(1.4, "context ratio: certain patches jump to t_c = min(ratio * t, 1)")
     strict_quantile: bool = option(True, "certain = difficulty <= quantile instead of < (authors: strict <)",
                                    flag="--inclusive-quantile")
-    early_t: float = option(0.05, "plain single-pass steps while t <= this (negative: none)")
+    pixel_quantile: bool = option(True, "certainty quantile over the N patch values instead of the pixel-level map "
+                                  "(authors: each patch's value counted patch_size^2 times)", flag="--patch-quantile")
+    early_t: float = option(0.05, "plain single-pass steps while t < this (negative: none)")
+    strict_early: bool = option(True, "plain early steps while t <= early_t instead of < (authors: their float32 "
+                                "test, in effect <)", flag="--inclusive-early")
     guided_early: bool = option(False, "guided v in the plain early steps (authors: unguided v_c)")
     jump_guided: bool = option(False, "jump ahead along the guided v (authors: unguided v_c)", flag="--guided-jump")
 
@@ -128,11 +133,11 @@ class LookAhead(Sampler):
         check_lookahead(self.p, self.ratio, self.early_t)
 
     def nfe(self, schedule):
-        return lookahead_nfe(schedule, self.early_t)
+        return lookahead_nfe(schedule, self.early_t, self.strict_early)
 
     def run(self, model, noise, y, schedule, guidance, generator, trace):
-        return lookahead(model, noise, y, schedule, self.p, self.ratio, self.strict_quantile, self.early_t,
-                         self.guided_early, self.jump_guided, guidance, trace)
+        return lookahead(model, noise, y, schedule, self.p, self.ratio, self.strict_quantile, self.pixel_quantile,
+                         self.early_t, self.strict_early, self.guided_early, self.jump_guided, guidance, trace)
 
 
 @dataclass(frozen=True)
