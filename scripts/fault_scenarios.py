@@ -22,8 +22,9 @@ from patchforcing.cli.train_cmd import build_train_config
 from patchforcing.data import BadImageError, DataConfig, load_dataset
 from patchforcing.io.atomic import DiskWriteError
 from patchforcing.model import PatchForcingDiT
+from patchforcing.pretrained import latest_checkpoint, list_checkpoints
 from patchforcing.train import NonFiniteLossError, TrainConfig, train
-from patchforcing.train.checkpoint import latest_checkpoint, list_checkpoints, load_train_state, read_config
+from patchforcing.train.checkpoint import load_train_state, read_train_config
 
 __all__ = ["Row", "tiny_config", "disk_fault_rows", "data_fault_rows", "nonfinite_rows"]
 
@@ -49,7 +50,7 @@ def tiny_config(npz: Path, out: Path, steps: int = 8, *extra: str) -> TrainConfi
 def _loads(folder: Path | None) -> bool:
     if folder is None:
         return False
-    model = PatchForcingDiT(read_config(folder / "config.json").model)
+    model = PatchForcingDiT(read_train_config(folder).model)
     ema = PatchForcingDiT(model.config)
     load_train_state(folder, model, ema)
     return all(bool(torch.isfinite(p).all()) for p in [*model.parameters(), *ema.parameters()])
@@ -78,7 +79,7 @@ def disk_fault_rows(npz: Path, work: Path) -> list[Row]:
     erofs = OSError(errno.EROFS, os.strerror(errno.EROFS))
     return [
         _disk_case("disk full during checkpoint (ENOSPC)", npz, work / "enospc",
-                   mock.patch("patchforcing.train.checkpoint.save_file", side_effect=enospc), "No space left"),
+                   mock.patch("patchforcing.pretrained.folder.save_file", side_effect=enospc), "No space left"),
         _disk_case("read-only checkpoint folder (EROFS)", npz, work / "erofs",
                    mock.patch("tempfile.mkdtemp", side_effect=erofs), "Read-only file system"),
         _disk_case("disk full during sample write", npz, work / "sample",

@@ -24,11 +24,12 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from patchforcing.train.checkpoint import latest_checkpoint, list_checkpoints, load_train_state, read_config
 from patchforcing.model import PatchForcingDiT
+from patchforcing.pretrained import latest_checkpoint, list_checkpoints
+from patchforcing.train.checkpoint import load_train_state, read_train_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fault_scenarios import Row, disk_fault_rows, data_fault_rows, nonfinite_rows  # noqa: E402
+from fault_scenarios import Row, data_fault_rows, disk_fault_rows, nonfinite_rows  # noqa: E402
 
 STEPS = 30
 TINY = ["--preset", "T/4", "--depth", "1", "--width", "32", "--heads", "2", "--batch-size", "8", "--warmup", "5",
@@ -51,7 +52,7 @@ def checkpoint_problems(run: Path) -> list[str]:
     problems = []
     for folder in list_checkpoints(run):
         try:
-            model = PatchForcingDiT(read_config(folder / "config.json").model)
+            model = PatchForcingDiT(read_train_config(folder).model)
             load_train_state(folder, model, PatchForcingDiT(model.config))
         except Exception as err:  # any failure here is a corrupted checkpoint, which is what we count
             problems.append(f"{folder}: {err}")

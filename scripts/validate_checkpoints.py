@@ -13,8 +13,9 @@ import argparse
 import torch
 
 from patchforcing.data import DataConfig, load_dataset
+from patchforcing.model import PatchForcingDiT
+from patchforcing.pretrained import resolve_model_folder
 from patchforcing.timesamplers import GlobalUniform, build_time_sampler
-from patchforcing.train.checkpoint import load_model, resolve_checkpoint
 from patchforcing.train.validate import validation_loss
 
 
@@ -26,16 +27,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     test = load_dataset(DataConfig(source="fashion-mnist", split="test"))
     for name in args.checkpoints:
-        folder = resolve_checkpoint(name)
+        folder = resolve_model_folder(name)
         for use_ema, weights in ((True, "ema"), (False, "model")):
             if not (folder / f"{weights}.safetensors").is_file():
                 continue
-            loaded = load_model(folder, use_ema=use_ema)
-            spec = loaded.config.time_sampler
-            own = validation_loss(loaded.model, test, build_time_sampler(spec.name, spec.params))
-            uniform = validation_loss(loaded.model, test, GlobalUniform())
+            model = PatchForcingDiT.from_pretrained(folder, ema=use_ema)
+            spec = model.meta.training["time_sampler"]
+            own = validation_loss(model, test, build_time_sampler(spec["name"], spec["params"]))
+            uniform = validation_loss(model, test, GlobalUniform())
             nll = "-" if own.nll is None else f"{own.nll:.4f}"
-            print(f"{name} [{'EMA' if use_ema else 'online'}]: loss with {spec.name} t {own.loss:.4f} "
+            print(f"{name} [{'EMA' if use_ema else 'online'}]: loss with {spec['name']} t {own.loss:.4f} "
                   f"(mse {own.mse:.4f}, nll {nll}); mse at uniform t {uniform.mse:.4f}")
 
 

@@ -8,12 +8,11 @@ import math
 import pytest
 import torch
 
+from conftest import randomize
 from patchforcing.analysis import AnalysisConfig, context_study, difficulty_correlation, pearson, run_analyses, spearman
 from patchforcing.cli.main import main
-from patchforcing.data import load_dataset, DataConfig
+from patchforcing.data import DataConfig, load_dataset
 from patchforcing.model import PatchForcingDiT
-
-from conftest import randomize
 
 CONFIG = AnalysisConfig(num_images=16, batch_size=8)
 

@@ -108,3 +108,16 @@ def test_claims_with_several_training_seeds_test_across_trainings():
     row = next(r for r in check_claims(parts, evals, 16) if r["claim"] == "PF + Euler beats the global-time baseline")
     assert row["pairs"] == 9 and row["needed_se"] == pytest.approx(4.303)  # df = 3 training seeds - 1
     assert row["gap_in_se"] == pytest.approx(2.0 * 3 ** 0.5) and row["verdict"] == "same direction"  # 3.46 < 4.30
+
+
+def test_sampler_options_reach_every_sampler_that_takes_them():
+    from patchforcing.cli.bench_quality_cmd import build_config
+    from patchforcing.cli.main import build_parser
+
+    args = build_parser().parse_args(["bench", "quality", "--smoke", "--p", "0.3", "--n-inner", "2"])
+    config = build_config(args)
+    assert config.sampler_options == (("n_inner", 2), ("p", 0.3))
+    assert (config.sampler("dual-loop").p, config.sampler("dual-loop").n_inner) == (0.3, 2)
+    assert (config.sampler("look-ahead").p, config.sampler("random").n_inner) == (0.3, 2)
+    assert config.options_tag == "-n_inner2-p0.3" and SMOKE.options_tag == ""
+    assert config.sampler("euler-pf") == SMOKE.sampler("euler-pf")

@@ -11,8 +11,9 @@ from safetensors.torch import load_file, save_file
 
 from patchforcing.io.atomic import atomic_directory, remove_directory
 from patchforcing.model import PatchForcingDiT, model_config_from_preset
-from patchforcing.train import CheckpointError, TrainConfig, load_model
-from patchforcing.train.checkpoint import latest_checkpoint, list_checkpoints, load_train_state, save_checkpoint
+from patchforcing.pretrained import MODEL_FORMAT_VERSION, latest_checkpoint, list_checkpoints
+from patchforcing.train import CheckpointError, TrainConfig
+from patchforcing.train.checkpoint import load_train_state, save_checkpoint
 from patchforcing.train.config import FORMAT_VERSION
 
 
@@ -72,16 +73,16 @@ def test_mismatched_model_names_the_first_tensor(run: Path) -> None:
 
 def test_newer_config_version_is_refused(run: Path) -> None:
     path = latest_checkpoint(run) / "config.json"
-    path.write_text(json.dumps({**json.loads(path.read_text()), "format_version": FORMAT_VERSION + 1}))
+    path.write_text(json.dumps({**json.loads(path.read_text()), "format_version": MODEL_FORMAT_VERSION + 1}))
     with pytest.raises(CheckpointError, match="newer than this patchforcing supports"):
-        load_model(run)
+        PatchForcingDiT.from_pretrained(run)
 
 
 def test_newer_weights_version_is_refused(run: Path) -> None:
     path = latest_checkpoint(run) / "ema.safetensors"
-    save_file(load_file(str(path)), str(path), metadata={"format_version": str(FORMAT_VERSION + 1)})
-    with pytest.raises(CheckpointError, match="format version 2, newer than"):
-        load_model(run)
+    save_file(load_file(str(path)), str(path), metadata={"format_version": str(MODEL_FORMAT_VERSION + 1)})
+    with pytest.raises(CheckpointError, match=f"format version {MODEL_FORMAT_VERSION + 1}, newer than"):
+        PatchForcingDiT.from_pretrained(run)
 
 
 def test_newer_train_state_version_is_refused(run: Path) -> None:
@@ -98,4 +99,4 @@ def test_damaged_files_raise_checkpoint_errors(run: Path) -> None:
         load_train_state(folder, _tiny(), _tiny())
     (folder / "model.safetensors").write_bytes(b"\x08\0\0\0\0\0\0\0{}")
     with pytest.raises(CheckpointError, match="model.safetensors"):
-        load_model(run, use_ema=False)
+        PatchForcingDiT.from_pretrained(run, ema=False)

@@ -100,7 +100,7 @@ def test_sample_from_missing_or_bad_checkpoint(capsys, tmp_path):
     bad.mkdir()
     (bad / "config.json").write_text("{not json")
     code, _, err = run(capsys, "sample", "--checkpoint", str(bad))
-    assert code == 2 and "cannot read checkpoint config" in err
+    assert code == 2 and "cannot read model config" in err
 
 
 def test_closed_stdout_stops_quietly(tiny_npz, tmp_path):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from patchforcing.cli.main import main
 from patchforcing.train.config import FORMAT_VERSION, TrainConfig, config_from_dict, config_to_dict

@@ -6,7 +6,7 @@ import torch
 from patchforcing.convert import convert_authors_checkpoint, load_authors_model, mapped_shapes
 from patchforcing.convert.authors import authors_model_config, map_authors_state, read_authors_file
 from patchforcing.model import PatchForcingDiT, model_config_from_preset
-from patchforcing.train import CheckpointError, load_model
+from patchforcing.train import CheckpointError
 
 
 def authors_table(depth, width, channels=4, patch=2, classes=1000, tokens=256, freq=256):
@@ -54,8 +54,8 @@ def test_conversion_equals_model_with_mapped_weights(tmp_path):
     reference = PatchForcingDiT(imagenet_config("B/2", depth=2, width=64, num_heads=4)).eval()
     reference.load_state_dict(state)
     folder = convert_authors_checkpoint(tmp_path / "pf.pt", tmp_path / "converted")
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "ema.safetensors"]
-    converted, direct = load_model(folder).model, load_model(tmp_path / "pf.pt").model
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    converted, direct = PatchForcingDiT.from_pretrained(folder), load_authors_model(tmp_path / "pf.pt")
     gen = torch.Generator().manual_seed(1)
     x, t = torch.randn(2, 4, 32, 32, generator=gen), torch.rand(2, 256, generator=gen)
     y = torch.tensor([3, 1000])  # a class and the null label
@@ -76,7 +76,7 @@ def test_output_channel_layout_is_four_latents_then_logvar(tmp_path):
     raw["ema"]["module.final_layer.linear.bias"] = bias
     torch.save(raw, tmp_path / "pf.pt")
     with torch.no_grad():
-        out = load_authors_model(tmp_path / "pf.pt").model(torch.zeros(1, 4, 32, 32), torch.zeros(1), torch.zeros(1).long())
+        out = load_authors_model(tmp_path / "pf.pt")(torch.zeros(1, 4, 32, 32), torch.zeros(1), torch.zeros(1).long())
     for p1 in range(2):
         for p2 in range(2):
             for c in range(5):
@@ -97,7 +97,7 @@ def test_wrong_shape_missing_key_and_foreign_files_are_clear_errors(tmp_path):
     synthetic(tmp_path / "noheads.pt", config=False, wrap="state_dict")
     with pytest.raises(CheckpointError, match="--num-heads"):
         load_authors_model(tmp_path / "noheads.pt")
-    assert load_authors_model(tmp_path / "noheads.pt", num_heads=4).model.config.num_heads == 4
+    assert load_authors_model(tmp_path / "noheads.pt", num_heads=4).config.num_heads == 4
     assert not (tmp_path / "out").exists()
 
 

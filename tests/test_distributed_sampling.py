@@ -7,11 +7,12 @@ import torch
 
 from distributed_helpers import run_on_ranks
 from patchforcing.distributed import DistEnv, init_distributed, rank_range
-from patchforcing.distributed.generate import ImageRecord, evaluate_distributed, merge_records, rank_generation
-from patchforcing.evaluation import GenerationConfig, evaluate_model, generate_batches
+from patchforcing.evaluation import evaluate_model
+from patchforcing.generation import GenerationConfig, ImageRecord, generate_batches, merge_records, rank_seeds
 from patchforcing.model import ModelConfig, PatchForcingDiT
+from patchforcing.sampling import DualLoop
 
-CONFIG = GenerationConfig(sampler="dual-loop", nfe=4, num_images=11, seed=5, batch_size=3)
+CONFIG = GenerationConfig(sampler=DualLoop(), nfe=4, num_images=11, seed=5, batch_size=3)
 # Metrics computed in other processes, or with another thread count, reduce the same features in another
 # order (CPU kernels split sums by thread; FD takes a matrix square root), so they agree to this relative
 # tolerance rather than bitwise: a two-rank FD of 132.37285 against 132.37284 is the same result.
@@ -55,13 +56,12 @@ def _worker(rank, out):
     env = init_distributed(torch.device("cpu"))
     assert (env.rank, env.world_size) == (rank, 2)
     model = tiny_model()
-    part = rank_generation(CONFIG, env)
-    batches = list(generate_batches(model, part, "cpu"))
+    batches = list(generate_batches(model, CONFIG, "cpu", seeds=rank_seeds(CONFIG, env)))
     torch.save({"images": torch.cat([b.images for b in batches]), "seeds": [s for b in batches for s in b.seeds]},
                out / f"rank{rank}.pt")
     records = [ImageRecord(s, int(y), f"seed{s}.png", b.nfe) for b in batches for s, y in zip(b.seeds, b.labels)]
     merged = merge_records(records, env, out / "manifest.jsonl")
-    result = evaluate_distributed(model, CONFIG, Projection(), reference(), env)
+    result = evaluate_model(model, CONFIG, Projection(), reference(), env=env)
     assert (merged is None) == (result is None) == (rank != 0)
     if rank == 0:
         torch.save(result, out / "result.pt")
@@ -88,14 +88,14 @@ def test_two_ranks_give_the_single_process_images_and_metrics(tmp_path):
 def test_single_process_env_needs_no_process_group():
     env = init_distributed(torch.device("cpu"))
     assert env == DistEnv() and env.is_main and not env.distributed
-    assert rank_generation(CONFIG, env) == CONFIG
+    assert rank_seeds(CONFIG, env) == CONFIG.seeds
 
 
 def _sample_command(rank, out):
     from patchforcing.cli.main import main
 
     assert main(["sample", "--checkpoint", str(out / "ckpt"), "--num", "5", "--steps", "3", "--out", str(out / "ranks"),
-                 "--device", "cpu"]) == 0
+                 "--batch-size", "3", "--device", "cpu"]) == 0
 
 
 def _tiny_checkpoint(folder):
@@ -126,6 +126,8 @@ def test_sample_command_under_torchrun_writes_the_same_pngs(tmp_path):
     torch.set_num_threads(threads)
     one, ranks = sorted((tmp_path / "one/images").glob("*.png")), sorted((tmp_path / "ranks/images").glob("*.png"))
     assert [p.name for p in one] == [p.name for p in ranks] and len(one) == 5
-    for a, b in zip(one, ranks):  # ranks batch 3 + 2 images instead of 5: equal up to one grey level
+    for a, b in zip(one, ranks):  # other processes and thread counts: equal up to one grey level
         assert np.abs(load_png(a).astype(int) - load_png(b).astype(int)).max() <= 1
     assert (tmp_path / "ranks/grid.png").is_file() and (tmp_path / "ranks/grid_rank1.png").is_file()
+    manifest = (tmp_path / "ranks/samples.jsonl").read_text()
+    assert manifest == (tmp_path / "one/samples.jsonl").read_text() and len(manifest.splitlines()) == 5

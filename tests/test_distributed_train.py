@@ -3,9 +3,9 @@
 import json
 
 import torch
-from distributed_helpers import run_on_ranks
 from safetensors.torch import load_file
 
+from distributed_helpers import run_on_ranks
 from patchforcing.data import DataConfig, load_dataset
 from patchforcing.distributed import gather_objects, init_distributed, rank_slice
 from patchforcing.loss import LossConfig, patch_forcing_loss

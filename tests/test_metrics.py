@@ -7,9 +7,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from patchforcing.data import load_dataset, DataConfig
-from patchforcing.metrics import (ClassifierFeatures, compute_quality, frechet_distance, image_batches,
-                                  kernel_distance, manifold_metrics, reference_features)
+from patchforcing.data import DataConfig, load_dataset
+from patchforcing.metrics import (
+    ClassifierFeatures,
+    compute_quality,
+    frechet_distance,
+    image_batches,
+    kernel_distance,
+    manifold_metrics,
+    reference_features,
+)
 
 SUBSET = 2000
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from patchforcing.cli.main import main
-from patchforcing.evaluation import GenerationConfig, build_sampler, generate_batches
+from patchforcing.generation import GenerationConfig, generate_batches
 from patchforcing.metrics import InceptionFeatures
+from patchforcing.sampling import DualLoop
 
 TINY = ["--preset", "T/4", "--depth", "1", "--width", "32", "--heads", "2", "--patch-size", "2", "--threads", "1",
         "--no-progress"]
@@ -26,14 +27,12 @@ def tiny_run(tiny_npz, tmp_path):
 
 
 def test_generation_streams_batches_with_recorded_seeds(tiny_model):
-    config = GenerationConfig(sampler="dual-loop", nfe=4, num_images=5, seed=7, batch_size=2)
+    config = GenerationConfig(sampler=DualLoop(), nfe=4, num_images=5, seed=7, batch_size=2)
     batches = list(generate_batches(tiny_model, config))
     assert [b.seeds for b in batches] == [[7, 8], [9, 10], [11]]
     assert all(b.nfe == 4 and b.images.shape[1:] == (1, 8, 8) for b in batches)
     again = next(generate_batches(tiny_model, config))
     assert torch.equal(again.images, batches[0].images)
-    with pytest.raises(ValueError, match="unknown sampler"):
-        build_sampler("heun")
 
 
 def test_eval_generates_scores_and_writes_json(capsys, tiny_npz, tiny_run, tmp_path):
@@ -56,7 +55,7 @@ def test_eval_scores_a_folder(capsys, tiny_npz, tiny_run, tmp_path):
     assert main(["sample", "--checkpoint", str(run), "--num", "8", "--steps", "2", "--threads", "1",
                  "--out", str(tmp_path / "samples")]) == 0
     out = tmp_path / "folder.json"
-    assert main(["eval", "--folder", str(tmp_path / "samples" / "images"), "--reference", str(tiny_npz),
+    assert main(["eval", "--folder", str(tmp_path / "samples"), "--reference", str(tiny_npz),
                  "--classifier", str(clf), "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["num_images"] == 8 and result["sampler"] is None

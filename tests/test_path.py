@@ -1,8 +1,17 @@
 import pytest
 import torch
 
-from patchforcing.path import (broadcast_patches, from_sigma, interpolate, num_patches, patchify, pool_patches,
-                               sample_path, to_sigma, unpatchify)
+from patchforcing.path import (
+    broadcast_patches,
+    from_sigma,
+    interpolate,
+    num_patches,
+    patchify,
+    pool_patches,
+    sample_path,
+    to_sigma,
+    unpatchify,
+)
 
 SHAPES = [(2, 1, 8, 8, 2), (3, 3, 12, 8, 4), (1, 4, 6, 6, 3), (2, 2, 4, 4, 1)]
 

@@ -8,9 +8,24 @@ from torch import nn
 
 from conftest import randomize
 from patchforcing.model import ModelConfig, PatchForcingDiT
-from patchforcing.sampling import (SAMPLERS, DualLoop, Euler, EulerPF, Guidance, LookAhead, RandomControl,
-                                   ScheduleMatrix, certain_mask, dual_loop, euler, euler_pf, lookahead,
-                                   masked_dual_loop, random_control, uniform_schedule)
+from patchforcing.sampling import (
+    SAMPLERS,
+    DualLoop,
+    Euler,
+    EulerPF,
+    Guidance,
+    LookAhead,
+    RandomControl,
+    ScheduleMatrix,
+    certain_mask,
+    dual_loop,
+    euler,
+    euler_pf,
+    lookahead,
+    masked_dual_loop,
+    random_control,
+    uniform_schedule,
+)
 
 CONFIG = ModelConfig(image_size=8, patch_size=2, depth=1, width=32, num_heads=2, num_classes=3)
 SCHEDULE = torch.tensor([0.0, 0.1, 0.35, 0.6, 0.8, 1.0], dtype=torch.float64)  # non-uniform on purpose

@@ -8,8 +8,15 @@ import torch
 
 from conftest import randomize
 from patchforcing.model import ModelConfig, PatchForcingDiT
-from patchforcing.sampling import (Guidance, KnownContent, ScheduleMatrix, euler_pf, inpainting_matrix,
-                                   schedule_matrix, uniform_schedule)
+from patchforcing.sampling import (
+    Guidance,
+    KnownContent,
+    ScheduleMatrix,
+    euler_pf,
+    inpainting_matrix,
+    schedule_matrix,
+    uniform_schedule,
+)
 from test_samplers import Counting, single_thread  # noqa: F401 (autouse fixture)
 
 CONFIG = ModelConfig(image_size=8, patch_size=2, depth=1, width=32, num_heads=2, num_classes=3)

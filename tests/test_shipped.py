@@ -4,21 +4,22 @@ import pytest
 import torch
 
 from patchforcing.metrics.classifier import load_classifier
+from patchforcing.model import PatchForcingDiT
 from patchforcing.sampling import euler, euler_pf, noise_for_seeds, uniform_schedule
 from patchforcing.shipped import SHIPPED
-from patchforcing.train import load_model
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_shipped_recipe(name):
-    loaded = load_model(name)
-    c, m = loaded.config, loaded.model.config
+    model = PatchForcingDiT.from_pretrained(name)
+    m, c = model.config, model.meta.training
     assert (m.depth, m.width, m.num_heads, m.patch_size, m.image_size, m.num_classes) == (4, 128, 4, 4, 28, 10)
-    assert (c.steps, c.batch_size, c.seed, c.optim.lr, c.optim.warmup_steps, c.optim.ema_decay) == \
-        (2000, 128, 0, 6e-4, 100, 0.999)
+    assert (c["steps"], c["batch_size"], c["seed"], c["optim"]["lr"], c["optim"]["warmup_steps"],
+            c["optim"]["ema_decay"], c["weights"]) == (2000, 128, 0, 6e-4, 100, 0.999, "online")
     baseline = name == "fmnist-global"
-    assert (m.time_mode, m.difficulty_head, c.time_sampler.name) == \
+    assert (m.time_mode, m.difficulty_head, c["time_sampler"]["name"]) == \
         (("global", False, "uniform") if baseline else ("patch", True, "ltg"))
+    assert model.meta.data.class_names[9] == "Ankle boot" and model.meta.format_version == 2
 
 
 @pytest.mark.parametrize("name,sampler", [("fmnist-pf", euler_pf), ("fmnist-global", euler)])
@@ -26,7 +27,7 @@ def test_shipped_samples_are_the_requested_items(name, sampler):
     """The shipped classifier recognises the requested class far above chance (10%); on 100 images
     at 50 steps it was 59% (PF) and 69% (global) when the checkpoints were made."""
     torch.manual_seed(0)
-    model = load_model(name).model
+    model = PatchForcingDiT.from_pretrained(name)
     labels = torch.arange(40) % 10
     noise = noise_for_seeds(range(40), (1, 28, 28))
     x = sampler(model, noise, labels, uniform_schedule(20)).x

@@ -3,8 +3,16 @@ import math
 import pytest
 import torch
 
-from patchforcing.timesamplers import (LTG, SRM, TIME_SAMPLERS, GaussianMean, GlobalLogitNormal, GlobalUniform,
-                                       TruncatedGaussian, build_time_sampler)
+from patchforcing.timesamplers import (
+    LTG,
+    SRM,
+    TIME_SAMPLERS,
+    GaussianMean,
+    GlobalLogitNormal,
+    GlobalUniform,
+    TruncatedGaussian,
+    build_time_sampler,
+)
 
 B, N = 4000, 16
 

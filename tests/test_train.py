@@ -6,8 +6,9 @@ import torch
 from safetensors.torch import load_file
 
 from patchforcing.data import DataConfig
-from patchforcing.model import ModelConfig
-from patchforcing.train import NonFiniteLossError, TrainConfig, load_model, train
+from patchforcing.model import ModelConfig, PatchForcingDiT
+from patchforcing.train import NonFiniteLossError, TrainConfig, train
+from patchforcing.train.checkpoint import read_train_config
 from patchforcing.train.config import OptimConfig
 
 
@@ -41,11 +42,13 @@ def test_checkpoint_layout_and_loading(tmp_path, tiny_npz):
     run = tmp_path / "run"
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_00000004"]
     files = sorted(p.name for p in (run / "checkpoints/step_00000004").iterdir())
-    assert files == ["config.json", "ema.safetensors", "model.safetensors", "train_state.pt"]
+    assert files == ["README.md", "config.json", "ema.safetensors", "model.safetensors", "train_config.json",
+                     "train_state.pt"]
     assert (run / "samples/step_00000004.png").is_file()
-    loaded = load_model(run)
-    assert loaded.config == config and loaded.model.config == config.model
-    assert not loaded.model.training
+    model = PatchForcingDiT.from_pretrained(run)
+    assert model.config == config.model and not model.training
+    assert model.source == run / "checkpoints/step_00000004" and model.meta.training["step"] == 4
+    assert read_train_config(model.source) == config
 
 
 def test_resume_refuses_a_different_configuration(tmp_path, tiny_npz):

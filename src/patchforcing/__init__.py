@@ -1,14 +1,34 @@
 """Patch Forcing: flow matching with a time per patch, a difficulty head and difficulty-aware samplers."""
 
-from patchforcing.model import ModelConfig, ModelOutput, PatchForcingDiT, model_config_from_preset
+from patchforcing.generation import GenerationConfig, generate, generate_batches
+from patchforcing.model import ModelConfig, ModelOutput, PatchForcingDiT, PatchModel, model_config_from_preset
 from patchforcing.path import broadcast_patches, interpolate, patchify, pool_patches, sample_path, unpatchify
-from patchforcing.sampling import (SAMPLERS, Guidance, KnownContent, SampleResult, dual_loop, euler, euler_pf,
-                                   lookahead, noise_for_seeds, random_control, schedule_matrix, uniform_schedule)
+from patchforcing.sampling import (
+                                   SAMPLERS,
+                                   DualLoop,
+                                   Euler,
+                                   EulerPF,
+                                   Guidance,
+                                   KnownContent,
+                                   LookAhead,
+                                   RandomControl,
+                                   SampleResult,
+                                   ScheduleMatrix,
+                                   dual_loop,
+                                   euler,
+                                   euler_pf,
+                                   lookahead,
+                                   noise_for_seeds,
+                                   random_control,
+                                   schedule_matrix,
+                                   uniform_schedule,
+)
 from patchforcing.timesamplers import TIME_SAMPLERS, build_time_sampler
 
 __version__ = "0.1.0"
 
-__all__ = ["ModelConfig", "ModelOutput", "PatchForcingDiT", "model_config_from_preset", "broadcast_patches",
+__all__ = ["GenerationConfig", "generate", "generate_batches", "ModelConfig", "ModelOutput", "PatchForcingDiT",
+           "PatchModel", "model_config_from_preset", "broadcast_patches",
            "interpolate", "patchify", "pool_patches", "sample_path", "unpatchify", "Guidance", "SampleResult",
            "euler", "euler_pf", "dual_loop", "lookahead", "random_control", "schedule_matrix", "KnownContent",
-           "SAMPLERS", "noise_for_seeds", "uniform_schedule", "TIME_SAMPLERS", "build_time_sampler", "__version__"]
+           "SAMPLERS", "Euler", "EulerPF", "DualLoop", "LookAhead", "RandomControl", "ScheduleMatrix", "noise_for_seeds", "uniform_schedule", "TIME_SAMPLERS", "build_time_sampler", "__version__"]

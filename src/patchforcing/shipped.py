@@ -1,18 +1,23 @@
-"""Checkpoints shipped inside the package, addressed by name (e.g. ``load_model("fmnist-pf")``)."""
+"""Models shipped inside the package, addressed by name (e.g. ``PatchForcingDiT.from_pretrained("fmnist-pf")``)."""
 
 from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
 
-__all__ = ["SHIPPED", "shipped_path"]
+__all__ = ["SHIPPED", "SHIPPED_CLASSIFIERS", "is_shipped", "shipped_path"]
 
 SHIPPED = {"fmnist-pf": "Patch Forcing (LTG) on Fashion-MNIST",
            "fmnist-global": "global-time baseline on Fashion-MNIST"}
+SHIPPED_CLASSIFIERS = {"fmnist-classifier": "Fashion-MNIST classifier whose features the quality metrics use"}
+
+
+def is_shipped(name: str) -> bool:
+    return name in SHIPPED or name in SHIPPED_CLASSIFIERS
 
 
 def shipped_path(name: str) -> Path:
-    """Folder of a shipped checkpoint."""
-    if name not in SHIPPED:
-        raise ValueError(f"unknown shipped checkpoint {name!r}; choose one of {sorted(SHIPPED)}")
+    """Folder of a shipped model."""
+    if not is_shipped(name):
+        raise ValueError(f"unknown shipped model {name!r}; choose one of {sorted(SHIPPED) + sorted(SHIPPED_CLASSIFIERS)}")
     return Path(str(files("patchforcing") / "checkpoints" / name))

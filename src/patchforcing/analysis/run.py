@@ -13,7 +13,7 @@ from patchforcing.analysis.context import context_study
 from patchforcing.analysis.correlation import difficulty_correlation
 from patchforcing.analysis.segments import segment_losses
 from patchforcing.data import ImageArrays
-from patchforcing.evaluation import write_json
+from patchforcing.io.json_file import write_json
 
 __all__ = ["ANALYSES", "run_analyses"]
 

@@ -26,8 +26,8 @@ import torch
 from patchforcing.bench.quality_plan import PARTS, QualityBenchConfig, plan_part
 from patchforcing.bench.quality_run import ArmRecord, EvalRecord, run_eval, train_arm
 from patchforcing.data import DataConfig, ImageArrays, load_dataset
-from patchforcing.evaluation import write_json
 from patchforcing.io import file_lock
+from patchforcing.io.json_file import write_json
 from patchforcing.metrics import ClassifierFeatures, reference_features
 
 __all__ = ["Summary", "QualityBenchResult", "run_quality_bench", "summarize", "machine_description", "merge_results"]

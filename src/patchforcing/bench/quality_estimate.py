@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import torch
 
 from patchforcing.bench.quality_plan import PARTS, Arm, QualityBenchConfig, arm_train_config, plan_part
-from patchforcing.evaluation import build_sampler
 from patchforcing.loss import patch_forcing_loss
 from patchforcing.model import PatchForcingDiT
 from patchforcing.timesamplers import LTG
@@ -77,7 +76,7 @@ def estimate_cost(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS, de
     specs = list(dict.fromkeys(s for part in parts for s in plan_part(config, part)))
     arms = len({s.arm for s in specs})
     batches = math.ceil(config.num_images / config.eval_batch)
-    forwards = sum(build_sampler(s.sampler).budget(s.nfe).nfe * batches for s in specs)
+    forwards = sum(config.sampler(s.sampler).budget(s.nfe).nfe * batches for s in specs)
     steps = arms * config.train_steps
     return CostEstimate(train_step[0], forward[0], train_step[1], forward[1], arms, config.train_steps, forwards,
                         len(specs), steps * train_step[0] + forwards * forward[0],

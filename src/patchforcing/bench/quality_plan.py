@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 
 from patchforcing.data import DataConfig
 from patchforcing.model import ModelConfig
+from patchforcing.sampling import SAMPLERS, Sampler
+from patchforcing.sampling.options import sampler_options
 from patchforcing.train.config import OptimConfig, TimeSamplerConfig, TrainConfig, config_to_json
 
 __all__ = ["QualityBenchConfig", "Arm", "EvalSpec", "PARTS", "TIME_SAMPLER_ARMS", "PF_SAMPLERS", "plan_part",
@@ -49,6 +51,21 @@ class QualityBenchConfig:
     nfe_sweep: tuple[int, ...] = (8, 16, 32, 64)
     reference_size: int | None = None  # first images of the 10k test set (None: all)
     data_dir: str | None = None
+    sampler_options: tuple[tuple[str, float | int | bool], ...] = ()  # (field, value) for every sampler taking it
+
+    def sampler(self, name: str) -> Sampler:
+        """The sampler config ``name`` with the bench's sampler options that it takes."""
+        cls = SAMPLERS[name]
+        accepted = {info.name for info in sampler_options(cls)}
+        unknown = {k for k, _ in self.sampler_options} - {info.name for c in SAMPLERS.values() for info in sampler_options(c)}
+        if unknown:
+            raise ValueError(f"unknown sampler options {sorted(unknown)}")
+        return cls(**{k: v for k, v in self.sampler_options if k in accepted})
+
+    @property
+    def options_tag(self) -> str:
+        """A file-name part naming non-default sampler options ('' for the defaults)."""
+        return "".join(f"-{k}{v}" for k, v in sorted(self.sampler_options))
 
     def __post_init__(self) -> None:
         if not self.train_seeds or not self.sample_seeds or not self.nfe_sweep:

@@ -17,11 +17,14 @@ import torch
 
 from patchforcing.bench.quality_plan import Arm, EvalSpec, QualityBenchConfig, arm_train_config
 from patchforcing.data import ImageArrays
-from patchforcing.evaluation import GenerationConfig, evaluate_model, write_json
+from patchforcing.evaluation import evaluate_model
+from patchforcing.generation import GenerationConfig
 from patchforcing.io import file_lock
+from patchforcing.io.json_file import write_json
 from patchforcing.metrics import FeatureExtractor
-from patchforcing.train import load_model, train
-from patchforcing.train.checkpoint import latest_checkpoint
+from patchforcing.model import PatchForcingDiT
+from patchforcing.pretrained import latest_checkpoint
+from patchforcing.train import train
 
 __all__ = ["ArmRecord", "EvalRecord", "train_arm", "run_eval", "IMAGE_SEED_STRIDE"]
 
@@ -69,14 +72,16 @@ def train_arm(config: QualityBenchConfig, arm: Arm, data: ImageArrays, device: t
 def run_eval(config: QualityBenchConfig, spec: EvalSpec, arm: ArmRecord, extractor: FeatureExtractor,
              reference: torch.Tensor, device: torch.device) -> EvalRecord:
     """Generate and score one evaluation, or read it from the cache."""
-    name = f"{spec.sampler}-nfe{spec.nfe}-seed{spec.sample_seed}-n{config.num_images}-{extractor.key}.json"
+    name = (f"{spec.sampler}{config.options_tag}-nfe{spec.nfe}-seed{spec.sample_seed}-n{config.num_images}-"
+            f"{extractor.key}.json")
     path = Path(arm.run_dir) / "evals" / name
     if path.is_file():
         return EvalRecord(**json.loads(path.read_text()))
-    model = load_model(arm.run_dir, device=device).model
-    gen = GenerationConfig(sampler=spec.sampler, nfe=spec.nfe, num_images=config.num_images,
+    model = PatchForcingDiT.from_pretrained(arm.run_dir, device=device)
+    gen = GenerationConfig(sampler=config.sampler(spec.sampler), nfe=spec.nfe, num_images=config.num_images,
                            seed=spec.sample_seed * IMAGE_SEED_STRIDE, batch_size=config.eval_batch)
     result = evaluate_model(model, gen, extractor, reference, arm.run_dir, device)
+    assert result is not None  # one process: rank 0
     record = EvalRecord(spec.arm.label, spec.arm.train_seed, spec.sampler, spec.nfe, result.nfe, spec.sample_seed,
                         result.num_images, result.seconds, asdict(result.metrics))
     write_json(asdict(record), path)

@@ -39,18 +39,18 @@ def run_analyze(args: argparse.Namespace) -> int:
 
     from patchforcing.analysis import ANALYSES, AnalysisConfig, run_analyses
     from patchforcing.data import DataConfig, load_dataset
-    from patchforcing.train.checkpoint import load_model
+    from patchforcing.model import PatchForcingDiT
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    loaded = load_model(args.checkpoint)
+    model = PatchForcingDiT.from_pretrained(args.checkpoint)
     split = "test" if args.data == "fashion-mnist" else "train"
-    size = loaded.model.config.image_size
+    size = model.config.image_size
     data = load_dataset(DataConfig(source=args.data, data_dir=args.data_dir, split=split,
                                    image_size=None if args.data == "fashion-mnist" else size))
     which = ANALYSES if "all" in args.analyses else tuple(dict.fromkeys(args.analyses))
     config = AnalysisConfig(num_images=args.num, batch_size=args.batch_size, seed=args.seed)
-    written = run_analyses(loaded.model, data, args.out, which, config)
+    written = run_analyses(model, data, args.out, which, config)
     for name, files in written.items():
         print(f"{name}: {', '.join(map(str, files))}")
     return 0

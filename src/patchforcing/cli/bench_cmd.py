@@ -59,7 +59,7 @@ def run_bench_speed(args: argparse.Namespace) -> int:
     import torch
 
     from patchforcing.bench.speed import SpeedConfig, run_speed, speed_markdown, write_report
-    from patchforcing.train.helpers import resolve_device
+    from patchforcing.device import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

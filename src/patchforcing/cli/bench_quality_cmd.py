@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from patchforcing.cli.common import HelpFormatter, int_list, positive_int
+from patchforcing.cli.sampler_args import add_sampler_arguments, given_options
 
 __all__ = ["add_bench_quality_parser", "FULL_COMMAND"]
 
@@ -35,6 +36,7 @@ def add_bench_quality_parser(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     p.add_argument("--progress", action="store_true", help="progress bars while training")
+    add_sampler_arguments(p, choose=False)
     p.set_defaults(func=run_bench_quality)
 
 
@@ -49,7 +51,8 @@ def build_config(args: argparse.Namespace):
                  "data_dir": args.data_dir,
                  "train_seeds": tuple(args.train_seeds) if args.train_seeds else None,
                  "sample_seeds": tuple(args.sample_seeds) if args.sample_seeds else None,
-                 "nfe_sweep": tuple(args.nfe_sweep) if args.nfe_sweep else None}
+                 "nfe_sweep": tuple(args.nfe_sweep) if args.nfe_sweep else None,
+                 "sampler_options": tuple(sorted(given_options(args).items())) or None}
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -62,7 +65,7 @@ def run_bench_quality(args: argparse.Namespace) -> int:
     from patchforcing.bench.quality import run_quality_bench
     from patchforcing.bench.quality_plan import PARTS
     from patchforcing.bench.quality_report import report_from_results, write_docs
-    from patchforcing.train.helpers import resolve_device
+    from patchforcing.device import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

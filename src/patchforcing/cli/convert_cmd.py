@@ -14,7 +14,7 @@ def add_convert_parser(sub: argparse._SubParsersAction) -> None:
                        formatter_class=HelpFormatter,
                        description="Read the authors' torch file "
                        "(a dict with the EMA state_dict and the model config), "
-                       "check every tensor's name and shape, and write config.json + ema.safetensors into a new folder "
+                       "check every tensor's name and shape, and write a model folder (config.json, model.safetensors, README.md) "
                        "that `patchforcing sample --checkpoint FOLDER --vae SD_VAE` reads.")
     p.add_argument("source", help="the authors' .pt / .pth file")
     p.add_argument("destination", help="folder to write")
@@ -22,15 +22,17 @@ def add_convert_parser(sub: argparse._SubParsersAction) -> None:
                    help="attention heads, when neither the file's config nor a preset (B/2, L/2, XL/2) says")
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow arbitrary Python objects in the file (only for files you trust)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the destination when it already holds a model folder (never any other files)")
     p.set_defaults(func=run_convert)
 
 
 def run_convert(args: argparse.Namespace) -> int:
     from patchforcing.convert import convert_authors_checkpoint
-    from patchforcing.train.checkpoint import read_config
+    from patchforcing.model import PatchForcingDiT
 
-    path = convert_authors_checkpoint(args.source, args.destination, args.num_heads, args.trust_pickle)
-    m = read_config(path / "config.json").model
+    path = convert_authors_checkpoint(args.source, args.destination, args.num_heads, args.trust_pickle, args.overwrite)
+    m = PatchForcingDiT.from_pretrained(path).config
     print(f"converted {args.source}: depth {m.depth}, width {m.width}, {m.num_heads} heads, patch {m.patch_size}, "
           f"{m.in_channels}x{m.image_size}x{m.image_size} latents, {m.num_classes} classes -> {path}")
     return 0

@@ -5,8 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from patchforcing.cli.common import nonneg_float, nonneg_int, positive_int
-from patchforcing.shipped import SHIPPED
+from patchforcing.cli.common import HelpFormatter, int_list, nonneg_int, positive_int
+from patchforcing.cli.sample_cmd import add_checkpoint_argument
+from patchforcing.cli.sampler_args import (
+    add_guidance_arguments,
+    add_sampler_arguments,
+    guidance_from_args,
+    sampler_from_args,
+)
 
 if TYPE_CHECKING:
     from patchforcing.metrics import QualityMetrics
@@ -29,24 +35,27 @@ def add_metric_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="FD / KID / precision-recall / density-coverage of generated images",
+                       formatter_class=HelpFormatter,
                        description="Generate --num images (image i uses seed --seed + i) with --sampler at an NFE "
                        "budget, stream them through the feature extractor and score them against the reference set. "
-                       "With --folder, score a folder of images instead.")
-    p.add_argument("--checkpoint", default="fmnist-pf",
-                   help=f"a run folder, a checkpoint folder, or a shipped name ({', '.join(SHIPPED)})")
+                       "Takes the same sampler and guidance options as `sample` and scores exactly the images `sample` "
+                       "writes for them (rounded to 8-bit pixels). With --folder, score a folder of images instead "
+                       "(the files its samples.jsonl lists, when it has one). Under torchrun the ranks split the seeds.")
+    add_checkpoint_argument(p)
     p.add_argument("--folder", help="score the images in this folder instead of generating")
     p.add_argument("--image-size", type=positive_int, help="size reference / scored folder images are resized to")
-    p.add_argument("--sampler", default=None, help="euler, euler-pf, dual-loop, look-ahead, random "
-                   "(default: euler-pf for Patch Forcing models, euler for global-time)")
+    add_sampler_arguments(p, with_matrix=False)
     p.add_argument("--nfe", type=positive_int, default=32, help="NFE budget per image")
     p.add_argument("--num", type=positive_int, default=1000, help="number of generated images")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the first image")
-    p.add_argument("--batch-size", type=positive_int, default=250)
-    p.add_argument("--cfg", type=nonneg_float, default=1.0, help="classifier-free guidance scale (1 = off)")
+    p.add_argument("--classes", type=int_list, help="class labels, cycled over the images (default: from each seed)")
+    p.add_argument("--batch-size", type=positive_int, default=64,
+                   help="images per batch (the same as sample's default, so both make bitwise the same images)")
+    add_guidance_arguments(p)
     add_metric_arguments(p)
     p.add_argument("--out", default="eval.json", help="JSON result file")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
     p.set_defaults(func=run_eval)
 
 
@@ -75,24 +84,31 @@ def run_eval(args: argparse.Namespace) -> int:
 
     import torch
 
-    from patchforcing.evaluation import GenerationConfig, evaluate_folder, evaluate_model, write_json
-    from patchforcing.train.checkpoint import load_model
-    from patchforcing.train.helpers import resolve_device
+    from patchforcing.device import resolve_device
+    from patchforcing.distributed import init_distributed
+    from patchforcing.evaluation import evaluate_folder, evaluate_model
+    from patchforcing.generation import GenerationConfig
+    from patchforcing.io.json_file import write_json
+    from patchforcing.model import PatchForcingDiT
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    extractor, reference, data = metric_setup(args, device)
+    env = init_distributed(resolve_device(args.device))
+    extractor, reference, data = metric_setup(args, env.device)
     if args.folder:
         result = evaluate_folder(args.folder, extractor, reference, data.image_size, data.channels)
         name = Path(args.folder).name
     else:
-        model = load_model(args.checkpoint, device=device).model
-        sampler = args.sampler or ("euler-pf" if model.config.time_mode == "patch" else "euler")
-        config = GenerationConfig(sampler=sampler, nfe=args.nfe, num_images=args.num, seed=args.seed,
-                                  batch_size=args.batch_size, cfg=args.cfg)
-        result = evaluate_model(model, config, extractor, reference, str(args.checkpoint), device)
-        name = f"{sampler} @ NFE {result.nfe}"
+        model = PatchForcingDiT.from_pretrained(args.checkpoint, ema=not args.raw_weights, device=env.device)
+        sampler = sampler_from_args(args.sampler, args) if args.sampler else None
+        config = GenerationConfig(sampler=sampler, nfe=args.nfe, guidance=guidance_from_args(args),
+                                  num_images=args.num, seed=args.seed, batch_size=args.batch_size,
+                                  classes=tuple(args.classes) if args.classes else None, progress=env.is_main)
+        evaluated = evaluate_model(model, config, extractor, reference, str(args.checkpoint), env.device, env)
+        if evaluated is None:  # not rank 0: its features went to rank 0
+            return 0
+        result = evaluated
+        name = f"{config.resolved_sampler(model.config.time_mode).name} @ NFE {result.nfe}"
     print(metrics_table([(name, result.metrics)]))
     print(f"{result.num_images} images vs {reference.shape[0]} reference ({args.reference}), features {result.features}, "
           f"{result.seconds:.1f} s")

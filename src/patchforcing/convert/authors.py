@@ -33,7 +33,7 @@ import torch
 
 from patchforcing.model import PRESETS, ModelConfig, PatchForcingDiT
 from patchforcing.model.embed import sincos_pos_embed_2d
-from patchforcing.train.checkpoint import CheckpointError
+from patchforcing.pretrained import CheckpointError
 
 __all__ = ["read_authors_file", "authors_model_config", "mapped_shapes", "map_authors_state"]
 

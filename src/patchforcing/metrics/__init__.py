@@ -1,9 +1,19 @@
 """Offline image-quality metrics: FD, KID, precision/recall, density/coverage on classifier features."""
 
-from patchforcing.metrics.classifier import (SHIPPED_CLASSIFIER, ClassifierConfig, FeatureClassifier, load_classifier,
-                                             save_classifier)
-from patchforcing.metrics.features import (ClassifierFeatures, FeatureExtractor, InceptionFeatures, build_extractor,
-                                           embed_batches)
+from patchforcing.metrics.classifier import (
+                                             SHIPPED_CLASSIFIER,
+                                             ClassifierConfig,
+                                             FeatureClassifier,
+                                             load_classifier,
+                                             save_classifier,
+)
+from patchforcing.metrics.features import (
+                                             ClassifierFeatures,
+                                             FeatureExtractor,
+                                             InceptionFeatures,
+                                             build_extractor,
+                                             embed_batches,
+)
 from patchforcing.metrics.manifold import ManifoldMetrics, manifold_metrics
 from patchforcing.metrics.quality import QualityMetrics, compute_quality, frechet_distance, kernel_distance
 from patchforcing.metrics.reference import default_cache_dir, image_batches, reference_features

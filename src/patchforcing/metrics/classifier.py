@@ -8,22 +8,18 @@ classifier's accuracy matters only as evidence that the features separate the cl
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from importlib.resources import files
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from patchforcing.io.atomic import atomic_write
+from patchforcing.pretrained import DataSpec, PretrainedMixin
 
-__all__ = ["ClassifierConfig", "FeatureClassifier", "save_classifier", "load_classifier", "SHIPPED_CLASSIFIER",
-           "shipped_classifier_path"]
+__all__ = ["ClassifierConfig", "FeatureClassifier", "save_classifier", "load_classifier", "SHIPPED_CLASSIFIER"]
 
 SHIPPED_CLASSIFIER = "fmnist-classifier"
-_CONFIG, _WEIGHTS = "config.json", "model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -43,10 +39,19 @@ def _conv(c_in: int, c_out: int) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
 
 
-class FeatureClassifier(nn.Module):
+class FeatureClassifier(PretrainedMixin):
     """conv blocks (two poolings) -> global average pool -> features (B, feature_dim) -> logits (B, K).
 
     Input: images in the model range [-1, 1], (B, C, H, W)."""
+
+    model_type: ClassVar[str] = "feature-classifier"
+
+    @classmethod
+    def config_from_architecture(cls, values: dict[str, Any]) -> ClassifierConfig:
+        return ClassifierConfig(**{**values, "widths": tuple(values["widths"])})
+
+    def data_spec(self, class_names: tuple[str, ...] = ()) -> DataSpec:
+        return DataSpec(channels=self.config.in_channels, image_size=self.config.image_size, class_names=class_names)
 
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__()
@@ -74,29 +79,14 @@ class FeatureClassifier(nn.Module):
         return self.head(self.features(x))  # (B, K)
 
 
-def save_classifier(model: FeatureClassifier, folder: str | Path, info: dict) -> Path:
-    """Write ``config.json`` (config plus ``info``: accuracy, command, ...) and ``model.safetensors``."""
-    folder = Path(folder)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    atomic_write(folder / _WEIGHTS, lambda tmp: save_file(state, str(tmp)))
-    text = json.dumps({"config": asdict(model.config), "info": info}, indent=2, sort_keys=True)
-    atomic_write(folder / _CONFIG, lambda tmp: tmp.write_text(text))
-    for name in (_CONFIG, _WEIGHTS):
-        (folder / name).chmod(0o644)  # temporaries are private; shipped files must be readable by all
-    return folder
-
-
-def shipped_classifier_path() -> Path:
-    return Path(str(files("patchforcing") / "checkpoints" / SHIPPED_CLASSIFIER))
+def save_classifier(model: FeatureClassifier, folder: str | Path, info: dict[str, Any],
+                    overwrite: bool = False) -> Path:
+    """Write the classifier as a model folder; ``info`` (command, accuracy, ...) goes into its
+    training record, the test accuracy also into its measured quality."""
+    quality = {"test_accuracy": info["test_accuracy"]} if "test_accuracy" in info else {}
+    return model.save_pretrained(folder, model.make_meta(training=dict(info), quality=quality), overwrite=overwrite)
 
 
 def load_classifier(path: str | Path | None = None, device: torch.device | str = "cpu") -> FeatureClassifier:
-    """Load a classifier folder (default: the shipped Fashion-MNIST one), in eval mode."""
-    folder = shipped_classifier_path() if path in (None, SHIPPED_CLASSIFIER) else Path(path)
-    if not (folder / _CONFIG).is_file() or not (folder / _WEIGHTS).is_file():
-        raise FileNotFoundError(f"no classifier in {folder} (expected {_CONFIG} and {_WEIGHTS}); train one with "
-                                f"`patchforcing classifier train --out {folder}`")
-    values = json.loads((folder / _CONFIG).read_text())["config"]
-    model = FeatureClassifier(ClassifierConfig(**{**values, "widths": tuple(values["widths"])}))
-    model.load_state_dict(load_file(str(folder / _WEIGHTS)))
-    return model.to(device).eval().requires_grad_(False)
+    """Load a classifier folder (default: the shipped Fashion-MNIST one), in eval mode, frozen."""
+    return FeatureClassifier.from_pretrained(path or SHIPPED_CLASSIFIER, device=device).requires_grad_(False)

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from patchforcing.data.arrays import from_model_range
-from patchforcing.metrics.classifier import SHIPPED_CLASSIFIER, load_classifier, shipped_classifier_path
+from patchforcing.metrics.classifier import SHIPPED_CLASSIFIER, load_classifier
+from patchforcing.pretrained import resolve_model_folder
 
 __all__ = ["FeatureExtractor", "ClassifierFeatures", "InceptionFeatures", "build_extractor", "embed_batches",
            "file_digest"]
@@ -38,7 +39,7 @@ class ClassifierFeatures:
     """Penultimate activations of a :class:`~patchforcing.metrics.classifier.FeatureClassifier`."""
 
     def __init__(self, path: str | Path | None = None, device: torch.device | str = "cpu") -> None:
-        folder = shipped_classifier_path() if path in (None, SHIPPED_CLASSIFIER) else Path(path)
+        folder = resolve_model_folder(path or SHIPPED_CLASSIFIER)
         self.model = load_classifier(folder, device)
         self.device = torch.device(device)
         self.key = f"classifier-{file_digest(folder / 'model.safetensors')}"
@@ -60,8 +61,8 @@ class InceptionFeatures:
             raise FileNotFoundError(f"Inception FID needs the weights file {INCEPTION_FILE}; pass its path with "
                                     f"--inception-weights (got {weights!r})")
         try:
-            from torchmetrics.image.fid import NoTrainInceptionV3
             import torch_fidelity  # noqa: F401  (NoTrainInceptionV3 is a stub without it)
+            from torchmetrics.image.fid import NoTrainInceptionV3
         except ImportError as err:
             raise ValueError("Inception FID needs torch-fidelity: pip install torch-fidelity "
                              "(check that it does not replace your torch)") from err

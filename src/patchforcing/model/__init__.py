@@ -1,7 +1,9 @@
 """Patch Forcing DiT: per-token time conditioning, class conditioning and a difficulty head."""
 
-from patchforcing.model.config import PRESETS, ModelConfig, model_config_from_preset
 from patchforcing.model.conditioning import Conditioning
+from patchforcing.model.config import PRESETS, ModelConfig, model_config_from_preset
 from patchforcing.model.dit import ModelOutput, PatchForcingDiT
+from patchforcing.model.protocol import PatchModel
 
-__all__ = ["PRESETS", "ModelConfig", "model_config_from_preset", "Conditioning", "ModelOutput", "PatchForcingDiT"]
+__all__ = ["PRESETS", "ModelConfig", "model_config_from_preset", "Conditioning", "ModelOutput", "PatchForcingDiT",
+           "PatchModel"]

@@ -11,16 +11,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from patchforcing.model.conditioning import (Conditioning, GatherBuffer, GatheredConditioning, SegmentConditioning,
-                                             time_segments)
+from patchforcing.model.conditioning import (
+    Conditioning,
+    GatherBuffer,
+    GatheredConditioning,
+    SegmentConditioning,
+    time_segments,
+)
 from patchforcing.model.config import ModelConfig
 from patchforcing.model.embed import LabelEmbedder, PatchEmbed, TimestepEmbedder, sincos_pos_embed_2d
 from patchforcing.path import patch_difficulty, unpatchify
+from patchforcing.pretrained import DataSpec, PretrainedMixin
 
 __all__ = ["ModelOutput", "PatchForcingDiT"]
 
@@ -95,8 +102,26 @@ class FinalLayer(nn.Module):
         return self.linear(mod.modulate(self.norm_final(x), 0, 1))  # (B, N, p*p*C_out)
 
 
-class PatchForcingDiT(nn.Module):
-    """DiT with per-token time. ``forward(x, t, y)`` accepts t of shape (B,) or (B, N)."""
+class PatchForcingDiT(PretrainedMixin):
+    """DiT with per-token time. ``forward(x, t, y)`` accepts t of shape (B,) or (B, N).
+
+    ``PatchForcingDiT.from_pretrained(name_or_folder)`` / ``model.save_pretrained(folder)`` read and
+    write model folders (:mod:`patchforcing.pretrained`)."""
+
+    model_type: ClassVar[str] = "patchforcing-dit"
+
+    @classmethod
+    def config_from_architecture(cls, values: dict[str, Any]) -> ModelConfig:
+        return ModelConfig(**values)
+
+    def data_spec(self, class_names: tuple[str, ...] = ()) -> DataSpec:
+        c = self.config
+        return DataSpec(channels=c.in_channels, image_size=c.image_size, class_names=class_names)
+
+    def layout(self) -> dict[str, Any]:
+        c = self.config
+        return {"patches": {"size": c.patch_size, "grid": [c.grid_size, c.grid_size], "order": "row-major"},
+                "outputs": {"velocity_channels": c.in_channels, "logvar_channels": int(c.difficulty_head)}}
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

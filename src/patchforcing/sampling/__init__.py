@@ -10,8 +10,16 @@ from patchforcing.sampling.lookahead import lookahead, lookahead_nfe
 from patchforcing.sampling.matrix import KnownContent, inpainting_matrix, schedule_matrix
 from patchforcing.sampling.noise import labels_for_seeds, noise_for_seeds
 from patchforcing.sampling.random_control import random_control
-from patchforcing.sampling.registry import (SAMPLERS, DualLoop, Euler, EulerPF, LookAhead, RandomControl, Sampler,
-                                            ScheduleMatrix)
+from patchforcing.sampling.registry import (
+                                            SAMPLERS,
+                                            DualLoop,
+                                            Euler,
+                                            EulerPF,
+                                            LookAhead,
+                                            RandomControl,
+                                            Sampler,
+                                            ScheduleMatrix,
+)
 from patchforcing.sampling.result import SampleResult, TraceStep
 from patchforcing.sampling.schedule import check_schedule, uniform_schedule
 

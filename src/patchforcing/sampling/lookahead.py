@@ -37,15 +37,25 @@ from patchforcing.sampling.result import SampleResult, TraceStep, trace_step
 from patchforcing.sampling.schedule import check_schedule
 from patchforcing.sampling.scope import sampling_scope
 
-__all__ = ["lookahead", "lookahead_nfe", "check_lookahead", "plain_early_steps"]
+__all__ = ["lookahead", "lookahead_nfe", "check_lookahead", "check_ratio", "check_early_t", "plain_early_steps"]
+
+
+def check_ratio(ratio: float) -> float:
+    if not ratio >= 1.0:
+        raise ValueError(f"the context ratio must be >= 1, got {ratio}")
+    return ratio
+
+
+def check_early_t(early_t: float) -> float:
+    if not early_t < 1.0:
+        raise ValueError(f"early_t must be < 1 (negative disables the plain early steps), got {early_t}")
+    return early_t
 
 
 def check_lookahead(p: float, ratio: float, early_t: float) -> None:
     check_fraction(p)
-    if not ratio >= 1.0:
-        raise ValueError(f"the context ratio must be >= 1, got {ratio}")
-    if not early_t < 1.0:
-        raise ValueError(f"early_t must be < 1 (negative disables the plain early steps), got {early_t}")
+    check_ratio(ratio)
+    check_early_t(early_t)
 
 
 def plain_early_steps(times: list[float], early_t: float, strict_early: bool = True) -> list[bool]:

@@ -9,6 +9,7 @@ A boolean option's flag sets the opposite of its default (``--inclusive-quantile
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
@@ -23,11 +24,13 @@ class OptionInfo:
     flag: str  # command-line flag, e.g. "--n-inner"
     help: str
     default: Any
+    check: Callable[[Any], Any] | None = None  # raises ValueError for a value out of range
 
 
-def option(default: Any, help: str, flag: str | None = None) -> Any:
-    """A sampler-config field with a help text and (default: from the field name) a flag."""
-    return field(default=default, metadata={"help": help, "flag": flag})
+def option(default: Any, help: str, flag: str | None = None, check: Callable[[Any], Any] | None = None) -> Any:
+    """A sampler-config field with a help text, (default: from the field name) a flag and a range check
+    that front ends run on the value before building the config."""
+    return field(default=default, metadata={"help": help, "flag": flag, "check": check})
 
 
 def option_info(f: Field) -> OptionInfo | None:
@@ -35,7 +38,7 @@ def option_info(f: Field) -> OptionInfo | None:
     if "help" not in f.metadata:
         return None
     flag = f.metadata["flag"] or "--" + f.name.replace("_", "-")
-    return OptionInfo(name=f.name, flag=flag, help=f.metadata["help"], default=f.default)
+    return OptionInfo(name=f.name, flag=flag, help=f.metadata["help"], default=f.default, check=f.metadata["check"])
 
 
 def sampler_options(cls: type) -> list[OptionInfo]:

@@ -18,7 +18,7 @@ from patchforcing.sampling.certainty import check_fraction
 from patchforcing.sampling.dual_loop import check_inner, dual_loop
 from patchforcing.sampling.euler import euler, euler_pf
 from patchforcing.sampling.guidance import Guidance
-from patchforcing.sampling.lookahead import check_lookahead, lookahead, lookahead_nfe
+from patchforcing.sampling.lookahead import check_early_t, check_lookahead, check_ratio, lookahead, lookahead_nfe
 from patchforcing.sampling.matrix import KnownContent, check_matrix, inpainting_matrix, schedule_matrix
 from patchforcing.sampling.options import option
 from patchforcing.sampling.random_control import Generators, random_control
@@ -26,7 +26,7 @@ from patchforcing.sampling.result import SampleResult
 from patchforcing.sampling.schedule import check_schedule, uniform_schedule
 
 __all__ = ["Sampler", "Euler", "EulerPF", "DualLoop", "LookAhead", "RandomControl", "ScheduleMatrix",
-           "SAMPLERS"]
+           "SAMPLERS", "default_sampler"]
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,8 @@ class EulerPF(Sampler):
 class DualLoop(Sampler):
     name: ClassVar[str] = "dual-loop"
     difficulty: ClassVar[bool] = True
-    p: float = option(0.4, "fraction of patches made certain at each outer step")
-    n_inner: int = option(4, "inner steps per outer step")
+    p: float = option(0.4, "fraction of patches made certain at each outer step", check=check_fraction)
+    n_inner: int = option(4, "inner steps per outer step", check=check_inner)
     strict_quantile: bool = option(True, "certain = difficulty <= quantile instead of < (authors: strict <)",
                                    flag="--inclusive-quantile")
     pixel_quantile: bool = option(True, "certainty quantile over the N patch values instead of the pixel-level map "
@@ -117,13 +117,13 @@ class RandomControl(DualLoop):
 class LookAhead(Sampler):
     name: ClassVar[str] = "look-ahead"
     difficulty: ClassVar[bool] = True
-    p: float = option(0.4, "fraction of patches made certain at each step")
-    ratio: float = option(1.4, "context ratio: certain patches jump to t_c = min(ratio * t, 1)")
+    p: float = option(0.4, "fraction of patches made certain at each step", check=check_fraction)
+    ratio: float = option(1.4, "context ratio: certain patches jump to t_c = min(ratio * t, 1)", check=check_ratio)
     strict_quantile: bool = option(True, "certain = difficulty <= quantile instead of < (authors: strict <)",
                                    flag="--inclusive-quantile")
     pixel_quantile: bool = option(True, "certainty quantile over the N patch values instead of the pixel-level map "
                                   "(authors: each patch's value counted patch_size^2 times)", flag="--patch-quantile")
-    early_t: float = option(0.05, "plain single-pass steps while t < this (negative: none)")
+    early_t: float = option(0.05, "plain single-pass steps while t < this (negative: none)", check=check_early_t)
     strict_early: bool = option(True, "plain early steps while t <= early_t instead of < (authors: their float32 "
                                 "test, in effect <)", flag="--inclusive-early")
     guided_early: bool = option(False, "guided v in the plain early steps (authors: unguided v_c)")
@@ -172,3 +172,9 @@ class ScheduleMatrix(Sampler):
 
 SAMPLERS: dict[str, type[Sampler]] = {cls.name: cls for cls in (Euler, EulerPF, DualLoop, LookAhead,
                                                                  RandomControl, ScheduleMatrix)}
+
+
+def default_sampler(time_mode: str) -> Sampler:
+    """The sampler a model uses unless told otherwise: Euler-PF for Patch Forcing (per-patch time)
+    models, Euler for global-time models."""
+    return EulerPF() if time_mode == "patch" else Euler()

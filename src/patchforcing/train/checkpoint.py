@@ -1,75 +1,80 @@
-"""Checkpoints: one folder per step, written atomically, holding
+"""Training checkpoints: one folder per step, written atomically. Each is a model folder
+(:mod:`patchforcing.pretrained`) plus what resuming needs:
 
-    config.json        the resolved TrainConfig (with format_version)
-    model.safetensors  online weights
-    ema.safetensors    EMA weights (used for sampling)
-    train_state.pt     optimizer, scheduler, step and RNG state
+    config.json         model config (architecture, data, how it was trained), the model-folder schema
+    model.safetensors   online weights
+    ema.safetensors     EMA weights (what sampling loads by default)
+    README.md           model card
+    train_config.json   the resolved TrainConfig of the run
+    train_state.pt      optimizer, step and RNG state
 
 A folder ``checkpoints/step_XXXXXXXX`` exists only once complete; interrupted writes (SIGKILL, a full
 disk) leave a hidden temporary that is ignored and cleaned up, and older checkpoints are pruned only
-after the new one is in place. Files from a newer ``format_version`` are refused.
+after the new one is in place. Files from a newer format version are refused. Checkpoints written
+before the model-folder schema (config.json = the TrainConfig, no train_config.json) still load.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from patchforcing.io.atomic import DiskWriteError, atomic_directory, remove_directory
-from patchforcing.shipped import SHIPPED, shipped_path
-from patchforcing.model import ModelConfig, PatchForcingDiT
-from patchforcing.train.config import FORMAT_VERSION, TrainConfig, config_from_dict, config_to_json
+from patchforcing.pretrained import (
+    CheckpointError,
+    DataSpec,
+    ModelMeta,
+    latest_checkpoint,
+    list_checkpoints,
+    load_state_dict_checked,
+    meta_to_json,
+    read_weights,
+    write_weights,
+)
+from patchforcing.pretrained.card import model_card
+from patchforcing.pretrained.folder import checkpoint_name
+from patchforcing.train.config import FORMAT_VERSION, TrainConfig, config_from_dict, config_to_dict, config_to_json
 
-__all__ = ["CheckpointError", "LoadedModel", "save_checkpoint", "list_checkpoints", "latest_checkpoint",
-           "read_config", "load_state_dict_checked", "load_model", "load_train_state", "resolve_checkpoint"]
-
-_STEP_PREFIX = "step_"
-_FILES = ("config.json", "model.safetensors", "ema.safetensors", "train_state.pt")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, unreadable or does not fit the model."""
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    model: PatchForcingDiT
-    config: TrainConfig
-    path: Path
-
+__all__ = ["save_checkpoint", "read_config", "read_train_config", "load_train_state", "checkpoint_meta"]
 
 Weights = nn.Module | dict[str, torch.Tensor]  # a module, or its full state dict (gathered from FSDP shards)
 
 
-def _state(weights: Weights) -> dict[str, torch.Tensor]:
-    state = weights if isinstance(weights, dict) else weights.state_dict()
-    return {k: v.detach().contiguous().cpu() for k, v in state.items()}
+def checkpoint_meta(config: TrainConfig, step: int, class_names: tuple[str, ...] = ()) -> ModelMeta:
+    """The model-folder config.json of a training checkpoint."""
+    m = config.model
+    space = "sd-vae-latents" if "latent" in config.data.source else "pixels"
+    data = DataSpec(channels=m.in_channels, image_size=m.image_size, space=space, class_names=class_names)
+    training = {**config_to_dict(config), "step": step}
+    for key in ("model", "format_version"):
+        training.pop(key)
+    return ModelMeta("patchforcing-dit", dict(vars(m)), data, training=training)
 
 
 def save_checkpoint(run_dir: str | Path, step: int, config: TrainConfig, model: Weights, ema: Weights,
-                    train_state: dict[str, Any], keep: int) -> Path:
+                    train_state: dict[str, Any], keep: int, class_names: tuple[str, ...] = ()) -> Path:
     """Write ``run_dir/checkpoints/step_XXXXXXXX`` atomically and keep the newest ``keep`` of them.
 
     A failed write (``OSError``: no space, read-only folder) raises :class:`DiskWriteError` naming the
     previous checkpoint, which is left untouched."""
     folder = Path(run_dir) / "checkpoints"
-    meta = {"format_version": str(FORMAT_VERSION), "step": str(step)}
+    meta = checkpoint_meta(config, step, class_names)
 
     def fill(tmp: Path) -> None:
-        (tmp / "config.json").write_text(config_to_json(config))
-        save_file(_state(model), str(tmp / "model.safetensors"), metadata=meta)
-        save_file(_state(ema), str(tmp / "ema.safetensors"), metadata=meta)
+        (tmp / "config.json").write_text(meta_to_json(meta))
+        (tmp / "train_config.json").write_text(config_to_json(config))
+        write_weights(model, tmp / "model.safetensors", step=str(step))
+        write_weights(ema, tmp / "ema.safetensors", step=str(step))
+        parameters = sum(t.numel() for t in (ema if isinstance(ema, dict) else ema.state_dict()).values())
+        (tmp / "README.md").write_text(model_card(meta, f"{Path(run_dir).name} step {step}", parameters))
         torch.save({**train_state, "step": step, "format_version": FORMAT_VERSION}, tmp / "train_state.pt")
 
-    target = folder / f"{_STEP_PREFIX}{step:08d}"
+    target = folder / checkpoint_name(step)
     previous = latest_checkpoint(run_dir)
     try:
         path = atomic_directory(target, fill)
@@ -78,30 +83,17 @@ def save_checkpoint(run_dir: str | Path, step: int, config: TrainConfig, model: 
     except OSError as err:
         kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint exists"
         raise DiskWriteError("checkpoint", target, err, kept) from err
-    for stale in folder.glob(f".{_STEP_PREFIX}*.tmp"):
+    for stale in folder.glob(".step_*.tmp"):
         shutil.rmtree(stale, ignore_errors=True)
     return path
 
 
-def list_checkpoints(run_dir: str | Path) -> list[Path]:
-    """Complete checkpoint folders (all four files present), oldest first."""
-    folder = Path(run_dir) / "checkpoints"
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith(_STEP_PREFIX)
-                  and all((p / name).is_file() for name in _FILES))
-
-
-def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    found = list_checkpoints(run_dir)
-    return found[-1] if found else None
-
-
 def read_config(path: str | Path) -> TrainConfig:
+    """A TrainConfig JSON file (a run's config.json, a checkpoint's train_config.json)."""
     path = Path(path)
     try:
         values = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"cannot read checkpoint config {path}: {err}") from err
     try:
         return config_from_dict(values)
@@ -109,23 +101,14 @@ def read_config(path: str | Path) -> TrainConfig:
         raise CheckpointError(f"invalid checkpoint config {path}: {err}") from err
 
 
-def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Load weights, naming the first missing, unexpected or mis-shaped tensor on mismatch."""
-    expected = model.state_dict()
-    for name, tensor in expected.items():
-        if name not in state:
-            raise CheckpointError(f"{source}: missing tensor {name!r} (shape {tuple(tensor.shape)})")
-        if tuple(state[name].shape) != tuple(tensor.shape):
-            raise CheckpointError(f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, "
-                                  f"the model expects {tuple(tensor.shape)}")
-    extra = sorted(set(state) - set(expected))
-    if extra:
-        raise CheckpointError(f"{source}: unexpected tensor {extra[0]!r} (the model has no such parameter)")
-    model.load_state_dict(state)
+def read_train_config(folder: str | Path) -> TrainConfig:
+    """The TrainConfig of a checkpoint folder (train_config.json, or config.json in older checkpoints)."""
+    folder = Path(folder)
+    path = folder / "train_config.json"
+    return read_config(path if path.is_file() else folder / "config.json")
 
 
 def _check_version(version: object, path: Path) -> None:
-    """Refuse files written by a newer patchforcing rather than misreading them."""
     try:
         number = int(str(version))
     except ValueError:
@@ -135,71 +118,10 @@ def _check_version(version: object, path: Path) -> None:
                               f"supports ({FORMAT_VERSION}); upgrade patchforcing")
 
 
-def _read_weights(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        _check_version(meta.get("format_version", FORMAT_VERSION), path)
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as err:
-        if isinstance(err, CheckpointError):
-            raise
-        raise CheckpointError(f"cannot read weights {path}: {err}") from err
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A run folder (its newest checkpoint), a checkpoint folder, a folder with config + weights, or
-    the name of a shipped checkpoint (``fmnist-pf``, ``fmnist-global``) when no such path exists."""
-    path = Path(path)
-    if str(path) in SHIPPED and not path.exists():
-        path = shipped_path(str(path))
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    if path.is_dir() and (path / "checkpoints").is_dir():
-        latest = latest_checkpoint(path)
-        if latest is None:
-            raise CheckpointError(f"run folder {path} holds no complete checkpoint yet")
-        return latest
-    if path.is_dir() and not (path / "config.json").is_file():
-        raise CheckpointError(f"{path} holds neither config.json nor checkpoints/step_*")
-    if path.is_file():
-        raise CheckpointError(f"{path} is a file: pass the folder holding config.json and the .safetensors weights")
-    return path
-
-
-def _check_expected(expect: ModelConfig | None, config: TrainConfig, source: Path) -> None:
-    if expect is not None and expect != config.model:
-        diff = [f"{k}: checkpoint {v!r} vs requested {getattr(expect, k)!r}"
-                for k, v in vars(config.model).items() if getattr(expect, k) != v]
-        raise CheckpointError(f"checkpoint {source} does not match the requested model ({'; '.join(diff)})")
-
-
-def load_model(path: str | Path, use_ema: bool = True, expect: ModelConfig | None = None,
-               device: torch.device | str = "cpu") -> LoadedModel:
-    """Build the model a checkpoint describes and load its (EMA) weights, in eval mode. ``path`` may also
-    be the authors' released file (a torch file with their EMA weights and config)."""
-    if Path(path).is_file():
-        from patchforcing.convert import load_authors_model
-
-        loaded = load_authors_model(path, device)
-        _check_expected(expect, loaded.config, loaded.path)
-        return loaded
-    folder = resolve_checkpoint(path)
-    config = read_config(folder / "config.json")
-    _check_expected(expect, config, folder)
-    names = ["ema.safetensors", "model.safetensors"] if use_ema else ["model.safetensors"]
-    weights = next((folder / n for n in names if (folder / n).is_file()), None)
-    if weights is None:
-        raise CheckpointError(f"{folder} has no weights file ({' or '.join(names)})")
-    model = PatchForcingDiT(config.model)
-    load_state_dict_checked(model, _read_weights(weights), str(weights))
-    return LoadedModel(model=model.to(device).eval(), config=config, path=folder)
-
-
 def load_train_state(folder: Path, model: nn.Module, ema: nn.Module) -> dict[str, Any]:
     """Restore online and EMA weights in place and return the saved train state."""
-    load_state_dict_checked(model, _read_weights(folder / "model.safetensors"), str(folder))
-    load_state_dict_checked(ema, _read_weights(folder / "ema.safetensors"), str(folder))
+    load_state_dict_checked(model, read_weights(folder / "model.safetensors"), str(folder))
+    load_state_dict_checked(ema, read_weights(folder / "ema.safetensors"), str(folder))
     path = folder / "train_state.pt"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

@@ -1,26 +1,27 @@
-"""Export a checkpoint for sharing: the resolved config plus one set of weights, nothing else."""
+"""Export a checkpoint for sharing: a model folder with one set of weights, config and model card."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from patchforcing.io.atomic import atomic_directory
-from patchforcing.train.checkpoint import load_model, resolve_checkpoint
+from patchforcing.model import PatchForcingDiT
+from patchforcing.pretrained import resolve_model_folder
 
 __all__ = ["export_checkpoint"]
 
 
-def export_checkpoint(source: str | Path, destination: str | Path, use_ema: bool = True) -> Path:
-    """Copy ``config.json`` and the EMA (``ema.safetensors``) or online (``model.safetensors``) weights
-    of a run's newest (or the given) checkpoint into ``destination`` atomically, after checking that
-    they load. ``load_model`` reads whichever of the two files the folder holds."""
-    folder = resolve_checkpoint(source)
-    load_model(folder, use_ema=use_ema)
-    weights = "ema.safetensors" if use_ema else "model.safetensors"
-
-    def fill(tmp: Path) -> None:
-        for name in ("config.json", weights):
-            shutil.copyfile(folder / name, tmp / name)
-
-    return atomic_directory(destination, fill)
+def export_checkpoint(source: str | Path, destination: str | Path, use_ema: bool = True,
+                      overwrite: bool = False) -> Path:
+    """Write the EMA (or online) weights of a run's newest (or the given) checkpoint into the model
+    folder ``destination`` (config.json, model.safetensors, README.md), atomically. The destination may
+    not lie inside the source run, and an existing model folder is replaced only with ``overwrite``."""
+    folder = resolve_model_folder(source)
+    model = PatchForcingDiT.from_pretrained(folder, ema=use_ema)
+    run = folder.parent.parent if folder.parent.name == "checkpoints" else folder
+    destination = Path(destination)
+    for inside in {run, folder}:
+        if destination.resolve() == inside.resolve() or inside.resolve() in destination.resolve().parents:
+            raise ValueError(f"the destination {destination} is inside the source {inside}; choose another folder")
+    recorded = model.meta.training if model.meta is not None else {}
+    training = {**recorded, "weights": "ema" if use_ema else "online", "exported_from": str(folder)}
+    return model.save_pretrained(destination, model.make_meta(training=training), overwrite=overwrite)

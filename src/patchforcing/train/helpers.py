@@ -11,20 +11,7 @@ from torch import nn
 
 from patchforcing.io.atomic import atomic_write
 
-__all__ = ["batch_indices", "step_generator", "update_ema", "ema_decay_at", "warmup_factor", "MetricsLog", "resolve_device"]
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N ({err})") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but no CUDA GPU is available")
-    return device
+__all__ = ["batch_indices", "step_generator", "update_ema", "ema_decay_at", "warmup_factor", "MetricsLog"]
 
 
 def batch_indices(step: int, batch_size: int, dataset_size: int, seed: int) -> torch.Tensor:

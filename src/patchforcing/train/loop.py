@@ -21,21 +21,43 @@ import torch
 from tqdm import tqdm
 
 from patchforcing.data import DataConfig, ImageArrays, load_dataset
+from patchforcing.device import resolve_device
 from patchforcing.distributed import init_distributed, rank_slice
+from patchforcing.generation import GenerationConfig, generate
 from patchforcing.io.atomic import DiskWriteError, atomic_write
 from patchforcing.io.images import save_grid
 from patchforcing.loss import patch_forcing_loss
 from patchforcing.model import PatchForcingDiT
-from patchforcing.sampling import euler, euler_pf, labels_for_seeds, noise_for_seeds, uniform_schedule
+from patchforcing.pretrained import latest_checkpoint
 from patchforcing.timesamplers import GlobalUniform, build_time_sampler
-from patchforcing.train.checkpoint import latest_checkpoint, load_train_state, save_checkpoint
+from patchforcing.train.checkpoint import load_train_state, save_checkpoint
 from patchforcing.train.config import TrainConfig, config_to_json
-from patchforcing.train.distributed import (NullLog, Parallel, any_rank, batch_report, global_stats,
-                                            load_optimizer_state, model_state, optimizer_state, shard_ema, wrap_model)
-from patchforcing.train.helpers import (MetricsLog, batch_indices, ema_decay_at, resolve_device, step_generator,
-                                        update_ema, warmup_factor)
-from patchforcing.train.nonfinite import (MAX_CONSECUTIVE_SKIPS, NonFiniteLossError, check_finite_weights,
-                                          nonfinite_reason)
+from patchforcing.train.distributed import (
+    NullLog,
+    Parallel,
+    any_rank,
+    batch_report,
+    global_stats,
+    load_optimizer_state,
+    model_state,
+    optimizer_state,
+    shard_ema,
+    wrap_model,
+)
+from patchforcing.train.helpers import (
+    MetricsLog,
+    batch_indices,
+    ema_decay_at,
+    step_generator,
+    update_ema,
+    warmup_factor,
+)
+from patchforcing.train.nonfinite import (
+    MAX_CONSECUTIVE_SKIPS,
+    NonFiniteLossError,
+    check_finite_weights,
+    nonfinite_reason,
+)
 from patchforcing.train.preflight import check_data_fits_model, check_same_run
 from patchforcing.train.signals import StopSignals
 from patchforcing.train.validate import validation_loss
@@ -65,17 +87,15 @@ def _sample_path(run_dir: Path, step: int) -> Path:
 
 
 def _save_samples(ema: PatchForcingDiT, path: Path, device: torch.device, write: bool = True) -> None:
-    """Sample a grid with the EMA weights; every rank samples (FSDP needs them all), rank 0 ``write``s."""
+    """A preview grid of 20 images (classes 0, 1, ... in turn) with the EMA weights and the model's
+    default sampler at 25 steps; every rank samples (FSDP needs them all), rank 0 ``write``s."""
     c = ema.config
-    seeds = list(range(20))
-    noise = noise_for_seeds(seeds, (c.in_channels, c.image_size, c.image_size), device)
-    y = torch.arange(len(seeds), device=device) % max(c.num_classes, 1) if c.num_classes else labels_for_seeds(seeds, 0, device)
-    sampler = euler_pf if c.time_mode == "patch" else euler
-    result = sampler(ema, noise, y, uniform_schedule(25))
+    config = GenerationConfig(steps=25, num_images=20, classes=tuple(range(c.num_classes)) or None, batch_size=20)
+    images = generate(ema, config, device)
     if not write:
         return
     try:
-        save_grid(result.x, path, nrow=10, scale=2)
+        save_grid(images, path, nrow=10, scale=2)
     except OSError as err:
         raise DiskWriteError("sample grid", path, err, _kept_note(path.parent.parent)) from err
 
@@ -175,7 +195,8 @@ def train(config: TrainConfig, device: str = "auto", progress: bool = True, data
                 weights = model_state(net), model_state(ema), optimizer_state(net, opt)  # collective under FSDP
                 if env.is_main:
                     train_state = {"optimizer": weights[2], "rng": torch.get_rng_state()}
-                    save_checkpoint(run_dir, done, config, weights[0], weights[1], train_state, config.keep_checkpoints)
+                    save_checkpoint(run_dir, done, config, weights[0], weights[1], train_state, config.keep_checkpoints,
+                                    data.class_names)
             if done % config.sample_every == 0 or done == config.steps:
                 _save_samples(ema, _sample_path(run_dir, done), dev, env.is_main)
             if halt:

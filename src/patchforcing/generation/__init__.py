@@ -1,0 +1,17 @@
+"""Generation: one typed config and one function that turns a model into batches of images."""
+
+from patchforcing.generation.batches import (
+                                              GeneratedBatch,
+                                              batch_labels,
+                                              generate,
+                                              generate_batches,
+                                              mask_generators,
+                                              rank_seeds,
+                                              single_image_config,
+)
+from patchforcing.generation.config import DEFAULT_STEPS, GenerationConfig
+from patchforcing.generation.manifest import MANIFEST, ImageRecord, merge_records, read_manifest
+
+__all__ = ["DEFAULT_STEPS", "GenerationConfig", "GeneratedBatch", "batch_labels", "generate", "generate_batches",
+           "mask_generators", "rank_seeds", "single_image_config", "MANIFEST", "ImageRecord",
+           "merge_records", "read_manifest"]

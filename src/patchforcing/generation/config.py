@@ -1,0 +1,60 @@
+"""What to generate: a typed configuration shared by every command that makes images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from patchforcing.sampling import Guidance, Sampler
+from patchforcing.sampling.registry import default_sampler
+
+__all__ = ["GenerationConfig", "MASK_SEED_OFFSET", "DEFAULT_STEPS"]
+
+MASK_SEED_OFFSET = 2**41  # random-mask generators: seed + offset (noise uses seed, labels seed + 2**40)
+DEFAULT_STEPS = 50
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Image i (0-based) uses seed ``seed + i`` for its noise, its class (unless ``classes`` is given:
+    then ``classes[i % len(classes)]``) and, for the random-mask control, its masks; so an image does
+    not depend on the batch it was made in, nor on the command that made it.
+
+    ``sampler`` None means the model's default (Euler-PF for Patch Forcing, Euler for global time).
+    The cost is ``steps`` outer steps, or an ``nfe`` budget turned into outer steps by the sampler
+    (at most one of the two; neither: 50 steps)."""
+
+    sampler: Sampler | None = None
+    steps: int | None = None
+    nfe: int | None = None
+    guidance: Guidance = field(default_factory=Guidance)
+    num_images: int = 20
+    seed: int = 0
+    classes: tuple[int, ...] | None = None
+    batch_size: int = 64
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and self.nfe is not None:
+            raise ValueError("give the cost as steps or as an NFE budget, not both")
+        for name in ("steps", "nfe"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.num_images < 0 or self.batch_size < 1 or self.seed < 0:
+            raise ValueError(f"need num_images >= 0, batch_size >= 1 and seed >= 0, got {self.num_images}, "
+                             f"{self.batch_size}, {self.seed}")
+        if self.classes is not None and (not self.classes or min(self.classes) < 0):
+            raise ValueError(f"classes must be a non-empty list of labels >= 0, got {self.classes}")
+
+    @property
+    def seeds(self) -> range:
+        return range(self.seed, self.seed + self.num_images)
+
+    def resolved_sampler(self, time_mode: str) -> Sampler:
+        return self.sampler if self.sampler is not None else default_sampler(time_mode)
+
+    def outer_steps(self, sampler: Sampler) -> int:
+        """Outer steps on the uniform schedule: ``steps``, or those that spend the ``nfe`` budget."""
+        if self.nfe is not None:
+            return sampler.budget(self.nfe).steps
+        return self.steps if self.steps is not None else DEFAULT_STEPS

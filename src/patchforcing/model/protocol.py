@@ -1,0 +1,27 @@
+"""The interface samplers, losses, generation and analyses type against: anything called like the
+model with a :class:`ModelConfig` (the model itself, a DDP / FSDP / compiled wrapper of it, a test
+double)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from patchforcing.model.config import ModelConfig
+from patchforcing.model.dit import ModelOutput
+
+__all__ = ["PatchModel"]
+
+
+@runtime_checkable
+class PatchModel(Protocol):
+    config: ModelConfig
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> ModelOutput:
+        """x (B, C, H, W), t (B,) or (B, N) in [0, 1], y (B,) labels -> velocity and log-variance."""
+        ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...

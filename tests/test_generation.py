@@ -1,0 +1,144 @@
+"""The one generation path: every image depends on its seed only (not on the batch, the command or
+the process), classes cycle from the first image, and eval scores exactly what sample writes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from conftest import randomize
+from patchforcing.cli.main import main
+from patchforcing.evaluation import as_written, folder_batches
+from patchforcing.generation import GenerationConfig, generate, generate_batches, single_image_config
+from patchforcing.model import ModelConfig, PatchForcingDiT
+from patchforcing.sampling import SAMPLERS, Guidance
+
+PF_SAMPLERS = [name for name in SAMPLERS if name != "euler"]
+
+
+@pytest.fixture
+def global_model(tiny_config: ModelConfig) -> PatchForcingDiT:
+    return randomize(PatchForcingDiT(replace(tiny_config, time_mode="global", difficulty_head=False))).eval()
+
+
+def _model(name: str, tiny_model, global_model):
+    return global_model if name == "euler" else tiny_model
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_an_image_does_not_depend_on_its_batch(name, tiny_model, global_model):
+    """Same batch size: bitwise the same images, whoever asks. Other batch sizes: the matrix kernels
+    round differently for other row counts (about 1e-7 here), nothing more: every image keeps its
+    own noise, class and masks."""
+    model = _model(name, tiny_model, global_model)
+    config = GenerationConfig(sampler=SAMPLERS[name](), steps=3, num_images=5, seed=11, batch_size=2,
+                              guidance=Guidance(scale=1.5))
+    whole = generate(model, config)  # (5, C, H, W)
+    assert whole.shape == (5, 1, 8, 8)
+    assert torch.equal(generate(model, config), whole)
+    for batch_size in (1, 3, 5):
+        assert torch.allclose(generate(model, replace(config, batch_size=batch_size)), whole, rtol=0, atol=1e-5)
+    alone = generate(model, single_image_config(config, 3))
+    assert torch.allclose(alone[0], whole[3], rtol=0, atol=1e-5)
+    other = generate(model, replace(config, seed=12, num_images=4))  # a shifted range: other batch members
+    assert torch.allclose(other, whole[1:], rtol=0, atol=1e-5)
+
+
+def test_batches_record_seeds_labels_and_cost(tiny_model):
+    config = GenerationConfig(sampler=SAMPLERS["dual-loop"](), nfe=8, num_images=5, seed=7, batch_size=2,
+                              classes=(2, 0))
+    batches = list(generate_batches(tiny_model, config))
+    assert [b.seeds for b in batches] == [[7, 8], [9, 10], [11]]
+    assert [b.labels.tolist() for b in batches] == [[2, 0], [2, 0], [2]]
+    assert all(b.nfe == 8 and b.steps == 2 and b.sampler == "dual-loop" for b in batches)
+    assert next(generate_batches(tiny_model, replace(config, seed=9, num_images=1))).labels.tolist() == [2]
+
+
+def test_default_sampler_and_cost(tiny_model, global_model):
+    assert next(generate_batches(tiny_model, GenerationConfig(num_images=1))).sampler == "euler-pf"
+    batch = next(generate_batches(global_model, GenerationConfig(num_images=1)))
+    assert (batch.sampler, batch.steps, batch.nfe) == ("euler", 50, 50)
+    with pytest.raises(ValueError, match="not both"):
+        GenerationConfig(steps=4, nfe=8)
+    with pytest.raises(ValueError, match="out of range"):
+        generate(tiny_model, GenerationConfig(num_images=1, classes=(3,)))
+
+
+def test_eval_scores_exactly_what_sample_writes(tmp_path, tiny_npz, capsys):
+    """``eval`` on a checkpoint scores the very pixels ``sample`` writes (same options, seeds and batch
+    size); ``eval --folder`` on that output (with a contact sheet in the folder) gives the same metrics,
+    up to the float rounding of embedding them in other batches."""
+    run = tmp_path / "run"
+    tiny = ["--preset", "T/4", "--depth", "1", "--width", "32", "--heads", "2", "--patch-size", "2", "--threads",
+            "1", "--no-progress"]
+    assert main(["train", "--data", str(tiny_npz), *tiny, "--steps", "2", "--batch-size", "8", "--out", str(run)]) == 0
+    clf = tmp_path / "clf"
+    assert main(["classifier", "train", "--data", str(tiny_npz), "--epochs", "1", "--batch-size", "16",
+                 "--threads", "1", "--out", str(clf)]) == 0
+    options = ["--sampler", "random", "--nfe", "8", "--p", "0.5", "--seed", "4"]
+    metric = ["--reference", str(tiny_npz), "--classifier", str(clf), "--cache-dir", str(tmp_path / "cache")]
+    out = tmp_path / "samples"
+    assert main(["sample", "--checkpoint", str(run), *options, "--num", "9", "--batch-size", "4", "--out", str(out)]) == 0
+    assert (out / "grid.png").is_file() and len(list((out / "images").iterdir())) == 9
+    manifest = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert [r["seed"] for r in manifest] == list(range(4, 13)) and {r["nfe"] for r in manifest} == {8}
+    assert main(["eval", "--folder", str(out), *metric, "--out", str(tmp_path / "folder.json")]) == 0
+    assert main(["eval", "--checkpoint", str(run), *options, "--num", "9", "--batch-size", "4", *metric,
+                 "--out", str(tmp_path / "model.json")]) == 0
+    folder, model = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("folder", "model"))
+    assert folder["num_images"] == model["num_images"] == 9
+    # the features of the same pixels, embedded in other batch compositions: equal up to float rounding
+    assert folder["metrics"] == pytest.approx(model["metrics"], rel=1e-6)
+    assert model["sampler"].startswith("RandomControl(p=0.5")
+    pf = PatchForcingDiT.from_pretrained(run)
+    config = GenerationConfig(sampler=SAMPLERS["random"](p=0.5), nfe=8, num_images=9, seed=4, batch_size=4)
+    written = torch.cat(list(folder_batches(out, 8, 1)))
+    assert torch.equal(as_written(generate(pf, config)), written)  # the very pixels sample wrote
+
+
+def test_sample_and_eval_take_the_same_sampler_options():
+    from patchforcing.cli.main import build_parser
+
+    def flags(command: str) -> set[str]:
+        sub = next(a for a in build_parser()._subparsers._group_actions)  # noqa: SLF001 (argparse internals)
+        return {s for action in sub.choices[command]._actions for s in action.option_strings}
+
+    shared = {"--sampler", "--p", "--n-inner", "--ratio", "--early-t", "--inclusive-quantile", "--guided-early",
+              "--guided-jump", "--cfg", "--cfg-interval", "--per-patch-interval", "--no-guide-logvar", "--seed",
+              "--classes", "--batch-size", "--raw-weights"}
+    assert shared <= flags("sample") and shared <= flags("eval")
+
+
+def test_an_option_the_sampler_does_not_take_is_an_error(capsys, tmp_path):
+    code = main(["sample", "--sampler", "euler-pf", "--n-inner", "2", "--num", "1", "--out", str(tmp_path / "s")])
+    assert code == 2 and "--n-inner does not apply to the euler-pf sampler" in capsys.readouterr().err
+
+
+def test_sample_writes_batch_by_batch(tmp_path, monkeypatch, tiny_model):
+    """``sample --num`` never holds more than a batch of images beyond the capped contact sheet: each
+    batch is written before the next one is generated."""
+    import patchforcing.generation as gen_module
+    import patchforcing.io.images as images_module
+
+    folder = tiny_model.save_pretrained(tmp_path / "m")
+    events: list[tuple[str, int]] = []
+    real_save, real_generate = images_module.save_images, gen_module.generate_batches
+
+    def save(images, out, names):
+        events.append(("write", images.shape[0]))
+        return real_save(images, out, names)
+
+    def batches(*args, **kwargs):
+        for batch in real_generate(*args, **kwargs):
+            events.append(("made", batch.images.shape[0]))
+            yield batch
+
+    monkeypatch.setattr(images_module, "save_images", save)
+    monkeypatch.setattr(gen_module, "generate_batches", batches)
+    assert main(["sample", "--checkpoint", str(folder), "--num", "23", "--batch-size", "5", "--steps", "1",
+                 "--out", str(tmp_path / "s")]) == 0
+    assert events == [(kind, n) for n in (5, 5, 5, 5, 3) for kind in ("made", "write")]
+    assert len(list((tmp_path / "s" / "images").iterdir())) == 23
