@@ -103,3 +103,15 @@ def test_sample_cli_rejects_bad_options(argv, capsys):
     with pytest.raises(SystemExit) as err:
         main(["sample", *argv])
     assert err.value.code == 2 and "error: argument" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["euler-pf", "dual-loop", "look-ahead", "random", "matrix"])
+def test_a_trace_function_sees_every_step_as_it_happens(name, tiny_model):
+    from patchforcing.generation import GenerationConfig, generate_batches
+    from patchforcing.sampling import SAMPLERS
+
+    seen = []
+    config = GenerationConfig(sampler=SAMPLERS[name](), steps=3, num_images=2)
+    batch = next(generate_batches(tiny_model, config, trace=seen.append))
+    assert len(seen) == len(batch.trace) > 0
+    assert all(a is b for a, b in zip(seen, batch.trace))

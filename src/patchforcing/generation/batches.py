@@ -16,7 +16,7 @@ from tqdm import tqdm
 from patchforcing.distributed import DistEnv, rank_range
 from patchforcing.generation.config import MASK_SEED_OFFSET, GenerationConfig
 from patchforcing.model import PatchModel
-from patchforcing.sampling import Sampler, TraceStep, labels_for_seeds, noise_for_seeds, uniform_schedule
+from patchforcing.sampling import Sampler, Trace, TraceStep, labels_for_seeds, noise_for_seeds, uniform_schedule
 
 __all__ = ["GeneratedBatch", "generate_batches", "generate", "batch_labels", "mask_generators", "single_image_config",
            "rank_seeds"]
@@ -53,7 +53,7 @@ def mask_generators(seeds: Sequence[int], device: torch.device | str = "cpu") ->
 
 
 def generate_batches(model: PatchModel, config: GenerationConfig, device: torch.device | str = "cpu",
-                     decode: Decoder | None = None, trace: bool = False,
+                     decode: Decoder | None = None, trace: Trace = False,
                      seeds: Sequence[int] | None = None) -> Iterator[GeneratedBatch]:
     """Yield the images of ``config`` (or of the subset ``seeds`` of its seeds, e.g. one rank's share)
     batch by batch, with a progress bar when ``config.progress``."""

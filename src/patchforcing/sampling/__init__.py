@@ -20,11 +20,11 @@ from patchforcing.sampling.registry import (
                                             Sampler,
                                             ScheduleMatrix,
 )
-from patchforcing.sampling.result import SampleResult, TraceStep
+from patchforcing.sampling.result import SampleResult, Trace, TraceStep
 from patchforcing.sampling.schedule import check_schedule, uniform_schedule
 
 __all__ = ["Budget", "steps_for_nfe", "certain_mask", "dual_loop", "masked_dual_loop", "euler", "euler_pf",
            "Guidance", "Prediction", "predict", "lookahead", "lookahead_nfe", "KnownContent", "inpainting_matrix",
            "schedule_matrix", "labels_for_seeds", "noise_for_seeds", "random_control", "SAMPLERS", "Sampler",
-           "Euler", "EulerPF", "DualLoop", "LookAhead", "RandomControl", "ScheduleMatrix", "SampleResult",
+           "Euler", "EulerPF", "DualLoop", "LookAhead", "RandomControl", "ScheduleMatrix", "SampleResult", "Trace",
            "TraceStep", "check_schedule", "uniform_schedule"]

@@ -22,7 +22,7 @@ from torch import nn
 from patchforcing.path import broadcast_patches
 from patchforcing.sampling.certainty import certain_mask, check_fraction, quantile_pixels
 from patchforcing.sampling.guidance import Guidance, Prediction, predict
-from patchforcing.sampling.result import SampleResult, TraceStep, trace_step
+from patchforcing.sampling.result import SampleResult, Trace, TraceRecorder, trace_step
 from patchforcing.sampling.schedule import check_schedule
 from patchforcing.sampling.scope import sampling_scope
 
@@ -40,14 +40,14 @@ def check_inner(n_inner: int) -> int:
 @sampling_scope
 def masked_dual_loop(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
                      n_inner: int, rule: MaskRule, guidance: Guidance = Guidance(),
-                     trace: bool = False) -> SampleResult:
+                     trace: Trace = False) -> SampleResult:
     """The dual-loop schedule with the certain set chosen by ``rule`` at every outer step."""
     times = check_schedule(schedule).tolist()  # one host copy, no per-step syncs
     n_inner = check_inner(n_inner)
     c = model.config
     B, H, W = noise.shape[0], noise.shape[-2], noise.shape[-1]
     x = noise
-    steps: list[TraceStep] = []
+    steps = TraceRecorder(trace)
     images = nfe = 0
     for t_k, t_next in zip(times[:-1], times[1:]):
         delta = (t_next - t_k) / n_inner
@@ -73,7 +73,7 @@ def masked_dual_loop(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, sch
 @sampling_scope
 def dual_loop(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
               p: float = 0.4, n_inner: int = 4, strict_quantile: bool = True, pixel_quantile: bool = True,
-              guidance: Guidance = Guidance(), trace: bool = False) -> SampleResult:
+              guidance: Guidance = Guidance(), trace: Trace = False) -> SampleResult:
     """Dual-loop: the fraction p of lowest-difficulty patches take the whole outer step at once and
     serve as cleaner context while the rest take n_inner smaller steps. NFE = outer steps x n_inner.
     ``pixel_quantile=False`` takes the certainty quantile over the N patch values instead of the

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from patchforcing.sampling.guidance import Guidance, predict
-from patchforcing.sampling.result import SampleResult, TraceStep, trace_step
+from patchforcing.sampling.result import SampleResult, Trace, TraceRecorder, trace_step
 from patchforcing.sampling.schedule import check_schedule
 from patchforcing.sampling.scope import sampling_scope
 
@@ -14,11 +14,11 @@ __all__ = ["euler", "euler_pf"]
 
 
 def _euler(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
-           guidance: Guidance, per_patch: bool, trace: bool) -> SampleResult:
+           guidance: Guidance, per_patch: bool, trace: Trace) -> SampleResult:
     times = check_schedule(schedule).tolist()  # one host copy, no per-step syncs
     B, N = noise.shape[0], model.config.num_patches
     x = noise
-    steps: list[TraceStep] = []
+    steps = TraceRecorder(trace)
     images = 0
     for t_k, t_next in zip(times[:-1], times[1:]):
         t = torch.full((B, N) if per_patch else (B,), t_k, device=x.device, dtype=x.dtype)
@@ -32,13 +32,13 @@ def _euler(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: tor
 
 @sampling_scope
 def euler(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
-          guidance: Guidance = Guidance(), trace: bool = False) -> SampleResult:
+          guidance: Guidance = Guidance(), trace: Trace = False) -> SampleResult:
     """x += (t_{k+1} - t_k) * v(x, t_k) with one global time per sample. NFE = steps."""
     return _euler(model, noise, y, schedule, guidance, per_patch=False, trace=trace)
 
 
 @sampling_scope
 def euler_pf(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
-             guidance: Guidance = Guidance(), trace: bool = False) -> SampleResult:
+             guidance: Guidance = Guidance(), trace: Trace = False) -> SampleResult:
     """Euler with t broadcast to (B, N); ignores the difficulty head. NFE = steps."""
     return _euler(model, noise, y, schedule, guidance, per_patch=True, trace=trace)

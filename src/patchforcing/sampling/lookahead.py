@@ -33,7 +33,7 @@ from torch import nn
 from patchforcing.path import broadcast_patches
 from patchforcing.sampling.certainty import certain_mask, check_fraction, quantile_pixels
 from patchforcing.sampling.guidance import Guidance, predict
-from patchforcing.sampling.result import SampleResult, TraceStep, trace_step
+from patchforcing.sampling.result import SampleResult, Trace, TraceRecorder, trace_step
 from patchforcing.sampling.schedule import check_schedule
 from patchforcing.sampling.scope import sampling_scope
 
@@ -76,7 +76,7 @@ def lookahead_nfe(schedule: torch.Tensor, early_t: float = 0.05, strict_early: b
 def lookahead(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
               p: float = 0.4, ratio: float = 1.4, strict_quantile: bool = True, pixel_quantile: bool = True,
               early_t: float = 0.05, strict_early: bool = True, guided_early: bool = False,
-              jump_guided: bool = False, guidance: Guidance = Guidance(), trace: bool = False) -> SampleResult:
+              jump_guided: bool = False, guidance: Guidance = Guidance(), trace: Trace = False) -> SampleResult:
     """Look-ahead: uncertain patches are updated with a velocity predicted while the certain
     patches sit at a cleaner time t_c = min(ratio t_k, 1)."""
     check_lookahead(p, ratio, early_t)
@@ -86,7 +86,7 @@ def lookahead(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: 
     pixels = quantile_pixels(c.patch_size, pixel_quantile)
     B, H, W = noise.shape[0], noise.shape[-2], noise.shape[-1]
     x = noise
-    steps: list[TraceStep] = []
+    steps = TraceRecorder(trace)
     images = nfe = 0
     for t_k, t_next, plain in zip(times[:-1], times[1:], plain_steps):
         dt = t_next - t_k

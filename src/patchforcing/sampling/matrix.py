@@ -20,7 +20,7 @@ from torch import nn
 
 from patchforcing.path import broadcast_patches, interpolate, pool_patches
 from patchforcing.sampling.guidance import Guidance, predict
-from patchforcing.sampling.result import SampleResult, TraceStep, trace_step
+from patchforcing.sampling.result import SampleResult, Trace, TraceRecorder, trace_step
 from patchforcing.sampling.schedule import check_schedule
 from patchforcing.sampling.scope import sampling_scope
 
@@ -72,7 +72,7 @@ def inpainting_matrix(known: torch.Tensor, schedule: torch.Tensor) -> torch.Tens
 @sampling_scope
 def schedule_matrix(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, matrix: torch.Tensor,
                     guidance: Guidance = Guidance(), known: KnownContent | None = None,
-                    trace: bool = False) -> SampleResult:
+                    trace: Trace = False) -> SampleResult:
     """Integrate a per-patch schedule matrix; with ``known`` the known pixels are kept exactly."""
     c = model.config
     B, H, W = noise.shape[0], noise.shape[-2], noise.shape[-1]
@@ -81,7 +81,7 @@ def schedule_matrix(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, matr
         raise ValueError("the first row of the schedule matrix is above 0 but no known content was given")
     increments = rows.diff(dim=1).clamp(min=0)  # (B, S, N)
     x = noise if known is None else interpolate(noise, known.image, rows[:, 0], c.patch_size)
-    steps: list[TraceStep] = []
+    steps = TraceRecorder(trace)
     images = 0
     t = rows[:, 0]
     for k in range(increments.shape[1]):

@@ -21,7 +21,7 @@ from torch import nn
 from patchforcing.sampling.certainty import certain_mask, check_fraction, quantile_pixels
 from patchforcing.sampling.dual_loop import masked_dual_loop
 from patchforcing.sampling.guidance import Guidance, Prediction
-from patchforcing.sampling.result import SampleResult
+from patchforcing.sampling.result import SampleResult, Trace
 from patchforcing.sampling.scope import sampling_scope
 
 __all__ = ["random_control", "check_generators", "Generators"]
@@ -52,7 +52,7 @@ def uniform_scores(generator: Generators, batch: int, num_patches: int, device: 
 @sampling_scope
 def random_control(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
                    generator: Generators, p: float = 0.4, n_inner: int = 4, strict_quantile: bool = True,
-                   pixel_quantile: bool = True, guidance: Guidance = Guidance(), trace: bool = False) -> SampleResult:
+                   pixel_quantile: bool = True, guidance: Guidance = Guidance(), trace: Trace = False) -> SampleResult:
     """Dual-loop with a random mask; ``generator`` (on the noise's device: one, or one per image)
     makes it reproducible."""
     check_fraction(p)

@@ -22,7 +22,7 @@ from patchforcing.sampling.lookahead import check_early_t, check_lookahead, chec
 from patchforcing.sampling.matrix import KnownContent, check_matrix, inpainting_matrix, schedule_matrix
 from patchforcing.sampling.options import option
 from patchforcing.sampling.random_control import Generators, random_control
-from patchforcing.sampling.result import SampleResult
+from patchforcing.sampling.result import SampleResult, Trace
 from patchforcing.sampling.schedule import check_schedule, uniform_schedule
 
 __all__ = ["Sampler", "Euler", "EulerPF", "DualLoop", "LookAhead", "RandomControl", "ScheduleMatrix",
@@ -54,12 +54,12 @@ class Sampler:
 
     def __call__(self, model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
                  guidance: Guidance = Guidance(), generator: Generators | None = None,
-                 trace: bool = False) -> SampleResult:
+                 trace: Trace = False) -> SampleResult:
         self.check_model(model)
         return self.run(model, noise, y, schedule, guidance, generator, trace)
 
     def run(self, model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
-            guidance: Guidance, generator: Generators | None, trace: bool) -> SampleResult:
+            guidance: Guidance, generator: Generators | None, trace: Trace) -> SampleResult:
         raise NotImplementedError(f"{type(self).__name__} does not implement run")
 
 

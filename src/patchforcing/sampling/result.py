@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
 from patchforcing.sampling.guidance import Prediction
 
-__all__ = ["SampleResult", "TraceStep", "trace_step"]
+__all__ = ["SampleResult", "TraceStep", "trace_step", "Trace", "TraceRecorder"]
 
 
 @dataclass(frozen=True)
@@ -32,3 +33,20 @@ def trace_step(pred: Prediction, x: torch.Tensor, t: torch.Tensor, patch_size: i
     """Record x at per-patch time t (B, N) with the difficulty of the pass that produced it."""
     difficulty = None if pred.logvar is None else pred.difficulty(patch_size)
     return TraceStep(x=x.clone(), t=t.clone(), difficulty=difficulty)
+
+
+Trace = bool | Callable[[TraceStep], None]  # record the steps; a callable also receives each as it happens
+
+
+class TraceRecorder(list[TraceStep]):
+    """The trace a sampler builds: a list of steps that also hands each new step to the caller's
+    function when ``trace`` is one (so a viewer can show a run while it is computed)."""
+
+    def __init__(self, trace: Trace) -> None:
+        super().__init__()
+        self.on_step = trace if callable(trace) else None
+
+    def append(self, step: TraceStep) -> None:
+        super().append(step)
+        if self.on_step is not None:
+            self.on_step(step)
