@@ -16,6 +16,7 @@ from patchforcing.cli.eval_cmd import add_eval_parser
 from patchforcing.cli.export_cmd import add_export_parser
 from patchforcing.cli.sample_cmd import add_sample_parser
 from patchforcing.cli.train_cmd import add_train_parser
+from patchforcing.cli.view_cmd import add_view_parser
 
 __all__ = ["build_parser", "main"]
 
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(sub)
     add_convert_parser(sub)
     add_encode_parser(sub)
+    add_view_parser(sub)
     return parser
 
 

@@ -1,0 +1,419 @@
+// The Patch Forcing viewer page: a form that starts runs, one event stream per run, and a player that
+// draws every network pass of one to four samplers side by side, stepping together by passes (NFE).
+// With an embedded #pf-static block (written by `patchforcing view --static`) it plays precomputed
+// runs and needs no server.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  const PANEL = 168; // target panel size in pixels; the image is scaled by a whole factor
+  const FRAME_MS = 150;
+  const CERTAIN = "#e3122b";
+  const staticBlock = document.getElementById("pf-static");
+  const clientId = randomId();
+  let info = null; // what /api/models says
+  let run = null; // the run on screen: {summary, status, lanes: [{plan, frames, result, lo, hi, el}]}
+  let source = null; // the live run's EventSource
+  let timer = null; // the play timer
+  let follow = true; // show the newest pass as it arrives
+
+  function randomId() {
+    const bytes = new Uint8Array(12);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function say(text, isError = false) {
+    $("message").textContent = text;
+    $("message").className = isError ? "error" : "";
+  }
+
+  function viridis(value) {
+    const x = Math.min(Math.max(Number.isFinite(value) ? value : 0, 0), 1) * (VIRIDIS.length - 1);
+    const i = Math.min(Math.floor(x), VIRIDIS.length - 2);
+    const f = x - i;
+    const c = VIRIDIS[i].map((a, j) => Math.round(a + (VIRIDIS[i + 1][j] - a) * f));
+    return `rgb(${c[0]},${c[1]},${c[2]})`;
+  }
+
+  // ---- the form (served mode) ----
+
+  async function init() {
+    if (staticBlock) {
+      initStatic(JSON.parse(staticBlock.textContent));
+      return;
+    }
+    try {
+      const response = await fetch("/api/models");
+      info = await response.json();
+    } catch (err) {
+      say(`cannot reach the viewer: ${err}`, true);
+      return;
+    }
+    buildForm();
+  }
+
+  function buildForm() {
+    $("run-form").hidden = false;
+    for (const c of info.checkpoints) $("checkpoint").add(new Option(`${c.name} (${c.description})`, c.name));
+    for (const name of info.samplers) {
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.value = name;
+      box.className = "sampler-choice";
+      label.append(box, ` ${name}`);
+      $("sampler-list").append(label);
+    }
+    for (const option of info.options) {
+      const label = document.createElement("label");
+      label.title = `${option.help} (${option.samplers.join(", ")}; ${option.flag})`;
+      label.dataset.samplers = option.samplers.join(",");
+      const input = document.createElement("input");
+      input.id = `opt-${option.name}`;
+      input.dataset.option = option.name;
+      input.dataset.type = option.type;
+      if (option.type === "bool") {
+        input.type = "checkbox";
+        input.checked = option.default;
+        label.append(input, ` ${option.name}`);
+      } else {
+        input.type = "number";
+        input.step = option.type === "int" ? "1" : "any";
+        input.value = option.default;
+        label.append(`${option.name} `, input);
+      }
+      $("option-list").append(label);
+    }
+    $("nfe").max = info.limits.max_nfe;
+    $("seed").max = info.limits.max_seed;
+    $("cfg").max = info.limits.max_cfg;
+    $("checkpoint").addEventListener("change", checkpointChanged);
+    $("sampler-list").addEventListener("change", samplersChanged);
+    $("run-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      startRun();
+    });
+    $("cancel").addEventListener("click", cancelRun);
+    checkpointChanged();
+  }
+
+  function currentCheckpoint() {
+    return info.checkpoints.find((c) => c.name === $("checkpoint").value);
+  }
+
+  function chosenSamplers() {
+    return Array.from(document.querySelectorAll(".sampler-choice:checked"), (box) => box.value);
+  }
+
+  function checkpointChanged() {
+    const c = currentCheckpoint();
+    $("label").replaceChildren(...c.class_names.map((name, i) => new Option(`${i}: ${name}`, String(i))));
+    $("label").disabled = c.class_names.length === 0;
+    for (const box of document.querySelectorAll(".sampler-choice")) {
+      box.disabled = !c.samplers.includes(box.value);
+      box.checked = box.checked && !box.disabled;
+      box.parentElement.classList.toggle("off", box.disabled);
+    }
+    if (chosenSamplers().length === 0) document.querySelector(`.sampler-choice[value="${c.default_sampler}"]`).checked = true;
+    samplersChanged();
+  }
+
+  function samplersChanged() {
+    const chosen = chosenSamplers();
+    for (const label of document.querySelectorAll("#option-list label[data-samplers]")) {
+      const used = label.dataset.samplers.split(",").some((name) => chosen.includes(name));
+      label.classList.toggle("off", !used);
+      label.querySelector("input").disabled = !used;
+    }
+  }
+
+  function requestBody() {
+    const number = (id) => Number($(id).value);
+    const options = {};
+    for (const input of document.querySelectorAll("#option-list input[data-option]")) {
+      if (!input.disabled) options[input.dataset.option] = input.dataset.type === "bool" ? input.checked : Number(input.value);
+    }
+    return {
+      client: clientId, checkpoint: $("checkpoint").value, samplers: chosenSamplers(), options,
+      nfe: number("nfe"), seed: number("seed"), label: number("label"), cfg: number("cfg"),
+      cfg_interval: [number("cfg-lo"), number("cfg-hi")],
+    };
+  }
+
+  async function startRun() {
+    say("starting…");
+    let response, body;
+    try {
+      response = await fetch("/api/runs", {
+        method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(requestBody()),
+      });
+      body = await response.json();
+    } catch (err) {
+      say(`the viewer did not answer: ${err}`, true);
+      return;
+    }
+    if (!response.ok) {
+      say(body.error || `the viewer answered ${response.status}`, true);
+      return;
+    }
+    show(body);
+    say(`running ${describe(body)}`);
+    listen(body.id);
+  }
+
+  async function cancelRun() {
+    if (!run) return;
+    try {
+      await fetch(`/api/runs/${run.summary.id}/cancel`, {method: "POST"});
+    } catch (err) {
+      say(`the viewer did not answer: ${err}`, true);
+    }
+  }
+
+  function listen(id) {
+    const stream = new EventSource(`/api/runs/${id}/events`);
+    source = stream;
+    for (const kind of ["frame", "lane"]) stream.addEventListener(kind, (e) => dispatch(kind, JSON.parse(e.data)));
+    stream.addEventListener("end", (e) => {
+      stream.close();
+      dispatch("end", JSON.parse(e.data));
+    });
+    stream.onerror = () => {
+      if (stream.readyState === EventSource.CLOSED && run && run.summary.id === id && run.status === "running") {
+        say("lost the connection to the viewer", true);
+      }
+    };
+  }
+
+  // ---- a run on screen (served or static) ----
+
+  function describe(summary) {
+    const what = summary.class_name === null ? "" : `, class ${summary.label} (${summary.class_name})`;
+    return `${summary.checkpoint}, seed ${summary.seed}${what}, NFE budget ${summary.nfe_budget}`;
+  }
+
+  function show(summary) {
+    pause();
+    if (source) source.close();
+    source = null;
+    const scale = Math.max(1, Math.floor(PANEL / summary.image_size));
+    run = {
+      summary, status: "running",
+      lanes: summary.lanes.map((plan) => ({plan, frames: [], result: null, lo: Infinity, hi: -Infinity, el: null})),
+    };
+    $("lanes").replaceChildren();
+    run.lanes.forEach((lane, i) => {
+      const el = $("lane-template").content.firstElementChild.cloneNode(true);
+      el.dataset.lane = String(i);
+      el.dataset.status = "running";
+      el.querySelector(".lane-sampler").textContent = lane.plan.sampler;
+      el.querySelector(".lane-command").textContent = lane.plan.command;
+      el.querySelector(".lane-copy").addEventListener("click", () => copy(lane.plan.command));
+      for (const canvas of el.querySelectorAll("canvas")) canvas.width = canvas.height = summary.image_size * scale;
+      lane.el = el;
+      $("lanes").append(el);
+    });
+    $("cancel").disabled = false;
+    $("step").max = "0";
+    $("step").value = "0";
+    follow = true;
+    render();
+  }
+
+  function dispatch(kind, data) {
+    if (kind === "frame") addFrame(data);
+    else if (kind === "lane") laneDone(data);
+    else if (kind === "end") ended(data);
+  }
+
+  function addFrame(frame) {
+    const lane = run.lanes[frame.lane];
+    lane.frames[frame.index] = frame;
+    for (const v of frame.difficulty || []) {
+      lane.lo = Math.min(lane.lo, v);
+      lane.hi = Math.max(lane.hi, v);
+    }
+    const last = Math.max(...run.lanes.map((l) => l.frames.length)) - 1;
+    $("step").max = String(last);
+    for (const id of ["step", "play", "export-png"]) $(id).disabled = false;
+    if (follow && !timer) $("step").value = String(last);
+    render();
+  }
+
+  function laneDone(result) {
+    const lane = run.lanes[result.lane];
+    lane.result = result;
+    lane.el.dataset.status = "done";
+    lane.el.dataset.nfe = String(result.nfe);
+    lane.el.querySelector(".lane-result").textContent =
+      `done: NFE ${result.nfe} as the sampler counts it, ${result.steps} outer steps, ` +
+      `${result.passes} passes drawn, ${result.seconds.toFixed(2)} s`;
+    if (!staticBlock) {
+      const link = lane.el.querySelector(".lane-gif");
+      link.href = `/api/runs/${run.summary.id}/lanes/${result.lane}.gif`;
+      link.download = `${lane.plan.sampler}-seed${run.summary.seed}.gif`;
+      link.hidden = false;
+    }
+    render();
+  }
+
+  function ended(end) {
+    run.status = end.status;
+    $("cancel").disabled = true;
+    for (const lane of run.lanes) if (!lane.result) lane.el.dataset.status = end.status;
+    if (!staticBlock) {
+      if (end.status === "error") say(end.message, true);
+      else say(`${end.status}: ${describe(run.summary)}`);
+    }
+    render();
+  }
+
+  // ---- drawing ----
+
+  function render() {
+    if (!run) return;
+    const k = Number($("step").value);
+    const passes = Number($("step").max) + 1;
+    $("step-label").textContent = run.lanes.some((l) => l.frames.length) ? `pass ${k + 1} of ${passes}` : "waiting";
+    for (const lane of run.lanes) drawLane(lane, k);
+  }
+
+  function drawLane(lane, k) {
+    const el = lane.el;
+    const status = lane.result ? "done" : run.status !== "running" ? run.status : lane.frames.length ? "running" : "waiting";
+    el.querySelector(".lane-status").textContent = `(${status})`;
+    const frame = lane.frames[Math.min(k, lane.frames.length - 1)];
+    if (!frame) {
+      el.querySelector(".lane-nfe").textContent = `NFE 0 / ${lane.plan.nfe}`;
+      return;
+    }
+    const s = run.summary;
+    el.querySelector(".lane-nfe").textContent = `NFE ${frame.nfe} / ${lane.plan.nfe}`;
+    el.querySelector(".lane-outer").textContent = `outer step ${frame.outer + 1} / ${lane.plan.steps}`;
+    el.querySelector(".lane-certain").textContent = `${frame.certain.length} certain patches`;
+    drawImage(el.querySelector(".panel-image"), frame.image, s.image_size, s.channels);
+    drawMap(el.querySelector(".panel-time"), frame.t, s.grid, (v) => v, frame.certain);
+    const span = lane.hi - lane.lo || 1;
+    drawMap(el.querySelector(".panel-difficulty"), frame.difficulty, s.grid, (v) => (v - lane.lo) / span, frame.certain);
+  }
+
+  function drawImage(canvas, encoded, size, channels) {
+    const bytes = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
+    const small = document.createElement("canvas");
+    small.width = small.height = size;
+    const pixels = small.getContext("2d").createImageData(size, size);
+    for (let i = 0; i < size * size; i++) {
+      for (let c = 0; c < 3; c++) pixels.data[4 * i + c] = bytes[i * channels + (channels === 3 ? c : 0)];
+      pixels.data[4 * i + 3] = 255;
+    }
+    small.getContext("2d").putImageData(pixels, 0, 0);
+    const ctx = canvas.getContext("2d");
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
+  }
+
+  function drawMap(canvas, values, grid, scale, certain) {
+    const ctx = canvas.getContext("2d");
+    if (!values) {
+      ctx.fillStyle = "#888";
+      ctx.fillRect(0, 0, canvas.width, canvas.height);
+      ctx.fillStyle = "#fff";
+      ctx.fillText("no difficulty head", 8, canvas.height / 2);
+      return;
+    }
+    const cell = canvas.width / grid;
+    values.forEach((v, i) => {
+      ctx.fillStyle = viridis(scale(v));
+      ctx.fillRect((i % grid) * cell, Math.floor(i / grid) * cell, cell, cell);
+    });
+    ctx.strokeStyle = CERTAIN;
+    ctx.lineWidth = 2;
+    for (const i of certain) ctx.strokeRect((i % grid) * cell + 1, Math.floor(i / grid) * cell + 1, cell - 2, cell - 2);
+  }
+
+  // ---- player and export ----
+
+  function play() {
+    const slider = $("step");
+    if (Number(slider.value) >= Number(slider.max)) slider.value = "0";
+    follow = false;
+    $("play").textContent = "Pause";
+    timer = setInterval(() => {
+      if (Number(slider.value) < Number(slider.max)) {
+        slider.value = String(Number(slider.value) + 1);
+        render();
+      } else if (run.status !== "running") {
+        pause();
+      }
+    }, FRAME_MS);
+  }
+
+  function pause() {
+    if (timer) clearInterval(timer);
+    timer = null;
+    $("play").textContent = "Play";
+    follow = Number($("step").value) === Number($("step").max);
+  }
+
+  function framePNG() {
+    const gap = 6, header = 18;
+    const panel = run.lanes[0].el.querySelector("canvas").width;
+    const out = document.createElement("canvas");
+    out.width = 3 * panel + 4 * gap;
+    out.height = run.lanes.length * (panel + header + gap) + gap;
+    const ctx = out.getContext("2d");
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, out.width, out.height);
+    ctx.font = "12px sans-serif";
+    run.lanes.forEach((lane, r) => {
+      const top = gap + r * (panel + header + gap);
+      const text = [".lane-nfe", ".lane-outer"].map((q) => lane.el.querySelector(q).textContent).join(", ");
+      ctx.fillStyle = "#000";
+      ctx.fillText(`${lane.plan.sampler}: ${text}`, gap, top + 12);
+      [".panel-image", ".panel-time", ".panel-difficulty"].forEach((q, c) => {
+        ctx.drawImage(lane.el.querySelector(q), gap + c * (panel + gap), top + header);
+      });
+    });
+    return out.toDataURL("image/png");
+  }
+
+  function copy(text) {
+    if (navigator.clipboard) {
+      navigator.clipboard.writeText(text).then(() => say("command copied"), () => say("select the command to copy it"));
+    } else {
+      say("select the command to copy it");
+    }
+  }
+
+  $("play").addEventListener("click", () => (timer ? pause() : play()));
+  $("step").addEventListener("input", () => {
+    pause();
+    render();
+  });
+  $("export-png").addEventListener("click", () => {
+    const link = document.createElement("a");
+    link.href = framePNG();
+    link.download = `patchforcing-pass${Number($("step").value) + 1}.png`;
+    link.click();
+  });
+  window.patchforcingViewer = {framePNG};
+
+  // ---- the static page ----
+
+  function initStatic(data) {
+    $("static-runs").hidden = false;
+    data.runs.forEach((r, i) => $("static-select").add(new Option(r.title, String(i))));
+    const open = () => {
+      const chosen = data.runs[Number($("static-select").value)];
+      show(chosen.summary);
+      for (const event of chosen.events) dispatch(event.kind, event.data);
+      play();
+    };
+    $("static-select").addEventListener("change", open);
+    open();
+  }
+
+  init();
+})();

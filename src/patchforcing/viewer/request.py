@@ -1,0 +1,189 @@
+"""What a page may ask for: one typed, validated request per run, and the limits it is checked against.
+
+The body is a small JSON object. Every field is checked (type, range) before anything runs, and a
+bad one is answered with one clear message: an unknown checkpoint or sampler, a sampler the model
+cannot run, an option outside its range (each sampler option's own ``check``), an NFE, seed or class
+out of range. Sampler options are those of the registry (:mod:`patchforcing.sampling.options`); each
+applies to the chosen samplers that take it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from patchforcing.sampling import SAMPLERS, Guidance, Sampler
+from patchforcing.sampling.options import OptionInfo, sampler_options
+from patchforcing.viewer.catalog import Checkpoint
+
+__all__ = ["Limits", "RequestError", "RunRequest", "parse_run_request", "viewer_options", "describe_options"]
+
+_CLIENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_FIELDS = ("client", "checkpoint", "samplers", "options", "nfe", "seed", "label", "cfg", "cfg_interval")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one viewer accepts and keeps."""
+
+    max_nfe: int = 200  # per sampler, as spent (a large n_inner cannot exceed it either)
+    max_seed: int = 2**31 - 1
+    max_cfg: float = 20.0
+    max_samplers: int = 4  # side by side in one run
+    max_body: int = 4096  # bytes of a request body
+    max_runs: int = 16  # runs kept in memory (least recently used dropped first)
+    max_queue: int = 4  # runs waiting per model
+
+
+class RequestError(ValueError):
+    """A request the viewer refuses; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One run: the same noise, class, NFE budget and guidance for one to four samplers."""
+
+    client: str  # the page that asked (its newer runs cancel this one)
+    checkpoint: str
+    samplers: tuple[Sampler, ...]
+    nfe: int  # budget
+    seed: int
+    label: int | None  # None for an unconditional model
+    guidance: Guidance
+
+
+def viewer_options() -> dict[str, tuple[OptionInfo, list[str]]]:
+    """Option field name -> (its declaration, the samplers that take it), over the whole registry."""
+    options: dict[str, tuple[OptionInfo, list[str]]] = {}
+    for name, cls in SAMPLERS.items():
+        for info in sampler_options(cls):
+            options.setdefault(info.name, (info, []))[1].append(name)
+    return options
+
+
+def describe_options() -> list[dict[str, Any]]:
+    """The sampler options as the page shows them (JSON)."""
+    return [{"name": info.name, "flag": info.flag, "help": info.help, "default": info.default,
+             "type": type(info.default).__name__, "samplers": owners}
+            for info, owners in viewer_options().values()]
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _integer(values: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+    value = values.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise RequestError(f"{key} must be an integer in [{lo}, {hi}], got {_shown(value)}")
+    return value
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise RequestError(f"{what} must be a number, got {_shown(value)}")
+    return float(value)
+
+
+def _option_value(info: OptionInfo, value: Any) -> Any:
+    """A page's value for one option, typed like its default and range-checked by its ``check``."""
+    if isinstance(info.default, bool):
+        if not isinstance(value, bool):
+            raise RequestError(f"option {info.name} must be true or false, got {_shown(value)}")
+    elif isinstance(info.default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RequestError(f"option {info.name} must be an integer, got {_shown(value)}")
+    else:
+        value = _number(value, f"option {info.name}")
+    if info.check is not None:
+        try:
+            info.check(value)
+        except ValueError as err:
+            raise RequestError(f"option {info.name}: {err}") from None
+    return value
+
+
+def _samplers(values: dict[str, Any], checkpoint: Checkpoint, limits: Limits) -> tuple[Sampler, ...]:
+    names = values.get("samplers", [])
+    if not isinstance(names, list) or not 1 <= len(names) <= limits.max_samplers:
+        raise RequestError(f"samplers must be a list of 1 to {limits.max_samplers} names, got {_shown(names)}")
+    options = values.get("options", {})
+    if not isinstance(options, dict):
+        raise RequestError(f"options must be an object, got {_shown(options)}")
+    known = viewer_options()
+    unknown = sorted(str(k) for k in options if k not in known)
+    if unknown:
+        raise RequestError(f"unknown sampler option(s) {', '.join(map(_shown, unknown))}; the options are "
+                           f"{', '.join(known)}")
+    given = {key: _option_value(known[key][0], value) for key, value in options.items()}
+    samplers = []
+    for name in names:
+        if not isinstance(name, str) or name not in SAMPLERS:
+            raise RequestError(f"unknown sampler {_shown(name)}; choose from {', '.join(SAMPLERS)}")
+        if name not in checkpoint.samplers:
+            raise RequestError(f"sampler {name!r} does not run on {checkpoint.name} (it runs "
+                               f"{', '.join(checkpoint.samplers)})")
+        cls = SAMPLERS[name]
+        accepted = {info.name for info in sampler_options(cls)}
+        try:
+            samplers.append(cls(**{k: v for k, v in given.items() if k in accepted}))
+        except (TypeError, ValueError) as err:
+            raise RequestError(f"{name}: {err}") from None
+    return tuple(samplers)
+
+
+def _guidance(values: dict[str, Any], limits: Limits) -> Guidance:
+    scale = _number(values.get("cfg", 1.0), "cfg")
+    if not 0 <= scale <= limits.max_cfg:
+        raise RequestError(f"cfg must lie in [0, {limits.max_cfg}], got {scale}")
+    interval = values.get("cfg_interval", [0.0, 1.0])
+    if not isinstance(interval, list) or len(interval) != 2:
+        raise RequestError(f"cfg_interval must be a list [t_lo, t_hi], got {_shown(interval)}")
+    lo, hi = (_number(v, "cfg_interval") for v in interval)
+    try:
+        return Guidance(scale=scale, interval=(lo, hi))
+    except ValueError as err:
+        raise RequestError(str(err)) from None
+
+
+def parse_run_request(body: bytes, catalog: dict[str, Checkpoint], limits: Limits) -> RunRequest:
+    """Check a run request's body against the catalog and the limits; raise :class:`RequestError`."""
+    if len(body) > limits.max_body:
+        raise RequestError(f"the request body is larger than {limits.max_body} bytes", status=413)
+    try:
+        values = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise RequestError("the request body is not JSON") from None
+    if not isinstance(values, dict):
+        raise RequestError("the request body must be a JSON object")
+    unknown = sorted(str(k) for k in values if k not in _FIELDS)
+    if unknown:
+        raise RequestError(f"unknown field(s) {', '.join(map(_shown, unknown))}; the fields are {', '.join(_FIELDS)}")
+    client = values.get("client")
+    if not isinstance(client, str) or not _CLIENT.fullmatch(client):
+        raise RequestError("client must be an id of 1 to 64 letters, digits, '-' or '_'")
+    name = values.get("checkpoint")
+    if not isinstance(name, str) or name not in catalog:
+        raise RequestError(f"unknown checkpoint {_shown(name)}; this viewer offers {', '.join(catalog)}")
+    checkpoint = catalog[name]
+    samplers = _samplers(values, checkpoint, limits)
+    nfe = _integer(values, "nfe", 32, 1, limits.max_nfe)
+    for sampler in samplers:
+        spent = sampler.budget(nfe).nfe
+        if spent > limits.max_nfe:
+            raise RequestError(f"{sampler.name} would spend NFE {spent} for this budget; the limit is {limits.max_nfe}")
+    num_classes = checkpoint.model.config.num_classes
+    label = _integer(values, "label", 0, 0, num_classes - 1) if num_classes else None
+    guidance = _guidance(values, limits)
+    if guidance.active and label is None:
+        raise RequestError(f"{name} is unconditional: classifier-free guidance needs a class model (use cfg 1)")
+    return RunRequest(client=client, checkpoint=name, samplers=samplers, nfe=nfe,
+                      seed=_integer(values, "seed", 0, 0, limits.max_seed), label=label, guidance=guidance)

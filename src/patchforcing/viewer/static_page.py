@@ -1,0 +1,73 @@
+"""``patchforcing view --static OUT.html``: the page with a few precomputed runs in one file.
+
+The runs are computed by the same code as the served viewer (:func:`~patchforcing.viewer.worker.execute`)
+and stored as the events the page would have streamed; the script and style sheet are inlined, so the
+file opens from disk with no server and fetches nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from patchforcing.io.atomic import atomic_write
+from patchforcing.sampling import SAMPLERS, Guidance
+from patchforcing.viewer.catalog import Checkpoint
+from patchforcing.viewer.page import read_asset
+from patchforcing.viewer.request import RunRequest
+from patchforcing.viewer.runs import Run
+from patchforcing.viewer.worker import execute
+
+__all__ = ["STATIC_NFE", "STATIC_IMAGES", "static_runs", "static_html", "write_static_page"]
+
+STATIC_NFE = 16
+STATIC_IMAGES = ((0, 0), (1, 7), (2, 9))  # (seed, class) of the runs of each checkpoint
+_COMPARED = ("euler-pf", "dual-loop", "look-ahead", "random")  # side by side where the model runs them
+
+
+def static_runs(catalog: dict[str, Checkpoint], nfe: int = STATIC_NFE) -> list[dict[str, Any]]:
+    """Per checkpoint and (seed, class) of :data:`STATIC_IMAGES`, one run of up to four samplers,
+    as its title, summary and events."""
+    runs: list[dict[str, Any]] = []
+    for checkpoint in catalog.values():
+        names = [n for n in _COMPARED if n in checkpoint.samplers] or list(checkpoint.samplers[:1])
+        num_classes = checkpoint.model.config.num_classes
+        for seed, label in STATIC_IMAGES:
+            request = RunRequest(client="static", checkpoint=checkpoint.name,
+                                 samplers=tuple(SAMPLERS[n]() for n in names), nfe=nfe, seed=seed,
+                                 label=label % num_classes if num_classes else None, guidance=Guidance())
+            run = Run(f"static-{len(runs)}", request, checkpoint)
+            execute(run)
+            if run.status != "done":
+                raise RuntimeError(f"a precomputed run failed: {run.message}")
+            summary = run.summary()
+            shown = "" if summary["class_name"] is None else f", class {request.label} ({summary['class_name']})"
+            runs.append({"title": f"{checkpoint.name}: {', '.join(names)}{shown}, seed {seed}, NFE {nfe}",
+                         "summary": summary, "events": [asdict(e) for e in run.events_from(0)]})
+    return runs
+
+
+def _inline(text: str) -> str:
+    """Text that cannot end the <script> or <style> element it is put in."""
+    return text.replace("</", "<\\/")
+
+
+def static_html(runs: list[dict[str, Any]]) -> str:
+    """The page with its script, style sheet and ``runs`` inlined."""
+    page = read_asset("index.html")
+    style = '<link rel="stylesheet" href="/assets/style.css">'
+    script = '<script src="/assets/app.js"></script>'
+    if style not in page or script not in page:
+        raise RuntimeError("index.html no longer links its style sheet and script the way static_html expects")
+    data = _inline(json.dumps({"runs": runs}, separators=(",", ":")))
+    page = page.replace(style, f"<style>\n{_inline(read_asset('style.css'))}</style>")
+    return page.replace(script, f'<script id="pf-static" type="application/json">{data}</script>\n'
+                                f"<script>\n{_inline(read_asset('app.js'))}</script>")
+
+
+def write_static_page(catalog: dict[str, Checkpoint], out: str | Path, nfe: int = STATIC_NFE) -> Path:
+    """Compute the precomputed runs and write the self-contained page to ``out``."""
+    html = static_html(static_runs(catalog, nfe))
+    return atomic_write(Path(out), lambda tmp: tmp.write_text(html, encoding="utf-8"))
