@@ -12,16 +12,19 @@ from __future__ import annotations
 import statistics
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from patchforcing.loss import LossConfig, patch_forcing_loss
 from patchforcing.model import ModelConfig, PatchForcingDiT, model_config_from_preset
 from patchforcing.timesamplers import build_time_sampler
+from patchforcing.train.distributed import compile_model
 
 __all__ = ["TrainSpeedConfig", "TrainSpeed", "train_flops_per_image", "peak_flops", "measure_train_speed",
-           "train_speed_markdown"]
+           "train_speed_markdown", "TRAIN_MODES", "parse_train_modes", "measure_train_modes", "train_modes_markdown"]
+
+TRAIN_MODES = ("fp32", "bf16", "fp32+compile", "bf16+compile")  # what `bench speed --train` compares
 
 # dense peak FLOP/s (bf16, fp32) by a substring of torch.cuda.get_device_name()
 _PEAKS = {"H200": (989e12, 67e12), "H100": (989e12, 67e12), "A100": (312e12, 19.5e12), "L40S": (362e12, 91.6e12),
@@ -52,6 +55,7 @@ class TrainSpeed:
     device: str
     config: TrainSpeedConfig
     seconds_per_step: float  # median
+    warmup_seconds: float  # the untimed first steps (with --compile: mostly compilation)
     images_per_s: float
     flops_per_image: float  # model FLOPs of one training image (forward + backward)
     achieved_flops: float  # FLOP/s
@@ -86,7 +90,7 @@ def measure_train_speed(config: TrainSpeedConfig, device: torch.device) -> Train
     mc = model_config_from_preset(config.preset, image_size=config.image_size, in_channels=config.channels,
                                   num_classes=config.num_classes)
     model = PatchForcingDiT(mc).to(device).train()
-    net = torch.compile(model) if config.compile else model
+    net = compile_model(model) if config.compile else model
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     sampler = build_time_sampler("ltg", {})
     gen = torch.Generator(device=device).manual_seed(0)
@@ -101,8 +105,11 @@ def measure_train_speed(config: TrainSpeedConfig, device: torch.device) -> Train
         out.loss.backward()
         opt.step()
 
+    start = time.perf_counter()
     for _ in range(config.warmup):
         step()
+    _sync(device)
+    warmup_seconds = time.perf_counter() - start
     times = []
     for _ in range(config.steps):
         _sync(device)
@@ -114,8 +121,42 @@ def measure_train_speed(config: TrainSpeedConfig, device: torch.device) -> Train
     flops = train_flops_per_image(mc)
     achieved = flops * config.batch / seconds
     peak = peak_flops(device, config.precision)
-    return TrainSpeed(str(device), config, seconds, config.batch / seconds, flops, achieved,
+    return TrainSpeed(str(device), config, seconds, warmup_seconds, config.batch / seconds, flops, achieved,
                       None if peak is None else achieved / peak)
+
+
+def parse_train_modes(text: str) -> tuple[str, ...]:
+    """``fp32,bf16+compile`` -> the modes, each one of :data:`TRAIN_MODES`."""
+    modes = tuple(m for m in text.split(",") if m)
+    unknown = [m for m in modes if m not in TRAIN_MODES]
+    if not modes or unknown:
+        raise ValueError(f"unknown training mode(s) {unknown or text!r}; choose from {', '.join(TRAIN_MODES)}")
+    return modes
+
+
+def measure_train_modes(config: TrainSpeedConfig, device: torch.device,
+                        modes: tuple[str, ...] = TRAIN_MODES) -> list[TrainSpeed]:
+    """The same training step in each mode (precision, optionally compiled), one after the other."""
+    results = []
+    for mode in modes:
+        precision, _, compiled = mode.partition("+")
+        results.append(measure_train_speed(replace(config, precision=precision, compile=bool(compiled)), device))
+    return results
+
+
+def train_modes_markdown(results: list[TrainSpeed]) -> str:
+    """A table of the modes, with each one's speed relative to the first."""
+    first = results[0].images_per_s
+    c = results[0].config
+    lines = [f"\n### Training, preset {c.preset}, {c.image_size}x{c.image_size}x{c.channels}, batch {c.batch}, "
+             f"{c.steps} timed steps on {results[0].device}\n",
+             "| mode | images/s | ms/step | vs first | warm-up s | MFU |", "|---|---|---|---|---|---|"]
+    for r in results:
+        mode = r.config.precision + (" + compile" if r.config.compile else "")
+        mfu = "n/a" if r.mfu is None else f"{100 * r.mfu:.1f}%"
+        lines.append(f"| {mode} | {r.images_per_s:.1f} | {r.seconds_per_step * 1e3:.1f} | "
+                     f"{r.images_per_s / first:.2f}x | {r.warmup_seconds:.1f} | {mfu} |")
+    return "\n".join(lines) + "\n"
 
 
 def train_speed_markdown(r: TrainSpeed) -> str:

@@ -21,8 +21,18 @@ def _sampler_names(text: str) -> tuple[str, ...]:
     return names
 
 
+def _train_modes(text: str) -> tuple[str, ...]:
+    from patchforcing.bench.train_speed import parse_train_modes
+
+    try:
+        return parse_train_modes(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     from patchforcing.bench.speed import CLOCKS, SpeedConfig
+    from patchforcing.bench.train_speed import TRAIN_MODES, TrainSpeedConfig
 
     p = sub.add_parser("bench", help="benchmarks on the current device", formatter_class=HelpFormatter)
     jobs = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
@@ -45,9 +55,12 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--samplers", type=_sampler_names, default=d.samplers, help="comma-separated subset")
     s.add_argument("--clock", choices=sorted(CLOCKS), default=d.clock,
                    help="wall time, or cpu: process CPU time, steadier on a loaded CPU-only machine")
-    s.add_argument("--train", action="store_true", help="also measure training images/s and model FLOPs utilisation")
-    s.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="training precision for --train")
-    s.add_argument("--compile", action="store_true", help="torch.compile the model for --train")
+    s.add_argument("--train", action="store_true",
+                   help="also measure training images/s and model FLOPs utilisation in each --train-modes mode")
+    s.add_argument("--train-modes", type=_train_modes, default=TRAIN_MODES,
+                   help="comma-separated training modes compared side by side with --train")
+    s.add_argument("--train-steps", type=positive_int, default=TrainSpeedConfig.steps,
+                   help="timed training steps per mode")
     s.add_argument("--out", help="write the report as JSON here (and markdown next to it, .md)")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     s.add_argument("--threads", type=positive_int, help="CPU threads for torch")
@@ -69,11 +82,12 @@ def run_bench_speed(args: argparse.Namespace) -> int:
     report = run_speed(config, resolve_device(args.device))
     print(speed_markdown(report), end="")
     if args.train:
-        from patchforcing.bench.train_speed import TrainSpeedConfig, measure_train_speed, train_speed_markdown
+        from patchforcing.bench.train_speed import TrainSpeedConfig, measure_train_modes, train_modes_markdown
 
-        print(train_speed_markdown(measure_train_speed(TrainSpeedConfig(
-            preset=args.preset, image_size=args.image_size, channels=args.channels, num_classes=args.num_classes,
-            batch=args.batch, precision=args.precision, compile=args.compile), resolve_device(args.device))), end="")
+        train_config = TrainSpeedConfig(preset=args.preset, image_size=args.image_size, channels=args.channels,
+                                        num_classes=args.num_classes, batch=args.batch, steps=args.train_steps)
+        print(train_modes_markdown(measure_train_modes(train_config, resolve_device(args.device), args.train_modes)),
+              end="")
     if args.out:
         print("wrote " + " and ".join(str(p) for p in write_report(report, args.out)))
     return 0

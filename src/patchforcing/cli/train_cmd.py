@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
+from pathlib import Path
 
 from patchforcing.cli.common import (
     HelpFormatter,
@@ -15,7 +17,8 @@ from patchforcing.cli.common import (
     positive_int,
     unit_float,
 )
-from patchforcing.data import BAD_FILE_POLICIES, DataConfig, ImageArrays, load_dataset
+from patchforcing.data import BAD_FILE_POLICIES, ArrayData, DataConfig, load_dataset
+from patchforcing.device import PRECISION_CHOICES, resolve_device, resolve_precision
 from patchforcing.loss import LossConfig
 from patchforcing.model import PRESETS, model_config_from_preset
 from patchforcing.timesamplers import TIME_SAMPLERS
@@ -64,7 +67,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                    help="weight of the difficulty head's NLL term in the loss")
     p.add_argument("--label-dropout", type=unit_float, default=LossConfig.label_dropout,
                    help="probability of dropping the class label, which trains classifier-free guidance")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: autocast the forward")
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
+                   help="bf16: autocast the forward and backward; auto: bf16 where it is faster (a GPU with bf16, "
+                   "an x86 CPU with AVX512-BF16 or AMX), else fp32; a resumed run keeps its own")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the initial weights, data order and noise")
     p.add_argument("--out", default=TrainConfig.out_dir, help="run folder: checkpoints, logs, samples")
     p.add_argument("--log-every", type=positive_int, default=TrainConfig.log_every, help="steps between log lines")
@@ -98,7 +103,18 @@ def _data_config(args: argparse.Namespace) -> DataConfig:
                       channels=args.channels, on_bad_file=args.on_bad_file)
 
 
-def build_train_config(args: argparse.Namespace, data: ImageArrays | None = None) -> TrainConfig:
+def _precision(args: argparse.Namespace) -> str:
+    """The resolved --precision; ``auto`` keeps the precision of a run being resumed."""
+    saved = Path(args.out) / "config.json"
+    if args.precision == "auto" and saved.is_file():
+        try:
+            return str(json.loads(saved.read_text())["precision"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # an unreadable run config is reported by the resume check with its own message
+    return resolve_precision(args.precision, resolve_device(args.device))
+
+
+def build_train_config(args: argparse.Namespace, data: ArrayData | None = None) -> TrainConfig:
     """The run's config from the flags; ``data`` (loaded from the flags if None) sets image size,
     channels and classes."""
     data_config = _data_config(args)
@@ -118,12 +134,12 @@ def build_train_config(args: argparse.Namespace, data: ImageArrays | None = None
         loss=LossConfig(nll_weight=args.nll_weight, label_dropout=args.label_dropout),
         optim=OptimConfig(lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
                           grad_clip=args.grad_clip, ema_decay=args.ema_decay, ema_warmup=args.ema_warmup),
-        out_dir=args.out, steps=args.steps, batch_size=args.batch_size, seed=args.seed, precision=args.precision,
+        out_dir=args.out, steps=args.steps, batch_size=args.batch_size, seed=args.seed, precision=_precision(args),
         log_every=args.log_every, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
         keep_checkpoints=args.keep_checkpoints, on_nonfinite=args.on_nonfinite)
 
 
-def _report_skipped(data: ImageArrays) -> None:
+def _report_skipped(data: ArrayData) -> None:
     for line in data.skipped:
         print(f"skipped bad file {line}", file=sys.stderr)
     if data.skipped:
