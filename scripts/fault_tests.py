@@ -44,7 +44,8 @@ def write_tiny_npz(path: Path) -> Path:
 
 
 def train_cmd(npz: Path, out: Path, steps: int = STEPS) -> list[str]:
-    return [sys.executable, "-m", "patchforcing", "train", "--data", str(npz), "--steps", str(steps), "--out", str(out), *TINY]
+    return [sys.executable, "-m", "patchforcing", "train", "--data", str(npz), "--steps", str(steps), "--out", str(out),
+            *TINY]
 
 
 def checkpoint_problems(run: Path) -> list[str]:
@@ -143,7 +144,8 @@ def signal_rows(npz: Path, ref: Path, work: Path, signals: tuple[signal.Signals,
         rerun = subprocess.run(train_cmd(npz, run), capture_output=True, text=True)
         equal = same_final(run, ref)
         bad = len(checkpoint_problems(run))
-        detail = f"first run: exit {proc.returncode}, {err.decode()[-800:]}\nrerun: exit {rerun.returncode}, {rerun.stderr[-800:]}"
+        detail = (f"first run: exit {proc.returncode}, {err.decode()[-800:]}\n"
+                  f"rerun: exit {rerun.returncode}, {rerun.stderr[-800:]}")
         rows.append(Row(f"{sig.name} (save + clean exit)", 1, int(rerun.returncode == 0), bad, f"{int(equal)}/1",
                         clean and rerun.returncode == 0 and equal and bad == 0, detail))
     return rows
@@ -154,7 +156,8 @@ def print_table(rows: list[Row]) -> None:
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r.fault:<42} {r.injected:>8} {r.resumed:>8} {r.corrupted:>9} {r.equal:>11}  {'ok' if r.ok else 'FAIL'}")
+        print(f"{r.fault:<42} {r.injected:>8} {r.resumed:>8} {r.corrupted:>9} {r.equal:>11}  "
+              f"{'ok' if r.ok else 'FAIL'}")
     for r in rows:
         if not r.ok and r.detail:
             print(f"\n{r.fault} failed:\n{r.detail}")

@@ -15,7 +15,8 @@ from test_samplers import single_thread  # noqa: F401 (autouse fixture)
 def test_bench_speed_smoke(tmp_path, capsys):
     out = tmp_path / "bench" / "speed.json"
     assert main(["bench", "speed", "--preset", "T/4", "--image-size", "8", "--batch", "2", "--steps", "2",
-                 "--repeats", "1", "--forwards", "1", "--cfg", "2", "--clock", "cpu", "--threads", "1", "--out", str(out)]) == 0
+                 "--repeats", "1", "--forwards", "1", "--cfg", "2", "--clock", "cpu", "--threads", "1",
+                 "--out", str(out)]) == 0
     table = capsys.readouterr().out
     assert "forward, PF model at uniform t" in table and "sampler look-ahead" in table
     report = json.loads(out.read_text())

@@ -55,7 +55,8 @@ def test_atomic_directory_failure_leaves_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
     atomic_directory(tmp_path / "target", lambda tmp: (tmp / "a").write_text("1"))
     atomic_directory(tmp_path / "target", lambda tmp: (tmp / "b").write_text("2"))  # replaces
-    assert [p.name for p in tmp_path.iterdir()] == ["target"] and [p.name for p in (tmp_path / "target").iterdir()] == ["b"]
+    assert [p.name for p in tmp_path.iterdir()] == ["target"]
+    assert [p.name for p in (tmp_path / "target").iterdir()] == ["b"]
     remove_directory(tmp_path / "target")
     assert list(tmp_path.iterdir()) == []
 

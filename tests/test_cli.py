@@ -39,8 +39,8 @@ def test_train_then_sample_is_deterministic(capsys, tiny_npz, tmp_path):
     assert "trained steps 0..3" in out
     pngs = []
     for name in ("s1", "s2"):
-        code, out, err = run(capsys, "sample", "--checkpoint", str(run_dir), "--steps", "4", "--num", "3", "--seed", "7",
-                             "--out", str(tmp_path / name), "--threads", "1")
+        code, out, err = run(capsys, "sample", "--checkpoint", str(run_dir), "--steps", "4", "--num", "3",
+                             "--seed", "7", "--out", str(tmp_path / name), "--threads", "1")
         assert code == 0, err
         assert "NFE 4" in out
         pngs.append(sorted((tmp_path / name / "images").glob("*.png")))

@@ -33,7 +33,8 @@ def _manual_steps(rank, npz, out):
     model = PatchForcingDiT(MODEL)
     net = wrap_model(model, env, Parallel())
     opt = torch.optim.AdamW(net.parameters(), lr=1e-2)
-    data, sampler, rows = load_dataset(DataConfig(source=str(npz))), build_time_sampler("ltg", {}), rank_slice(8, rank, 2)
+    data, sampler = load_dataset(DataConfig(source=str(npz))), build_time_sampler("ltg", {})
+    rows = rank_slice(8, rank, 2)
     for step in range(3):
         x1, y = data.batch(batch_indices(step, 8, len(data), 0)[rows])
         loss = patch_forcing_loss(net, x1, y, sampler, step_generator(0, step), LossConfig(), rows, 8).loss

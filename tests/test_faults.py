@@ -139,7 +139,8 @@ def test_read_only_checkpoint_folder(npz: Path, tmp_path: Path) -> None:
 
 def test_failed_sample_write_says_so_after_saving_the_checkpoint(npz: Path, tmp_path: Path) -> None:
     config = tiny(npz, tmp_path / "run", sample_every=2)
-    with mock.patch("patchforcing.io.images.atomic_write", side_effect=OSError(errno.ENOSPC, "No space left on device")):
+    full = OSError(errno.ENOSPC, "No space left on device")
+    with mock.patch("patchforcing.io.images.atomic_write", side_effect=full):
         with pytest.raises(DiskWriteError, match="sample grid .*No space left"):
             train(config, device="cpu", progress=False)
     assert latest_checkpoint(tmp_path / "run").name == "step_00000002"

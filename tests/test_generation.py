@@ -81,7 +81,8 @@ def test_eval_scores_exactly_what_sample_writes(tmp_path, tiny_npz, capsys):
     options = ["--sampler", "random", "--nfe", "8", "--p", "0.5", "--seed", "4"]
     metric = ["--reference", str(tiny_npz), "--classifier", str(clf), "--cache-dir", str(tmp_path / "cache")]
     out = tmp_path / "samples"
-    assert main(["sample", "--checkpoint", str(run), *options, "--num", "9", "--batch-size", "4", "--out", str(out)]) == 0
+    assert main(["sample", "--checkpoint", str(run), *options, "--num", "9", "--batch-size", "4",
+                 "--out", str(out)]) == 0
     assert (out / "grid.png").is_file() and len(list((out / "images").iterdir())) == 9
     manifest = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert [r["seed"] for r in manifest] == list(range(4, 13)) and {r["nfe"] for r in manifest} == {8}

@@ -18,7 +18,8 @@ diffusers = pytest.importorskip("diffusers")
 def vae_dir(tmp_path):
     torch.manual_seed(0)
     vae = diffusers.AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16),
-                                  down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                                  down_block_types=("DownEncoderBlock2D",) * 2,
+                                  up_block_types=("UpDecoderBlock2D",) * 2,
                                   layers_per_block=1, norm_num_groups=4, sample_size=16)
     vae.save_pretrained(tmp_path / "vae")
     return tmp_path / "vae"
@@ -77,8 +78,9 @@ def test_train_on_latents_then_sample_decoded_images(tmp_path, vae_dir, rgb_npz,
     latents, run, out = tmp_path / "latents", tmp_path / "run", tmp_path / "samples"
     assert main(["encode", "--data", str(rgb_npz), "--vae", str(vae_dir), "--out", str(latents), "--image-size", "16",
                  "--dtype", "float32", "--no-progress"]) == 0
-    assert main(["train", "--data", str(latents), "--preset", "T/4", "--patch-size", "2", "--depth", "1", "--width", "32",
-                 "--heads", "2", "--steps", "2", "--batch-size", "4", "--out", str(run), "--no-progress"]) == 0
+    assert main(["train", "--data", str(latents), "--preset", "T/4", "--patch-size", "2", "--depth", "1",
+                 "--width", "32", "--heads", "2", "--steps", "2", "--batch-size", "4", "--out", str(run),
+                 "--no-progress"]) == 0
     assert main(["sample", "--checkpoint", str(run), "--num", "2", "--steps", "2", "--out", str(out)]) == 2
     assert "4-channel latents" in capsys.readouterr().err
     assert main(["sample", "--checkpoint", str(run), "--vae", str(vae_dir), "--num", "2", "--steps", "2",

@@ -104,7 +104,8 @@ def test_baseline_has_no_head_and_rejects_mixed_times():
     base_keys = {k: v.shape for k, v in model.state_dict().items()}
     pf_keys = {k: v.shape for k, v in pf.state_dict().items()}
     assert base_keys.keys() == pf_keys.keys()
-    assert [k for k in base_keys if base_keys[k] != pf_keys[k]] == ["final_layer.linear.weight", "final_layer.linear.bias"]
+    differ = [k for k in base_keys if base_keys[k] != pf_keys[k]]
+    assert differ == ["final_layer.linear.weight", "final_layer.linear.bias"]
 
 
 def test_null_class_row_exists(tiny_model, tiny_config):

@@ -33,8 +33,8 @@ def test_contract_shape_range_dtype_determinism(name):
 
 
 @pytest.mark.parametrize("sampler,mean", [(GlobalUniform(), 0.5), (GlobalLogitNormal(), 0.5),
-                                          (build_time_sampler("independent"), 0.5), (SRM(), 0.5), (SRM(sharpness=10), 0.5),
-                                          (GaussianMean(), 0.5)])
+                                          (build_time_sampler("independent"), 0.5), (SRM(), 0.5),
+                                          (SRM(sharpness=10), 0.5), (GaussianMean(), 0.5)])
 def test_means(sampler, mean):
     assert abs(float(draw(sampler).mean()) - mean) < 0.02
 

@@ -44,7 +44,8 @@ def test_save_trace_writes_gif_and_still(tmp_path):
         width = gif.width
     with Image.open(tmp_path / "trace_0.png") as still:
         assert still.width == width and still.height > 3 * 32  # three passes stacked, three panels side by side
-    assert save_compare_grid([("a", torch.zeros(2, 1, 8, 8)), ("b", torch.ones(2, 1, 8, 8))], tmp_path / "c.png").is_file()
+    grid = [("a", torch.zeros(2, 1, 8, 8)), ("b", torch.ones(2, 1, 8, 8))]
+    assert save_compare_grid(grid, tmp_path / "c.png").is_file()
 
 
 def test_sample_cli_trace_and_budget(run_dir, tmp_path, capsys):
@@ -93,7 +94,8 @@ def test_sample_cli_errors(run_dir, tmp_path, capsys, argv, message):
         Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "x.png")
         Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "m.png")
         argv = [str(tmp_path / a) if a.endswith(".png") else a for a in argv]
-    assert main(["sample", "--checkpoint", str(run_dir), "--num", "1", "--steps", "2", "--out", str(tmp_path), *argv]) == 2
+    assert main(["sample", "--checkpoint", str(run_dir), "--num", "1", "--steps", "2", "--out", str(tmp_path),
+                 *argv]) == 2
     assert message in capsys.readouterr().err
 
 

@@ -31,4 +31,5 @@ __all__ = ["GenerationConfig", "generate", "generate_batches", "ModelConfig", "M
            "PatchModel", "model_config_from_preset", "broadcast_patches",
            "interpolate", "patchify", "pool_patches", "sample_path", "unpatchify", "Guidance", "SampleResult",
            "euler", "euler_pf", "dual_loop", "lookahead", "random_control", "schedule_matrix", "KnownContent",
-           "SAMPLERS", "Euler", "EulerPF", "DualLoop", "LookAhead", "RandomControl", "ScheduleMatrix", "noise_for_seeds", "uniform_schedule", "TIME_SAMPLERS", "build_time_sampler", "__version__"]
+           "SAMPLERS", "Euler", "EulerPF", "DualLoop", "LookAhead", "RandomControl", "ScheduleMatrix",
+           "noise_for_seeds", "uniform_schedule", "TIME_SAMPLERS", "build_time_sampler", "__version__"]

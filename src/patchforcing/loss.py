@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
+from patchforcing.model import PatchModel
 from patchforcing.path import num_patches, pool_patches, sample_path
 from patchforcing.timesamplers import TimeSampler
 
@@ -59,7 +59,7 @@ def flow_loss(v: torch.Tensor, u: torch.Tensor, logvar: torch.Tensor | None, pat
     return LossOutput(loss=mse + config.nll_weight * nll, mse=mse, nll=nll, per_patch_mse=per_patch)
 
 
-def patch_forcing_loss(model: nn.Module, x1: torch.Tensor, y: torch.Tensor, time_sampler: TimeSampler,
+def patch_forcing_loss(model: PatchModel, x1: torch.Tensor, y: torch.Tensor, time_sampler: TimeSampler,
                        generator: torch.Generator | None = None, config: LossConfig = LossConfig(),
                        rows: slice | None = None, global_batch: int | None = None) -> LossOutput:
     """Draw per-patch times and noise, drop labels to null, and evaluate the objective.

@@ -19,5 +19,6 @@ def is_shipped(name: str) -> bool:
 def shipped_path(name: str) -> Path:
     """Folder of a shipped model."""
     if not is_shipped(name):
-        raise ValueError(f"unknown shipped model {name!r}; choose one of {sorted(SHIPPED) + sorted(SHIPPED_CLASSIFIERS)}")
+        raise ValueError(f"unknown shipped model {name!r}; "
+                         f"choose one of {sorted(SHIPPED) + sorted(SHIPPED_CLASSIFIERS)}")
     return Path(str(files("patchforcing") / "checkpoints" / name))

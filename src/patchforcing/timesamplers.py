@@ -8,7 +8,7 @@ Names and defaults follow the paper (SPEC.md section 3).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import Field, asdict, dataclass, fields
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -32,6 +32,7 @@ __all__ = [
 class TimeSampler(Protocol):
     name: ClassVar[str]
     is_global: ClassVar[bool]
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]  # a (frozen) dataclass of its parameters
 
     def __call__(self, batch: int, num_patches: int, *, device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32,

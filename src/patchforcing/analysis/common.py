@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
-from patchforcing.data import ImageArrays
+from patchforcing.data import ArrayData
+from patchforcing.model import PatchModel
 from patchforcing.path import pool_patches, sample_path
 
 __all__ = ["AnalysisConfig", "PatchEval", "labelled_batches", "evaluate_at", "require_patch_model"]
@@ -32,8 +32,15 @@ class PatchEval:
     loss: torch.Tensor  # (B, N) mean of (v - u)^2 over each patch
     difficulty: torch.Tensor | None  # (B, N), None without a difficulty head
 
+    def head_difficulty(self) -> torch.Tensor:
+        """``difficulty`` for the analyses that need the head (:func:`require_patch_model`), (B, N)."""
+        if self.difficulty is None:
+            raise ValueError("this analysis needs a model with a difficulty head")
+        return self.difficulty
 
-def labelled_batches(data: ImageArrays, config: AnalysisConfig) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+
+def labelled_batches(data: ArrayData,
+                     config: AnalysisConfig) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """(x1 (B, C, H, W), y (B,), x0 noise (B, C, H, W)) over the first ``num_images`` images, seeded."""
     total = min(config.num_images, len(data))
     for start in range(0, total, config.batch_size):
@@ -43,7 +50,7 @@ def labelled_batches(data: ImageArrays, config: AnalysisConfig) -> Iterator[tupl
 
 
 @torch.no_grad()
-def evaluate_at(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> PatchEval:
+def evaluate_at(model: PatchModel, x0: torch.Tensor, x1: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> PatchEval:
     """Interpolate with the ground truth to per-patch times t (B, N) and evaluate the model there."""
     p = model.config.patch_size
     path = sample_path(x1, t, p, x0=x0)
@@ -52,7 +59,7 @@ def evaluate_at(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, y: torch.T
     return PatchEval(loss, out.difficulty(p) if out.logvar is not None else None)
 
 
-def require_patch_model(model: nn.Module, what: str) -> None:
+def require_patch_model(model: PatchModel, what: str) -> None:
     c = model.config
     if c.time_mode != "patch" or not c.difficulty_head:
         raise ValueError(f"the {what} analysis needs a Patch Forcing model (per-patch time and a difficulty head)")

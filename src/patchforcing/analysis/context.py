@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from patchforcing.analysis.common import AnalysisConfig, evaluate_at, labelled_batches, require_patch_model
-from patchforcing.data import ImageArrays
+from patchforcing.data import ArrayData
+from patchforcing.model import PatchModel
 from patchforcing.sampling import certain_mask
 
 __all__ = ["ContextCurve", "ContextStudy", "context_study"]
@@ -45,7 +45,7 @@ class ContextStudy:
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
-def context_study(model: nn.Module, data: ImageArrays, config: AnalysisConfig = AnalysisConfig(),
+def context_study(model: PatchModel, data: ArrayData, config: AnalysisConfig = AnalysisConfig(),
                   base_times: tuple[float, ...] = DEFAULT_BASE_TIMES, ratios: tuple[float, ...] = DEFAULT_RATIOS,
                   p: float = 0.4) -> ContextStudy:
     require_patch_model(model, "context")
@@ -53,16 +53,17 @@ def context_study(model: nn.Module, data: ImageArrays, config: AnalysisConfig = 
     curves = []
     for t in base_times:
         rs = sorted({r for r in ratios if r * t < 1} | {1.0 / t})  # every ratio below clean, then clean context
-        mse, diffs, count = [0.0] * len(rs), [[] for _ in rs], 0
+        mse, count = [0.0] * len(rs), 0
+        diffs: list[list[torch.Tensor]] = [[] for _ in rs]  # per ratio: difficulties of U, one tensor per batch
         for x1, y, x0 in labelled_batches(data, config):
             B = x1.shape[0]
             base = torch.full((B, N), t)
-            uncertain = ~certain_mask(evaluate_at(model, x0, x1, y, base).difficulty, p)  # (B, N)
+            uncertain = ~certain_mask(evaluate_at(model, x0, x1, y, base).head_difficulty(), p)  # (B, N)
             for i, r in enumerate(rs):
                 times = torch.where(uncertain, base, min(r * t, 1.0))  # (B, N)
                 out = evaluate_at(model, x0, x1, y, times)
                 mse[i] += float(out.loss[uncertain].sum())
-                diffs[i].append(out.difficulty[uncertain])
+                diffs[i].append(out.head_difficulty()[uncertain])
             count += int(uncertain.sum())
         pooled = [torch.cat(d).double() for d in diffs]
         q = torch.tensor(QUANTILES, dtype=torch.float64)

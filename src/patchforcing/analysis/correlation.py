@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from patchforcing.analysis.common import AnalysisConfig, evaluate_at, labelled_batches, require_patch_model
-from patchforcing.data import ImageArrays
+from patchforcing.data import ArrayData
+from patchforcing.model import PatchModel
 
 __all__ = ["DifficultyCorrelation", "difficulty_correlation", "pearson", "spearman"]
 
@@ -40,7 +40,7 @@ class DifficultyCorrelation:
     num_images: int
 
 
-def difficulty_correlation(model: nn.Module, data: ImageArrays, config: AnalysisConfig = AnalysisConfig(),
+def difficulty_correlation(model: PatchModel, data: ArrayData, config: AnalysisConfig = AnalysisConfig(),
                            times: tuple[float, ...] = DEFAULT_TIMES) -> DifficultyCorrelation:
     require_patch_model(model, "difficulty-correlation")
     N = model.config.num_patches
@@ -52,7 +52,7 @@ def difficulty_correlation(model: nn.Module, data: ImageArrays, config: Analysis
         for t in times:
             out = evaluate_at(model, x0, x1, y, torch.full((x1.shape[0], N), t))
             losses[t].append(out.loss)
-            diffs[t].append(out.difficulty)
+            diffs[t].append(out.head_difficulty())
     pairs = [(torch.cat(diffs[t]), torch.cat(losses[t])) for t in times]
-    return DifficultyCorrelation(list(times), [pearson(d, l) for d, l in pairs], [spearman(d, l) for d, l in pairs],
-                                 count)
+    return DifficultyCorrelation(list(times), [pearson(d, loss) for d, loss in pairs],
+                                 [spearman(d, loss) for d, loss in pairs], count)

@@ -18,7 +18,8 @@ def require_pyplot():
     try:
         import matplotlib
     except ImportError as err:
-        raise ValueError("plots need matplotlib: pip install 'patchforcing[plots]' (or pip install matplotlib)") from err
+        raise ValueError("plots need matplotlib: pip install 'patchforcing[plots]' "
+                         "(or pip install matplotlib)") from err
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

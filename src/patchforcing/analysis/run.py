@@ -5,22 +5,21 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from torch import nn
-
 from patchforcing.analysis import plots
 from patchforcing.analysis.common import AnalysisConfig
 from patchforcing.analysis.context import context_study
 from patchforcing.analysis.correlation import difficulty_correlation
 from patchforcing.analysis.segments import segment_losses
-from patchforcing.data import ImageArrays
+from patchforcing.data import ArrayData
 from patchforcing.io.json_file import write_json
+from patchforcing.model import PatchModel
 
 __all__ = ["ANALYSES", "run_analyses"]
 
 ANALYSES = ("segments", "correlation", "context")
 
 
-def run_analyses(model: nn.Module, data: ImageArrays, out_dir: str | Path, which: tuple[str, ...] = ANALYSES,
+def run_analyses(model: PatchModel, data: ArrayData, out_dir: str | Path, which: tuple[str, ...] = ANALYSES,
                  config: AnalysisConfig = AnalysisConfig()) -> dict[str, list[Path]]:
     """Files written per analysis. ``context`` writes two plots: the loss curve and the difficulty shift."""
     unknown = sorted(set(which) - set(ANALYSES))
@@ -30,16 +29,16 @@ def run_analyses(model: nn.Module, data: ImageArrays, out_dir: str | Path, which
     out = Path(out_dir)
     written: dict[str, list[Path]] = {}
     if "segments" in which:
-        result = segment_losses(model, data, config)
-        written["segments"] = [write_json(asdict(result), out / "segments.json"),
-                               plots.plot_segments(result, out / "segments.png")]
+        segments = segment_losses(model, data, config)
+        written["segments"] = [write_json(asdict(segments), out / "segments.json"),
+                               plots.plot_segments(segments, out / "segments.png")]
     if "correlation" in which:
-        result = difficulty_correlation(model, data, config)
-        written["correlation"] = [write_json(asdict(result), out / "correlation.json"),
-                                  plots.plot_correlation(result, out / "correlation.png")]
+        correlation = difficulty_correlation(model, data, config)
+        written["correlation"] = [write_json(asdict(correlation), out / "correlation.json"),
+                                  plots.plot_correlation(correlation, out / "correlation.png")]
     if "context" in which:
-        result = context_study(model, data, config)
-        written["context"] = [write_json(asdict(result), out / "context.json"),
-                              plots.plot_context(result, out / "context.png"),
-                              plots.plot_context_difficulty(result, out / "context_difficulty.png")]
+        context = context_study(model, data, config)
+        written["context"] = [write_json(asdict(context), out / "context.json"),
+                              plots.plot_context(context, out / "context.png"),
+                              plots.plot_context_difficulty(context, out / "context_difficulty.png")]
     return written

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from patchforcing.analysis.common import AnalysisConfig, evaluate_at, labelled_batches
-from patchforcing.data import ImageArrays
+from patchforcing.data import ArrayData
+from patchforcing.model import PatchModel
 
 __all__ = ["SegmentLoss", "segment_losses"]
 
@@ -25,7 +25,7 @@ class SegmentLoss:
     num_images: int
 
 
-def segment_losses(model: nn.Module, data: ImageArrays, config: AnalysisConfig = AnalysisConfig(),
+def segment_losses(model: PatchModel, data: ArrayData, config: AnalysisConfig = AnalysisConfig(),
                    segments: int = 8) -> SegmentLoss:
     N = model.config.num_patches
     edges = torch.linspace(0, 1, segments + 1).tolist()
@@ -39,6 +39,7 @@ def segment_losses(model: nn.Module, data: ImageArrays, config: AnalysisConfig =
             t = (edges[k] + (edges[k + 1] - edges[k]) * u[k])[:, None].expand(B, N)  # (B, N)
             out = evaluate_at(model, x0, x1, y, t)
             mse[k] += float(out.loss.mean()) * B
-            diff[k] += float(out.difficulty.mean()) * B if has_head else 0.0
+            if out.difficulty is not None:  # exactly when the model has a difficulty head
+                diff[k] += float(out.difficulty.mean()) * B
         count += B
     return SegmentLoss(edges, [m / count for m in mse], [d / count for d in diff] if has_head else None, count)

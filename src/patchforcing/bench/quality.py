@@ -18,14 +18,15 @@ import math
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
-from patchforcing.bench.quality_plan import PARTS, QualityBenchConfig, plan_part
+from patchforcing.bench.quality_plan import PARTS, EvalSpec, QualityBenchConfig, plan_part
 from patchforcing.bench.quality_run import ArmRecord, EvalRecord, run_eval, train_arm
-from patchforcing.data import DataConfig, ImageArrays, load_dataset
+from patchforcing.data import DataConfig, ImageArrays, load_dataset, load_images
 from patchforcing.io import file_lock
 from patchforcing.io.json_file import write_json
 from patchforcing.metrics import ClassifierFeatures, reference_features
@@ -80,7 +81,7 @@ def summarize(records: list[EvalRecord]) -> list[Summary]:
 
 
 def _reference(config: QualityBenchConfig, device: torch.device):
-    test = load_dataset(DataConfig(data_dir=config.data_dir, split="test"))
+    test = load_images(DataConfig(data_dir=config.data_dir, split="test"))
     if config.reference_size is not None:
         keep = slice(0, min(config.reference_size, len(test)))
         test = ImageArrays(test.images[keep], test.labels[keep], test.class_names)
@@ -103,7 +104,7 @@ def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS
     data = load_dataset(DataConfig(data_dir=config.data_dir))
     extractor, reference = _reference(config, device)
     arms: dict[tuple[str, int], ArmRecord] = {}
-    evals: dict[tuple, EvalRecord] = {}
+    evals: dict[EvalSpec, EvalRecord] = {}
     summaries: dict[str, list[Summary]] = {}
     for part in parts:
         records = []
@@ -133,15 +134,20 @@ def merge_results(payload: dict, path: Path) -> dict:
         return _merge_locked(payload, path)
 
 
+def _keep(items: list[dict], new: list[dict], key: Callable[[dict], object]) -> list[dict]:
+    """One entry per key, the newest one, in the order the keys first appear in ``items`` then ``new``."""
+    return list({key(x): x for x in [*items, *new]}.values())
+
+
 def _merge_locked(payload: dict, path: Path) -> dict:
     if path.is_file():
         old = json.loads(path.read_text())
         if old.get("config") == payload["config"]:
-            keep = lambda items, new, key: list({key(x): x for x in [*items, *new]}.values())
             payload = {**payload, "parts": {**old["parts"], **payload["parts"]},
-                       "arms": keep(old["arms"], payload["arms"], lambda a: a["run_dir"]),
-                       "evals": keep(old["evals"], payload["evals"], lambda e: (e["arm"], e["train_seed"], e["sampler"],
-                                                                              e["nfe_requested"], e["sample_seed"])),
+                       "arms": _keep(old["arms"], payload["arms"], lambda a: a["run_dir"]),
+                       "evals": _keep(old["evals"], payload["evals"],
+                                      lambda e: (e["arm"], e["train_seed"], e["sampler"], e["nfe_requested"],
+                                                 e["sample_seed"])),
                        "seconds": old["seconds"] + payload["seconds"],
                        "commands": list(dict.fromkeys([*old.get("commands", []), payload["command"]]))}
     payload.setdefault("commands", [payload["command"]])

@@ -32,7 +32,9 @@ def t_critical(df: int) -> float:
     return math.inf if df < 1 else _T975[min(df, len(_T975)) - 1]
 
 # FID values the paper reports (B/2): main table FID-50k, ablations FID-10k; "srm-s1" is reported as ">= 42".
-PAPER_TABLES = {
+# Keyed by (arm, sampler) in the main table, by the arm or the sampler in the ablations.
+PaperTable = dict[tuple[str, str] | str, float]
+PAPER_TABLES: dict[str, PaperTable] = {
     "main": {("baseline", "euler"): 33.0, ("ltg", "euler-pf"): 27.9, ("ltg", "dual-loop"): 26.0,
              ("ltg", "look-ahead"): 24.2},
     "timesamplers": {"global-uniform": 41.0, "srm-s1": 42.0, "srm-s4": 40.2, "srm-s10": 39.0,

@@ -57,7 +57,8 @@ class QualityBenchConfig:
         """The sampler config ``name`` with the bench's sampler options that it takes."""
         cls = SAMPLERS[name]
         accepted = {info.name for info in sampler_options(cls)}
-        unknown = {k for k, _ in self.sampler_options} - {info.name for c in SAMPLERS.values() for info in sampler_options(c)}
+        known = {info.name for c in SAMPLERS.values() for info in sampler_options(c)}
+        unknown = {k for k, _ in self.sampler_options} - known
         if unknown:
             raise ValueError(f"unknown sampler options {sorted(unknown)}")
         return cls(**{k: v for k, v in self.sampler_options if k in accepted})
@@ -125,7 +126,8 @@ def plan_part(config: QualityBenchConfig, part: str) -> list[EvalSpec]:
     baseline = _arms(config, "baseline", "uniform", global_time=True)
     runs: list[tuple[list[Arm], str, int]] = []
     if part == "timesamplers":
-        runs = [(_arms(config, label, name, params), "euler-pf", config.nfe) for label, name, params in TIME_SAMPLER_ARMS]
+        runs = [(_arms(config, label, name, params), "euler-pf", config.nfe)
+                for label, name, params in TIME_SAMPLER_ARMS]
     elif part == "sampling":
         runs = [(ltg, s, config.nfe) for s in ("random", *PF_SAMPLERS)]
         runs += [(baseline, "euler", n) for n in config.nfe_sweep]

@@ -108,7 +108,8 @@ def render_markdown(payload: dict, figures: dict[str, str]) -> str:
         if part not in parts:
             continue
         rows = []
-        ordered = sorted(parts[part], key=lambda s: (s["sampler"], s["nfe_requested"])) if part == "sampling" else parts[part]
+        ordered = (sorted(parts[part], key=lambda s: (s["sampler"], s["nfe_requested"])) if part == "sampling"
+                   else parts[part])
         for s in ordered:
             paper = PAPER_TABLES[part].get((s["arm"], s["sampler"]) if part == "main" else
                                            s["arm"] if part == "timesamplers" else s["sampler"])

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from patchforcing.bench.quality_plan import Arm, EvalSpec, QualityBenchConfig, arm_train_config
-from patchforcing.data import ImageArrays
+from patchforcing.data import ArrayData
 from patchforcing.evaluation import evaluate_model
 from patchforcing.generation import GenerationConfig
 from patchforcing.io import file_lock
@@ -53,7 +53,7 @@ class EvalRecord:
     metrics: dict
 
 
-def train_arm(config: QualityBenchConfig, arm: Arm, data: ImageArrays, device: torch.device,
+def train_arm(config: QualityBenchConfig, arm: Arm, data: ArrayData, device: torch.device,
               progress: bool = False) -> ArmRecord:
     """Train (or resume, or reuse) one arm; the record of a finished arm is cached beside it."""
     run = arm_train_config(config, arm, str(Path(config.out_dir) / "arms"))
@@ -81,7 +81,7 @@ def run_eval(config: QualityBenchConfig, spec: EvalSpec, arm: ArmRecord, extract
     gen = GenerationConfig(sampler=config.sampler(spec.sampler), nfe=spec.nfe, num_images=config.num_images,
                            seed=spec.sample_seed * IMAGE_SEED_STRIDE, batch_size=config.eval_batch)
     result = evaluate_model(model, gen, extractor, reference, arm.run_dir, device)
-    assert result is not None  # one process: rank 0
+    assert result is not None and result.nfe is not None  # one process: rank 0; a model's evaluation spends NFE
     record = EvalRecord(spec.arm.label, spec.arm.train_seed, spec.sampler, spec.nfe, result.nfe, spec.sample_seed,
                         result.num_images, result.seconds, asdict(result.metrics))
     write_json(asdict(record), path)

@@ -46,17 +46,17 @@ def run_train(args: argparse.Namespace) -> int:
 
     import torch
 
-    from patchforcing.data import DataConfig, load_dataset
+    from patchforcing.data import DataConfig, load_images
     from patchforcing.metrics.classifier import save_classifier
     from patchforcing.metrics.classifier_train import ClassifierTrainConfig, train_classifier
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    train = load_dataset(DataConfig(source=args.data, data_dir=args.data_dir, image_size=args.image_size))
+    train = load_images(DataConfig(source=args.data, data_dir=args.data_dir, image_size=args.image_size))
     if args.data == "fashion-mnist":
-        test = load_dataset(DataConfig(source=args.data, data_dir=args.data_dir, split="test"))
+        test = load_images(DataConfig(source=args.data, data_dir=args.data_dir, split="test"))
     else:
-        test = load_dataset(DataConfig(source=args.test_data or args.data, image_size=args.image_size))
+        test = load_images(DataConfig(source=args.test_data or args.data, image_size=args.image_size))
     config = ClassifierTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     result = train_classifier(train, test, config, progress=True)
     info = {"test_accuracy": result.test_accuracy, "train_seconds": round(result.seconds, 1), "steps": result.steps,
@@ -70,12 +70,12 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_test(args: argparse.Namespace) -> int:
-    from patchforcing.data import DataConfig, load_dataset
+    from patchforcing.data import DataConfig, load_images
     from patchforcing.metrics.classifier import load_classifier
     from patchforcing.metrics.classifier_train import classifier_accuracy
 
     split = "test" if args.data == "fashion-mnist" else "train"
-    data = load_dataset(DataConfig(source=args.data, data_dir=args.data_dir, image_size=args.image_size, split=split))
+    data = load_images(DataConfig(source=args.data, data_dir=args.data_dir, image_size=args.image_size, split=split))
     accuracy = classifier_accuracy(load_classifier(args.classifier), data)
     print(f"accuracy {accuracy:.4f} on {len(data)} images of {args.data}")
     return 0

@@ -14,7 +14,8 @@ def add_convert_parser(sub: argparse._SubParsersAction) -> None:
                        formatter_class=HelpFormatter,
                        description="Read the authors' torch file "
                        "(a dict with the EMA state_dict and the model config), "
-                       "check every tensor's name and shape, and write a model folder (config.json, model.safetensors, README.md) "
+                       "check every tensor's name and shape, and write a model folder "
+                       "(config.json, model.safetensors, README.md) "
                        "that `patchforcing sample --checkpoint FOLDER --vae SD_VAE` reads.")
     p.add_argument("source", help="the authors' .pt / .pth file")
     p.add_argument("destination", help="folder to write")

@@ -25,7 +25,8 @@ def add_metric_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", choices=("classifier", "inception"), default="classifier",
                    help="feature space: a trained classifier (default, offline) or Inception-v3 (needs its weights)")
     p.add_argument("--classifier", default="fmnist-classifier",
-                   help="classifier folder from `patchforcing classifier train` (default: the shipped Fashion-MNIST one)")
+                   help="classifier folder from `patchforcing classifier train` "
+                   "(default: the shipped Fashion-MNIST one)")
     p.add_argument("--inception-weights", help="path of pt_inception-2015-12-05-6726825d.pth for --features inception")
     p.add_argument("--reference", default="fashion-mnist",
                    help="real images: 'fashion-mnist' (its 10k test set), an image folder or an .npz file")
@@ -40,7 +41,8 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
                        "budget, stream them through the feature extractor and score them against the reference set. "
                        "Takes the same sampler and guidance options as `sample` and scores exactly the images `sample` "
                        "writes for them (rounded to 8-bit pixels). With --folder, score a folder of images instead "
-                       "(the files its samples.jsonl lists, when it has one). Under torchrun the ranks split the seeds.")
+                       "(the files its samples.jsonl lists, when it has one). "
+                       "Under torchrun the ranks split the seeds.")
     add_checkpoint_argument(p)
     p.add_argument("--folder", help="score the images in this folder instead of generating")
     p.add_argument("--image-size", type=positive_int, help="size reference / scored folder images are resized to")
@@ -61,12 +63,12 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
 
 def metric_setup(args: argparse.Namespace, device):
     """(extractor, reference features, reference data) from the shared metric arguments."""
-    from patchforcing.data import DataConfig, load_dataset
+    from patchforcing.data import DataConfig, load_images
     from patchforcing.metrics import build_extractor, reference_features
 
     split = "test" if args.reference == "fashion-mnist" else "train"
-    data = load_dataset(DataConfig(source=args.reference, data_dir=args.data_dir, split=split,
-                                   image_size=args.image_size))
+    data = load_images(DataConfig(source=args.reference, data_dir=args.data_dir, split=split,
+                                  image_size=args.image_size))
     extractor = build_extractor(args.features, args.classifier, args.inception_weights, device)
     return extractor, reference_features(extractor, data, args.cache_dir), data
 
@@ -110,7 +112,7 @@ def run_eval(args: argparse.Namespace) -> int:
         result = evaluated
         name = f"{config.resolved_sampler(model.config.time_mode).name} @ NFE {result.nfe}"
     print(metrics_table([(name, result.metrics)]))
-    print(f"{result.num_images} images vs {reference.shape[0]} reference ({args.reference}), features {result.features}, "
-          f"{result.seconds:.1f} s")
+    print(f"{result.num_images} images vs {reference.shape[0]} reference ({args.reference}), "
+          f"features {result.features}, {result.seconds:.1f} s")
     print(f"wrote {write_json({'command': 'eval', 'reference': args.reference, **result.to_dict()}, args.out)}")
     return 0

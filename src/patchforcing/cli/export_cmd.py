@@ -11,8 +11,9 @@ __all__ = ["add_export_parser", "run_export"]
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export config + weights of a checkpoint", formatter_class=HelpFormatter,
-                       description="Write the EMA or online weights of a run's newest checkpoint (or of a given checkpoint "
-                       "folder) as a model folder (config.json, model.safetensors, README.md model card) that "
+                       description="Write the EMA or online weights of a run's newest checkpoint "
+                       "(or of a given checkpoint folder) as a model folder "
+                       "(config.json, model.safetensors, README.md model card) that "
                        "`patchforcing sample --checkpoint` and PatchForcingDiT.from_pretrained read.")
     p.add_argument("source", help="run folder or checkpoint folder")
     p.add_argument("destination", help="folder to write")

@@ -51,7 +51,8 @@ def add_sample_parser(sub: argparse._SubParsersAction) -> None:
     add_sampler_arguments(p)
     cost = p.add_mutually_exclusive_group()
     cost.add_argument("--steps", type=positive_int, help="outer steps (default 50)")
-    cost.add_argument("--nfe", type=positive_int, help="NFE budget: outer steps are chosen to spend it (or the closest)")
+    cost.add_argument("--nfe", type=positive_int,
+                      help="NFE budget: outer steps are chosen to spend it (or the closest)")
     p.add_argument("--num", type=positive_int, default=20, help="number of images")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the first image")
     p.add_argument("--classes", type=int_list, help="class labels, cycled over the images (e.g. 0-9); default: "
@@ -166,7 +167,8 @@ def run_sample(args: argparse.Namespace) -> int:
     for name, sampler in _samplers(args, known).items():
         config = dataclasses.replace(base, sampler=sampler)
         folder = out / name if args.compare else out
-        start, records, shown = time.perf_counter(), [], []
+        start, records = time.perf_counter(), []
+        shown: list[torch.Tensor] = []  # the first batches, for the grid
         spent = steps = 0
         for batch in generate_batches(model, config, device, decode, seeds=seeds):
             spent, steps = batch.nfe, batch.steps

@@ -100,7 +100,7 @@ def authors_model_config(state: dict[str, torch.Tensor], config: dict[str, Any],
     patch_forcing = _has_difficulty_head(_shape(state, "final_layer.linear.weight")[0], patch, channels, config)
     tokens = _shape(state, "pos_embed")[1] if "pos_embed" in state else None
     grid = round(tokens**0.5) if tokens else None
-    inferred = {"depth": depth, "width": width, "patch_size": patch, "in_channels": channels,
+    inferred: dict[str, Any] = {"depth": depth, "width": width, "patch_size": patch, "in_channels": channels,
                 "num_classes": _shape(state, "y_embedder.embedding_table.weight")[0] - 1,
                 "image_size": grid * patch if grid else config.get("input_size"),
                 "mlp_ratio": _shape(state, "blocks.0.mlp.fc1.weight")[0] / width,

@@ -18,8 +18,8 @@ def authors_meta(model: PatchForcingDiT, source: str | Path) -> ModelMeta:
     """What a converted model records: SD-VAE latents of ImageNet, the authors' recipe (SPEC.md section 3)."""
     c = model.config
     data = DataSpec(channels=c.in_channels, image_size=c.image_size, space="sd-vae-latents")
-    training = {"source": "the authors' release", "converted_from": Path(source).name, "data": "ImageNet 256 SD-VAE latents",
-                "precision": "bf16", "weights": "ema"}
+    training = {"source": "the authors' release", "converted_from": Path(source).name,
+                "data": "ImageNet 256 SD-VAE latents", "precision": "bf16", "weights": "ema"}
     return ModelMeta(model.model_type, dict(vars(c)), data, training=training)
 
 

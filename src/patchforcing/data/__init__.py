@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from patchforcing.data.arrays import ImageArrays, from_model_range, to_model_range
+from patchforcing.data.arrays import ArrayData, ImageArrays, from_model_range, to_model_range
 from patchforcing.data.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_mnist
 from patchforcing.data.folder import BAD_FILE_POLICIES, BadImageError, load_image_folder
-from patchforcing.data.latents import is_latent_folder, load_latents
+from patchforcing.data.latents import LatentArrays, is_latent_folder, load_latents
 from patchforcing.data.npz import load_npz
 
-__all__ = ["DataConfig", "ImageArrays", "load_dataset", "to_model_range", "from_model_range", "FASHION_MNIST_CLASSES",
-           "BAD_FILE_POLICIES", "BadImageError", "SPLITS"]
+__all__ = ["DataConfig", "ArrayData", "ImageArrays", "LatentArrays", "load_dataset", "load_images", "to_model_range",
+           "from_model_range", "FASHION_MNIST_CLASSES", "BAD_FILE_POLICIES", "BadImageError", "SPLITS"]
 
 SPLITS = ("train", "test")
 
@@ -46,7 +46,7 @@ class DataConfig:
             raise ValueError(f"on_bad_file must be one of {BAD_FILE_POLICIES}, got {self.on_bad_file!r}")
 
 
-def load_dataset(config: DataConfig) -> ImageArrays:
+def load_dataset(config: DataConfig) -> ImageArrays | LatentArrays:
     """Load the dataset the config names (a folder of encoded latents gives a ``LatentArrays``, which
     serves batches the same way)."""
     if config.source == "fashion-mnist":
@@ -65,3 +65,12 @@ def load_dataset(config: DataConfig) -> ImageArrays:
         return load_image_folder(path, config.image_size, config.channels, config.on_bad_file)
     raise FileNotFoundError(f"data source {config.source!r} is neither 'fashion-mnist', an existing folder, "
                             f"nor an .npz file")
+
+
+def load_images(config: DataConfig) -> ImageArrays:
+    """:func:`load_dataset` for the uses that need pixels (reference features, the metrics classifier,
+    encoding): a folder of encoded latents is refused."""
+    data = load_dataset(config)
+    if not isinstance(data, ImageArrays):
+        raise ValueError(f"{config.source} is a folder of encoded latents; this needs images")
+    return data

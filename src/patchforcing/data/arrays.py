@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from patchforcing.io.pixels import from_model_range, to_model_range
 
-__all__ = ["ImageArrays", "to_model_range", "from_model_range"]  # the pixel helpers re-exported for callers
+__all__ = ["ArrayData", "ImageArrays", "to_model_range", "from_model_range"]  # pixel helpers re-exported
+
+
+class ArrayData(Protocol):
+    """What training, validation and the analyses read from a dataset: :class:`ImageArrays` and
+    :class:`~patchforcing.data.latents.LatentArrays` (encoded latents) serve it the same way."""
+
+    @property
+    def class_names(self) -> tuple[str, ...]: ...
+
+    @property
+    def skipped(self) -> tuple[str, ...]: ...
+
+    @property
+    def num_classes(self) -> int: ...
+
+    @property
+    def channels(self) -> int: ...
+
+    @property
+    def image_size(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Model inputs (B, C, H, W) and labels (B,) for the given indices."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,13 @@ class ShardWriter:
         self.count = 0
         self.shape: tuple[int, ...] | None = None
 
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """(C, h, w) of the latents added so far."""
+        if self.shape is None:
+            raise ValueError("nothing was encoded")
+        return self.shape
+
     def add(self, latents: torch.Tensor, labels: torch.Tensor) -> None:
         """Queue (B, C, h, w) latents with their (B,) labels, writing full shards as they fill."""
         self.shape = tuple(latents.shape[1:])
@@ -113,10 +120,8 @@ class ShardWriter:
     def close(self) -> Path:
         if self.pending:
             self._flush(sum(len(x) for x, _ in self.pending))
-        if self.shape is None:
-            raise ValueError("nothing was encoded")
-        manifest = {"format_version": _FORMAT, "count": self.count, "shape": list(self.shape), "scale": self.scale,
-                    "dtype": self.dtype, "shards": self.shards, **self.meta}
+        manifest = {"format_version": _FORMAT, "count": self.count, "shape": list(self.latent_shape),
+                    "scale": self.scale, "dtype": self.dtype, "shards": self.shards, **self.meta}
         text = json.dumps(manifest, indent=2)
         return atomic_write(self.folder / MANIFEST, lambda tmp: tmp.write_text(text))
 

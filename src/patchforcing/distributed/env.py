@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -18,6 +19,7 @@ __all__ = ["DistEnv", "launched_by_torchrun", "init_distributed", "shutdown_dist
            "gather_objects"]
 
 _VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -85,11 +87,11 @@ def all_reduce_mean(value: torch.Tensor, env: DistEnv) -> torch.Tensor:
     return out
 
 
-def gather_objects(obj: object, env: DistEnv) -> list[object] | None:
+def gather_objects(obj: T, env: DistEnv) -> list[T] | None:
     """Every rank's small picklable ``obj`` (summaries, CPU feature batches) on rank 0, in rank order;
     None on the other ranks, so nothing but rank 0 ever holds the whole set."""
     if not env.distributed:
         return [obj]
-    out: list[object] | None = [None] * env.world_size if env.is_main else None
+    out: list[Any] | None = [None] * env.world_size if env.is_main else None  # filled with the ranks' objects
     dist.gather_object(obj, out, dst=0)
     return out

@@ -68,9 +68,9 @@ def evaluate_model(model: PatchModel, config: GenerationConfig, extractor: Featu
     gathered = gather_objects(_rank_features(model, config, extractor, env, device), env)
     if gathered is None:
         return None
-    parts = [part for part in gathered if part[0].numel()]  # type: ignore[index]
-    feats = torch.cat([f for f, _, _ in parts])  # type: ignore[misc]  # (num_images, D), in seed order
-    nfe, steps = max(n for _, n, _ in parts), max(s for _, _, s in parts)  # type: ignore[misc]
+    parts = [part for part in gathered if part[0].numel()]
+    feats = torch.cat([f for f, _, _ in parts])  # (num_images, D), in seed order
+    nfe, steps = max(n for _, n, _ in parts), max(s for _, _, s in parts)
     sampler = config.resolved_sampler(model.config.time_mode)
     return EvalResult(compute_quality(reference, feats), source, repr(sampler), config.nfe, nfe, steps,
                       (config.seed, config.seed + config.num_images - 1), config.num_images, extractor.key,

@@ -32,7 +32,7 @@ def merge_records(records: list[ImageRecord], env: DistEnv, path: str | Path) ->
     gathered = gather_objects(records, env)
     if gathered is None:
         return None
-    merged = sorted((r for part in gathered for r in part), key=lambda r: r.seed)  # type: ignore[attr-defined]
+    merged = sorted((r for part in gathered for r in part), key=lambda r: r.seed)
     seeds = [r.seed for r in merged]
     if len(set(seeds)) != len(seeds):
         raise RuntimeError("two ranks generated the same seed; the seed ranges overlap")

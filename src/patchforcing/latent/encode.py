@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from patchforcing.data import DataConfig, load_dataset
+from patchforcing.data import DataConfig, load_images
 from patchforcing.data.folder import BadImageError, _list_files, load_image
 from patchforcing.data.latents import ShardWriter
 from patchforcing.io.pixels import to_model_range
@@ -49,7 +49,7 @@ def image_batches(config: EncodeConfig) -> tuple[int, tuple[str, ...], Iterator[
     """(number of images, class names, iterator of (uint8 (B, 3, H, W), labels (B,)) batches)."""
     path = Path(config.source)
     if not path.is_dir():
-        data = load_dataset(DataConfig(source=config.source, image_size=config.image_size))
+        data = load_images(DataConfig(source=config.source, image_size=config.image_size))
         if data.channels != 3:
             raise ValueError(f"{config.source} has {data.channels}-channel images; the VAE encodes RGB images")
         index = torch.arange(len(data))
@@ -77,4 +77,4 @@ def encode_dataset(config: EncodeConfig, codec: VaeCodec, progress: bool = True)
             writer.add(codec.encode(to_model_range(images)), labels)  # (B, C, h, w)
             bar.update(len(labels))
     manifest = writer.close()
-    return EncodeResult(manifest, writer.count, writer.shape)
+    return EncodeResult(manifest, writer.count, writer.latent_shape)

@@ -7,13 +7,15 @@ dependency (``pip install 'patchforcing[latent]'``), imported only here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
-__all__ = ["SD_VAE_SCALE", "MissingExtraError", "VaeCodec", "load_vae", "INSTALL_HINT", "WEIGHTS_HINT"]
+__all__ = ["SD_VAE_SCALE", "MissingExtraError", "Autoencoder", "VaeCodec", "load_vae", "INSTALL_HINT", "WEIGHTS_HINT"]
 
 SD_VAE_SCALE = 0.18215
 INSTALL_HINT = "pip install 'patchforcing[latent]' (or: pip install 'diffusers>=0.30')"
@@ -26,6 +28,25 @@ class MissingExtraError(ImportError, ValueError):
     """An optional dependency is not installed (a ValueError too, so the CLI prints one line)."""
 
 
+class Autoencoder(Protocol):
+    """What the codec uses of a diffusers ``AutoencoderKL`` (typed here: diffusers is optional)."""
+
+    @property
+    def config(self) -> Any:
+        """Read by attribute: ``latent_channels``, ``block_out_channels``, ``scaling_factor``."""
+        ...
+
+    def encode(self, x: torch.Tensor) -> Any:
+        """An ``AutoencoderKLOutput``: ``.latent_dist.mode()``."""
+        ...
+
+    def decode(self, z: torch.Tensor) -> Any:
+        """A ``DecoderOutput``: ``.sample``."""
+        ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
+
+
 def _autoencoder_class():
     try:
         from diffusers import AutoencoderKL
@@ -35,7 +56,7 @@ def _autoencoder_class():
 
 
 def load_vae(path: str | Path | None, device: torch.device | str = "cpu",
-             dtype: torch.dtype = torch.float32) -> nn.Module:
+             dtype: torch.dtype = torch.float32) -> Autoencoder:
     """An ``AutoencoderKL`` from a local diffusers folder or a single weights file, in eval mode.
     Nothing is downloaded."""
     if path is None:
@@ -58,7 +79,7 @@ def load_vae(path: str | Path | None, device: torch.device | str = "cpu",
 class VaeCodec:
     """Images (B, 3, H, W) in [-1, 1] <-> scaled latents (B, 4, H/8, W/8), in batches of ``batch_size``."""
 
-    vae: nn.Module
+    vae: Autoencoder
     scale: float = SD_VAE_SCALE
     batch_size: int = 32
 

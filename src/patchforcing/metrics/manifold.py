@@ -38,7 +38,8 @@ def kth_neighbour_radius(x: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat(radii)  # the 0-th neighbour is the point itself
 
 
-def _inside_counts(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _inside_counts(points: torch.Tensor, centres: torch.Tensor,
+                   radii: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """How many balls B(centre_i, r_i) hold each point (P,), and whether each ball holds any point (M,)."""
     counts, hit = [], torch.zeros(centres.shape[0], dtype=torch.bool)
     for s in _chunks(points.shape[0]):

@@ -62,8 +62,9 @@ def kernel_distance(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, 
     size = min(subset_size, real.shape[0], fake.shape[0])
     with warnings.catch_warnings():  # it warns that it keeps all features: ours are already in memory
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+        # sync_on_compute=False: never all-gather under torchrun, the features are complete
         metric = KernelInceptionDistance(feature=_Given(real.shape[1]), subsets=subsets, subset_size=size,
-                                         sync_on_compute=False)  # never all-gather under torchrun: features are complete
+                                         sync_on_compute=False)
     metric.update(real.double(), real=True)
     metric.update(fake.double(), real=False)
     with torch.random.fork_rng(devices=[]):
@@ -76,9 +77,11 @@ def compute_quality(real: torch.Tensor, fake: torch.Tensor, k: int = 5, kid_subs
                     kid_subset_size: int = 1000, seed: int = 0) -> QualityMetrics:
     """Every metric of ``fake`` (n, D) against ``real`` (M, D)."""
     if real.dim() != 2 or fake.dim() != 2 or real.shape[1] != fake.shape[1]:
-        raise ValueError(f"expected feature matrices (M, D) and (n, D), got {tuple(real.shape)} and {tuple(fake.shape)}")
+        raise ValueError(f"expected feature matrices (M, D) and (n, D), "
+                         f"got {tuple(real.shape)} and {tuple(fake.shape)}")
     if min(real.shape[0], fake.shape[0]) <= k:
-        raise ValueError(f"need more than k={k} images on each side, got {real.shape[0]} real and {fake.shape[0]} generated")
+        raise ValueError(f"need more than k={k} images on each side, "
+                         f"got {real.shape[0]} real and {fake.shape[0]} generated")
     kid, kid_std = kernel_distance(real, fake, kid_subsets, kid_subset_size, seed)
     pick = torch.randperm(real.shape[0], generator=torch.Generator().manual_seed(seed))[: fake.shape[0]]
     manifold = manifold_metrics(real[pick], fake, k)

@@ -102,6 +102,11 @@ class FinalLayer(nn.Module):
         return self.linear(mod.modulate(self.norm_final(x), 0, 1))  # (B, N, p*p*C_out)
 
 
+def _zero(module: nn.Module) -> None:
+    for param in module.parameters():
+        nn.init.zeros_(param)
+
+
 class PatchForcingDiT(PretrainedMixin):
     """DiT with per-token time. ``forward(x, t, y)`` accepts t of shape (B,) or (B, N).
 
@@ -163,16 +168,16 @@ class PatchForcingDiT(PretrainedMixin):
                 nn.init.zeros_(module.bias)
         w = self.x_embedder.proj.weight
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
-        nn.init.zeros_(self.x_embedder.proj.bias)
+        if self.x_embedder.proj.bias is not None:
+            nn.init.zeros_(self.x_embedder.proj.bias)
         nn.init.normal_(self.y_embedder.embedding_table.weight, std=0.02)
-        nn.init.normal_(self.t_embedder.mlp[0].weight, std=0.02)
-        nn.init.normal_(self.t_embedder.mlp[2].weight, std=0.02)
-        for block in self.blocks:
-            nn.init.zeros_(block.adaLN_modulation[-1].weight)
-            nn.init.zeros_(block.adaLN_modulation[-1].bias)
-        for layer in (self.final_layer.adaLN_modulation[-1], self.final_layer.linear):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        for layer in self.t_embedder.mlp:
+            if isinstance(layer, nn.Linear):
+                nn.init.normal_(layer.weight, std=0.02)
+        for module in self.modules():
+            if isinstance(module, (DiTBlock, FinalLayer)):  # adaLN-Zero: every block starts as the identity
+                _zero(module.adaLN_modulation)
+        _zero(self.final_layer.linear)
 
     def check_inputs(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Validate shapes; returns t as (B, N)."""

@@ -41,7 +41,7 @@ class TimestepEmbedder(nn.Module):
         return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        feats = self.features(t).to(self.mlp[0].weight.dtype)
+        feats = self.features(t).to(next(self.mlp.parameters()).dtype)  # the first linear's weight dtype
         return self.mlp(feats)  # (M, D)
 
 

@@ -18,7 +18,10 @@ __all__ = ["PatchModel"]
 
 @runtime_checkable
 class PatchModel(Protocol):
-    config: ModelConfig
+    @property
+    def config(self) -> ModelConfig:
+        """Read-only here, so a wrapper may expose the wrapped model's config as a property."""
+        ...
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> ModelOutput:
         """x (B, C, H, W), t (B,) or (B, N) in [0, 1], y (B,) labels -> velocity and log-variance."""

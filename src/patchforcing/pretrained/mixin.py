@@ -78,7 +78,7 @@ class PretrainedMixin(nn.Module):
         data = self.data_spec(names)
         if old is not None:
             data = DataSpec(data.channels, data.image_size, old.data.value_range, old.data.space, names)
-        config = self.config  # type: ignore[attr-defined]
+        config = self.config
         return ModelMeta(self.model_type, dict(vars(config)), data,
                          training=training if training is not None else (dict(old.training) if old else {}),
                          quality=quality if quality is not None else (dict(old.quality) if old else {}))
@@ -110,7 +110,7 @@ class PretrainedMixin(nn.Module):
             config = cls.config_from_architecture(meta.architecture)
         except (TypeError, ValueError) as err:
             raise CheckpointError(f"{folder / 'config.json'}: invalid architecture: {err}") from err
-        model = cls(config)  # type: ignore[call-arg]
+        model = cls(config)
         path = weights_file(folder, ema)
         load_state_dict_checked(model, read_weights(path), str(path))
         model.meta = meta

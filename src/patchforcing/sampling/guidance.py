@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
+from patchforcing.model import PatchModel
 from patchforcing.path import broadcast_patches, patch_difficulty
 
 __all__ = ["Guidance", "Prediction", "predict"]
@@ -69,7 +69,7 @@ def _weight(t: torch.Tensor, guidance: Guidance, shape: torch.Size, patch_size: 
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor,
+def predict(model: PatchModel, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor,
             guidance: Guidance = Guidance()) -> Prediction:
     """Evaluate the model at x with time t ((B,) or (B, N)) and labels y: exactly one NFE."""
     if not guidance.active:

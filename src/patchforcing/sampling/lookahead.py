@@ -28,8 +28,8 @@ precision the model is fed times at, so float64 grid rounding (``linspace(0, 1, 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
+from patchforcing.model import PatchModel
 from patchforcing.path import broadcast_patches
 from patchforcing.sampling.certainty import certain_mask, check_fraction, quantile_pixels
 from patchforcing.sampling.guidance import Guidance, predict
@@ -73,7 +73,7 @@ def lookahead_nfe(schedule: torch.Tensor, early_t: float = 0.05, strict_early: b
 
 
 @sampling_scope
-def lookahead(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+def lookahead(model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
               p: float = 0.4, ratio: float = 1.4, strict_quantile: bool = True, pixel_quantile: bool = True,
               early_t: float = 0.05, strict_early: bool = True, guided_early: bool = False,
               jump_guided: bool = False, guidance: Guidance = Guidance(), trace: Trace = False) -> SampleResult:

@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
+from patchforcing.model import PatchModel
 from patchforcing.path import broadcast_patches, interpolate, pool_patches
 from patchforcing.sampling.guidance import Guidance, predict
 from patchforcing.sampling.result import SampleResult, Trace, TraceRecorder, trace_step
@@ -70,7 +70,7 @@ def inpainting_matrix(known: torch.Tensor, schedule: torch.Tensor) -> torch.Tens
 
 
 @sampling_scope
-def schedule_matrix(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, matrix: torch.Tensor,
+def schedule_matrix(model: PatchModel, noise: torch.Tensor, y: torch.Tensor, matrix: torch.Tensor,
                     guidance: Guidance = Guidance(), known: KnownContent | None = None,
                     trace: Trace = False) -> SampleResult:
     """Integrate a per-patch schedule matrix; with ``known`` the known pixels are kept exactly."""

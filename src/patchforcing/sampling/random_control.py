@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
+from patchforcing.model import PatchModel
 from patchforcing.sampling.certainty import certain_mask, check_fraction, quantile_pixels
 from patchforcing.sampling.dual_loop import masked_dual_loop
 from patchforcing.sampling.guidance import Guidance, Prediction
@@ -50,18 +50,18 @@ def uniform_scores(generator: Generators, batch: int, num_patches: int, device: 
 
 
 @sampling_scope
-def random_control(model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
-                   generator: Generators, p: float = 0.4, n_inner: int = 4, strict_quantile: bool = True,
+def random_control(model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+                   generator: Generators | None, p: float = 0.4, n_inner: int = 4, strict_quantile: bool = True,
                    pixel_quantile: bool = True, guidance: Guidance = Guidance(), trace: Trace = False) -> SampleResult:
     """Dual-loop with a random mask; ``generator`` (on the noise's device: one, or one per image)
     makes it reproducible."""
     check_fraction(p)
     B, c = noise.shape[0], model.config
-    generator = check_generators(generator, B)
+    generators = check_generators(generator, B)
     pixels = quantile_pixels(c.patch_size, pixel_quantile)
 
     def rule(pred: Prediction) -> torch.Tensor:
-        scores = uniform_scores(generator, B, c.num_patches, pred.v.device)  # (B, N)
+        scores = uniform_scores(generators, B, c.num_patches, pred.v.device)  # (B, N)
         return certain_mask(scores, p, strict_quantile, pixels)
 
     return masked_dual_loop(model, noise, y, schedule, n_inner, rule, guidance, trace)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from torch import nn
 
+from patchforcing.model import PatchModel
 from patchforcing.sampling.budget import Budget, steps_for_nfe
 from patchforcing.sampling.certainty import check_fraction
 from patchforcing.sampling.dual_loop import check_inner, dual_loop
@@ -44,7 +44,7 @@ class Sampler:
     def budget(self, nfe: int) -> Budget:
         return steps_for_nfe(lambda steps: self.nfe(uniform_schedule(steps)), nfe)
 
-    def check_model(self, model: nn.Module) -> None:
+    def check_model(self, model: PatchModel) -> None:
         c = model.config
         if self.patch_time and c.time_mode != "patch":
             raise ValueError(f"sampler {self.name!r} needs a Patch Forcing model (per-patch time); "
@@ -52,13 +52,13 @@ class Sampler:
         if self.difficulty and not c.difficulty_head:
             raise ValueError(f"sampler {self.name!r} needs a model with a difficulty head")
 
-    def __call__(self, model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+    def __call__(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
                  guidance: Guidance = Guidance(), generator: Generators | None = None,
                  trace: Trace = False) -> SampleResult:
         self.check_model(model)
         return self.run(model, noise, y, schedule, guidance, generator, trace)
 
-    def run(self, model: nn.Module, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+    def run(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
             guidance: Guidance, generator: Generators | None, trace: Trace) -> SampleResult:
         raise NotImplementedError(f"{type(self).__name__} does not implement run")
 
@@ -68,7 +68,8 @@ class Euler(Sampler):
     name: ClassVar[str] = "euler"
     patch_time: ClassVar[bool] = False
 
-    def run(self, model, noise, y, schedule, guidance, generator, trace):
+    def run(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+            guidance: Guidance, generator: Generators | None, trace: Trace) -> SampleResult:
         return euler(model, noise, y, schedule, guidance, trace)
 
 
@@ -76,7 +77,8 @@ class Euler(Sampler):
 class EulerPF(Sampler):
     name: ClassVar[str] = "euler-pf"
 
-    def run(self, model, noise, y, schedule, guidance, generator, trace):
+    def run(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+            guidance: Guidance, generator: Generators | None, trace: Trace) -> SampleResult:
         return euler_pf(model, noise, y, schedule, guidance, trace)
 
 
@@ -95,10 +97,11 @@ class DualLoop(Sampler):
         check_fraction(self.p)
         check_inner(self.n_inner)
 
-    def nfe(self, schedule):
+    def nfe(self, schedule: torch.Tensor) -> int:
         return super().nfe(schedule) * self.n_inner
 
-    def run(self, model, noise, y, schedule, guidance, generator, trace):
+    def run(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+            guidance: Guidance, generator: Generators | None, trace: Trace) -> SampleResult:
         return dual_loop(model, noise, y, schedule, self.p, self.n_inner, self.strict_quantile, self.pixel_quantile,
                          guidance, trace)
 
@@ -108,7 +111,8 @@ class RandomControl(DualLoop):
     name: ClassVar[str] = "random"
     difficulty: ClassVar[bool] = False
 
-    def run(self, model, noise, y, schedule, guidance, generator, trace):
+    def run(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+            guidance: Guidance, generator: Generators | None, trace: Trace) -> SampleResult:
         return random_control(model, noise, y, schedule, generator, self.p, self.n_inner, self.strict_quantile,
                               self.pixel_quantile, guidance, trace)
 
@@ -132,10 +136,11 @@ class LookAhead(Sampler):
     def __post_init__(self) -> None:
         check_lookahead(self.p, self.ratio, self.early_t)
 
-    def nfe(self, schedule):
+    def nfe(self, schedule: torch.Tensor) -> int:
         return lookahead_nfe(schedule, self.early_t, self.strict_early)
 
-    def run(self, model, noise, y, schedule, guidance, generator, trace):
+    def run(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+            guidance: Guidance, generator: Generators | None, trace: Trace) -> SampleResult:
         return lookahead(model, noise, y, schedule, self.p, self.ratio, self.strict_quantile, self.pixel_quantile,
                          self.early_t, self.strict_early, self.guided_early, self.jump_guided, guidance, trace)
 
@@ -149,7 +154,7 @@ class ScheduleMatrix(Sampler):
     matrix: torch.Tensor | None = None
     known: KnownContent | None = None
 
-    def nfe(self, schedule):
+    def nfe(self, schedule: torch.Tensor) -> int:
         return super().nfe(schedule) if self.matrix is None else self.matrix.shape[-2] - 1
 
     def budget(self, nfe: int) -> Budget:
@@ -157,7 +162,7 @@ class ScheduleMatrix(Sampler):
             return super().budget(nfe)
         return Budget(steps=self.matrix.shape[-2] - 1, nfe=self.matrix.shape[-2] - 1, requested=nfe)
 
-    def rows(self, model: nn.Module, noise: torch.Tensor, schedule: torch.Tensor) -> torch.Tensor:
+    def rows(self, model: PatchModel, noise: torch.Tensor, schedule: torch.Tensor) -> torch.Tensor:
         """The (B, S + 1, N) matrix this config integrates."""
         c = model.config
         if self.matrix is not None:
@@ -166,7 +171,8 @@ class ScheduleMatrix(Sampler):
                  if self.known is None else self.known.known_patches(c.patch_size))
         return inpainting_matrix(known, schedule)
 
-    def run(self, model, noise, y, schedule, guidance, generator, trace):
+    def run(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+            guidance: Guidance, generator: Generators | None, trace: Trace) -> SampleResult:
         return schedule_matrix(model, noise, y, self.rows(model, noise, schedule), guidance, self.known, trace)
 
 

@@ -8,7 +8,8 @@ from contextlib import nullcontext
 from typing import Any, TypeVar
 
 import torch
-from torch import nn
+
+from patchforcing.model import PatchModel
 
 __all__ = ["sampling_scope"]
 
@@ -20,7 +21,7 @@ def sampling_scope(fn: F) -> F:
     :class:`~patchforcing.model.PatchForcingDiT`, not a wrapper), inside ``model.reuse_buffers()``."""
 
     @functools.wraps(fn)
-    def run(model: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    def run(model: PatchModel, *args: Any, **kwargs: Any) -> Any:
         reuse = getattr(model, "reuse_buffers", None)
         with torch.no_grad(), (reuse() if callable(reuse) else nullcontext()):
             return fn(model, *args, **kwargs)

@@ -90,7 +90,8 @@ class TrainConfig:
         if self.model.time_mode == "global" and not sampler.is_global:
             raise ValueError(f"a global-time model needs a global time sampler, not {sampler.name!r}")
         if self.data.image_size not in (None, self.model.image_size):
-            raise ValueError(f"data image_size {self.data.image_size} differs from model image_size {self.model.image_size}")
+            raise ValueError(f"data image_size {self.data.image_size} differs from "
+                             f"model image_size {self.model.image_size}")
 
 
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:

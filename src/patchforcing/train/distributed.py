@@ -18,9 +18,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from patchforcing.distributed import DistEnv, all_reduce_mean, rank_slice
 from patchforcing.loss import LossOutput
-from patchforcing.model import PatchForcingDiT
+from patchforcing.model import ModelConfig, PatchForcingDiT, PatchModel
 
-__all__ = ["STRATEGIES", "Parallel", "DataParallel", "wrap_model", "shard_ema", "model_state",
+__all__ = ["STRATEGIES", "Parallel", "DataParallel", "compile_model", "wrap_model", "shard_ema", "model_state",
            "optimizer_state", "load_optimizer_state", "NullLog", "global_stats", "any_rank", "batch_report"]
 
 STRATEGIES = ("ddp", "fsdp")
@@ -42,43 +42,57 @@ class Parallel:
 class DataParallel(DistributedDataParallel):
     """DDP that still exposes the wrapped model's ``config`` (the loss reads the patch size)."""
 
+    module: PatchForcingDiT  # what it wraps (DDP types it as any Module)
+
     @property
-    def config(self):
+    def config(self) -> ModelConfig:
         return self.module.config
 
 
-def _fsdp(model: nn.Module) -> nn.Module:
-    """FSDP2: every block sharded on its own (so one block's weights are gathered at a time), then the root."""
+def compile_model(model: PatchModel) -> PatchModel:
+    """``torch.compile(model)``: an OptimizedModule that runs the compiled model and forwards every other
+    attribute (``config``, ``parameters``) to it, so it is a PatchModel too."""
+    return torch.compile(model)  # type: ignore[return-value]  # torch types the result as a bare callable
+
+
+def _fsdp(model: PatchForcingDiT) -> PatchForcingDiT:
+    """FSDP2: every block sharded on its own (so one block's weights are gathered at a time), then the root.
+    ``fully_shard`` shards in place and returns the module it was given (its class now also an FSDPModule)."""
     from torch.distributed.fsdp import fully_shard
 
     for block in model.blocks:
         fully_shard(block)
-    return fully_shard(model)
+    fully_shard(model)
+    return model
 
 
-def wrap_model(model: PatchForcingDiT, env: DistEnv, parallel: Parallel) -> nn.Module:
+def wrap_model(model: PatchForcingDiT, env: DistEnv, parallel: Parallel) -> PatchModel:
     """The module to train: ``model`` itself on one process, DDP or FSDP on several; compiled on request.
     FSDP shards ``model`` in place, so build the optimizer from the returned module's parameters."""
+    net: PatchForcingDiT | DataParallel = model
     if env.distributed and parallel.strategy == "fsdp":
-        model = _fsdp(model)
+        net = _fsdp(model)
     elif env.distributed:
         ids = [env.device.index] if env.device.type == "cuda" else None
-        model = DataParallel(model, device_ids=ids)
-    return torch.compile(model) if parallel.compile else model
+        net = DataParallel(model, device_ids=ids)
+    return compile_model(net) if parallel.compile else net
 
 
-def shard_ema(ema: PatchForcingDiT, env: DistEnv, parallel: Parallel) -> nn.Module:
+def shard_ema(ema: PatchForcingDiT, env: DistEnv, parallel: Parallel) -> PatchForcingDiT:
     """The EMA copy, sharded like the online model under FSDP (so the update is shard against shard)."""
     return _fsdp(ema) if env.distributed and parallel.strategy == "fsdp" else ema
 
 
-def _base(module: nn.Module) -> nn.Module:
+def _base(module: PatchModel) -> nn.Module:
     """The model under compile / DDP wrappers (FSDP2 keeps the module itself)."""
-    module = getattr(module, "_orig_mod", module)
-    return module.module if isinstance(module, DistributedDataParallel) else module
+    base = getattr(module, "_orig_mod", module)
+    base = base.module if isinstance(base, DistributedDataParallel) else base
+    if not isinstance(base, nn.Module):
+        raise TypeError(f"expected a torch module or a DDP / compiled wrapper of one, got {type(base).__name__}")
+    return base
 
 
-def _sharded(module: nn.Module) -> bool:
+def _sharded(module: PatchModel) -> bool:
     from torch.distributed.fsdp import FSDPModule
 
     return isinstance(_base(module), FSDPModule)
@@ -90,12 +104,13 @@ def _options():
     return StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 
-def model_state(module: nn.Module) -> dict[str, torch.Tensor]:
+def model_state(module: PatchModel) -> dict[str, torch.Tensor]:
     """Full CPU state dict with plain names. Under FSDP every rank must call it (it gathers shards)."""
     if _sharded(module):
         from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
-        return get_model_state_dict(_base(module), options=_options())  # empty on ranks other than 0
+        # full_state_dict: plain tensors (torch types the values as any state-dict value); empty on ranks but 0
+        return get_model_state_dict(_base(module), options=_options())  # type: ignore[return-value]
     return {k: v.detach().cpu() for k, v in _base(module).state_dict().items()}
 
 
@@ -105,7 +120,7 @@ def _rekey(state: dict, mapping: dict) -> dict:
     return {"state": {mapping[k]: v for k, v in state["state"].items()}, "param_groups": groups}
 
 
-def optimizer_state(module: nn.Module, opt: torch.optim.Optimizer) -> dict:
+def optimizer_state(module: PatchModel, opt: torch.optim.Optimizer) -> dict:
     """The optimizer's full state dict in ``opt.state_dict()`` form (parameters numbered in model
     order), whatever the strategy, so checkpoints resume under DDP, FSDP or one process alike.
     Collective under FSDP, where only rank 0 receives it."""
@@ -118,7 +133,7 @@ def optimizer_state(module: nn.Module, opt: torch.optim.Optimizer) -> dict:
     return _rekey(full, {name: i for i, name in enumerate(names)}) if full else {}
 
 
-def load_optimizer_state(module: nn.Module, opt: torch.optim.Optimizer, state: dict) -> None:
+def load_optimizer_state(module: PatchModel, opt: torch.optim.Optimizer, state: dict) -> None:
     """Load a state dict written by :func:`optimizer_state` (every rank passes the full dict)."""
     if not _sharded(module):
         opt.load_state_dict(state)

@@ -34,7 +34,7 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
     """ema <- decay * ema + (1 - decay) * model, for every parameter (buffers are copied)."""
-    ema_params = [p for p in ema.parameters()]
+    ema_params: list[torch.Tensor] = list(ema.parameters())
     params = [p.detach() for p in model.parameters()]
     torch._foreach_lerp_(ema_params, params, 1.0 - decay)
     for b_ema, b in zip(ema.buffers(), model.buffers()):

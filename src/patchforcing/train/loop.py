@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from patchforcing.data import DataConfig, ImageArrays, load_dataset
+from patchforcing.data import ArrayData, DataConfig, load_dataset
 from patchforcing.device import resolve_device
 from patchforcing.distributed import init_distributed, rank_slice
 from patchforcing.generation import GenerationConfig, generate
@@ -100,7 +100,7 @@ def _save_samples(ema: PatchForcingDiT, path: Path, device: torch.device, write:
         raise DiskWriteError("sample grid", path, err, _kept_note(path.parent.parent)) from err
 
 
-def train(config: TrainConfig, device: str = "auto", progress: bool = True, data: ImageArrays | None = None,
+def train(config: TrainConfig, device: str = "auto", progress: bool = True, data: ArrayData | None = None,
           stop_after: int | None = None, parallel: Parallel = Parallel()) -> TrainResult:
     """Train (or resume) the run in ``config.out_dir``. ``stop_after`` ends this call after that many
     steps without changing the run's schedule (for tests and time-boxed jobs). SIGINT/SIGTERM end it
@@ -129,7 +129,7 @@ def train(config: TrainConfig, device: str = "auto", progress: bool = True, data
     if state is not None:
         load_optimizer_state(net, opt, state["optimizer"])
     try:
-        log = NullLog()
+        log: NullLog | MetricsLog = NullLog()
         if env.is_main:
             atomic_write(run_dir / "config.json", lambda tmp: tmp.write_text(config_to_json(config)))
             log = MetricsLog(run_dir / "metrics.jsonl", start)
@@ -215,6 +215,7 @@ def _final_validation(ema: PatchForcingDiT, config: TrainConfig, dev: torch.devi
     if config.data.source != "fashion-mnist":
         return {}
     test = load_dataset(DataConfig(source="fashion-mnist", data_dir=config.data.data_dir, split="test"))
-    own = validation_loss(ema, test, build_time_sampler(config.time_sampler.name, config.time_sampler.params), device=dev)
+    own_sampler = build_time_sampler(config.time_sampler.name, config.time_sampler.params)
+    own = validation_loss(ema, test, own_sampler, device=dev)
     common = validation_loss(ema, test, GlobalUniform(), device=dev)
     return {"val_loss": own.loss, "val_mse": own.mse, "val_nll": own.nll, "val_mse_uniform_t": common.mse}

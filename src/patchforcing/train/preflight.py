@@ -7,14 +7,14 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from patchforcing.data import ImageArrays
+from patchforcing.data import ArrayData
 from patchforcing.train.checkpoint import read_config
 from patchforcing.train.config import TrainConfig, config_to_json
 
 __all__ = ["check_data_fits_model", "check_same_run"]
 
 
-def check_data_fits_model(data: ImageArrays, config: TrainConfig) -> None:
+def check_data_fits_model(data: ArrayData, config: TrainConfig) -> None:
     """Image shape, class count and dataset size against the model and batch size."""
     m, source = config.model, config.data.source
     if (data.channels, data.image_size) != (m.in_channels, m.image_size):

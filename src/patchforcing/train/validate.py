@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
-from patchforcing.data import ImageArrays
+from patchforcing.data import ArrayData
 from patchforcing.loss import LossConfig, patch_forcing_loss
+from patchforcing.model import PatchModel
 from patchforcing.timesamplers import TimeSampler
 
 __all__ = ["ValidationLoss", "validation_loss"]
@@ -23,7 +23,7 @@ class ValidationLoss:
 
 
 @torch.no_grad()
-def validation_loss(model: nn.Module, data: ImageArrays, time_sampler: TimeSampler, limit: int = 2000,
+def validation_loss(model: PatchModel, data: ArrayData, time_sampler: TimeSampler, limit: int = 2000,
                     batch_size: int = 250, seed: int = 1234, device: torch.device | str = "cpu") -> ValidationLoss:
     """Mean objective over the first ``limit`` images, labels kept (no dropout), fixed noise per batch."""
     total = min(limit, len(data))

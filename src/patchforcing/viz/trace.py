@@ -5,6 +5,7 @@ the current image, the per-patch time map (t in [0, 1], dark = noise) and the di
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -41,11 +42,11 @@ def save_trace(steps: list[TraceStep], folder: str | Path, indices: list[int], s
     for index in indices:
         frames = trace_frames(steps, index, size)
         gif = folder / f"trace_{index}.gif"
-        written.append(atomic_write(gif, lambda tmp: frames[0].save(
-            tmp, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)))
+        written.append(atomic_write(gif, partial(frames[0].save, format="GIF", save_all=True,
+                                                 append_images=frames[1:], duration=frame_ms, loop=0)))
         picks = sorted({round(i * (len(frames) - 1) / max(stills - 1, 1)) for i in range(stills)})
         still = Image.new("RGB", (frames[0].width, frames[0].height * len(picks)), (255, 255, 255))
         for row, k in enumerate(picks):
             still.paste(frames[k], (0, row * frames[0].height))
-        written.append(atomic_write(folder / f"trace_{index}.png", lambda tmp: still.save(tmp, format="PNG")))
+        written.append(atomic_write(folder / f"trace_{index}.png", partial(still.save, format="PNG")))
     return written
