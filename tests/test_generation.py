@@ -12,6 +12,7 @@ import torch
 from conftest import randomize
 from patchforcing.cli.main import main
 from patchforcing.evaluation import as_written, folder_batches
+from patchforcing.io.pixels import to_model_range
 from patchforcing.generation import GenerationConfig, generate, generate_batches, single_image_config
 from patchforcing.model import ModelConfig, PatchForcingDiT
 from patchforcing.sampling import SAMPLERS, Guidance
@@ -93,10 +94,11 @@ def test_eval_scores_exactly_what_sample_writes(tmp_path, tiny_npz, capsys):
     assert folder["num_images"] == model["num_images"] == 9
     # the features of the same pixels, embedded in other batch compositions: equal up to float rounding
     assert folder["metrics"] == pytest.approx(model["metrics"], rel=1e-6)
+    assert folder["background"] == model["background"] is not None  # the classes come from samples.jsonl
     assert model["sampler"].startswith("RandomControl(p=0.5")
     pf = PatchForcingDiT.from_pretrained(run)
     config = GenerationConfig(sampler=SAMPLERS["random"](p=0.5), nfe=8, num_images=9, seed=4, batch_size=4)
-    written = torch.cat(list(folder_batches(out, 8, 1)))
+    written = torch.cat([to_model_range(pixels) for pixels, _ in folder_batches(out, 8, 1)])
     assert torch.equal(as_written(generate(pf, config)), written)  # the very pixels sample wrote
 
 

@@ -111,3 +111,20 @@ def test_reference_batches_cover_the_dataset():
     data = load_dataset(DataConfig(split="test"))
     sizes = [b.shape[0] for b in image_batches(data, 3000)]
     assert sizes == [3000, 3000, 3000, 1000]
+
+
+def test_background_masks_and_level_closed_form():
+    from patchforcing.metrics import background_masks
+
+    images = torch.zeros(4, 1, 2, 2, dtype=torch.uint8)
+    images[0, 0, 0, 0] = 200  # class 0: pixel (0, 0) is lit in one of two images
+    images[2:, 0, 1, 1] = 50  # class 1: pixel (1, 1) lit in both
+    labels = torch.tensor([0, 0, 1, 1])
+    masks = background_masks(images, labels, 2, share=0.5)
+    assert masks.masks[0, 0].tolist() == [[True, True], [True, True]]
+    assert masks.masks[1, 0].tolist() == [[True, True], [True, False]]
+    assert masks.level(images, labels) == pytest.approx(200 / (4 + 4 + 3 + 3))
+    noisy = torch.full((1, 1, 2, 2), 3, dtype=torch.uint8)
+    assert masks.level(noisy, torch.tensor([1])) == 3.0
+    strict = background_masks(images, labels, 2, share=1.0)
+    assert not strict.masks[0, 0, 0, 0] and strict.level(noisy[:, :, :1, :1].expand(1, 1, 2, 2), torch.tensor([0])) == 3

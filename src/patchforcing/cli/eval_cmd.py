@@ -91,14 +91,17 @@ def run_eval(args: argparse.Namespace) -> int:
     from patchforcing.evaluation import evaluate_folder, evaluate_model
     from patchforcing.generation import GenerationConfig
     from patchforcing.io.json_file import write_json
+    from patchforcing.metrics import background_masks
     from patchforcing.model import PatchForcingDiT
 
     if args.threads:
         torch.set_num_threads(args.threads)
     env = init_distributed(resolve_device(args.device))
     extractor, reference, data = metric_setup(args, env.device)
+    masks = background_masks(data.images, data.labels, data.num_classes)
+    real_level = masks.level(data.images, data.labels)
     if args.folder:
-        result = evaluate_folder(args.folder, extractor, reference, data.image_size, data.channels)
+        result = evaluate_folder(args.folder, extractor, reference, data.image_size, data.channels, masks, real_level)
         name = Path(args.folder).name
     else:
         model = PatchForcingDiT.from_pretrained(args.checkpoint, ema=not args.raw_weights, device=env.device)
@@ -106,7 +109,8 @@ def run_eval(args: argparse.Namespace) -> int:
         config = GenerationConfig(sampler=sampler, nfe=args.nfe, guidance=guidance_from_args(args),
                                   num_images=args.num, seed=args.seed, batch_size=args.batch_size,
                                   classes=tuple(args.classes) if args.classes else None, progress=env.is_main)
-        evaluated = evaluate_model(model, config, extractor, reference, str(args.checkpoint), env.device, env)
+        evaluated = evaluate_model(model, config, extractor, reference, str(args.checkpoint), env.device, env, masks,
+                                   real_level)
         if evaluated is None:  # not rank 0: its features went to rank 0
             return 0
         result = evaluated
@@ -114,5 +118,8 @@ def run_eval(args: argparse.Namespace) -> int:
     print(metrics_table([(name, result.metrics)]))
     print(f"{result.num_images} images vs {reference.shape[0]} reference ({args.reference}), "
           f"features {result.features}, {result.seconds:.1f} s")
+    if result.background is not None and result.reference_background is not None:
+        print(f"background: mean pixel value {result.background:.2f} of 255 on the reference's background pixels "
+              f"(reference images: {result.reference_background:.2f})")
     print(f"wrote {write_json({'command': 'eval', 'reference': args.reference, **result.to_dict()}, args.out)}")
     return 0

@@ -41,13 +41,14 @@ def merge_records(records: list[ImageRecord], env: DistEnv, path: str | Path) ->
     return merged
 
 
-def read_manifest(folder: str | Path) -> list[Path] | None:
-    """The image files a folder's manifest lists, in seed order (None when it has no manifest)."""
+def read_manifest(folder: str | Path) -> list[tuple[Path, int]] | None:
+    """(file, class label) of every image a folder's manifest lists, in seed order (None when the
+    folder has no manifest)."""
     folder = Path(folder)
     path = folder / MANIFEST
     if not path.is_file():
         return None
-    files = []
+    listed = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         try:
             record = ImageRecord(**json.loads(line))
@@ -58,5 +59,5 @@ def read_manifest(folder: str | Path) -> list[Path] | None:
             raise ValueError(f"{path} line {number} names a file outside {folder}: {record.file}")
         if not file.is_file():
             raise ValueError(f"{path} lists {record.file}, which does not exist")
-        files.append(file)
-    return files
+        listed.append((file, record.label))
+    return listed

@@ -14,11 +14,12 @@ from patchforcing.metrics.features import (
                                              build_extractor,
                                              embed_batches,
 )
+from patchforcing.metrics.background import BackgroundMasks, background_masks
 from patchforcing.metrics.manifold import ManifoldMetrics, manifold_metrics
 from patchforcing.metrics.quality import QualityMetrics, compute_quality, frechet_distance, kernel_distance
 from patchforcing.metrics.reference import default_cache_dir, image_batches, reference_features
 
-__all__ = ["SHIPPED_CLASSIFIER", "ClassifierConfig", "FeatureClassifier", "load_classifier", "save_classifier",
+__all__ = ["BackgroundMasks", "background_masks", "SHIPPED_CLASSIFIER", "ClassifierConfig", "FeatureClassifier", "load_classifier", "save_classifier",
            "ClassifierFeatures", "FeatureExtractor", "InceptionFeatures", "build_extractor", "embed_batches",
            "ManifoldMetrics", "manifold_metrics", "QualityMetrics", "compute_quality", "frechet_distance",
            "kernel_distance", "default_cache_dir", "image_batches", "reference_features"]
