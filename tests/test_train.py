@@ -99,3 +99,13 @@ def test_ema_warmup_forgets_the_initial_weights():
     # the weight left on the initial EMA after 2000 steps: 13% without warm-up, none with it
     kept = {w: math.prod(ema_decay_at(k, 0.999, w) for k in range(2000)) for w in (False, True)}
     assert 0.13 < kept[False] < 0.14 and kept[True] < 1e-6
+
+
+def test_lr_schedules_closed_form():
+    from patchforcing.train.helpers import lr_factor
+
+    assert [lr_factor(s, 100, 4) for s in (0, 3, 50, 99)] == [0.25, 1.0, 1.0, 1.0]  # the authors': constant
+    cosine = [lr_factor(s, 104, 4, "cosine") for s in (0, 4, 54, 104)]
+    assert cosine == pytest.approx([0.25, 1.0, 0.5, 0.0])
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        OptimConfig(schedule="linear")

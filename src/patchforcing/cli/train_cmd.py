@@ -22,7 +22,7 @@ from patchforcing.device import PRECISION_CHOICES, resolve_device, resolve_preci
 from patchforcing.loss import LossConfig
 from patchforcing.model import PRESETS, model_config_from_preset
 from patchforcing.timesamplers import TIME_SAMPLERS
-from patchforcing.train.config import OptimConfig, TimeSamplerConfig, TrainConfig, config_to_json
+from patchforcing.train.config import LR_SCHEDULES, OptimConfig, TimeSamplerConfig, TrainConfig, config_to_json
 from patchforcing.train.distributed import STRATEGIES, Parallel
 
 __all__ = ["add_train_parser", "run_train", "build_train_config"]
@@ -61,6 +61,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grad-clip", type=positive_float, default=OptimConfig.grad_clip, help="gradient norm clip")
     p.add_argument("--ema-decay", type=unit_float, default=OptimConfig.ema_decay,
                    help="decay of the EMA weights that sampling uses")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
+                   help="after the warm-up: constant (the authors' recipe) or cosine decay to 0 at the last step")
     p.add_argument("--ema-warmup", action="store_true",
                    help="EMA decay min(decay, (1+k)/(10+k)) at step k; for short runs (not in the authors' recipe)")
     p.add_argument("--nll-weight", type=nonneg_float, default=LossConfig.nll_weight,
@@ -133,7 +135,8 @@ def build_train_config(args: argparse.Namespace, data: ArrayData | None = None) 
         model=model, data=data_config, time_sampler=TimeSamplerConfig(sampler, dict(args.ts_param)),
         loss=LossConfig(nll_weight=args.nll_weight, label_dropout=args.label_dropout),
         optim=OptimConfig(lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
-                          grad_clip=args.grad_clip, ema_decay=args.ema_decay, ema_warmup=args.ema_warmup),
+                          grad_clip=args.grad_clip, ema_decay=args.ema_decay, ema_warmup=args.ema_warmup,
+                          schedule=args.lr_schedule),
         out_dir=args.out, steps=args.steps, batch_size=args.batch_size, seed=args.seed, precision=_precision(args),
         log_every=args.log_every, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
         keep_checkpoints=args.keep_checkpoints, on_nonfinite=args.on_nonfinite)

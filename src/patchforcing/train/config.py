@@ -19,6 +19,7 @@ __all__ = ["FORMAT_VERSION", "TimeSamplerConfig", "OptimConfig", "TrainConfig", 
 FORMAT_VERSION = 1
 PRECISIONS = ("fp32", "bf16")
 ON_NONFINITE = ("stop", "skip")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class OptimConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.9999
     ema_warmup: bool = False  # decay_k = min(ema_decay, (1 + k) / (10 + k)): for runs too short to forget the init
+    schedule: str = "constant"  # after the warm-up: constant (authors) or cosine decay to 0 at the last step
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -55,6 +57,8 @@ class OptimConfig:
             raise ValueError(f"grad_clip must be > 0, got {self.grad_clip}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
+        if self.schedule not in LR_SCHEDULES:
+            raise ValueError(f"schedule must be one of {LR_SCHEDULES}, got {self.schedule!r}")
 
 
 @dataclass(frozen=True)

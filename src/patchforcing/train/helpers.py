@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from torch import nn
 
 from patchforcing.io.atomic import atomic_write
 
-__all__ = ["batch_indices", "step_generator", "update_ema", "ema_decay_at", "warmup_factor", "MetricsLog"]
+__all__ = ["batch_indices", "step_generator", "update_ema", "ema_decay_at", "warmup_factor", "lr_factor", "MetricsLog"]
 
 
 def batch_indices(step: int, batch_size: int, dataset_size: int, seed: int) -> torch.Tensor:
@@ -50,6 +51,16 @@ def ema_decay_at(step: int, decay: float, warmup: bool) -> float:
 def warmup_factor(step: int, warmup_steps: int) -> float:
     """Linear warm-up over ``warmup_steps`` optimizer steps, then constant."""
     return 1.0 if warmup_steps == 0 else min(1.0, (step + 1) / warmup_steps)
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "constant") -> float:
+    """The learning-rate multiplier at ``step``: linear warm-up, then constant (the authors' recipe)
+    or a cosine decay from 1 at the end of the warm-up to 0 at ``total_steps``."""
+    warm = warmup_factor(step, warmup_steps)
+    if schedule == "constant" or step < warmup_steps:
+        return warm
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 class MetricsLog:

@@ -50,7 +50,7 @@ from patchforcing.train.helpers import (
     ema_decay_at,
     step_generator,
     update_ema,
-    warmup_factor,
+    lr_factor,
 )
 from patchforcing.train.nonfinite import (
     MAX_CONSECUTIVE_SKIPS,
@@ -158,7 +158,8 @@ def train(config: TrainConfig, device: str = "auto", progress: bool = True, data
                 y = torch.zeros_like(y)  # an unconditional model has only the null label (index 0)
             x1, y = x1.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
             for group in opt.param_groups:
-                group["lr"] = config.optim.lr * warmup_factor(step, config.optim.warmup_steps)
+                group["lr"] = config.optim.lr * lr_factor(step, config.steps, config.optim.warmup_steps,
+                                                          config.optim.schedule)
             with autocast:
                 out = patch_forcing_loss(net, x1, y, sampler, step_generator(config.seed, step), config.loss,
                                          rows, config.batch_size)
