@@ -208,24 +208,30 @@ def run_speed(config: SpeedConfig, device: torch.device, model: PatchForcingDiT 
                        heap_kept=heap_kept())
 
 
+def _met(ratio: float, target: float) -> str:
+    return "ok" if ratio <= target else "MISSED"
+
+
+def _iqr(q: tuple[float, float]) -> str:
+    return f"{q[0]:.3f}-{q[1]:.3f}"
+
+
 def speed_markdown(report: SpeedReport) -> str:
     """The report as a markdown table (also what the CLI prints)."""
     c = report.config
-    ok = lambda ratio, target: "ok" if ratio <= target else "MISSED"  # noqa: E731
-    iqr = lambda q: f"{q[0]:.3f}-{q[1]:.3f}"  # noqa: E731
     lines = [f"bench speed on {report.device}: preset {c.preset}, {c.image_size}x{c.image_size}x{c.channels}, "
              f"batch {c.batch}, {c.steps} outer steps, cfg {c.cfg}, median ratio of {c.repeats} rounds (times: best), "
              f"{c.clock} clock, malloc {'keeps freed memory' if report.heap_kept else 'defaults'}", "",
              "| what | NFE | seconds | ratio | rounds' IQR | target |", "|---|---|---|---|---|---|",
              f"| forward, global-time model | 1 | {report.global_forward_s:.4f} | 1.000 | | |",
              f"| forward, PF model at uniform t | 1 | {report.pf_forward_s:.4f} | {report.forward_ratio:.3f} | "
-             f"{iqr(report.forward_ratio_iqr)} | <= {FORWARD_TARGET} {ok(report.forward_ratio, FORWARD_TARGET)} |"]
+             f"{_iqr(report.forward_ratio_iqr)} | <= {FORWARD_TARGET} {_met(report.forward_ratio, FORWARD_TARGET)} |"]
     for m in report.mixed:
         lines.append(f"| forward, PF model at two times per image ({m.layout}) | 1 | {m.seconds:.4f} | {m.ratio:.3f} | "
-                     f"{iqr(m.ratio_iqr)} | (to uniform t) |")
+                     f"{_iqr(m.ratio_iqr)} | (to uniform t) |")
     for s in report.samplers:
-        lines.append(f"| sampler {s.name} | {s.nfe} | {s.seconds:.4f} | {s.ratio:.3f} | {iqr(s.ratio_iqr)} | "
-                     f"<= {SAMPLER_TARGET} {ok(s.ratio, SAMPLER_TARGET)} |")
+        lines.append(f"| sampler {s.name} | {s.nfe} | {s.seconds:.4f} | {s.ratio:.3f} | {_iqr(s.ratio_iqr)} | "
+                     f"<= {SAMPLER_TARGET} {_met(s.ratio, SAMPLER_TARGET)} |")
     return "\n".join(lines) + "\n"
 
 
