@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from patchforcing.cli.bench_metrics_cmd import add_bench_metrics_parser
 from patchforcing.cli.bench_quality_cmd import add_bench_quality_parser
 from patchforcing.cli.common import HelpFormatter, nonneg_float, positive_int
 from patchforcing.model import PRESETS
@@ -66,6 +67,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     s.set_defaults(func=run_bench_speed)
     add_bench_quality_parser(jobs)
+    add_bench_metrics_parser(jobs)
 
 
 def run_bench_speed(args: argparse.Namespace) -> int:

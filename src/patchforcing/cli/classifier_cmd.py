@@ -1,21 +1,25 @@
-"""``patchforcing classifier``: train / test the feature classifier the quality metrics embed images with."""
+"""``patchforcing classifier``: train / test the feature classifiers the quality metrics embed images with."""
 
 from __future__ import annotations
 
 import argparse
 
 from patchforcing.cli.common import HelpFormatter, nonneg_int, positive_float, positive_int
+from patchforcing.metrics.classifier import ARCH_DEFAULTS
 
 __all__ = ["add_classifier_parser"]
 
 SHIPPED_COMMAND = ("patchforcing classifier train --data fashion-mnist --epochs 2 --seed 0 --threads 1 "
                    "--out src/patchforcing/checkpoints/fmnist-classifier")
+SHIPPED_RESNET_COMMAND = ("patchforcing classifier train --data fashion-mnist --arch resnet --augment --epochs 4 "
+                          "--seed 0 --threads 1 --out src/patchforcing/checkpoints/fmnist-resnet-aug")
 
 
 def add_classifier_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("classifier", help="train or test the feature classifier used by the quality metrics",
                        formatter_class=HelpFormatter,
-                       description=f"The shipped Fashion-MNIST classifier was made with: {SHIPPED_COMMAND}")
+                       description=f"The shipped Fashion-MNIST classifiers were made with: {SHIPPED_COMMAND} and "
+                       f"{SHIPPED_RESNET_COMMAND}")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     t = actions.add_parser("train", help="train a classifier on a dataset's train split, test it on its test split",
                            formatter_class=HelpFormatter)
@@ -23,6 +27,11 @@ def add_classifier_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--data-dir", help="folder with the Fashion-MNIST *-ubyte.gz files")
     t.add_argument("--test-data", help="held-out images for other sources (default: the train data itself)")
     t.add_argument("--image-size", type=positive_int, help="image size (folders are resized to it)")
+    t.add_argument("--arch", choices=sorted(ARCH_DEFAULTS), default="cnn",
+                   help="cnn: plain conv blocks with max-pooling; resnet: a small residual network")
+    t.add_argument("--augment", action="store_true",
+                   help="augment: random shifts (2 px, black fill), flips, pixel noise, random erasing "
+                   "(without it: flips only)")
     t.add_argument("--epochs", type=positive_int, default=2, help="passes over the train split")
     t.add_argument("--batch-size", type=positive_int, default=128, help="images per step")
     t.add_argument("--lr", type=positive_float, default=2e-3, help="learning rate")
@@ -47,6 +56,7 @@ def run_train(args: argparse.Namespace) -> int:
     import torch
 
     from patchforcing.data import DataConfig, load_images
+    from patchforcing.metrics.augment import AugmentConfig
     from patchforcing.metrics.classifier import save_classifier
     from patchforcing.metrics.classifier_train import ClassifierTrainConfig, train_classifier
 
@@ -57,10 +67,13 @@ def run_train(args: argparse.Namespace) -> int:
         test = load_images(DataConfig(source=args.data, data_dir=args.data_dir, split="test"))
     else:
         test = load_images(DataConfig(source=args.test_data or args.data, image_size=args.image_size))
-    config = ClassifierTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    augment = AugmentConfig() if args.augment else None
+    config = ClassifierTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                                   arch=args.arch, augment=augment)
     result = train_classifier(train, test, config, progress=True)
     info = {"test_accuracy": result.test_accuracy, "train_seconds": round(result.seconds, 1), "steps": result.steps,
-            "data": args.data, "command": "patchforcing " + shlex.join(sys.argv[1:]),
+            "data": args.data, "augment": repr(augment) if augment else "horizontal flips",
+            "command": "patchforcing " + shlex.join(sys.argv[1:]),
             "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
                        f"{torch.get_num_threads()} threads"}
     folder = save_classifier(result.model, args.out, info)

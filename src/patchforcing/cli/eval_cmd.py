@@ -15,18 +15,24 @@ from patchforcing.cli.sampler_args import (
 )
 
 if TYPE_CHECKING:
-    from patchforcing.metrics import QualityMetrics
+    import torch
 
-__all__ = ["add_eval_parser", "add_metric_arguments", "metric_setup", "metrics_table"]
+    from patchforcing.data import ImageArrays
+    from patchforcing.metrics import FeatureExtractor, QualityMetrics
+
+__all__ = ["add_eval_parser", "add_metric_arguments", "metric_setup", "metrics_table", "DEFAULT_CLASSIFIER"]
+
+DEFAULT_CLASSIFIER = "fmnist-classifier"
 
 
 def add_metric_arguments(p: argparse.ArgumentParser) -> None:
     """Feature space and reference set, shared with ``bench quality``."""
     p.add_argument("--features", choices=("classifier", "inception"), default="classifier",
                    help="feature space: a trained classifier (default, offline) or Inception-v3 (needs its weights)")
-    p.add_argument("--classifier", default="fmnist-classifier",
-                   help="classifier folder from `patchforcing classifier train` "
-                   "(default: the shipped Fashion-MNIST one)")
+    p.add_argument("--classifier", action="append",
+                   help="classifier folder from `patchforcing classifier train` or a shipped name "
+                   "(fmnist-classifier, fmnist-resnet-aug); repeat it to score in several feature spaces at once, "
+                   f"the first one being the primary (default: {DEFAULT_CLASSIFIER})")
     p.add_argument("--inception-weights", help="path of pt_inception-2015-12-05-6726825d.pth for --features inception")
     p.add_argument("--reference", default="fashion-mnist",
                    help="real images: 'fashion-mnist' (its 10k test set), an image folder or an .npz file")
@@ -61,23 +67,33 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_eval)
 
 
-def metric_setup(args: argparse.Namespace, device):
-    """(extractor, reference features, reference data) from the shared metric arguments."""
+def feature_names(args: argparse.Namespace) -> list[str]:
+    """The feature spaces the metric arguments ask for, by the name given (each once, in order)."""
+    if args.features == "inception":
+        return ["inception"]
+    return list(dict.fromkeys(args.classifier or [DEFAULT_CLASSIFIER]))
+
+
+def metric_setup(args: argparse.Namespace,
+                 device: torch.device | str) -> tuple[list[FeatureExtractor], list[torch.Tensor], ImageArrays]:
+    """(extractors, their reference features, reference data) from the shared metric arguments: one
+    extractor per name of :func:`feature_names`, in that order."""
     from patchforcing.data import DataConfig, load_images
     from patchforcing.metrics import build_extractor, reference_features
 
     split = "test" if args.reference == "fashion-mnist" else "train"
     data = load_images(DataConfig(source=args.reference, data_dir=args.data_dir, split=split,
                                   image_size=args.image_size))
-    extractor = build_extractor(args.features, args.classifier, args.inception_weights, device)
-    return extractor, reference_features(extractor, data, args.cache_dir), data
+    extractors = [build_extractor(args.features, name, args.inception_weights, device) for name in feature_names(args)]
+    return extractors, [reference_features(e, data, args.cache_dir) for e in extractors], data
 
 
 def metrics_table(rows: list[tuple[str, QualityMetrics]]) -> str:
     """A plain-text table of named QualityMetrics."""
-    head = f"{'':24s} {'FD':>9s} {'KID':>9s} {'prec':>6s} {'recall':>6s} {'dens':>6s} {'cover':>6s}"
-    lines = [head] + [f"{name:24s} {m.fd:9.3f} {m.kid:9.5f} {m.precision:6.3f} {m.recall:6.3f} {m.density:6.3f} "
-                      f"{m.coverage:6.3f}" for name, m in rows]
+    width = max([24] + [len(name) for name, _ in rows])
+    head = f"{'':{width}s} {'FD':>9s} {'KID':>9s} {'prec':>6s} {'recall':>6s} {'dens':>6s} {'cover':>6s}"
+    lines = [head] + [f"{name:{width}s} {m.fd:9.3f} {m.kid:9.5f} {m.precision:6.3f} {m.recall:6.3f} "
+                      f"{m.density:6.3f} {m.coverage:6.3f}" for name, m in rows]
     return "\n".join(lines)
 
 
@@ -97,11 +113,13 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     env = init_distributed(resolve_device(args.device))
-    extractor, reference, data = metric_setup(args, env.device)
+    extractors, references, data = metric_setup(args, env.device)
+    names = dict(zip((e.key for e in extractors), feature_names(args)))  # key -> the name given
     masks = background_masks(data.images, data.labels, data.num_classes)
     real_level = masks.level(data.images, data.labels)
     if args.folder:
-        result = evaluate_folder(args.folder, extractor, reference, data.image_size, data.channels, masks, real_level)
+        result = evaluate_folder(args.folder, extractors, references, data.image_size, data.channels, masks,
+                                 real_level)
         name = Path(args.folder).name
     else:
         model = PatchForcingDiT.from_pretrained(args.checkpoint, ema=not args.raw_weights, device=env.device)
@@ -109,17 +127,20 @@ def run_eval(args: argparse.Namespace) -> int:
         config = GenerationConfig(sampler=sampler, nfe=args.nfe, guidance=guidance_from_args(args),
                                   num_images=args.num, seed=args.seed, batch_size=args.batch_size,
                                   classes=tuple(args.classes) if args.classes else None, progress=env.is_main)
-        evaluated = evaluate_model(model, config, extractor, reference, str(args.checkpoint), env.device, env, masks,
-                                   real_level)
+        evaluated = evaluate_model(model, config, extractors, references, str(args.checkpoint), env.device, env,
+                                   masks, real_level)
         if evaluated is None:  # not rank 0: its features went to rank 0
             return 0
         result = evaluated
         name = f"{config.resolved_sampler(model.config.time_mode).name} @ NFE {result.nfe}"
-    print(metrics_table([(name, result.metrics)]))
-    print(f"{result.num_images} images vs {reference.shape[0]} reference ({args.reference}), "
-          f"features {result.features}, {result.seconds:.1f} s")
+    print(metrics_table([(f"{name} [{names[s.features]}]", s.metrics) for s in result.scores]))
+    spaces = ", ".join(f"{names[s.features]} = {s.features}" for s in result.scores)
+    print(f"{result.num_images} images vs {references[0].shape[0]} reference ({args.reference}); "
+          f"FD etc. in the feature space of each row's network (only Inception-v3 features give FID): {spaces}; "
+          f"{result.seconds:.1f} s")
     if result.background is not None and result.reference_background is not None:
         print(f"background: mean pixel value {result.background:.2f} of 255 on the reference's background pixels "
               f"(reference images: {result.reference_background:.2f})")
-    print(f"wrote {write_json({'command': 'eval', 'reference': args.reference, **result.to_dict()}, args.out)}")
+    record = {"command": "eval", "reference": args.reference, "feature_names": names, **result.to_dict()}
+    print(f"wrote {write_json(record, args.out)}")
     return 0

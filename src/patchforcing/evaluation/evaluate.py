@@ -2,13 +2,15 @@
 
 Generated images are rounded to 8-bit pixels before they are embedded, as when they are written as
 PNG files: ``eval`` on a model scores exactly the images ``sample`` writes for the same options and
-seeds, and ``eval --folder`` on that output gives the same figures.
+seeds, and ``eval --folder`` on that output gives the same figures. Several feature extractors can score
+the same images in one pass (each batch is embedded by every one); each is scored against its own
+reference features.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +25,23 @@ from patchforcing.io.pixels import from_model_range, to_model_range
 from patchforcing.metrics import BackgroundMasks, FeatureExtractor, QualityMetrics, compute_quality
 from patchforcing.model import PatchModel
 
-__all__ = ["EvalResult", "evaluate_model", "evaluate_folder", "folder_batches", "as_written"]
+__all__ = ["EvalResult", "FeatureScores", "evaluate_model", "evaluate_folder", "folder_batches", "as_written"]
+
+Extractors = FeatureExtractor | Sequence[FeatureExtractor]
+References = torch.Tensor | Sequence[torch.Tensor]
+
+
+@dataclass(frozen=True)
+class FeatureScores:
+    """The metrics of the scored images in one feature space."""
+
+    features: str  # extractor key
+    metrics: QualityMetrics
 
 
 @dataclass(frozen=True)
 class EvalResult:
-    metrics: QualityMetrics
+    scores: tuple[FeatureScores, ...]  # one per extractor, in the order given; the first is the primary one
     source: str  # checkpoint or folder scored
     sampler: str | None  # the sampler config, e.g. "DualLoop(p=0.4, n_inner=4, ...)"
     nfe_requested: int | None
@@ -36,13 +49,41 @@ class EvalResult:
     steps: int | None
     seeds: tuple[int, int] | None  # first and last image seed
     num_images: int
-    features: str  # extractor key
     seconds: float
     background: float | None = None  # mean background pixel value (0-255) of the scored images
     reference_background: float | None = None  # the same of the reference images
 
+    @property
+    def metrics(self) -> QualityMetrics:
+        """The metrics in the first (primary) feature space."""
+        return self.scores[0].metrics
+
+    @property
+    def features(self) -> str:
+        """The key of the first (primary) feature space."""
+        return self.scores[0].features
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The primary space's ``features`` and ``metrics`` first, then the run's facts, then every space's
+        metrics under its key in ``feature_spaces``."""
+        facts = {k: v for k, v in asdict(self).items() if k != "scores"}
+        return {"features": self.features, "metrics": asdict(self.metrics), **facts,
+                "feature_spaces": {s.features: asdict(s.metrics) for s in self.scores}}
+
+
+def _spaces(extractor: Extractors, reference: References) -> tuple[list[FeatureExtractor], list[torch.Tensor]]:
+    """One extractor with its reference features, or several, as two lists of the same length."""
+    extractors: list[FeatureExtractor] = list(extractor) if isinstance(extractor, Sequence) else [extractor]
+    references = [reference] if isinstance(reference, torch.Tensor) else list(reference)
+    if not extractors or len(extractors) != len(references):
+        raise ValueError(f"need one reference feature set per extractor, got {len(extractors)} extractors and "
+                         f"{len(references)} reference sets")
+    return extractors, references
+
+
+def _scores(extractors: list[FeatureExtractor], references: list[torch.Tensor],
+            feats: list[torch.Tensor]) -> tuple[FeatureScores, ...]:
+    return tuple(FeatureScores(e.key, compute_quality(r, f)) for e, r, f in zip(extractors, references, feats))
 
 
 def as_written(images: torch.Tensor) -> torch.Tensor:
@@ -54,45 +95,50 @@ def as_written(images: torch.Tensor) -> torch.Tensor:
 class _RankPart:
     """What one rank sends to rank 0."""
 
-    features: torch.Tensor  # (n_rank, D) on the CPU
+    features: tuple[torch.Tensor, ...]  # per extractor (n_rank, D) on the CPU
     nfe: int
     steps: int
     background: tuple[float, int]  # (sum, count) of background pixel values
 
 
-def _rank_features(model: PatchModel, config: GenerationConfig, extractor: FeatureExtractor, env: DistEnv,
+def _rank_features(model: PatchModel, config: GenerationConfig, extractors: list[FeatureExtractor], env: DistEnv,
                    device: torch.device | str, background: BackgroundMasks | None) -> _RankPart:
-    feats, nfe, steps, total, count = [], 0, 0, 0.0, 0
+    feats: list[list[torch.Tensor]] = [[] for _ in extractors]
+    nfe, steps, total, count = 0, 0, 0.0, 0
     for batch in generate_batches(model, config, device, seeds=rank_seeds(config, env)):
         pixels = from_model_range(batch.images)  # (B, C, H, W) uint8, as a PNG holds them
-        feats.append(extractor(to_model_range(pixels)).cpu())  # (B, D)
+        for extractor, part in zip(extractors, feats):
+            part.append(extractor(to_model_range(pixels)).cpu())  # (B, D)
         nfe, steps = max(nfe, batch.nfe), batch.steps
         if background is not None:
             part_sum, part_count = background.sums(pixels, batch.labels)
             total, count = total + part_sum, count + part_count
-    return _RankPart(torch.cat(feats) if feats else torch.zeros(0, 0), nfe, steps, (total, count))
+    empty = torch.zeros(0, 0)
+    return _RankPart(tuple(torch.cat(f) if f else empty for f in feats), nfe, steps, (total, count))
 
 
-def evaluate_model(model: PatchModel, config: GenerationConfig, extractor: FeatureExtractor,
-                   reference: torch.Tensor, source: str = "model", device: torch.device | str = "cpu",
+def evaluate_model(model: PatchModel, config: GenerationConfig, extractor: Extractors,
+                   reference: References, source: str = "model", device: torch.device | str = "cpu",
                    env: DistEnv = DistEnv(), background: BackgroundMasks | None = None,
                    reference_background: float | None = None) -> EvalResult | None:
-    """Generate ``config.num_images`` images batch by batch, embed each batch, then score the features
-    (and, with ``background`` masks, the background level). Under several processes each rank makes
-    its share of the seeds and rank 0 gathers the features and returns the result (the other ranks
-    return None)."""
+    """Generate ``config.num_images`` images batch by batch, embed each batch (with every extractor
+    when given a list, each scored against its own reference features, in the same order), then score
+    the features (and, with ``background`` masks, the background level). Under several processes each
+    rank makes its share of the seeds and rank 0 gathers the features and returns the result (the
+    other ranks return None)."""
     start = time.perf_counter()
-    gathered = gather_objects(_rank_features(model, config, extractor, env, device, background), env)
+    extractors, references = _spaces(extractor, reference)
+    gathered = gather_objects(_rank_features(model, config, extractors, env, device, background), env)
     if gathered is None:
         return None
-    parts = [part for part in gathered if isinstance(part, _RankPart) and part.features.numel()]
-    feats = torch.cat([p.features for p in parts])  # (num_images, D), in seed order
+    parts = [part for part in gathered if isinstance(part, _RankPart) and part.features[0].numel()]
+    feats = [torch.cat([p.features[k] for p in parts]) for k in range(len(extractors))]  # (num_images, D) each
     total, count = sum(p.background[0] for p in parts), sum(p.background[1] for p in parts)
     sampler = config.resolved_sampler(model.config.time_mode)
-    return EvalResult(compute_quality(reference, feats), source, repr(sampler), config.nfe, max(p.nfe for p in parts),
-                      max(p.steps for p in parts), (config.seed, config.seed + config.num_images - 1),
-                      config.num_images, extractor.key, time.perf_counter() - start,
-                      total / count if count else None, reference_background)
+    return EvalResult(_scores(extractors, references, feats), source, repr(sampler), config.nfe,
+                      max(p.nfe for p in parts), max(p.steps for p in parts),
+                      (config.seed, config.seed + config.num_images - 1), config.num_images,
+                      time.perf_counter() - start, total / count if count else None, reference_background)
 
 
 def _folder_files(folder: Path) -> list[tuple[Path, int | None]]:
@@ -119,19 +165,23 @@ def folder_batches(folder: str | Path, image_size: int, channels: int,
         yield torch.from_numpy(arrays), known
 
 
-def evaluate_folder(folder: str | Path, extractor: FeatureExtractor, reference: torch.Tensor, image_size: int,
+def evaluate_folder(folder: str | Path, extractor: Extractors, reference: References, image_size: int,
                     channels: int, background: BackgroundMasks | None = None,
                     reference_background: float | None = None) -> EvalResult:
-    """Score a folder's images; the background level needs their classes (a sample manifest)."""
+    """Score a folder's images (in every feature space given, as :func:`evaluate_model`); the background
+    level needs their classes (a sample manifest)."""
     start = time.perf_counter()
-    feats, total, count, labelled = [], 0.0, 0, True
+    extractors, references = _spaces(extractor, reference)
+    feats: list[list[torch.Tensor]] = [[] for _ in extractors]
+    total, count, labelled = 0.0, 0, True
     for pixels, labels in folder_batches(folder, image_size, channels):
-        feats.append(extractor(to_model_range(pixels)))
+        for one, part in zip(extractors, feats):
+            part.append(one(to_model_range(pixels)))  # (B, D)
         labelled = labelled and labels is not None
         if background is not None and labels is not None:
             part_sum, part_count = background.sums(pixels, labels)
             total, count = total + part_sum, count + part_count
-    fake = torch.cat(feats)
+    fakes = [torch.cat(part) for part in feats]  # (num_images, D) each
     level = total / count if count and labelled else None
-    return EvalResult(compute_quality(reference, fake), str(folder), None, None, None, None, None, fake.shape[0],
-                      extractor.key, time.perf_counter() - start, level, reference_background)
+    return EvalResult(_scores(extractors, references, fakes), str(folder), None, None, None, None, None,
+                      fakes[0].shape[0], time.perf_counter() - start, level, reference_background)

@@ -1,9 +1,11 @@
-"""A small CNN classifier whose penultimate activations are the feature space of the quality metrics.
+"""Small classifiers whose penultimate activations are the feature spaces of the quality metrics.
 
 No package here ships Inception, CLIP or DINO weights, so the metrics embed images with a classifier
-trained on the target dataset (Fashion-MNIST for the shipped one). Features are the ``feature_dim``
+trained on the target dataset (Fashion-MNIST for the shipped ones). Features are the ``feature_dim``
 activations before the last linear layer; only distances between feature sets are used, so the
-classifier's accuracy matters only as evidence that the features separate the classes.
+classifier's accuracy matters only as evidence that the features separate the classes. Two
+architectures: ``"cnn"`` (plain conv blocks with max-pooling, the first shipped classifier) and
+``"resnet"`` (:mod:`patchforcing.metrics.resnet`), so that a claim can be checked in two feature spaces.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from patchforcing.metrics.resnet import resnet_body
 from patchforcing.pretrained import DataSpec, PretrainedMixin
 
-__all__ = ["ClassifierConfig", "FeatureClassifier", "save_classifier", "load_classifier", "SHIPPED_CLASSIFIER"]
+__all__ = ["ClassifierConfig", "FeatureClassifier", "save_classifier", "load_classifier", "classifier_config",
+           "ARCH_DEFAULTS", "SHIPPED_CLASSIFIER"]
 
 SHIPPED_CLASSIFIER = "fmnist-classifier"
 
@@ -29,10 +33,26 @@ class ClassifierConfig:
     num_classes: int = 10
     widths: tuple[int, int, int] = (32, 64, 128)
     feature_dim: int = 128
+    arch: str = "cnn"  # "cnn" or "resnet"; folders written before the resnet existed have no key: "cnn"
 
     def __post_init__(self) -> None:
         if self.image_size < 8 or self.in_channels not in (1, 3) or self.num_classes < 2:
             raise ValueError(f"classifier config needs image_size >= 8, 1 or 3 channels and >= 2 classes, got {self}")
+        if self.arch not in ARCH_DEFAULTS:
+            raise ValueError(f"unknown classifier arch {self.arch!r}; choose one of {sorted(ARCH_DEFAULTS)}")
+
+
+# widths and feature width of each architecture; the resnet's feature layer is deliberately another width
+ARCH_DEFAULTS: dict[str, dict[str, Any]] = {"cnn": {"widths": (32, 64, 128), "feature_dim": 128},
+                                            "resnet": {"widths": (16, 32, 64), "feature_dim": 96}}
+
+
+def classifier_config(arch: str, image_size: int, in_channels: int, num_classes: int) -> ClassifierConfig:
+    """The default config of ``arch`` for images of this size, channels and classes."""
+    if arch not in ARCH_DEFAULTS:
+        raise ValueError(f"unknown classifier arch {arch!r}; choose one of {sorted(ARCH_DEFAULTS)}")
+    return ClassifierConfig(image_size=image_size, in_channels=in_channels, num_classes=num_classes, arch=arch,
+                            **ARCH_DEFAULTS[arch])
 
 
 def _conv(c_in: int, c_out: int) -> list[nn.Module]:
@@ -40,7 +60,9 @@ def _conv(c_in: int, c_out: int) -> list[nn.Module]:
 
 
 class FeatureClassifier(PretrainedMixin):
-    """conv blocks (two poolings) -> global average pool -> features (B, feature_dim) -> logits (B, K).
+    """body -> (B, widths[-1]) -> features (B, feature_dim) -> logits (B, K). The body is conv blocks
+    with two max-poolings (``arch="cnn"``) or a residual network (``"resnet"``), each ending in a
+    global average pool.
 
     Input: images in the model range [-1, 1], (B, C, H, W)."""
 
@@ -56,11 +78,14 @@ class FeatureClassifier(PretrainedMixin):
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__()
         self.config = config
-        w1, w2, w3 = config.widths
-        self.body = nn.Sequential(*_conv(config.in_channels, w1), *_conv(w1, w1), nn.MaxPool2d(2),
-                                  *_conv(w1, w2), *_conv(w2, w2), nn.MaxPool2d(2), *_conv(w2, w3),
-                                  nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.neck = nn.Sequential(nn.Linear(w3, config.feature_dim), nn.ReLU())
+        if config.arch == "resnet":
+            self.body = resnet_body(config.in_channels, config.widths)
+        else:
+            w1, w2, w3 = config.widths
+            self.body = nn.Sequential(*_conv(config.in_channels, w1), *_conv(w1, w1), nn.MaxPool2d(2),
+                                      *_conv(w1, w2), *_conv(w2, w2), nn.MaxPool2d(2), *_conv(w2, w3),
+                                      nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.neck = nn.Sequential(nn.Linear(config.widths[-1], config.feature_dim), nn.ReLU())
         self.head = nn.Linear(config.feature_dim, config.num_classes)
 
     @property

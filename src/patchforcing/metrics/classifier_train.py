@@ -1,4 +1,4 @@
-"""Training and testing the feature classifier (a couple of epochs of AdamW; minutes on one core)."""
+"""Training and testing the feature classifiers (a couple of epochs of AdamW; minutes on one core)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from patchforcing.data import ImageArrays
-from patchforcing.metrics.classifier import ClassifierConfig, FeatureClassifier
+from patchforcing.metrics.augment import AugmentConfig, augment
+from patchforcing.metrics.classifier import FeatureClassifier, classifier_config
 from patchforcing.train.helpers import batch_indices
 
 __all__ = ["ClassifierTrainConfig", "ClassifierTrainResult", "train_classifier", "classifier_accuracy"]
@@ -21,6 +22,8 @@ class ClassifierTrainConfig:
     batch_size: int = 128
     lr: float = 2e-3
     seed: int = 0
+    arch: str = "cnn"  # see patchforcing.metrics.classifier.ARCH_DEFAULTS
+    augment: AugmentConfig | None = None  # None: random horizontal flips only
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,10 @@ def classifier_accuracy(model: FeatureClassifier, data: ImageArrays, batch_size:
 
 def train_classifier(train: ImageArrays, test: ImageArrays, config: ClassifierTrainConfig = ClassifierTrainConfig(),
                      progress: bool = False) -> ClassifierTrainResult:
-    """Cross-entropy with AdamW and a cosine-decayed rate; random horizontal flips; reports test accuracy."""
+    """Cross-entropy with AdamW and a one-cycle rate; random horizontal flips, or ``config.augment``;
+    reports test accuracy."""
     torch.manual_seed(config.seed)
-    model = FeatureClassifier(ClassifierConfig(image_size=train.image_size, in_channels=train.channels,
-                                               num_classes=train.num_classes))
+    model = FeatureClassifier(classifier_config(config.arch, train.image_size, train.channels, train.num_classes))
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     steps = config.epochs * (len(train) // config.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps, pct_start=0.15)
@@ -55,8 +58,11 @@ def train_classifier(train: ImageArrays, test: ImageArrays, config: ClassifierTr
     model.train()
     for step in range(steps):
         x, y = train.batch(batch_indices(step, config.batch_size, len(train), config.seed))
-        flip = torch.rand(x.shape[0], generator=gen) < 0.5
-        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        if config.augment is not None:
+            x = augment(x, config.augment, gen)
+        else:
+            flip = torch.rand(x.shape[0], generator=gen) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
