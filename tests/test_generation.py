@@ -12,8 +12,8 @@ import torch
 from conftest import randomize
 from patchforcing.cli.main import main
 from patchforcing.evaluation import as_written, folder_batches
-from patchforcing.io.pixels import to_model_range
 from patchforcing.generation import GenerationConfig, generate, generate_batches, single_image_config
+from patchforcing.io.pixels import to_model_range
 from patchforcing.model import ModelConfig, PatchForcingDiT
 from patchforcing.sampling import SAMPLERS, Guidance
 

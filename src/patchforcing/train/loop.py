@@ -48,9 +48,9 @@ from patchforcing.train.helpers import (
     MetricsLog,
     batch_indices,
     ema_decay_at,
+    lr_factor,
     step_generator,
     update_ema,
-    lr_factor,
 )
 from patchforcing.train.nonfinite import (
     MAX_CONSECUTIVE_SKIPS,
