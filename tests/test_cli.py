@@ -113,3 +113,20 @@ def test_closed_stdout_stops_quietly(tiny_npz, tmp_path):
     proc.stdout.close()  # long before the child has imported torch and printed
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 1 and err == ""
+
+
+def test_recipes_expand_to_flags_that_given_flags_override(tmp_path):
+    from patchforcing.cli.main import build_parser
+    from patchforcing.cli.recipes import RECIPES, expand_recipe
+
+    argv = ["train", "--recipe", "fmnist-pf", "--steps", "10", "--out", str(tmp_path / "r")]
+    expanded = expand_recipe(argv)
+    assert expanded[1:len(RECIPES["fmnist-pf"][0]) + 1] == RECIPES["fmnist-pf"][0]
+    args = build_parser().parse_args(expanded)
+    assert (args.steps, args.lr, args.lr_schedule, args.preset, args.ema_warmup) == (10, 8e-4, "cosine", "T/4", True)
+    assert dict(args.ts_param) == {"uniform_share": 0.2}
+    assert expand_recipe(["sample", "--recipe", "fmnist-pf"]) == ["sample", "--recipe", "fmnist-pf"]
+    baseline = build_parser().parse_args(expand_recipe(["train", "--recipe=fmnist-global"]))
+    assert baseline.baseline and baseline.steps == 4000 and baseline.ts_param == []
+    same = {k: v for k, v in vars(args).items() if k not in ("steps", "out", "ts_param", "baseline", "recipe")}
+    assert same == {k: v for k, v in vars(baseline).items() if k in same}  # same backbone, batch, schedule, seed

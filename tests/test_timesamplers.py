@@ -125,3 +125,17 @@ def test_build_rejects_unknown_names_and_parameters():
         build_time_sampler("ltg", {"sd": 0.1})
     with pytest.raises(ValueError, match="must be > 0"):
         build_time_sampler("srm", {"sharpness": 0})
+
+
+def test_ltg_uniform_share_puts_that_share_of_samples_at_one_time():
+    """Not in the paper (an option, default 0): a share of the samples has every patch at its ceiling,
+    the uniform-time state the parallel samplers visit; the default draws exactly the authors' numbers."""
+    gen = torch.Generator().manual_seed(0)
+    t = build_time_sampler("ltg", {"uniform_share": 0.25})(4000, 16, generator=gen)
+    uniform = (t == t[:, :1]).all(dim=1)
+    assert abs(uniform.float().mean().item() - 0.25) < 0.03
+    plain = build_time_sampler("ltg")(64, 16, generator=torch.Generator().manual_seed(1))
+    zero = build_time_sampler("ltg", {"uniform_share": 0.0})(64, 16, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(plain, zero)
+    with pytest.raises(ValueError, match="uniform_share must lie in"):
+        build_time_sampler("ltg", {"uniform_share": 1.5})

@@ -14,6 +14,7 @@ from patchforcing.cli.convert_cmd import add_convert_parser
 from patchforcing.cli.encode_cmd import add_encode_parser
 from patchforcing.cli.eval_cmd import add_eval_parser
 from patchforcing.cli.export_cmd import add_export_parser
+from patchforcing.cli.recipes import expand_recipe
 from patchforcing.cli.sample_cmd import add_sample_parser
 from patchforcing.cli.train_cmd import add_train_parser
 from patchforcing.cli.view_cmd import add_view_parser
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(expand_recipe(sys.argv[1:] if argv is None else argv))
     from patchforcing.io.atomic import DiskWriteError
     from patchforcing.runtime import keep_freed_memory
     from patchforcing.train.loop import NonFiniteLossError

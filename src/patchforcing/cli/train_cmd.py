@@ -17,6 +17,7 @@ from patchforcing.cli.common import (
     positive_int,
     unit_float,
 )
+from patchforcing.cli.recipes import RECIPES
 from patchforcing.data import BAD_FILE_POLICIES, ArrayData, DataConfig, load_dataset
 from patchforcing.device import PRECISION_CHOICES, resolve_device, resolve_precision
 from patchforcing.loss import LossConfig
@@ -40,6 +41,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--on-bad-file", choices=BAD_FILE_POLICIES, default="error",
                    help="image folders: 'error' lists every unusable file and stops; 'skip' leaves them "
                    "out, names each and prints the count")
+    p.add_argument("--recipe", choices=sorted(RECIPES),
+                   help="a named set of the flags below (flags given as well override it): "
+                   + "; ".join(f"{name}: {text}" for name, (_, text) in sorted(RECIPES.items())))
     p.add_argument("--preset", default="S/4", choices=sorted(PRESETS), help="backbone size")
     p.add_argument("--depth", type=positive_int, help="transformer blocks (default: the preset's)")
     p.add_argument("--width", type=positive_int, help="hidden width D (default: the preset's)")
