@@ -9,7 +9,8 @@ __all__ = ["SHIPPED", "SHIPPED_CLASSIFIERS", "is_shipped", "shipped_path"]
 
 SHIPPED = {"fmnist-pf": "Patch Forcing (LTG) on Fashion-MNIST",
            "fmnist-global": "global-time baseline on Fashion-MNIST"}
-SHIPPED_CLASSIFIERS = {"fmnist-classifier": "Fashion-MNIST classifier whose features the quality metrics use"}
+SHIPPED_CLASSIFIERS = {"fmnist-classifier": "Fashion-MNIST classifier whose features the quality metrics use",
+                       "fmnist-resnet-aug": "second feature space: a small ResNet trained with augmentation"}
 
 
 def is_shipped(name: str) -> bool:

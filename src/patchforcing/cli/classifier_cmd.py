@@ -76,7 +76,7 @@ def run_train(args: argparse.Namespace) -> int:
             "command": "patchforcing " + shlex.join(sys.argv[1:]),
             "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
                        f"{torch.get_num_threads()} threads"}
-    folder = save_classifier(result.model, args.out, info)
+    folder = save_classifier(result.model, args.out, info, class_names=train.class_names)
     print(f"test accuracy {result.test_accuracy:.4f} after {result.steps} steps in {result.seconds:.0f} s; "
           f"wrote {folder}")
     return 0

@@ -105,11 +105,12 @@ class FeatureClassifier(PretrainedMixin):
 
 
 def save_classifier(model: FeatureClassifier, folder: str | Path, info: dict[str, Any],
-                    overwrite: bool = False) -> Path:
+                    overwrite: bool = False, class_names: tuple[str, ...] = ()) -> Path:
     """Write the classifier as a model folder; ``info`` (command, accuracy, ...) goes into its
     training record, the test accuracy also into its measured quality."""
     quality = {"test_accuracy": info["test_accuracy"]} if "test_accuracy" in info else {}
-    return model.save_pretrained(folder, model.make_meta(training=dict(info), quality=quality), overwrite=overwrite)
+    meta = model.make_meta(training=dict(info), quality=quality, class_names=class_names)
+    return model.save_pretrained(folder, meta, overwrite=overwrite)
 
 
 def load_classifier(path: str | Path | None = None, device: torch.device | str = "cpu") -> FeatureClassifier:
