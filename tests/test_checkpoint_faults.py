@@ -54,7 +54,9 @@ def test_atomic_directory_failure_leaves_nothing(tmp_path: Path) -> None:
         atomic_directory(tmp_path / "target", fill)
     assert list(tmp_path.iterdir()) == []
     atomic_directory(tmp_path / "target", lambda tmp: (tmp / "a").write_text("1"))
-    atomic_directory(tmp_path / "target", lambda tmp: (tmp / "b").write_text("2"))  # replaces
+    with pytest.raises(FileExistsError, match="refusing to replace"):
+        atomic_directory(tmp_path / "target", lambda tmp: (tmp / "b").write_text("2"))
+    atomic_directory(tmp_path / "target", lambda tmp: (tmp / "b").write_text("2"), replace=True)
     assert [p.name for p in tmp_path.iterdir()] == ["target"]
     assert [p.name for p in (tmp_path / "target").iterdir()] == ["b"]
     remove_directory(tmp_path / "target")

@@ -111,7 +111,8 @@ def test_export_refuses_foreign_and_inner_destinations(tmp_path, tiny_npz, capsy
     assert main(["export", str(run), str(run)]) == 2 and "inside the source" in capsys.readouterr().err
     assert main(["export", str(run), str(run / "checkpoints" / "x")]) == 2
     assert main(["export", str(run), str(tmp_path)]) == 2 and "not a model folder" in capsys.readouterr().err
-    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json", "metrics.jsonl", "samples"]
+    assert sorted(p.name for p in run.iterdir()) == [".lock", "checkpoints", "config.json", "metrics.jsonl", "run_id",
+                                                    "samples"]
     assert main(["export", str(run), str(tmp_path / "out")]) == 0
     model = PatchForcingDiT.from_pretrained(tmp_path / "out")
     assert model.meta.data.class_names == ("a", "b", "c") and model.meta.training["weights"] == "ema"

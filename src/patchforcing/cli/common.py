@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from patchforcing.limits import LimitError, check_limit
+
 __all__ = ["HelpFormatter", "positive_int", "nonneg_int", "positive_float", "nonneg_float", "unit_float", "key_value",
            "int_list"]
 
@@ -53,14 +55,17 @@ def key_value(text: str) -> tuple[str, float]:
 
 
 def int_list(text: str) -> list[int]:
-    """Comma-separated integers, ranges allowed: ``0,3,5-7``."""
-    values: list[int] = []
+    """Comma-separated integers, ranges allowed: ``0,3,5-7``; at most the ``images`` limit of values in all
+    (counted before the ranges are expanded)."""
     try:
-        for part in text.split(","):
-            lo, sep, hi = part.partition("-")
-            values.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+        bounds = [(int(lo), int(hi) if sep else int(lo)) for lo, sep, hi in (p.partition("-") for p in text.split(","))]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers or ranges, got {text!r}") from None
+    try:
+        check_limit(f"the number of values in {text!r}", sum(max(hi - lo + 1, 0) for lo, hi in bounds), "images")
+    except LimitError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    values = [v for lo, hi in bounds for v in range(lo, hi + 1)]
     if not values or min(values) < 0:
         raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
     return values

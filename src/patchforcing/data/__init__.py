@@ -11,6 +11,7 @@ from patchforcing.data.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_
 from patchforcing.data.folder import BAD_FILE_POLICIES, BadImageError, load_image_folder
 from patchforcing.data.latents import LatentArrays, is_latent_folder, load_latents
 from patchforcing.data.npz import load_npz
+from patchforcing.limits import check_limit
 
 __all__ = ["DataConfig", "ArrayData", "ImageArrays", "LatentArrays", "load_dataset", "load_images", "to_model_range",
            "from_model_range", "FASHION_MNIST_CLASSES", "BAD_FILE_POLICIES", "BadImageError", "SPLITS"]
@@ -38,6 +39,8 @@ class DataConfig:
             raise ValueError(f"data source must be a non-empty string, got {self.source!r}")
         if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size < 1):
             raise ValueError(f"image_size must be a positive integer, got {self.image_size!r}")
+        if self.image_size is not None:
+            check_limit("image_size", self.image_size, "image_size")
         if self.channels not in (None, 1, 3):
             raise ValueError(f"channels must be 1 or 3, got {self.channels}")
         if self.split not in SPLITS:

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from patchforcing.data.arrays import ImageArrays
+from patchforcing.limits import check_limit, check_memory
 
 __all__ = ["IMAGE_SUFFIXES", "BAD_FILE_POLICIES", "MAX_UPSCALE", "BadImageError", "load_image", "load_image_folder"]
 
@@ -110,9 +111,11 @@ def load_image_folder(root: str | Path, size: int, channels: int | None = None,
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist")
     files, bad, class_names = _list_files(root)
+    check_limit(f"the number of classes (sub-folders) in {root}", len(class_names), "classes")
     channels = channels or _guess_channels([p for p, _ in files])
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
+    check_memory(3 * len(files) * channels * size * size, f"loading {len(files)} images of {size}x{size} from {root}")
     images, labels = [], []
     for path, label in files:
         try:

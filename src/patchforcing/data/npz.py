@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from patchforcing.data.arrays import ImageArrays
+from patchforcing.limits import check_limit, check_memory
 
 __all__ = ["load_npz"]
 
@@ -51,6 +52,9 @@ def load_npz(path: str | Path, size: int | None = None) -> ImageArrays:
     images = _to_nchw(images, path)
     if images.shape[-1] != images.shape[-2]:
         raise ValueError(f"{path}: images must be square, got {images.shape[-2]}x{images.shape[-1]}")
+    check_limit(f"{path}: the number of class names", len(names), "classes")
+    if labels.size:
+        check_limit(f"{path}: the largest label", int(labels.max()), "classes")
     if labels.size and not names and len(np.unique(labels)) != int(labels.max()) + 1 and labels.min() >= 0:
         missing = sorted(set(range(int(labels.max()) + 1)) - set(np.unique(labels).tolist()))[:10]
         raise ValueError(f"{path}: labels must be 0..K-1 with every class present, but classes {missing} have no "
@@ -61,5 +65,6 @@ def load_npz(path: str | Path, size: int | None = None) -> ImageArrays:
         raise ValueError(f"{path}: {err}") from err
     if size is None or size == data.image_size:
         return data
+    check_memory(5 * len(data) * data.channels * size * size, f"resizing {path} to {size}x{size}")
     resized = F.interpolate(data.images.float(), size=(size, size), mode="bilinear", antialias=True)
     return ImageArrays(resized.round().clamp(0, 255).to(torch.uint8), data.labels, data.class_names)

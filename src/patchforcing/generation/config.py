@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from patchforcing.limits import check_limit, check_seeds
 from patchforcing.sampling import Guidance, Sampler
 from patchforcing.sampling.registry import default_sampler
 
@@ -45,6 +46,20 @@ class GenerationConfig:
                              f"{self.batch_size}, {self.seed}")
         if self.classes is not None and (not self.classes or min(self.classes) < 0):
             raise ValueError(f"classes must be a non-empty list of labels >= 0, got {self.classes}")
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        """Sizes against :mod:`patchforcing.limits`, before any image is allocated."""
+        check_limit("the number of images", self.num_images, "images")
+        check_limit("the batch size", self.batch_size, "images")
+        for name in ("steps", "nfe"):
+            value = getattr(self, name)
+            if value is not None:
+                check_limit(f"the number of {'outer steps' if name == 'steps' else 'function evaluations (NFE)'}",
+                            value, "sample_steps")
+        if self.classes is not None:
+            check_limit("the largest class label", max(self.classes), "classes")
+        check_seeds(self.seed, self.num_images)
 
     @property
     def seeds(self) -> range:

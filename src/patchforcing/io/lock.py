@@ -1,4 +1,5 @@
-"""An advisory inter-process lock on a file, so that runs started side by side do not step on each other."""
+"""Advisory inter-process locks, so that runs started side by side do not step on each other: one that
+waits (:func:`file_lock`) and one that refuses at once (:func:`exclusive_folder`, one writer per run)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["file_lock"]
+from patchforcing.io.write_error import DiskWriteError
+
+__all__ = ["file_lock", "exclusive_folder", "FolderInUseError"]
 
 
 @contextmanager
@@ -24,6 +27,41 @@ def file_lock(path: str | Path) -> Iterator[None]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+class FolderInUseError(ValueError):
+    """Another process holds the folder's lock (e.g. a second ``train`` on the same ``--out``)."""
+
+
+@contextmanager
+def exclusive_folder(folder: str | Path, what: str = "folder", name: str = ".lock") -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``folder/name`` for the block, or fail at once with
+    "WHAT FOLDER is in use by PID N". The kernel releases it when the process ends, however it ends
+    (SIGKILL included), so a stale lock file never blocks a rerun. Where ``fcntl`` is missing it does
+    nothing."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks on this platform: side-by-side runs are the user's to keep apart
+        yield
+        return
+    path = Path(folder) / name
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as err:
+        raise DiskWriteError("lock file", path, err) from err
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise FolderInUseError(f"{what} {folder} is in use by PID {holder}; wait for it to finish, or stop it "
+                                   "(a killed process releases the folder at once)") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)  # closing releases the lock

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
+from patchforcing.limits import check_limit
 from patchforcing.path import check_patchable
 
 __all__ = ["ModelConfig", "PRESETS", "model_config_from_preset", "TIME_MODES"]
@@ -45,10 +47,20 @@ class ModelConfig:
             raise ValueError(f"model config: width {self.width} must be a multiple of 4 with an even head size")
         if self.frequency_dim % 2:
             raise ValueError(f"model config: frequency_dim must be even, got {self.frequency_dim}")
-        if self.mlp_ratio <= 0:
-            raise ValueError(f"model config: mlp_ratio must be > 0, got {self.mlp_ratio}")
+        if not (isinstance(self.mlp_ratio, (int, float)) and math.isfinite(self.mlp_ratio) and self.mlp_ratio > 0):
+            raise ValueError(f"model config: mlp_ratio must be a finite number > 0, got {self.mlp_ratio!r}")
         if self.time_mode not in TIME_MODES:
             raise ValueError(f"model config: time_mode must be one of {TIME_MODES}, got {self.time_mode!r}")
+        self._check_size()
+
+    def _check_size(self) -> None:
+        """Limits (:mod:`patchforcing.limits`) before anything is allocated: a config.json of another
+        origin may ask for any size."""
+        for name, limit in (("depth", "depth"), ("width", "width"), ("frequency_dim", "width"),
+                            ("image_size", "image_size"), ("num_classes", "classes")):
+            check_limit(f"model config: {name}", getattr(self, name), limit)
+        check_limit("model config: mlp_ratio x width", int(self.mlp_ratio * self.width), "width")
+        check_limit("model config: parameters", self.parameter_count, "parameters")
 
     @property
     def grid_size(self) -> int:
@@ -61,6 +73,15 @@ class ModelConfig:
     @property
     def out_channels(self) -> int:
         return self.in_channels + int(self.difficulty_head)
+
+    @property
+    def parameter_count(self) -> int:
+        """Parameters of the model this config builds, counted without building it."""
+        D, p, hidden, head = self.width, self.patch_size, int(self.width * self.mlp_ratio), self.patch_size**2
+        embed = self.in_channels * p * p * D + D + self.frequency_dim * D + D + D * D + D + (self.num_classes + 1) * D
+        block = 3 * D * D + 3 * D + D * D + D + 2 * D * hidden + hidden + D + 6 * D * D + 6 * D
+        final = D * head * self.out_channels + head * self.out_channels + 2 * D * D + 2 * D
+        return embed + self.depth * block + final
 
 
 # Backbone sizes (depth, width, heads, patch). Image size, channels and classes come from the data.

@@ -1,7 +1,7 @@
 """Model folders: one ``config.json`` schema, safetensors weights and a model card for every model the
 package writes, with ``save_pretrained`` / ``from_pretrained`` and optional hub push / pull."""
 
-from patchforcing.pretrained.errors import CheckpointError
+from patchforcing.pretrained.errors import CheckpointError, NewerFormatError
 from patchforcing.pretrained.folder import (
                                             latest_checkpoint,
                                             list_checkpoints,
@@ -14,6 +14,6 @@ from patchforcing.pretrained.folder import (
 from patchforcing.pretrained.meta import MODEL_FORMAT_VERSION, DataSpec, ModelMeta, meta_to_json, read_meta
 from patchforcing.pretrained.mixin import MODEL_FOLDER_FILES, PretrainedMixin, check_destination
 
-__all__ = ["CheckpointError", "latest_checkpoint", "list_checkpoints", "load_state_dict_checked", "read_weights",
-           "resolve_model_folder", "weights_file", "write_weights", "MODEL_FORMAT_VERSION", "DataSpec", "ModelMeta",
-           "meta_to_json", "read_meta", "MODEL_FOLDER_FILES", "PretrainedMixin", "check_destination"]
+__all__ = ["CheckpointError", "NewerFormatError", "latest_checkpoint", "list_checkpoints", "load_state_dict_checked",
+           "read_weights", "resolve_model_folder", "weights_file", "write_weights", "MODEL_FORMAT_VERSION", "DataSpec",
+           "ModelMeta", "meta_to_json", "read_meta", "MODEL_FOLDER_FILES", "PretrainedMixin", "check_destination"]

@@ -8,7 +8,6 @@ are allowed; needs the ``[hub]`` extra).
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -17,12 +16,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from patchforcing.pretrained.errors import CheckpointError
+from patchforcing.io.atomic import as_umask_allows
+from patchforcing.pretrained.errors import CheckpointError, NewerFormatError
 from patchforcing.pretrained.meta import MODEL_FORMAT_VERSION
 from patchforcing.shipped import is_shipped, shipped_path
 
 __all__ = ["CHECKPOINT_PATTERN", "checkpoint_name", "list_checkpoints", "latest_checkpoint", "resolve_model_folder",
-           "weights_file", "read_weights", "write_weights", "load_state_dict_checked"]
+           "weights_file", "read_weights", "write_weights", "load_state_dict_checked", "check_format_version"]
 
 CHECKPOINT_PATTERN = re.compile(r"step_\d{8}")  # exactly the names the training loop writes
 _CHECKPOINT_FILES = ("config.json", "model.safetensors", "ema.safetensors", "train_state.pt")
@@ -83,14 +83,15 @@ def weights_file(folder: Path, ema: bool = True) -> Path:
     return found
 
 
-def _check_version(version: object, path: Path) -> None:
+def check_format_version(version: object, path: Path, newest: int = MODEL_FORMAT_VERSION) -> None:
+    """Refuse a file whose ``format_version`` is invalid or newer than ``newest`` (this version's)."""
     try:
         number = int(str(version))
     except ValueError:
         raise CheckpointError(f"{path} has an invalid format_version {version!r}") from None
-    if number > MODEL_FORMAT_VERSION:
-        raise CheckpointError(f"{path} has checkpoint format version {number}, newer than this patchforcing "
-                              f"supports ({MODEL_FORMAT_VERSION}); upgrade patchforcing")
+    if number > newest:
+        raise NewerFormatError(f"{path} has checkpoint format version {number}, newer than this patchforcing "
+                               f"supports ({newest}); upgrade patchforcing")
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -98,7 +99,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-        _check_version(meta.get("format_version", MODEL_FORMAT_VERSION), path)
+        check_format_version(meta.get("format_version", MODEL_FORMAT_VERSION), path)
         return load_file(str(path))
     except CheckpointError:
         raise
@@ -111,13 +112,7 @@ def write_weights(weights: nn.Module | dict[str, torch.Tensor], path: Path, **me
     state = weights if isinstance(weights, dict) else weights.state_dict()
     tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
     save_file(tensors, str(path), metadata={"format_version": str(MODEL_FORMAT_VERSION), **metadata})
-    os.chmod(path, 0o666 & ~_umask())  # safetensors creates private files; weights are as readable as any output
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    as_umask_allows(path)  # safetensors creates private files; weights are as readable as any output
 
 
 def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:

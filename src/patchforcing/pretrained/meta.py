@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from patchforcing.pretrained.errors import CheckpointError
+from patchforcing.pretrained.errors import CheckpointError, NewerFormatError
 
 __all__ = ["MODEL_FORMAT_VERSION", "DataSpec", "ModelMeta", "meta_to_json", "meta_from_dict", "read_meta"]
 
@@ -101,8 +101,8 @@ def meta_from_dict(values: dict[str, Any], source: str = "config.json") -> Model
             raise CheckpointError(f"{source} is not a patchforcing model config (no model_type, model or config key)")
         version = int(values.get("format_version", MODEL_FORMAT_VERSION))
         if version > MODEL_FORMAT_VERSION:
-            raise CheckpointError(f"{source} has model format version {version}, newer than this patchforcing "
-                                  f"supports ({MODEL_FORMAT_VERSION}); upgrade patchforcing")
+            raise NewerFormatError(f"{source} has model format version {version}, newer than this patchforcing "
+                                   f"supports ({MODEL_FORMAT_VERSION}); upgrade patchforcing")
         return ModelMeta(model_type=str(values["model_type"]), architecture=dict(values["architecture"]),
                          data=_data_spec(values["data"]), training=dict(values.get("training", {})),
                          quality=dict(values.get("quality", {})), format_version=version)

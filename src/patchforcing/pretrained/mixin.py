@@ -95,7 +95,8 @@ class PretrainedMixin(nn.Module):
         folder = Path(folder)
         check_destination(folder, overwrite)
         meta = meta or self.make_meta()
-        return atomic_directory(folder, lambda tmp: self.fill_model_folder(tmp, meta, folder.name))
+        return atomic_directory(folder, lambda tmp: self.fill_model_folder(tmp, meta, folder.name), "model folder",
+                                replace=overwrite)
 
     @classmethod
     def from_pretrained(cls: type[M], name: str | Path, ema: bool = True, device: torch.device | str = "cpu",

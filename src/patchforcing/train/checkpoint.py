@@ -17,14 +17,13 @@ before the model-folder schema (config.json = the TrainConfig, no train_config.j
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from patchforcing.io.atomic import DiskWriteError, atomic_directory, remove_directory
+from patchforcing.io.atomic import DiskWriteError, atomic_directory, clean_temporaries, remove_directory
 from patchforcing.pretrained import (
     CheckpointError,
     DataSpec,
@@ -37,7 +36,7 @@ from patchforcing.pretrained import (
     write_weights,
 )
 from patchforcing.pretrained.card import model_card
-from patchforcing.pretrained.folder import checkpoint_name
+from patchforcing.pretrained.folder import check_format_version, checkpoint_name
 from patchforcing.train.config import FORMAT_VERSION, TrainConfig, config_from_dict, config_to_dict, config_to_json
 
 __all__ = ["save_checkpoint", "read_config", "read_train_config", "load_train_state", "checkpoint_meta"]
@@ -45,25 +44,27 @@ __all__ = ["save_checkpoint", "read_config", "read_train_config", "load_train_st
 Weights = nn.Module | dict[str, torch.Tensor]  # a module, or its full state dict (gathered from FSDP shards)
 
 
-def checkpoint_meta(config: TrainConfig, step: int, class_names: tuple[str, ...] = ()) -> ModelMeta:
+def checkpoint_meta(config: TrainConfig, step: int, class_names: tuple[str, ...] = (), run_id: str = "") -> ModelMeta:
     """The model-folder config.json of a training checkpoint."""
     m = config.model
     space = "sd-vae-latents" if "latent" in config.data.source else "pixels"
     data = DataSpec(channels=m.in_channels, image_size=m.image_size, space=space, class_names=class_names)
-    training = {**config_to_dict(config), "step": step}
+    training = {**config_to_dict(config), "step": step, **({"run_id": run_id} if run_id else {})}
     for key in ("model", "format_version"):
         training.pop(key)
     return ModelMeta("patchforcing-dit", dict(vars(m)), data, training=training)
 
 
 def save_checkpoint(run_dir: str | Path, step: int, config: TrainConfig, model: Weights, ema: Weights,
-                    train_state: dict[str, Any], keep: int, class_names: tuple[str, ...] = ()) -> Path:
+                    train_state: dict[str, Any], keep: int, class_names: tuple[str, ...] = (),
+                    run_id: str = "") -> Path:
     """Write ``run_dir/checkpoints/step_XXXXXXXX`` atomically and keep the newest ``keep`` of them.
 
-    A failed write (``OSError``: no space, read-only folder) raises :class:`DiskWriteError` naming the
-    previous checkpoint, which is left untouched."""
+    A failed write of any kind (no space, quota, read-only folder, I/O error; whatever torch or
+    safetensors raise for it) raises :class:`DiskWriteError` naming the previous checkpoint, which is
+    left untouched."""
     folder = Path(run_dir) / "checkpoints"
-    meta = checkpoint_meta(config, step, class_names)
+    meta = checkpoint_meta(config, step, class_names, run_id)
 
     def fill(tmp: Path) -> None:
         (tmp / "config.json").write_text(meta_to_json(meta))
@@ -77,14 +78,13 @@ def save_checkpoint(run_dir: str | Path, step: int, config: TrainConfig, model: 
     target = folder / checkpoint_name(step)
     previous = latest_checkpoint(run_dir)
     try:
-        path = atomic_directory(target, fill)
+        path = atomic_directory(target, fill, "checkpoint", replace=True)  # a damaged one of this step is replaced
         for old in list_checkpoints(run_dir)[:-keep]:
             remove_directory(old)
-    except OSError as err:
+        clean_temporaries(folder)
+    except OSError as err:  # DiskWriteError included
         kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint exists"
         raise DiskWriteError("checkpoint", target, err, kept) from err
-    for stale in folder.glob(".step_*.tmp"):
-        shutil.rmtree(stale, ignore_errors=True)
     return path
 
 
@@ -108,16 +108,6 @@ def read_train_config(folder: str | Path) -> TrainConfig:
     return read_config(path if path.is_file() else folder / "config.json")
 
 
-def _check_version(version: object, path: Path) -> None:
-    try:
-        number = int(str(version))
-    except ValueError:
-        raise CheckpointError(f"{path} has an invalid format_version {version!r}") from None
-    if number > FORMAT_VERSION:
-        raise CheckpointError(f"{path} has checkpoint format version {number}, newer than this patchforcing "
-                              f"supports ({FORMAT_VERSION}); upgrade patchforcing")
-
-
 def load_train_state(folder: Path, model: nn.Module, ema: nn.Module) -> dict[str, Any]:
     """Restore online and EMA weights in place and return the saved train state."""
     load_state_dict_checked(model, read_weights(folder / "model.safetensors"), str(folder))
@@ -127,5 +117,5 @@ def load_train_state(folder: Path, model: nn.Module, ema: nn.Module) -> dict[str
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch.load raises many types on damaged files (pickle, zip, EOF)
         raise CheckpointError(f"cannot read {path}: {err}") from err
-    _check_version(state.get("format_version", FORMAT_VERSION), path)
+    check_format_version(state.get("format_version", FORMAT_VERSION), path, FORMAT_VERSION)
     return state

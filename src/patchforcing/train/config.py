@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from patchforcing.data import DataConfig
+from patchforcing.limits import MAX_TRAIN_STEPS, LimitError, check_limit, check_seeds
 from patchforcing.loss import LossConfig
 from patchforcing.model import ModelConfig
 from patchforcing.timesamplers import build_time_sampler
@@ -86,6 +87,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        check_seeds(self.seed, 1)
+        if self.steps > MAX_TRAIN_STEPS:
+            raise LimitError(f"steps is {self.steps:,}; a run has at most {MAX_TRAIN_STEPS:,} steps (checkpoint "
+                             "folders are named with eight digits)")
+        check_limit("batch_size", self.batch_size, "images")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.on_nonfinite not in ON_NONFINITE:

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from patchforcing.io.atomic import atomic_write
+from patchforcing.io.atomic import DiskWriteError, atomic_write
 
 __all__ = ["batch_indices", "step_generator", "update_ema", "ema_decay_at", "warmup_factor", "lr_factor", "MetricsLog"]
 
@@ -22,14 +22,20 @@ def batch_indices(step: int, batch_size: int, dataset_size: int, seed: int) -> t
         raise ValueError(f"the dataset has {dataset_size} images, fewer than the batch size {batch_size}")
     per_epoch = dataset_size // batch_size
     epoch, offset = divmod(step, per_epoch)
-    perm = torch.randperm(dataset_size, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    perm = torch.randperm(dataset_size, generator=torch.Generator().manual_seed(_seed64(seed * 100_003 + epoch)))
     return perm[offset * batch_size: (offset + 1) * batch_size]
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:
     """The CPU generator for the noise, times and label dropout of one step's global batch (every
     data-parallel rank draws the whole batch and keeps its rows)."""
-    return torch.Generator().manual_seed(seed * 1_000_003 * 10_000_019 + step)
+    return torch.Generator().manual_seed(_seed64(seed * 1_000_003 * 10_000_019 + step))
+
+
+def _seed64(value: int) -> int:
+    """A derived seed folded into the 64 bits a torch generator takes (unchanged below 2**64, so runs
+    of small seeds keep their numbers)."""
+    return value % 2**64
 
 
 @torch.no_grad()
@@ -65,21 +71,24 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "c
 
 class MetricsLog:
     """Append-only JSONL log. On resume, entries past the resumed step (and a line cut short by a
-    kill) are dropped, in one atomic rewrite, so that the log matches the run that continues."""
+    kill) are dropped, in one atomic rewrite, so that the log matches the run that continues; a run
+    started afresh (step 0) starts a new log."""
 
     def __init__(self, path: str | Path, resume_step: int) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             kept = []
-            for line in self.path.read_text().splitlines():
+            for line in self.path.read_text().splitlines() if resume_step else []:
                 try:
                     if json.loads(line).get("step", 0) <= resume_step:
                         kept.append(line)
                 except json.JSONDecodeError:
                     break
-            atomic_write(self.path, lambda tmp: tmp.write_text("".join(line + "\n" for line in kept)))
+            atomic_write(self.path, lambda tmp: tmp.write_text("".join(line + "\n" for line in kept)), "metrics log")
 
     def write(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        try:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as err:
+            raise DiskWriteError("metrics log", self.path, err) from err

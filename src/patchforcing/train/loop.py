@@ -22,15 +22,16 @@ from tqdm import tqdm
 
 from patchforcing.data import ArrayData, DataConfig, load_dataset
 from patchforcing.device import resolve_device
-from patchforcing.distributed import init_distributed, rank_slice
+from patchforcing.distributed import DistEnv, init_distributed, rank_slice
 from patchforcing.generation import GenerationConfig, generate
 from patchforcing.io.atomic import DiskWriteError, atomic_write
 from patchforcing.io.images import save_grid
+from patchforcing.limits import check_memory
 from patchforcing.loss import patch_forcing_loss
 from patchforcing.model import PatchForcingDiT
 from patchforcing.pretrained import latest_checkpoint
 from patchforcing.timesamplers import GlobalUniform, build_time_sampler
-from patchforcing.train.checkpoint import load_train_state, save_checkpoint
+from patchforcing.train.checkpoint import save_checkpoint
 from patchforcing.train.config import TrainConfig, config_to_json
 from patchforcing.train.distributed import (
     NullLog,
@@ -58,11 +59,14 @@ from patchforcing.train.nonfinite import (
     check_finite_weights,
     nonfinite_reason,
 )
-from patchforcing.train.preflight import check_data_fits_model, check_same_run
+from patchforcing.train.preflight import check_data_fits_model
+from patchforcing.train.run_folder import check_run_folder, check_same_run, locked_run, resume_point, run_id
 from patchforcing.train.signals import StopSignals
 from patchforcing.train.validate import validation_loss
 
 __all__ = ["NonFiniteLossError", "TrainResult", "train", "check_data_fits_model"]
+
+TRAIN_BYTES_PER_PARAMETER = 20  # fp32 weights, EMA, gradients and AdamW's two moments
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,8 @@ def _save_samples(ema: PatchForcingDiT, path: Path, device: torch.device, write:
         return
     try:
         save_grid(images, path, nrow=10, scale=2)
-    except OSError as err:
-        raise DiskWriteError("sample grid", path, err, _kept_note(path.parent.parent)) from err
+    except OSError as err:  # DiskWriteError included
+        raise DiskWriteError("sample grid", path, err) from err
 
 
 def train(config: TrainConfig, device: str = "auto", progress: bool = True, data: ArrayData | None = None,
@@ -105,22 +109,36 @@ def train(config: TrainConfig, device: str = "auto", progress: bool = True, data
     """Train (or resume) the run in ``config.out_dir``. ``stop_after`` ends this call after that many
     steps without changing the run's schedule (for tests and time-boxed jobs). SIGINT/SIGTERM end it
     after the current step with a checkpoint (``TrainResult.stopped_by_signal``). ``parallel`` picks DDP
-    or FSDP (and torch.compile) when launched by torchrun."""
+    or FSDP (and torch.compile) when launched by torchrun. The run folder is this process's alone while
+    it runs (:mod:`patchforcing.train.run_folder`); a failed write names what is intact."""
     env = init_distributed(resolve_device(device))
+    run_dir = Path(config.out_dir)
+    check_run_folder(run_dir)
+    with locked_run(run_dir, env.is_main):
+        try:
+            return _train(config, env, progress, data, stop_after, parallel)
+        except DiskWriteError as err:
+            raise err.keeping(_kept_note(run_dir)) from err
+
+
+def _train(config: TrainConfig, env: DistEnv, progress: bool, data: ArrayData | None, stop_after: int | None,
+           parallel: Parallel) -> TrainResult:
     dev, rows = env.device, rank_slice(config.batch_size, env.rank, env.world_size)
     run_dir = Path(config.out_dir)
     check_same_run(run_dir, config)
     data = data if data is not None else load_dataset(config.data)
     check_data_fits_model(data, config)
+    parameters = config.model.parameter_count  # built on the CPU; weights, EMA and optimizer state stay there on a CPU
+    check_memory(parameters * (TRAIN_BYTES_PER_PARAMETER if dev.type == "cpu" else 4),
+                 f"training a model of {parameters:,} parameters")
     torch.manual_seed(config.seed)
     model = PatchForcingDiT(config.model).to(dev)
     ema = copy.deepcopy(model).requires_grad_(False).eval()
     sampler = build_time_sampler(config.time_sampler.name, config.time_sampler.params)
 
-    start, state = 0, None
-    latest = latest_checkpoint(run_dir)
-    if latest is not None:  # full weights load before wrapping, so any world size can resume
-        state = load_train_state(latest, model, ema)
+    start = 0
+    _, state = resume_point(run_dir, model, ema)  # full weights load before wrapping, so any world size can resume
+    if state is not None:
         torch.set_rng_state(state["rng"])
         start = int(state["step"])
     ema, net = shard_ema(ema, env, parallel), wrap_model(model, env, parallel)
@@ -128,14 +146,14 @@ def train(config: TrainConfig, device: str = "auto", progress: bool = True, data
                             weight_decay=config.optim.weight_decay)
     if state is not None:
         load_optimizer_state(net, opt, state["optimizer"])
-    try:
-        log: NullLog | MetricsLog = NullLog()
-        if env.is_main:
-            atomic_write(run_dir / "config.json", lambda tmp: tmp.write_text(config_to_json(config)))
-            log = MetricsLog(run_dir / "metrics.jsonl", start)
-            log.write({"step": start, "effective_batch_size": config.batch_size, "world_size": env.world_size})
-    except OSError as err:
-        raise DiskWriteError("run files in", run_dir, err, _kept_note(run_dir)) from err
+    log: NullLog | MetricsLog = NullLog()
+    identity = ""
+    if env.is_main:
+        identity = run_id(run_dir)
+        atomic_write(run_dir / "config.json", lambda tmp: tmp.write_text(config_to_json(config)), what="run config")
+        log = MetricsLog(run_dir / "metrics.jsonl", start)
+        log.write({"step": start, "run_id": identity, "effective_batch_size": config.batch_size,
+                   "world_size": env.world_size})
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
     due = start > 0 and (start % config.sample_every == 0 or start == config.steps)
     if due and not _sample_path(run_dir, start).exists():  # a kill can land between checkpoint and samples
@@ -197,7 +215,7 @@ def train(config: TrainConfig, device: str = "auto", progress: bool = True, data
                 if env.is_main:
                     train_state = {"optimizer": weights[2], "rng": torch.get_rng_state()}
                     save_checkpoint(run_dir, done, config, weights[0], weights[1], train_state, config.keep_checkpoints,
-                                    data.class_names)
+                                    data.class_names, identity)
             if done % config.sample_every == 0 or done == config.steps:
                 _save_samples(ema, _sample_path(run_dir, done), dev, env.is_main)
             if halt:
