@@ -17,7 +17,10 @@ def add_encode_parser(sub: argparse._SubParsersAction) -> None:
                        "Train on the folder with `patchforcing train --data OUT`.")
     p.add_argument("--data", required=True, help="an image folder (class sub-folders), or an .npz file of RGB images")
     p.add_argument("--vae", required=True, help="local diffusers AutoencoderKL folder (or single weights file)")
-    p.add_argument("--out", required=True, help="folder to write the shards into")
+    p.add_argument("--out", required=True, help="folder to write the shards into (new or empty; written beside it "
+                   "and renamed into place when complete)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier `encode` output in --out (never any other files)")
     p.add_argument("--image-size", type=positive_int, default=256, help="pixels the images are resized and cropped to")
     p.add_argument("--batch-size", type=positive_int, default=64, help="images per VAE forward")
     p.add_argument("--shard-size", type=positive_int, default=10_000, help="latents per shard file")
@@ -38,7 +41,7 @@ def run_encode(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = EncodeConfig(source=args.data, out=args.out, image_size=args.image_size, batch_size=args.batch_size,
-                          shard_size=args.shard_size, dtype=args.dtype)
+                          shard_size=args.shard_size, dtype=args.dtype, overwrite=args.overwrite)
     codec = VaeCodec(load_vae(args.vae, resolve_device(args.device)), batch_size=args.batch_size)
     result = encode_dataset(config, codec, progress=not args.no_progress)
     print(f"encoded {result.count} images into {tuple(result.latent_shape)} latents; manifest {result.manifest}")

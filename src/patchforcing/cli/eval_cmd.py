@@ -61,7 +61,8 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
                    help="images per batch (the same as sample's default, so both make bitwise the same images)")
     add_guidance_arguments(p)
     add_metric_arguments(p)
-    p.add_argument("--out", default="eval.json", help="JSON result file")
+    p.add_argument("--out", default="eval.json", help="JSON result file (an earlier eval result is replaced, any other "
+                   "file is refused)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
     p.set_defaults(func=run_eval)
@@ -106,10 +107,12 @@ def run_eval(args: argparse.Namespace) -> int:
     from patchforcing.distributed import init_distributed
     from patchforcing.evaluation import evaluate_folder, evaluate_model
     from patchforcing.generation import GenerationConfig
+    from patchforcing.io.destination import check_result_file
     from patchforcing.io.json_file import write_json
     from patchforcing.metrics import background_masks
     from patchforcing.model import PatchForcingDiT
 
+    check_result_file(Path(args.out), "eval")  # before any work: never replace a file eval did not write
     if args.threads:
         torch.set_num_threads(args.threads)
     env = init_distributed(resolve_device(args.device))

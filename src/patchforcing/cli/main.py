@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, NonFiniteLossError, DiskWriteError) as err:
         print(f"patchforcing {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except MemoryError:  # a size the limits (patchforcing.limits) could not foresee
+        print(f"patchforcing {args.command}: error: out of memory; use smaller sizes (--batch-size, --num, the model)",
+              file=sys.stderr)
+        return 2
     except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
         return 1

@@ -68,7 +68,10 @@ def add_sample_parser(sub: argparse._SubParsersAction) -> None:
                    help="write a GIF and a still PNG of the denoising for the first K images (bare flag: 2)")
     o.add_argument("--compare", type=_names, metavar="SAMPLERS",
                    help="comma-separated samplers (or 'all') at equal NFE from the same noise: writes compare.png")
-    p.add_argument("--out", default="samples", help="output folder")
+    p.add_argument("--out", default="samples", help="output folder (new or empty, or an earlier sample output with "
+                   "--overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier `sample` output in --out (never any other files)")
     p.add_argument("--nrow", type=positive_int, default=10, help="images per grid row")
     p.add_argument("--vae", help="latent models: local SD-VAE (diffusers AutoencoderKL) folder or file to decode with")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
@@ -77,13 +80,43 @@ def add_sample_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _matrix(path_text: str):
+    """The --matrix file as a float64 tensor; a damaged or foreign file is a one-line error (its shape is
+    checked against the model by the sampler, before any image is written)."""
     import numpy as np
     import torch
 
     path = Path(path_text)
-    if path.suffix == ".npy":
-        return torch.from_numpy(np.load(path, allow_pickle=False)).double()
-    return torch.load(path, map_location="cpu", weights_only=True).double()
+    try:
+        matrix = (torch.from_numpy(np.load(path, allow_pickle=False)) if path.suffix == ".npy"
+                  else torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as err:  # numpy and torch raise many types on damaged files (pickle, zip, EOF, format)
+        raise ValueError(f"cannot read --matrix {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+                         ) from err
+    if not isinstance(matrix, torch.Tensor) or not (matrix.is_floating_point() or matrix.dtype == torch.int64):
+        raise ValueError(f"--matrix {path} must hold one numeric array (steps + 1, N), got "
+                         f"{getattr(matrix, 'dtype', type(matrix).__name__)}")
+    return matrix.double()
+
+
+def _sample_output():
+    """What `sample` writes into --out; ``samples.jsonl`` (or ``compare.png``) marks a folder as its own."""
+    from patchforcing.io.destination import OutputKind, names
+
+    return OutputKind("a sample folder", (MANIFEST, "compare.png"),
+                      names(MANIFEST, "images", "grid.png", "compare.png", "trace", *sampler_names(),
+                            patterns=(r"grid_rank\d+\.png",)))
+
+
+def _clear_out(out: Path, env) -> None:
+    """Remove an earlier `sample` output (checked by check_output_folder) on rank 0, before any rank writes."""
+    import torch.distributed as dist
+
+    from patchforcing.io.destination import clear_output_folder
+
+    if env.is_main:
+        clear_output_folder(out, _sample_output())
+    if env.distributed:
+        dist.barrier()
 
 
 def _known(args: argparse.Namespace, config, num: int, device):
@@ -115,7 +148,9 @@ def _known(args: argparse.Namespace, config, num: int, device):
                         mask=(~hole)[None, None].expand(num, -1, -1, -1).to(device))
 
 
-def _samplers(args: argparse.Namespace, known) -> dict:
+def _samplers(args: argparse.Namespace, known, num_patches: int) -> dict:
+    from patchforcing.sampling.matrix import check_matrix
+
     if args.compare and args.sampler:
         raise ValueError("--compare names its samplers; drop --sampler")
     if args.compare and args.num > COMPARE_IMAGES:
@@ -129,9 +164,12 @@ def _samplers(args: argparse.Namespace, known) -> dict:
         raise ValueError(f"--matrix and --inpaint need the matrix sampler, not {', '.join(map(str, names))}")
     if names == (None,):
         return {None: None}
+    matrix = _matrix(args.matrix) if args.matrix else None
+    if matrix is not None and matrix.dim() == 2:
+        check_matrix(matrix, 1, num_patches)  # before anything is written (a (B, S + 1, N) one: per batch)
     out = {}
     for name in names:
-        extra = {"matrix": _matrix(args.matrix) if args.matrix else None, "known": known} if name == "matrix" else {}
+        extra = {"matrix": matrix, "known": known} if name == "matrix" else {}
         out[name] = sampler_from_args(name, args, strict=len(names) == 1, **extra)
     return out
 
@@ -145,6 +183,7 @@ def run_sample(args: argparse.Namespace) -> int:
     from patchforcing.device import resolve_device
     from patchforcing.distributed import init_distributed
     from patchforcing.generation import GenerationConfig, ImageRecord, generate_batches, merge_records, rank_seeds
+    from patchforcing.io.destination import check_output_folder
     from patchforcing.io.images import save_grid, save_images
     from patchforcing.latent.decode import image_decoder
     from patchforcing.model import PatchForcingDiT
@@ -154,6 +193,8 @@ def run_sample(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     env = init_distributed(resolve_device(args.device))  # under torchrun each rank takes a range of the seeds
     device = env.device
+    out = Path(args.out)
+    replacing = check_output_folder(out, _sample_output(), args.overwrite)  # before any work; cleared below
     model = PatchForcingDiT.from_pretrained(args.checkpoint, ema=not args.raw_weights, device=device)
     c = model.config
     decode = image_decoder(c, args.vae, device)
@@ -162,9 +203,11 @@ def run_sample(args: argparse.Namespace) -> int:
                             seed=args.seed, classes=tuple(args.classes) if args.classes else None,
                             batch_size=args.batch_size if known is None else args.num, progress=env.is_main)
     seeds = rank_seeds(base, env)
-    out = Path(args.out)
+    samplers = _samplers(args, known, c.num_patches)
+    if replacing:
+        _clear_out(out, env)
     rows = []
-    for name, sampler in _samplers(args, known).items():
+    for name, sampler in samplers.items():
         config = dataclasses.replace(base, sampler=sampler)
         folder = out / name if args.compare else out
         start, records = time.perf_counter(), []

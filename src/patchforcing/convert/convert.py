@@ -9,7 +9,7 @@ import torch
 
 from patchforcing.convert.authors import authors_model_config, map_authors_state, read_authors_file
 from patchforcing.model import ModelConfig, PatchForcingDiT
-from patchforcing.pretrained import DataSpec, ModelMeta, load_state_dict_checked
+from patchforcing.pretrained import DataSpec, ModelMeta, check_destination, load_state_dict_checked
 
 __all__ = ["authors_meta", "convert_authors_checkpoint", "load_authors_model"]
 
@@ -41,6 +41,8 @@ def load_authors_model(path: str | Path, device: torch.device | str = "cpu", num
 
 def convert_authors_checkpoint(source: str | Path, destination: str | Path, num_heads: int | None = None,
                                trust_pickle: bool = False, overwrite: bool = False) -> Path:
-    """Check every tensor, then write the model folder ``destination`` atomically."""
+    """Check every tensor, then write the model folder ``destination`` atomically (refused before any
+    work when it would replace files the package did not write)."""
+    check_destination(Path(destination), overwrite)
     model = load_authors_model(source, num_heads=num_heads, trust_pickle=trust_pickle)
     return model.save_pretrained(destination, overwrite=overwrite)

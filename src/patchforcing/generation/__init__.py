@@ -2,6 +2,7 @@
 
 from patchforcing.generation.batches import (
                                               GeneratedBatch,
+                                              NonFiniteOutputError,
                                               batch_labels,
                                               generate,
                                               generate_batches,
@@ -12,6 +13,7 @@ from patchforcing.generation.batches import (
 from patchforcing.generation.config import DEFAULT_STEPS, GenerationConfig
 from patchforcing.generation.manifest import MANIFEST, ImageRecord, merge_records, read_manifest
 
-__all__ = ["DEFAULT_STEPS", "GenerationConfig", "GeneratedBatch", "batch_labels", "generate", "generate_batches",
+__all__ = ["DEFAULT_STEPS", "GenerationConfig", "GeneratedBatch", "NonFiniteOutputError", "batch_labels", "generate",
+           "generate_batches",
            "mask_generators", "rank_seeds", "single_image_config", "MANIFEST", "ImageRecord",
            "merge_records", "read_manifest"]

@@ -18,10 +18,14 @@ from patchforcing.generation.config import MASK_SEED_OFFSET, GenerationConfig
 from patchforcing.model import PatchModel
 from patchforcing.sampling import Sampler, Trace, TraceStep, labels_for_seeds, noise_for_seeds, uniform_schedule
 
-__all__ = ["GeneratedBatch", "generate_batches", "generate", "batch_labels", "mask_generators", "single_image_config",
-           "rank_seeds"]
+__all__ = ["NonFiniteOutputError", "GeneratedBatch", "generate_batches", "generate", "batch_labels", "mask_generators",
+           "single_image_config", "rank_seeds"]
 
 Decoder = Callable[[torch.Tensor], torch.Tensor]  # model samples (B, C, H, W) -> images in [-1, 1]
+
+
+class NonFiniteOutputError(ValueError):
+    """The model (or the decoder) produced NaN or inf: written out, such images would be black."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,12 @@ def generate_batches(model: PatchModel, config: GenerationConfig, device: torch.
         noise = noise_for_seeds(batch, (c.in_channels, c.image_size, c.image_size), device)  # (B, C, H, W)
         y = batch_labels(config, batch, c.num_classes, device)  # (B,)
         result = sampler(model, noise, y, schedule, config.guidance, mask_generators(batch, device), trace)
-        images = (decode(result.x) if decode is not None else result.x).clamp(-1, 1).cpu()
+        images = decode(result.x) if decode is not None else result.x
+        if not bool(torch.isfinite(images).all()):
+            source = getattr(model, "source", None) or "the model"
+            raise NonFiniteOutputError(f"{source} produced non-finite values (NaN or inf) for the images of seeds "
+                                       f"{batch[0]}..{batch[-1]}; its weights or these options do not work together")
+        images = images.clamp(-1, 1).cpu()
         bar.update(len(batch))
         yield GeneratedBatch(images, y.cpu(), batch, sampler.name, steps, result.nfe, result.images_forwarded,
                              result.trace)

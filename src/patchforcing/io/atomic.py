@@ -21,9 +21,9 @@ from pathlib import Path
 from patchforcing.io.write_error import WRITE_ERRORS, DiskWriteError
 
 __all__ = ["DiskWriteError", "atomic_write", "atomic_directory", "remove_directory", "fsync_dir", "clean_temporaries",
-           "as_umask_allows"]
+           "as_umask_allows", "TEMPORARY"]
 
-_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?:[a-z0-9_]{8}|old)\.tmp")  # what tempfile and the replace below make
+TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?:[a-z0-9_]{8}|old)\.tmp")  # what tempfile and the replace below make
 
 
 def fsync_dir(path: Path) -> None:
@@ -58,7 +58,7 @@ def clean_temporaries(folder: str | Path, name: str | None = None) -> list[Path]
         return []
     restored = []
     for entry in sorted(folder.iterdir()):
-        found = _TEMPORARY.fullmatch(entry.name)
+        found = TEMPORARY.fullmatch(entry.name)
         if found is None or (name is not None and found["name"] != name):
             continue
         target = folder / found["name"]

@@ -17,9 +17,12 @@ from tqdm import tqdm
 
 from patchforcing.data import DataConfig, load_images
 from patchforcing.data.folder import BadImageError, _list_files, load_image
-from patchforcing.data.latents import ShardWriter
+from patchforcing.data.latents import MANIFEST, ShardWriter
+from patchforcing.io.atomic import atomic_directory
+from patchforcing.io.destination import OutputKind, check_output_folder, names
 from patchforcing.io.pixels import to_model_range
 from patchforcing.latent.vae import VaeCodec
+from patchforcing.limits import check_limit
 
 __all__ = ["EncodeConfig", "EncodeResult", "image_batches", "encode_dataset"]
 
@@ -32,10 +35,16 @@ class EncodeConfig:
     batch_size: int = 64
     shard_size: int = 10_000
     dtype: str = "float16"
+    overwrite: bool = False  # replace an earlier `encode` output in ``out`` (never other files)
 
     def __post_init__(self) -> None:
         if min(self.image_size, self.batch_size, self.shard_size) < 1:
             raise ValueError(f"image_size, batch_size and shard_size must be >= 1, got {self}")
+        check_limit("image_size", self.image_size, "image_size")
+        check_limit("batch_size", self.batch_size, "images")
+
+
+ENCODED = OutputKind("an encoded-latents folder", (MANIFEST,), names(MANIFEST, patterns=(r"shard_\d{5}\.safetensors",)))
 
 
 @dataclass(frozen=True)
@@ -68,13 +77,23 @@ def image_batches(config: EncodeConfig) -> tuple[int, tuple[str, ...], Iterator[
 
 
 def encode_dataset(config: EncodeConfig, codec: VaeCodec, progress: bool = True) -> EncodeResult:
-    """Encode every image of ``config.source`` into ``config.out`` with a progress bar."""
-    total, names, batches = image_batches(config)
-    writer = ShardWriter(config.out, config.shard_size, config.dtype, codec.scale,
-                         {"class_names": list(names), "source": config.source, "image_size": config.image_size})
-    with tqdm(total=total, disable=not progress, desc="encode", unit="img") as bar:
-        for images, labels in batches:
-            writer.add(codec.encode(to_model_range(images)), labels)  # (B, C, h, w)
-            bar.update(len(labels))
-    manifest = writer.close()
-    return EncodeResult(manifest, writer.count, writer.latent_shape)
+    """Encode every image of ``config.source`` into ``config.out`` with a progress bar. The folder is
+    written beside ``out`` and renamed into place when complete; ``out`` must be new, empty, or an
+    earlier encoded folder with ``config.overwrite``."""
+    out = Path(config.out)
+    check_output_folder(out, ENCODED, config.overwrite, source=Path(config.source))
+    total, class_names, batches = image_batches(config)
+    written: list[ShardWriter] = []
+    meta = {"class_names": list(class_names), "source": config.source, "image_size": config.image_size}
+
+    def fill(folder: Path) -> None:
+        writer = ShardWriter(folder, config.shard_size, config.dtype, codec.scale, meta)
+        with tqdm(total=total, disable=not progress, desc="encode", unit="img") as bar:
+            for images, labels in batches:
+                writer.add(codec.encode(to_model_range(images)), labels)  # (B, C, h, w)
+                bar.update(len(labels))
+        writer.close()
+        written.append(writer)
+
+    atomic_directory(out, fill, "encoded latents", replace=config.overwrite)
+    return EncodeResult(out / MANIFEST, written[0].count, written[0].latent_shape)

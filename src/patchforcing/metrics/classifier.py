@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from patchforcing.limits import check_limit
 from patchforcing.metrics.resnet import resnet_body
 from patchforcing.pretrained import DataSpec, PretrainedMixin
 
@@ -40,6 +41,10 @@ class ClassifierConfig:
             raise ValueError(f"classifier config needs image_size >= 8, 1 or 3 channels and >= 2 classes, got {self}")
         if self.arch not in ARCH_DEFAULTS:
             raise ValueError(f"unknown classifier arch {self.arch!r}; choose one of {sorted(ARCH_DEFAULTS)}")
+        sizes = {"image_size": (self.image_size, "image_size"), "num_classes": (self.num_classes, "classes"),
+                 "feature_dim": (self.feature_dim, "width"), "widths": (max(self.widths), "width")}
+        for name, (value, limit) in sizes.items():
+            check_limit(f"classifier config: {name}", value, limit)  # a config.json may ask for any size
 
 
 # widths and feature width of each architecture; the resnet's feature layer is deliberately another width

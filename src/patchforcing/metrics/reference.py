@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from patchforcing.data import ImageArrays
@@ -33,11 +35,28 @@ def image_batches(data: ImageArrays, batch_size: int = 500):
 
 def reference_features(extractor: FeatureExtractor, data: ImageArrays,
                        cache_dir: str | Path | None = None) -> torch.Tensor:
-    """Features (M, D) of every image of ``data``; read from the cache when present."""
+    """Features (M, D) of every image of ``data``; read from the cache when present (a damaged cache file
+    is recomputed, with a note)."""
     digest = hashlib.sha256(data.images.numpy().tobytes()).hexdigest()[:16]
     path = Path(cache_dir or default_cache_dir()) / f"{extractor.key}-{digest}-{len(data)}.safetensors"
     if path.is_file():
-        return load_file(str(path))["features"]
+        cached = _read_cache(path, len(data))
+        if cached is not None:
+            return cached
     feats = embed_batches(extractor, image_batches(data)).contiguous()
     atomic_write(path, lambda tmp: save_file({"features": feats}, str(tmp)))
     return feats
+
+
+def _read_cache(path: Path, rows: int) -> torch.Tensor | None:
+    """The cached features, or None (after a note) when the file is damaged or does not fit."""
+    try:
+        feats = load_file(str(path))["features"]
+        problem = ("" if feats.dim() == 2 and feats.shape[0] == rows and bool(torch.isfinite(feats).all())
+                   else f"holds {tuple(feats.shape)} features, not {rows} finite rows")
+    except (SafetensorError, OSError, KeyError) as err:
+        problem = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if not problem:
+        return feats
+    print(f"note: the reference-feature cache {path} is damaged ({problem}); recomputing it", file=sys.stderr)
+    return None

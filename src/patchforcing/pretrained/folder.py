@@ -95,16 +95,24 @@ def check_format_version(version: object, path: Path, newest: int = MODEL_FORMAT
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """A safetensors file, refusing files of a newer format version."""
+    """A safetensors file, refusing files of a newer format version and weights that are not finite
+    (a damaged file, or a diverged run: such weights sample to black images)."""
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
         check_format_version(meta.get("format_version", MODEL_FORMAT_VERSION), path)
-        return load_file(str(path))
+        state = load_file(str(path))
     except CheckpointError:
         raise
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"cannot read weights {path}: {err}") from err
+    bad = {k: int((~torch.isfinite(v)).sum()) for k, v in state.items() if v.is_floating_point()}
+    bad = {k: n for k, n in bad.items() if n}
+    if bad:
+        first = next(iter(bad))
+        raise CheckpointError(f"weights {path} hold {sum(bad.values()):,} non-finite values (NaN or inf) in "
+                              f"{len(bad)} tensor(s), e.g. {first!r}; the file is damaged or the run diverged")
+    return state
 
 
 def write_weights(weights: nn.Module | dict[str, torch.Tensor], path: Path, **metadata: str) -> None:

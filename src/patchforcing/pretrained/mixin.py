@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 from patchforcing.io.atomic import atomic_directory
+from patchforcing.io.destination import OutputKind, check_output_folder, names
+from patchforcing.limits import check_memory
 from patchforcing.pretrained.card import model_card
 from patchforcing.pretrained.errors import CheckpointError
 from patchforcing.pretrained.folder import (
@@ -29,26 +31,13 @@ MODEL_FOLDER_FILES = ("config.json", "model.safetensors", "README.md", "ema.safe
 M = TypeVar("M", bound="PretrainedMixin")
 
 
+MODEL_FOLDER = OutputKind("a model folder", ("config.json",), names(*MODEL_FOLDER_FILES))
+
+
 def check_destination(destination: Path, overwrite: bool, source: Path | None = None) -> None:
     """Refuse to write where files the package did not write would be lost: a non-empty folder that
     is not a model folder, any model folder without ``overwrite``, or a folder inside ``source``."""
-    dest = destination.resolve()
-    if source is not None:
-        src = source.resolve()
-        if dest == src or src in dest.parents:
-            raise ValueError(f"the destination {destination} is inside the source {source}; choose another folder")
-    if destination.is_file():
-        raise ValueError(f"the destination {destination} is a file")
-    if not destination.is_dir() or not any(destination.iterdir()):
-        return
-    foreign = sorted(p.name for p in destination.iterdir() if p.name not in MODEL_FOLDER_FILES)
-    if foreign or not (destination / "config.json").is_file():
-        listed = ", ".join(foreign[:3]) or "no config.json"
-        raise ValueError(f"the destination {destination} is not empty and is not a model folder ({listed}); "
-                         "choose a new or empty folder")
-    if not overwrite:
-        raise ValueError(f"the destination {destination} already holds a model; pass overwrite (--overwrite) to "
-                         "replace it")
+    check_output_folder(destination, MODEL_FOLDER, overwrite, source)
 
 
 class PretrainedMixin(nn.Module):
@@ -111,8 +100,9 @@ class PretrainedMixin(nn.Module):
             config = cls.config_from_architecture(meta.architecture)
         except (TypeError, ValueError) as err:
             raise CheckpointError(f"{folder / 'config.json'}: invalid architecture: {err}") from err
-        model = cls(config)
         path = weights_file(folder, ema)
+        check_memory(2 * path.stat().st_size, f"loading {path}")  # the model and the weights read into it
+        model = cls(config)
         load_state_dict_checked(model, read_weights(path), str(path))
         model.meta = meta
         model.source = folder

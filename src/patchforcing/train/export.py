@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from patchforcing.model import PatchForcingDiT
-from patchforcing.pretrained import resolve_model_folder
+from patchforcing.pretrained import check_destination, resolve_model_folder
 
 __all__ = ["export_checkpoint"]
 
@@ -18,10 +18,7 @@ def export_checkpoint(source: str | Path, destination: str | Path, use_ema: bool
     folder = resolve_model_folder(source)
     model = PatchForcingDiT.from_pretrained(folder, ema=use_ema)
     run = folder.parent.parent if folder.parent.name == "checkpoints" else folder
-    destination = Path(destination)
-    for inside in {run, folder}:
-        if destination.resolve() == inside.resolve() or inside.resolve() in destination.resolve().parents:
-            raise ValueError(f"the destination {destination} is inside the source {inside}; choose another folder")
+    check_destination(Path(destination), overwrite, source=run)  # the checkpoint folder lies inside its run
     recorded = model.meta.training if model.meta is not None else {}
     training = {**recorded, "weights": "ema" if use_ema else "online", "exported_from": str(folder)}
     return model.save_pretrained(destination, model.make_meta(training=training), overwrite=overwrite)
