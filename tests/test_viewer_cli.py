@@ -27,7 +27,7 @@ def test_static_page_is_self_contained_with_precomputed_runs():
     catalog = {"fmnist-pf": shipped_catalog()["fmnist-pf"]}
     html = static_html(static_runs(catalog, nfe=4))
     assert "/assets/" not in html and "http://" not in html and "https://" not in html
-    assert html.count("</script>") == 2 and "<style>" in html  # the data block and the inlined script
+    assert html.count("</script>") == 3 and "<style>" in html  # the data block and the two inlined scripts
     runs = _static_data(html)["runs"]
     assert len(runs) == len(STATIC_IMAGES)
     for run in runs:

@@ -54,17 +54,25 @@ def _inline(text: str) -> str:
     return text.replace("</", "<\\/")
 
 
+def _script(name: str) -> str:
+    return f'<script src="/assets/{name}"></script>'
+
+
 def static_html(runs: list[dict[str, Any]]) -> str:
-    """The page with its script, style sheet and ``runs`` inlined."""
-    page = read_asset("index.html")
-    style = '<link rel="stylesheet" href="/assets/style.css">'
-    script = '<script src="/assets/app.js"></script>'
-    if style not in page or script not in page:
-        raise RuntimeError("index.html no longer links its style sheet and script the way static_html expects")
+    """The page with its scripts, style sheet and ``runs`` inlined (the runs before the script reading them)."""
     data = _inline(json.dumps({"runs": runs}, separators=(",", ":")))
-    page = page.replace(style, f"<style>\n{_inline(read_asset('style.css'))}</style>")
-    return page.replace(script, f'<script id="pf-static" type="application/json">{data}</script>\n'
-                                f"<script>\n{_inline(read_asset('app.js'))}</script>")
+    inlined = {
+        '<link rel="stylesheet" href="/assets/style.css">': f"<style>\n{_inline(read_asset('style.css'))}</style>",
+        _script("draw.js"): f"<script>\n{_inline(read_asset('draw.js'))}</script>",
+        _script("app.js"): f'<script id="pf-static" type="application/json">{data}</script>\n'
+                           f"<script>\n{_inline(read_asset('app.js'))}</script>",
+    }
+    page = read_asset("index.html")
+    for link, text in inlined.items():
+        if link not in page:
+            raise RuntimeError(f"index.html no longer has {link}, which static_html inlines")
+        page = page.replace(link, text)
+    return page
 
 
 def write_static_page(catalog: dict[str, Checkpoint], out: str | Path, nfe: int = STATIC_NFE) -> Path:

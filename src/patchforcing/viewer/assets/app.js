@@ -1,15 +1,15 @@
 // The Patch Forcing viewer page: a form that starts runs, one event stream per run, and a player that
-// draws every network pass of one to four samplers side by side, stepping together by passes (NFE).
+// draws (with draw.js) every network pass of one to four samplers side by side, stepping together by
+// passes (NFE).
 // With an embedded #pf-static block (written by `patchforcing view --static`) it plays precomputed
 // runs and needs no server.
 "use strict";
 
 (() => {
   const $ = (id) => document.getElementById(id);
-  const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
-  const PANEL = 168; // target panel size in pixels; the image is scaled by a whole factor
+  const draw = window.patchforcingDraw;
+  const PANEL = 140; // target panel size in pixels; the image is scaled by a whole factor
   const FRAME_MS = 150;
-  const CERTAIN = "#e3122b";
   const staticBlock = document.getElementById("pf-static");
   const clientId = randomId();
   let info = null; // what /api/models says
@@ -27,14 +27,6 @@
   function say(text, isError = false) {
     $("message").textContent = text;
     $("message").className = isError ? "error" : "";
-  }
-
-  function viridis(value) {
-    const x = Math.min(Math.max(Number.isFinite(value) ? value : 0, 0), 1) * (VIRIDIS.length - 1);
-    const i = Math.min(Math.floor(x), VIRIDIS.length - 2);
-    const f = x - i;
-    const c = VIRIDIS[i].map((a, j) => Math.round(a + (VIRIDIS[i + 1][j] - a) * f));
-    return `rgb(${c[0]},${c[1]},${c[2]})`;
   }
 
   // ---- the form (served mode) ----
@@ -204,6 +196,7 @@
       lanes: summary.lanes.map((plan) => ({plan, frames: [], result: null, lo: Infinity, hi: -Infinity, el: null})),
     };
     $("lanes").replaceChildren();
+    $("lanes").dataset.run = summary.id;
     run.lanes.forEach((lane, i) => {
       const el = $("lane-template").content.firstElementChild.cloneNode(true);
       el.dataset.lane = String(i);
@@ -293,44 +286,10 @@
     el.querySelector(".lane-nfe").textContent = `NFE ${frame.nfe} / ${lane.plan.nfe}`;
     el.querySelector(".lane-outer").textContent = `outer step ${frame.outer + 1} / ${lane.plan.steps}`;
     el.querySelector(".lane-certain").textContent = `${frame.certain.length} certain patches`;
-    drawImage(el.querySelector(".panel-image"), frame.image, s.image_size, s.channels);
-    drawMap(el.querySelector(".panel-time"), frame.t, s.grid, (v) => v, frame.certain);
+    draw.image(el.querySelector(".panel-image"), frame.image, s.image_size, s.channels);
+    draw.map(el.querySelector(".panel-time"), frame.t, s.grid, (v) => v, frame.certain);
     const span = lane.hi - lane.lo || 1;
-    drawMap(el.querySelector(".panel-difficulty"), frame.difficulty, s.grid, (v) => (v - lane.lo) / span, frame.certain);
-  }
-
-  function drawImage(canvas, encoded, size, channels) {
-    const bytes = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
-    const small = document.createElement("canvas");
-    small.width = small.height = size;
-    const pixels = small.getContext("2d").createImageData(size, size);
-    for (let i = 0; i < size * size; i++) {
-      for (let c = 0; c < 3; c++) pixels.data[4 * i + c] = bytes[i * channels + (channels === 3 ? c : 0)];
-      pixels.data[4 * i + 3] = 255;
-    }
-    small.getContext("2d").putImageData(pixels, 0, 0);
-    const ctx = canvas.getContext("2d");
-    ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
-  }
-
-  function drawMap(canvas, values, grid, scale, certain) {
-    const ctx = canvas.getContext("2d");
-    if (!values) {
-      ctx.fillStyle = "#888";
-      ctx.fillRect(0, 0, canvas.width, canvas.height);
-      ctx.fillStyle = "#fff";
-      ctx.fillText("no difficulty head", 8, canvas.height / 2);
-      return;
-    }
-    const cell = canvas.width / grid;
-    values.forEach((v, i) => {
-      ctx.fillStyle = viridis(scale(v));
-      ctx.fillRect((i % grid) * cell, Math.floor(i / grid) * cell, cell, cell);
-    });
-    ctx.strokeStyle = CERTAIN;
-    ctx.lineWidth = 2;
-    for (const i of certain) ctx.strokeRect((i % grid) * cell + 1, Math.floor(i / grid) * cell + 1, cell - 2, cell - 2);
+    draw.map(el.querySelector(".panel-difficulty"), frame.difficulty, s.grid, (v) => (v - lane.lo) / span, frame.certain);
   }
 
   // ---- player and export ----
@@ -358,25 +317,11 @@
   }
 
   function framePNG() {
-    const gap = 6, header = 18;
-    const panel = run.lanes[0].el.querySelector("canvas").width;
-    const out = document.createElement("canvas");
-    out.width = 3 * panel + 4 * gap;
-    out.height = run.lanes.length * (panel + header + gap) + gap;
-    const ctx = out.getContext("2d");
-    ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, out.width, out.height);
-    ctx.font = "12px sans-serif";
-    run.lanes.forEach((lane, r) => {
-      const top = gap + r * (panel + header + gap);
-      const text = [".lane-nfe", ".lane-outer"].map((q) => lane.el.querySelector(q).textContent).join(", ");
-      ctx.fillStyle = "#000";
-      ctx.fillText(`${lane.plan.sampler}: ${text}`, gap, top + 12);
-      [".panel-image", ".panel-time", ".panel-difficulty"].forEach((q, c) => {
-        ctx.drawImage(lane.el.querySelector(q), gap + c * (panel + gap), top + header);
-      });
-    });
-    return out.toDataURL("image/png");
+    return draw.framePNG(run.lanes.map((lane) => ({
+      label: `${lane.plan.sampler}: ${lane.el.querySelector(".lane-nfe").textContent}, ` +
+        lane.el.querySelector(".lane-outer").textContent,
+      panels: Array.from(lane.el.querySelectorAll("canvas")),
+    })));
   }
 
   function copy(text) {
