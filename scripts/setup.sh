@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install patchforcing into ./.venv (and Fashion-MNIST from Debian where possible).
 #   bash scripts/setup.sh          the library and CLI
-#   bash scripts/setup.sh --test   plus the test dependencies
+#   bash scripts/setup.sh --test   plus the test dependencies (and Debian's chromium for the browser test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,19 @@ elif command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || sudo -n true 2>/de
 else
   echo "note: Fashion-MNIST is not installed. Run 'sudo apt-get install dataset-fashion-mnist', or download the" >&2
   echo "      four *-ubyte.gz files and pass --data-dir DIR (or set PATCHFORCING_FASHION_MNIST=DIR)." >&2
+fi
+
+# A headless browser for the viewer's end-to-end test (tests/test_viewer_browser.py, skipped without one).
+if [ "$extras" = "[test]" ] && ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
+  if command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then
+    as_root=""; [ "$(id -u)" = 0 ] || as_root="sudo -n"
+    export DEBIAN_FRONTEND=noninteractive
+    $as_root apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+      || { $as_root apt-get update -q >/dev/null && $as_root apt-get install -y -q chromium chromium-driver >/dev/null; } \
+      || echo "note: could not install chromium and chromium-driver with apt-get; the browser test will be skipped" >&2
+  else
+    echo "note: no chromium / chromedriver (sudo apt-get install chromium chromium-driver); the browser test will be skipped" >&2
+  fi
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
