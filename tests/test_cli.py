@@ -124,7 +124,7 @@ def test_recipes_expand_to_flags_that_given_flags_override(tmp_path):
     assert expanded[1:len(RECIPES["fmnist-pf"][0]) + 1] == RECIPES["fmnist-pf"][0]
     args = build_parser().parse_args(expanded)
     assert (args.steps, args.lr, args.lr_schedule, args.preset, args.ema_warmup) == (10, 8e-4, "cosine", "T/4", True)
-    assert dict(args.ts_param) == {"uniform_share": 0.2}
+    assert dict(args.ts_param) == {"global_share": 0.25}
     assert expand_recipe(["sample", "--recipe", "fmnist-pf"]) == ["sample", "--recipe", "fmnist-pf"]
     baseline = build_parser().parse_args(expand_recipe(["train", "--recipe=fmnist-global"]))
     assert baseline.baseline and baseline.steps == 4000 and baseline.ts_param == []

@@ -127,15 +127,16 @@ def test_build_rejects_unknown_names_and_parameters():
         build_time_sampler("srm", {"sharpness": 0})
 
 
-def test_ltg_uniform_share_puts_that_share_of_samples_at_one_time():
-    """Not in the paper (an option, default 0): a share of the samples has every patch at its ceiling,
-    the uniform-time state the parallel samplers visit; the default draws exactly the authors' numbers."""
+def test_ltg_global_share_gives_that_share_of_samples_one_uniform_time():
+    """Not in the paper (an option, default 0): a share of the samples has every patch at one time
+    drawn from U(0, 1), as the global baseline trains; the default draws exactly the authors' numbers."""
     gen = torch.Generator().manual_seed(0)
-    t = build_time_sampler("ltg", {"uniform_share": 0.25})(4000, 16, generator=gen)
-    uniform = (t == t[:, :1]).all(dim=1)
-    assert abs(uniform.float().mean().item() - 0.25) < 0.03
+    t = build_time_sampler("ltg", {"global_share": 0.25})(8000, 16, generator=gen)
+    shared = (t == t[:, :1]).all(dim=1)
+    assert abs(shared.float().mean().item() - 0.25) < 0.03
+    assert abs(t[shared, 0].mean().item() - 0.5) < 0.03 and (t[shared, 0] > 0.9).float().mean() > 0.07
     plain = build_time_sampler("ltg")(64, 16, generator=torch.Generator().manual_seed(1))
-    zero = build_time_sampler("ltg", {"uniform_share": 0.0})(64, 16, generator=torch.Generator().manual_seed(1))
+    zero = build_time_sampler("ltg", {"global_share": 0.0})(64, 16, generator=torch.Generator().manual_seed(1))
     assert torch.equal(plain, zero)
-    with pytest.raises(ValueError, match="uniform_share must lie in"):
-        build_time_sampler("ltg", {"uniform_share": 1.5})
+    with pytest.raises(ValueError, match="global_share must lie in"):
+        build_time_sampler("ltg", {"global_share": 1.5})

@@ -168,14 +168,14 @@ class LTG:
     std: float = 0.6
     loc: float = 0.7
     scale: float = 1.0
-    uniform_share: float = 0.0  # not in the paper: this share of samples has every patch at the ceiling
+    global_share: float = 0.0  # not in the paper: this share of samples gets one time t ~ U(0, 1) for every patch
 
     def __call__(self, batch, num_patches, *, device="cpu", dtype=torch.float32, generator=None):
         c = torch.sigmoid(self.loc + self.scale * _randn((batch, 1), generator, device))
         t = _below_ceiling(c, self.std, num_patches, generator, device)  # (B, N)
-        if self.uniform_share > 0:  # drawn only when asked, so the default consumes the authors' random numbers
-            uniform = _rand((batch, 1), generator, device) < self.uniform_share  # (B, 1)
-            t = torch.where(uniform, c.expand_as(t), t)
+        if self.global_share > 0:  # drawn only when asked, so the default consumes the authors' random numbers
+            chosen = _rand((batch, 1), generator, device) < self.global_share  # (B, 1)
+            t = torch.where(chosen, _rand((batch, 1), generator, device).expand_as(t), t)
         return t.to(dtype)
 
 
@@ -200,8 +200,8 @@ def build_time_sampler(name: str, params: dict[str, Any] | None = None) -> TimeS
             raise ValueError(f"time sampler parameter {key}={value!r} must be a finite number")
         if key in ("std", "scale", "sharpness") and value <= 0:
             raise ValueError(f"time sampler parameter {key} must be > 0, got {value}")
-        if key == "uniform_share" and not 0 <= value <= 1:
-            raise ValueError(f"time sampler parameter uniform_share must lie in [0, 1], got {value}")
+        if key == "global_share" and not 0 <= value <= 1:
+            raise ValueError(f"time sampler parameter global_share must lie in [0, 1], got {value}")
     return cls(**params)
 
 

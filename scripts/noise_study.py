@@ -1,0 +1,77 @@
+"""Where the background noise of samples comes from: a table per model.
+
+    python scripts/noise_study.py fmnist-pf fmnist-global [--images 200] [--threads 1]
+
+For each model (a shipped name, a model folder or a run folder):
+- velocity MSE at uniform t (every patch at the same t) on the first 1000 test images, fixed noise;
+- the background level (mean pixel value, 0-255, on pixels that are 0 in >= 95% of the test images
+  of the class; patchforcing.metrics.background) of samples of the model's default sampler at NFE
+  8 / 16 / 32 / 64, and of 64-step samples whose last stretch [t_end, 1] is one jump, which shows
+  which part of the trajectory adds the noise. The test set's own level is printed first.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from patchforcing.data import DataConfig, load_dataset
+from patchforcing.io.pixels import from_model_range, to_model_range
+from patchforcing.metrics import BackgroundMasks, background_masks
+from patchforcing.model import PatchForcingDiT
+from patchforcing.sampling import euler, euler_pf, noise_for_seeds, uniform_schedule
+
+TIMES = (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995)
+JUMPS = (1.0, 0.95, 0.9, 0.8)
+
+
+def velocity_mse(model: PatchForcingDiT, x1: torch.Tensor, y: torch.Tensor, t: float) -> float:
+    x0 = torch.randn(x1.shape, generator=torch.Generator().manual_seed(0))
+    xt = t * x1 + (1 - t) * x0
+    with torch.no_grad():
+        v = torch.cat([model(xt[i:i + 250], torch.full((len(xt[i:i + 250]),), t), y[i:i + 250]).v
+                       for i in range(0, len(xt), 250)])
+    return float(((v - (x1 - x0)) ** 2).mean())
+
+
+def background(model: PatchForcingDiT, masks: BackgroundMasks, images: int, schedule: torch.Tensor) -> float:
+    sampler = euler_pf if model.config.time_mode == "patch" else euler
+    noise = noise_for_seeds(range(images), (model.config.in_channels, 28, 28))
+    y = torch.arange(images) % 10
+    x = sampler(model, noise, y, schedule).x
+    level = masks.level(from_model_range(x), y)
+    return float("nan") if level is None else level
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--images", type=int, default=200, help="samples per background figure")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--online", action="store_true", help="the online weights instead of the EMA")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    test = load_dataset(DataConfig(source="fashion-mnist", split="test"))
+    masks = background_masks(test.images, test.labels, 10)
+    x1, y = to_model_range(test.images[:1000]), test.labels[:1000]
+    print(f"test images: background level {masks.level(test.images, test.labels):.2f}")
+    print("| model | " + " | ".join(f"MSE t={t}" for t in TIMES) + " |")
+    print("|---|" + "---|" * len(TIMES))
+    models = {name: PatchForcingDiT.from_pretrained(name, ema=not args.online) for name in args.models}
+    for name, model in models.items():
+        print(f"| {name} | " + " | ".join(f"{velocity_mse(model, x1, y, t):.3f}" for t in TIMES) + " |", flush=True)
+    print("\n| model | " + " | ".join(f"bg NFE {n}" for n in (8, 16, 32, 64)) + " | "
+          + " | ".join(f"bg 64 steps, jump from {t}" for t in JUMPS[1:]) + " |")
+    print("|---|" + "---|" * (4 + len(JUMPS) - 1))
+    for name, model in models.items():
+        cells = [background(model, masks, args.images, uniform_schedule(n)) for n in (8, 16, 32, 64)]
+        for t_end in JUMPS[1:]:
+            head = torch.linspace(0, t_end, 64, dtype=torch.float64)  # 63 steps up to t_end, then one jump
+            schedule = torch.cat([head, torch.ones(1, dtype=torch.float64)])
+            cells.append(background(model, masks, args.images, schedule))
+        print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
