@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Install patchforcing into ./.venv (and Fashion-MNIST from Debian where possible).
-#   bash scripts/setup.sh          the library and CLI
+#   bash scripts/setup.sh          the library and CLI (with the viewer's web packages)
 #   bash scripts/setup.sh --test   plus the test dependencies (and Debian's chromium for the browser test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-extras=""
+extras="[view]"  # the web packages of `patchforcing view` (small); the test extra includes them
 case "${1:-}" in
   "") ;;
   --test) extras="[test]" ;;
