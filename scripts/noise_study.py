@@ -4,6 +4,8 @@
 
 For each model (a shipped name, a model folder or a run folder):
 - velocity MSE at uniform t (every patch at the same t) on the first 1000 test images, fixed noise;
+- for Patch Forcing models, the velocity MSE of the patches whose LTG time falls in a bin (LTG context)
+  against all patches at the bin's middle time, and how many patches LTG puts in each bin;
 - the background level (mean pixel value, 0-255, on pixels that are 0 in >= 95% of the test images
   of the class; patchforcing.metrics.background) of samples of the model's default sampler at NFE
   8 / 16 / 32 / 64, and of 64-step samples whose last stretch [t_end, 1] is one jump, which shows
@@ -20,7 +22,9 @@ from patchforcing.data import DataConfig, load_dataset
 from patchforcing.io.pixels import from_model_range, to_model_range
 from patchforcing.metrics import BackgroundMasks, background_masks
 from patchforcing.model import PatchForcingDiT
+from patchforcing.path import broadcast_patches, pool_patches
 from patchforcing.sampling import euler, euler_pf, noise_for_seeds, uniform_schedule
+from patchforcing.timesamplers import build_time_sampler
 
 TIMES = (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995)
 JUMPS = (1.0, 0.95, 0.9, 0.8)
@@ -33,6 +37,29 @@ def velocity_mse(model: PatchForcingDiT, x1: torch.Tensor, y: torch.Tensor, t: f
         v = torch.cat([model(xt[i:i + 250], torch.full((len(xt[i:i + 250]),), t), y[i:i + 250]).v
                        for i in range(0, len(xt), 250)])
     return float(((v - (x1 - x0)) ** 2).mean())
+
+
+def ltg_bins(model: PatchForcingDiT, x1: torch.Tensor, y: torch.Tensor) -> list[str]:
+    """Rows: t bin, patches LTG put there, their MSE in LTG context, MSE with every patch at the bin's middle."""
+    c = model.config
+    x0 = torch.randn(x1.shape, generator=torch.Generator().manual_seed(0))
+    t_ltg = build_time_sampler("ltg")(len(x1), c.num_patches, generator=torch.Generator().manual_seed(1))
+
+    def errors(t: torch.Tensor) -> torch.Tensor:  # (B, N) per-patch squared velocity error
+        tp = broadcast_patches(t, c.patch_size, c.image_size, c.image_size)
+        xt = tp * x1 + (1 - tp) * x0
+        with torch.no_grad():
+            v = torch.cat([model(xt[i:i + 250], t[i:i + 250], y[i:i + 250]).v for i in range(0, len(xt), 250)])
+        return pool_patches((v - (x1 - x0)) ** 2, c.patch_size)
+
+    in_context = errors(t_ltg)
+    rows = []
+    for lo, hi in ((0.3, 0.4), (0.6, 0.7), (0.8, 0.85), (0.9, 0.95), (0.95, 1.0)):
+        chosen = (t_ltg >= lo) & (t_ltg < hi)
+        alone = errors(torch.full_like(t_ltg, (lo + hi) / 2)).mean()
+        context = f"{in_context[chosen].mean():.3f}" if chosen.any() else "-"
+        rows.append(f"| [{lo}, {hi}) | {int(chosen.sum())} | {context} | {alone:.3f} |")
+    return rows
 
 
 def background(model: PatchForcingDiT, masks: BackgroundMasks, images: int, schedule: torch.Tensor) -> float:
@@ -61,6 +88,11 @@ def main() -> None:
     models = {name: PatchForcingDiT.from_pretrained(name, ema=not args.online) for name in args.models}
     for name, model in models.items():
         print(f"| {name} | " + " | ".join(f"{velocity_mse(model, x1, y, t):.3f}" for t in TIMES) + " |", flush=True)
+    for name, model in models.items():
+        if model.config.time_mode == "patch":
+            print(f"\n{name}: | t bin | patches in 1000 LTG draws | MSE in LTG context | MSE, all patches at mid |")
+            print("|---|---|---|---|")
+            print("\n".join(ltg_bins(model, x1, y)), flush=True)
     print("\n| model | " + " | ".join(f"bg NFE {n}" for n in (8, 16, 32, 64)) + " | "
           + " | ".join(f"bg 64 steps, jump from {t}" for t in JUMPS[1:]) + " |")
     print("|---|" + "---|" * (4 + len(JUMPS) - 1))
