@@ -12,7 +12,7 @@ _FMNIST = ["--data", "fashion-mnist", "--preset", "T/4", "--steps", "4000", "--b
 RECIPES: dict[str, tuple[list[str], str]] = {
     "fmnist-pf": ([*_FMNIST, "--ts-param", "global_share=0.25"],
                   "Patch Forcing on Fashion-MNIST: T/4, 4000 steps of 128, cosine lr 8e-4, EMA 0.999 with warm-up, "
-                  "LTG with 25% of samples at one global time t ~ U(0, 1)"),
+                  "LTG with a quarter of the samples at one global time t ~ U(0, 1)"),
     "fmnist-global": ([*_FMNIST, "--baseline"],
                       "the global-time baseline with the same backbone, steps, batch, schedule and seed"),
 }
