@@ -129,7 +129,7 @@ def plan_part(config: QualityBenchConfig, part: str) -> list[EvalSpec]:
         runs = [(_arms(config, label, name, params), "euler-pf", config.nfe)
                 for label, name, params in TIME_SAMPLER_ARMS]
     elif part == "sampling":
-        runs = [(ltg, s, config.nfe) for s in ("random", *PF_SAMPLERS)]
+        runs = [(ltg, s, config.nfe) for s in ("random", "hardest-first", *PF_SAMPLERS)]  # two controls first
         runs += [(baseline, "euler", n) for n in config.nfe_sweep]
         runs += [(ltg, s, n) for s in PF_SAMPLERS for n in config.nfe_sweep]
     else:

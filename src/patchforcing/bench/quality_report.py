@@ -90,8 +90,9 @@ def render_markdown(payload: dict, figures: dict[str, str]) -> str:
              f"- wall time, summed over the runs folded into this report (runs side by side each count in "
              f"full): {payload['seconds'] / 60:.1f} min",
              "- commands:", *[f"  - `{cmd}`" for cmd in payload.get("commands", [payload["command"]])], "",
-             "Why these small models' samples are noisy and why their FD does not fall with more NFE (LTG almost",
-             "never trains a patch near t = 1, and the PF model adds background noise there): [noise.md](noise.md).", ""]
+             "Why these small models' samples are noisy and why their FD does not fall with more NFE (LTG",
+             "almost never trains a patch near t = 1, and the PF model adds background noise there):",
+             "[noise.md](noise.md).", ""]
     claims = check_claims(parts, payload["evals"], nfe)
     if claims:
         lines += ["## The paper's claims", "",

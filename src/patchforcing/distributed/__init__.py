@@ -1,12 +1,12 @@
 """Running on several processes: torchrun process groups, rank sharding, distributed generation."""
 
 from patchforcing.distributed.env import (
-                                          DistEnv,
-                                          all_reduce_mean,
-                                          gather_objects,
-                                          init_distributed,
-                                          launched_by_torchrun,
-                                          shutdown_distributed,
+    DistEnv,
+    all_reduce_mean,
+    gather_objects,
+    init_distributed,
+    launched_by_torchrun,
+    shutdown_distributed,
 )
 from patchforcing.distributed.shard import rank_range, rank_slice
 

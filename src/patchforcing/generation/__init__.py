@@ -1,14 +1,14 @@
 """Generation: one typed config and one function that turns a model into batches of images."""
 
 from patchforcing.generation.batches import (
-                                              GeneratedBatch,
-                                              NonFiniteOutputError,
-                                              batch_labels,
-                                              generate,
-                                              generate_batches,
-                                              mask_generators,
-                                              rank_seeds,
-                                              single_image_config,
+    GeneratedBatch,
+    NonFiniteOutputError,
+    batch_labels,
+    generate,
+    generate_batches,
+    mask_generators,
+    rank_seeds,
+    single_image_config,
 )
 from patchforcing.generation.config import DEFAULT_STEPS, GenerationConfig
 from patchforcing.generation.manifest import MANIFEST, ImageRecord, merge_records, read_manifest

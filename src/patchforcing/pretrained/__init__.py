@@ -3,13 +3,13 @@ package writes, with ``save_pretrained`` / ``from_pretrained`` and optional hub 
 
 from patchforcing.pretrained.errors import CheckpointError, NewerFormatError
 from patchforcing.pretrained.folder import (
-                                            latest_checkpoint,
-                                            list_checkpoints,
-                                            load_state_dict_checked,
-                                            read_weights,
-                                            resolve_model_folder,
-                                            weights_file,
-                                            write_weights,
+    latest_checkpoint,
+    list_checkpoints,
+    load_state_dict_checked,
+    read_weights,
+    resolve_model_folder,
+    weights_file,
+    write_weights,
 )
 from patchforcing.pretrained.meta import MODEL_FORMAT_VERSION, DataSpec, ModelMeta, meta_to_json, read_meta
 from patchforcing.pretrained.mixin import MODEL_FOLDER_FILES, PretrainedMixin, check_destination

@@ -11,14 +11,15 @@ from patchforcing.sampling.matrix import KnownContent, inpainting_matrix, schedu
 from patchforcing.sampling.noise import labels_for_seeds, noise_for_seeds
 from patchforcing.sampling.random_control import random_control
 from patchforcing.sampling.registry import (
-                                            SAMPLERS,
-                                            DualLoop,
-                                            Euler,
-                                            EulerPF,
-                                            LookAhead,
-                                            RandomControl,
-                                            Sampler,
-                                            ScheduleMatrix,
+    SAMPLERS,
+    DualLoop,
+    Euler,
+    EulerPF,
+    HardestFirst,
+    LookAhead,
+    RandomControl,
+    Sampler,
+    ScheduleMatrix,
 )
 from patchforcing.sampling.result import SampleResult, Trace, TraceStep
 from patchforcing.sampling.schedule import check_schedule, uniform_schedule
@@ -26,5 +27,5 @@ from patchforcing.sampling.schedule import check_schedule, uniform_schedule
 __all__ = ["Budget", "steps_for_nfe", "certain_mask", "dual_loop", "masked_dual_loop", "euler", "euler_pf",
            "Guidance", "Prediction", "predict", "lookahead", "lookahead_nfe", "KnownContent", "inpainting_matrix",
            "schedule_matrix", "labels_for_seeds", "noise_for_seeds", "random_control", "SAMPLERS", "Sampler",
-           "Euler", "EulerPF", "DualLoop", "LookAhead", "RandomControl", "ScheduleMatrix", "SampleResult", "Trace",
-           "TraceStep", "check_schedule", "uniform_schedule"]
+           "Euler", "EulerPF", "DualLoop", "LookAhead", "RandomControl", "HardestFirst", "ScheduleMatrix",
+           "SampleResult", "Trace", "TraceStep", "check_schedule", "uniform_schedule"]

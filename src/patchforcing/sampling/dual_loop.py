@@ -73,16 +73,19 @@ def masked_dual_loop(model: PatchModel, noise: torch.Tensor, y: torch.Tensor, sc
 @sampling_scope
 def dual_loop(model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
               p: float = 0.4, n_inner: int = 4, strict_quantile: bool = True, pixel_quantile: bool = True,
-              guidance: Guidance = Guidance(), trace: Trace = False) -> SampleResult:
+              guidance: Guidance = Guidance(), trace: Trace = False, hardest_first: bool = False) -> SampleResult:
     """Dual-loop: the fraction p of lowest-difficulty patches take the whole outer step at once and
     serve as cleaner context while the rest take n_inner smaller steps. NFE = outer steps x n_inner.
     ``pixel_quantile=False`` takes the certainty quantile over the N patch values instead of the
-    pixel-level map; ``strict_quantile=False`` makes d_i <= q certain."""
+    pixel-level map; ``strict_quantile=False`` makes d_i <= q certain. ``hardest_first`` inverts the
+    ranking (the fraction p of HARDEST patches goes first): a control that keeps the mixed-time passes
+    and their NFE but moves the wrong patches ahead."""
     check_fraction(p)
     patch_size = model.config.patch_size
     pixels = quantile_pixels(patch_size, pixel_quantile)
+    sign = -1.0 if hardest_first else 1.0
 
     def by_difficulty(pred: Prediction) -> torch.Tensor:
-        return certain_mask(pred.difficulty(patch_size), p, strict_quantile, pixels)  # (B, N)
+        return certain_mask(sign * pred.difficulty(patch_size), p, strict_quantile, pixels)  # (B, N)
 
     return masked_dual_loop(model, noise, y, schedule, n_inner, by_difficulty, guidance, trace)

@@ -107,6 +107,19 @@ class DualLoop(Sampler):
 
 
 @dataclass(frozen=True)
+class HardestFirst(DualLoop):
+    """Control: dual-loop with the difficulty ranking inverted, the hardest patches moved ahead. With
+    the random-mask control it separates "easy patches as context" from mixed-time passes as such."""
+
+    name: ClassVar[str] = "hardest-first"
+
+    def run(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+            guidance: Guidance, generator: Generators | None, trace: Trace) -> SampleResult:
+        return dual_loop(model, noise, y, schedule, self.p, self.n_inner, self.strict_quantile, self.pixel_quantile,
+                         guidance, trace, hardest_first=True)
+
+
+@dataclass(frozen=True)
 class RandomControl(DualLoop):
     name: ClassVar[str] = "random"
     difficulty: ClassVar[bool] = False
@@ -177,7 +190,7 @@ class ScheduleMatrix(Sampler):
 
 
 SAMPLERS: dict[str, type[Sampler]] = {cls.name: cls for cls in (Euler, EulerPF, DualLoop, LookAhead,
-                                                                 RandomControl, ScheduleMatrix)}
+                                                                 RandomControl, HardestFirst, ScheduleMatrix)}
 
 
 def default_sampler(time_mode: str) -> Sampler:
