@@ -212,3 +212,19 @@ def test_clear_errors(inputs):
     with pytest.raises(ValueError, match="non-decreasing"):
         euler_pf(randomize(PatchForcingDiT(CONFIG)), noise, y, torch.tensor([0.0, 0.6, 0.4, 1.0]))
     assert ScheduleMatrix().nfe(SCHEDULE) == 5
+
+
+def test_hardest_first_moves_the_most_difficult_patches_ahead(tiny_model):
+    from patchforcing.sampling import SAMPLERS, noise_for_seeds, uniform_schedule
+
+    noise = noise_for_seeds(range(3), (1, 8, 8))
+    y = torch.tensor([0, 1, 2])
+    for name, hardest in (("dual-loop", False), ("hardest-first", True)):
+        first = SAMPLERS[name]()(tiny_model, noise, y, uniform_schedule(2), trace=True).trace[0]
+        ahead = first.t > first.t.min(dim=1, keepdim=True).values  # (B, N) the certain set of the first step
+        d = first.difficulty
+        for b in range(3):
+            if hardest:
+                assert d[b][ahead[b]].min() >= d[b][~ahead[b]].max()
+            else:
+                assert d[b][ahead[b]].max() <= d[b][~ahead[b]].min()
