@@ -16,6 +16,7 @@ from unittest import mock
 import numpy as np
 import torch
 from PIL import Image
+from safetensors import SafetensorError
 
 from patchforcing.cli.main import build_parser
 from patchforcing.cli.train_cmd import build_train_config
@@ -57,8 +58,10 @@ def _loads(folder: Path | None) -> bool:
 
 
 def _disk_case(name: str, npz: Path, out: Path, patch: mock._patch, expect: str) -> Row:
-    """Train 2 steps, then fail the next write; the error must say why and step 2 must survive."""
-    config = tiny_config(npz, out, 6, "--sample-every", "3")
+    """Train 2 steps, then fail the next write; the error must be one DiskWriteError naming the file and
+    the cause, step 2 (3 when the sample grid fails) must survive, nothing half-written may be left,
+    and a rerun must finish."""
+    config = tiny_config(npz, out, 5, "--sample-every", "3")
     train(config, device="cpu", progress=False, stop_after=2)
     try:
         with patch:
@@ -67,24 +70,47 @@ def _disk_case(name: str, npz: Path, out: Path, patch: mock._patch, expect: str)
     except DiskWriteError as err:
         message = str(err)
     kept = latest_checkpoint(out)
-    leftovers = list((out / "checkpoints").glob(".*.tmp"))
+    leftovers = [p for folder in (out, out / "checkpoints", out / "samples") if folder.is_dir()
+                 for p in folder.glob(".*.tmp")]
     intact = kept is not None and kept.name == f"step_{3 if 'sample' in name else 2:08d}" and _loads(kept)
-    resumed = train(config, device="cpu", progress=False).steps_done == 6
-    ok = expect in message and intact and not leftovers and resumed
-    return Row(name, 1, int(resumed), 0 if intact else 1, "-", ok)
+    resumed = train(config, device="cpu", progress=False).steps_done == 5
+    ok = expect in message and "\n" not in message and str(out) in message and intact and not leftovers and resumed
+    return Row(name, 1, int(resumed), 0 if intact else 1, "-", ok, f"message: {message}; leftovers {leftovers}")
 
 
-def disk_fault_rows(npz: Path, work: Path) -> list[Row]:
-    enospc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    erofs = OSError(errno.EROFS, os.strerror(errno.EROFS))
-    return [
-        _disk_case("disk full during checkpoint (ENOSPC)", npz, work / "enospc",
-                   mock.patch("patchforcing.pretrained.folder.save_file", side_effect=enospc), "No space left"),
-        _disk_case("read-only checkpoint folder (EROFS)", npz, work / "erofs",
-                   mock.patch("tempfile.mkdtemp", side_effect=erofs), "Read-only file system"),
-        _disk_case("disk full during sample write", npz, work / "sample",
-                   mock.patch("patchforcing.io.images.atomic_write", side_effect=enospc), "sample grid"),
+def _raising(error: BaseException):
+    def fail(*args: object, **kwargs: object) -> None:
+        raise error
+    return fail
+
+
+def disk_fault_rows(npz: Path, work: Path, quick: bool = False) -> list[Row]:
+    """Every kind of failed write, simulated where it is raised: OSError with ENOSPC / EDQUOT / EROFS /
+    EIO, torch's RuntimeError, safetensors' SafetensorError, Pillow's OSError, the metrics log."""
+    def os_error(code: int) -> OSError:
+        return OSError(code, os.strerror(code))
+
+    torch_full = RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file "
+                              "data/0: file write failed")
+    st_quota = SafetensorError("Error while serializing: I/O error: Disk quota exceeded (os error 122)")
+    cases = [
+        ("disk full during checkpoint (ENOSPC)", mock.patch("patchforcing.pretrained.folder.save_file",
+                                                             side_effect=os_error(errno.ENOSPC)), "No space left"),
+        ("read-only checkpoint folder (EROFS)", mock.patch("tempfile.mkdtemp", side_effect=os_error(errno.EROFS)),
+         "Read-only file system"),
+        ("disk full during sample write", mock.patch("patchforcing.io.images.atomic_write",
+                                                      side_effect=os_error(errno.ENOSPC)), "sample grid"),
+        ("torch.save RuntimeError (checkpoint)", mock.patch("patchforcing.train.checkpoint.torch.save",
+                                                            side_effect=torch_full), "PytorchStreamWriter"),
+        ("safetensors error, quota (EDQUOT)", mock.patch("patchforcing.pretrained.folder.save_file",
+                                                         side_effect=st_quota), "Disk quota exceeded (EDQUOT)"),
+        ("Pillow OSError on the sample grid (EIO)", mock.patch("PIL.Image.Image.save", _raising(os_error(errno.EIO))),
+         "Input/output error (EIO)"),
+        ("metrics log, I/O error (EIO)", mock.patch("patchforcing.train.helpers.open", create=True,
+                                                    side_effect=os_error(errno.EIO)), "metrics log"),
     ]
+    return [_disk_case(name, npz, work / f"disk{i}", patch, expect)
+            for i, (name, patch, expect) in enumerate(cases[:3] if quick else cases)]
 
 
 def _png(image: Image.Image, fmt: str = "PNG") -> bytes:

@@ -1,5 +1,8 @@
-"""Fault injection for training: SIGKILL at random moments, SIGTERM/SIGINT, disk faults, bad data,
-non-finite losses. Prints a table and exits non-zero unless every checkpoint stayed readable and
+"""Fault injection: SIGKILL at random moments, SIGTERM/SIGINT, every kind of failed write (simulated,
+and on a real full tmpfs where the machine allows one), bad data, non-finite losses, destinations that
+are not a command's own, side-by-side runs, backups and leftovers among a run's files, other spellings
+of a run's path, restarts, damaged checkpoints, sizes beyond the limits and bad sampling inputs.
+Prints a table and exits non-zero unless every checkpoint stayed readable, no user file was lost and
 every interrupted run reached bitwise the weights of an uninterrupted one.
 
     python scripts/fault_tests.py            # >= 20 random kill points, a few minutes on 2 cores
@@ -29,6 +32,8 @@ from patchforcing.pretrained import latest_checkpoint, list_checkpoints
 from patchforcing.train.checkpoint import load_train_state, read_train_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fault_limits import limit_rows, real_disk_rows, sampling_rows  # noqa: E402
+from fault_probes import cli, destination_rows, run_folder_rows, train_args  # noqa: E402
 from fault_scenarios import Row, data_fault_rows, disk_fault_rows, nonfinite_rows  # noqa: E402
 
 STEPS = 30
@@ -152,11 +157,11 @@ def signal_rows(npz: Path, ref: Path, work: Path, signals: tuple[signal.Signals,
 
 
 def print_table(rows: list[Row]) -> None:
-    head = f"{'fault':<42} {'injected':>8} {'resumed':>8} {'corrupted':>9} {'final equal':>11}  result"
+    head = f"{'fault':<46} {'injected':>8} {'resumed':>8} {'corrupted':>9} {'final equal':>11}  result"
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r.fault:<42} {r.injected:>8} {r.resumed:>8} {r.corrupted:>9} {r.equal:>11}  "
+        print(f"{r.fault:<46} {r.injected:>8} {r.resumed:>8} {r.corrupted:>9} {r.equal:>11}  "
               f"{'ok' if r.ok else 'FAIL'}")
     for r in rows:
         if not r.ok and r.detail:
@@ -184,9 +189,16 @@ def main(argv: list[str] | None = None) -> int:
                 Row("  of which during a checkpoint write", stats.mid_write, "-", "-", "-",
                     args.quick or stats.mid_write > 0, "no kill hit a checkpoint write; try another --seed")]
         rows += signal_rows(npz, ref, work, (signal.SIGTERM,) if args.quick else (signal.SIGTERM, signal.SIGINT))
-        rows += disk_fault_rows(npz, work)
+        rows += disk_fault_rows(npz, work, args.quick)
+        rows += real_disk_rows(npz, work, args.quick)
         rows += data_fault_rows(work)
         rows += nonfinite_rows(npz, work)
+        rows += destination_rows(npz, work)
+        reference6 = work / "reference6"
+        assert cli(train_args(npz, reference6, 6))[0] == 0
+        rows += run_folder_rows(npz, work, reference6, args.quick)
+        rows += limit_rows(npz, work)
+        rows += sampling_rows(npz, work)
     print_table(rows)
     ok = all(r.ok for r in rows)
     print(f"\n{'all faults handled' if ok else 'FAILURES above'}; wall time {time.perf_counter() - start:.0f} s")

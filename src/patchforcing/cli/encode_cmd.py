@@ -36,12 +36,13 @@ def run_encode(args: argparse.Namespace) -> int:
 
     from patchforcing.device import resolve_device
     from patchforcing.latent import VaeCodec, load_vae
-    from patchforcing.latent.encode import EncodeConfig, encode_dataset
+    from patchforcing.latent.encode import EncodeConfig, check_encode_out, encode_dataset
 
     if args.threads:
         torch.set_num_threads(args.threads)
     config = EncodeConfig(source=args.data, out=args.out, image_size=args.image_size, batch_size=args.batch_size,
                           shard_size=args.shard_size, dtype=args.dtype, overwrite=args.overwrite)
+    check_encode_out(config)  # before the VAE is loaded
     codec = VaeCodec(load_vae(args.vae, resolve_device(args.device)), batch_size=args.batch_size)
     result = encode_dataset(config, codec, progress=not args.no_progress)
     print(f"encoded {result.count} images into {tuple(result.latent_shape)} latents; manifest {result.manifest}")

@@ -55,8 +55,9 @@ def load_npz(path: str | Path, size: int | None = None) -> ImageArrays:
     check_limit(f"{path}: the number of class names", len(names), "classes")
     if labels.size:
         check_limit(f"{path}: the largest label", int(labels.max()), "classes")
-    if labels.size and not names and len(np.unique(labels)) != int(labels.max()) + 1 and labels.min() >= 0:
-        missing = sorted(set(range(int(labels.max()) + 1)) - set(np.unique(labels).tolist()))[:10]
+    present = np.unique(labels)
+    if labels.size and not names and len(present) != int(labels.max()) + 1 and labels.min() >= 0:
+        missing = np.setdiff1d(np.arange(len(present) + 10), present)[:10].tolist()  # the first ten lie below that
         raise ValueError(f"{path}: labels must be 0..K-1 with every class present, but classes {missing} have no "
                          f"images; renumber the labels or add a 'class_names' array")
     try:

@@ -67,22 +67,24 @@ def generate_batches(model: PatchModel, config: GenerationConfig, device: torch.
     steps = config.outer_steps(sampler)
     schedule = uniform_schedule(steps, device)
     todo = list(config.seeds if seeds is None else seeds)
-    bar = tqdm(total=len(todo), disable=not config.progress, desc=sampler.name, unit="img")
-    for start in range(0, len(todo), config.batch_size):
-        batch = todo[start: start + config.batch_size]
-        noise = noise_for_seeds(batch, (c.in_channels, c.image_size, c.image_size), device)  # (B, C, H, W)
-        y = batch_labels(config, batch, c.num_classes, device)  # (B,)
-        result = sampler(model, noise, y, schedule, config.guidance, mask_generators(batch, device), trace)
-        images = decode(result.x) if decode is not None else result.x
-        if not bool(torch.isfinite(images).all()):
-            source = getattr(model, "source", None) or "the model"
-            raise NonFiniteOutputError(f"{source} produced non-finite values (NaN or inf) for the images of seeds "
-                                       f"{batch[0]}..{batch[-1]}; its weights or these options do not work together")
-        images = images.clamp(-1, 1).cpu()
-        bar.update(len(batch))
-        yield GeneratedBatch(images, y.cpu(), batch, sampler.name, steps, result.nfe, result.images_forwarded,
-                             result.trace)
-    bar.close()
+    with tqdm(total=len(todo), disable=not config.progress, desc=sampler.name, unit="img") as bar:  # ends its line
+        for start in range(0, len(todo), config.batch_size):
+            batch = todo[start: start + config.batch_size]
+            noise = noise_for_seeds(batch, (c.in_channels, c.image_size, c.image_size), device)  # (B, C, H, W)
+            y = batch_labels(config, batch, c.num_classes, device)  # (B,)
+            result = sampler(model, noise, y, schedule, config.guidance, mask_generators(batch, device), trace)
+            images = _finite(decode(result.x) if decode is not None else result.x, model, batch).clamp(-1, 1).cpu()
+            bar.update(len(batch))
+            yield GeneratedBatch(images, y.cpu(), batch, sampler.name, steps, result.nfe, result.images_forwarded,
+                                 result.trace)
+
+
+def _finite(images: torch.Tensor, model: PatchModel, seeds: list[int]) -> torch.Tensor:
+    if not bool(torch.isfinite(images).all()):
+        source = getattr(model, "source", None) or "the model"
+        raise NonFiniteOutputError(f"{source} produced non-finite values (NaN or inf) for the images of seeds "
+                                   f"{seeds[0]}..{seeds[-1]}; its weights or these options do not work together")
+    return images
 
 
 def rank_seeds(config: GenerationConfig, env: DistEnv) -> range:

@@ -127,12 +127,12 @@ def atomic_directory(path: str | Path, fill: Callable[[Path], None], what: str =
     exist or holds every file. An existing empty folder is replaced; a non-empty one only with
     ``replace`` (callers check first that it is their own output). Failures raise DiskWriteError."""
     target = Path(os.path.abspath(path))  # "." and ".." have no name to put beside them
+    clean_temporaries(target.parent, target.name)
     if target.exists() and not (target.is_dir() and (replace or not any(target.iterdir()))):
         raise FileExistsError(f"{path} exists and is not an empty folder; refusing to replace it")
     tmp: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        clean_temporaries(target.parent, target.name)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
         fill(tmp)
         for item in tmp.iterdir():

@@ -11,12 +11,13 @@ same command.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from patchforcing.io.atomic import TEMPORARY, remove_directory
+from patchforcing.io.atomic import TEMPORARY, clean_temporaries, remove_directory
 
 __all__ = ["OutputKind", "check_output_folder", "clear_output_folder", "check_result_file", "names"]
 
@@ -42,7 +43,9 @@ def _inside(destination: Path, source: Path) -> bool:
 
 def check_output_folder(destination: Path, kind: OutputKind, overwrite: bool, source: Path | None = None) -> bool:
     """Refuse a destination where files the command did not write would be lost (see the module doc);
-    True when it holds an earlier output of ``kind`` that ``overwrite`` allows to replace."""
+    True when it holds an earlier output of ``kind`` that ``overwrite`` allows to replace. An earlier
+    replace of it that was interrupted is finished first (see :func:`~patchforcing.io.atomic.clean_temporaries`)."""
+    clean_temporaries(Path(os.path.abspath(destination)).parent, Path(os.path.abspath(destination)).name)
     if source is not None and _inside(destination, source):
         raise ValueError(f"the destination {destination} is inside the source {source}; choose another folder")
     if destination.exists() and not destination.is_dir():

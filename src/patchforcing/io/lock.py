@@ -60,8 +60,11 @@ def exclusive_folder(folder: str | Path, what: str = "folder", name: str = ".loc
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             raise FolderInUseError(f"{what} {folder} is in use by PID {holder}; wait for it to finish, or stop it "
                                    "(a killed process releases the folder at once)") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:  # a full disk: the lock holds without the PID, which only the message of others shows
+            pass
         yield
     finally:
         os.close(fd)  # closing releases the lock

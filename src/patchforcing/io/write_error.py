@@ -20,6 +20,7 @@ __all__ = ["DiskWriteError", "WRITE_ERRORS", "write_cause"]
 
 WRITE_ERRORS: tuple[type[Exception], ...] = (OSError, RuntimeError, SafetensorError)  # what writers raise
 _ERRNO_IN_TEXT = re.compile(r"(?:os error|errno)\s*(\d+)", re.IGNORECASE)
+_TORCH_LOCATION = re.compile(r"^\[enforce fail at [^\]]*\]\s*\.?\s*")  # where in torch's C++ it failed: noise
 _NEARLY_FULL = 1 << 20  # bytes free below which a write that failed without an errno is taken as ENOSPC
 
 
@@ -48,7 +49,7 @@ def write_cause(err: BaseException, path: Path) -> tuple[int | None, str]:
         code = errno.ENOSPC if free is not None and free < _NEARLY_FULL else None
     if code:
         return code, f"{os.strerror(code)} ({errno.errorcode.get(code, code)})"
-    text = (str(err).strip().splitlines() or [""])[0]
+    text = _TORCH_LOCATION.sub("", (str(err).strip().splitlines() or [""])[0])
     return None, f"{text} ({type(err).__name__})" if text else type(err).__name__
 
 

@@ -24,7 +24,7 @@ from patchforcing.io.pixels import to_model_range
 from patchforcing.latent.vae import VaeCodec
 from patchforcing.limits import check_limit
 
-__all__ = ["EncodeConfig", "EncodeResult", "image_batches", "encode_dataset"]
+__all__ = ["EncodeConfig", "EncodeResult", "image_batches", "check_encode_out", "encode_dataset"]
 
 
 @dataclass(frozen=True)
@@ -76,12 +76,18 @@ def image_batches(config: EncodeConfig) -> tuple[int, tuple[str, ...], Iterator[
     return len(files), names, batches()
 
 
+def check_encode_out(config: EncodeConfig) -> None:
+    """Refuse an ``out`` holding anything but an earlier ``encode`` output (that one only with
+    ``config.overwrite``), or lying inside the source folder."""
+    check_output_folder(Path(config.out), ENCODED, config.overwrite, source=Path(config.source))
+
+
 def encode_dataset(config: EncodeConfig, codec: VaeCodec, progress: bool = True) -> EncodeResult:
     """Encode every image of ``config.source`` into ``config.out`` with a progress bar. The folder is
     written beside ``out`` and renamed into place when complete; ``out`` must be new, empty, or an
     earlier encoded folder with ``config.overwrite``."""
     out = Path(config.out)
-    check_output_folder(out, ENCODED, config.overwrite, source=Path(config.source))
+    check_encode_out(config)
     total, class_names, batches = image_batches(config)
     written: list[ShardWriter] = []
     meta = {"class_names": list(class_names), "source": config.source, "image_size": config.image_size}

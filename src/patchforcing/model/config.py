@@ -59,7 +59,6 @@ class ModelConfig:
         for name, limit in (("depth", "depth"), ("width", "width"), ("frequency_dim", "width"),
                             ("image_size", "image_size"), ("num_classes", "classes")):
             check_limit(f"model config: {name}", getattr(self, name), limit)
-        check_limit("model config: mlp_ratio x width", int(self.mlp_ratio * self.width), "width")
         check_limit("model config: parameters", self.parameter_count, "parameters")
 
     @property

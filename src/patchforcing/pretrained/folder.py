@@ -59,6 +59,10 @@ def resolve_model_folder(name: str | Path, download: bool = False) -> Path:
         path = shipped_path(str(name))
     elif not path.exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", str(name)) and not str(name).startswith("."):
         path = _hub_folder(str(name), download)
+    if not path.exists() and (path.parent / f".{path.name}.old.tmp").is_dir():
+        raise CheckpointError(f"checkpoint {name} is missing: a replace of it was interrupted and its previous version "
+                              f"waits in {path.parent / f'.{path.name}.old.tmp'}; the next export or convert to "
+                              f"{name} puts it back")
     if not path.exists():
         raise CheckpointError(f"checkpoint {name} does not exist (not a folder, a shipped name or a hub id)")
     if path.is_file():

@@ -101,7 +101,8 @@ class PretrainedMixin(nn.Module):
         except (TypeError, ValueError) as err:
             raise CheckpointError(f"{folder / 'config.json'}: invalid architecture: {err}") from err
         path = weights_file(folder, ema)
-        check_memory(2 * path.stat().st_size, f"loading {path}")  # the model and the weights read into it
+        size = max(path.stat().st_size, 4 * getattr(config, "parameter_count", 0))  # fp32 weights; a file may lie
+        check_memory(2 * size, f"loading {path}")  # the model and the weights read into it
         model = cls(config)
         load_state_dict_checked(model, read_weights(path), str(path))
         model.meta = meta

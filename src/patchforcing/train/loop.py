@@ -168,7 +168,7 @@ def _train(config: TrainConfig, env: DistEnv, progress: bool, data: ArrayData | 
         bar.write(batch_report(config.batch_size, env, parallel))
     t0, seen, done = time.perf_counter(), 0, start
     model.train()
-    with StopSignals() as stop:
+    with StopSignals() as stop, bar:  # the bar ends its line before an error is printed
         for step in bar:
             index = batch_indices(step, config.batch_size, len(data), config.seed)
             x1, y = data.batch(index[rows])  # this rank's rows of the global batch
@@ -220,7 +220,6 @@ def _train(config: TrainConfig, env: DistEnv, progress: bool, data: ArrayData | 
                 _save_samples(ema, _sample_path(run_dir, done), dev, env.is_main)
             if halt:
                 break
-    bar.close()
 
     val = _final_validation(ema, config, dev) if done == config.steps and done > start else {}
     if val:
