@@ -47,6 +47,16 @@ def test_smoke_runs_end_to_end_and_resumes(tmp_path, capsys):
     assert all(p.stat().st_mtime_ns == t for p, t in cached.items())  # arms and evaluations come from the cache
     again = json.loads((out / "results.json").read_text())
     assert set(again["parts"]) == set(PARTS) and len(again["commands"]) >= 1
+    # another machine, another folder: with the results file kept (e.g. in the repository) nothing is retrained
+    kept = tmp_path / "kept.json"
+    kept.write_text((out / "results.json").read_text())
+    elsewhere = tmp_path / "elsewhere"
+    assert bench("--smoke", "--out", str(elsewhere), "--threads", "1", "--part", "main", "--results", str(kept)) == 0
+    assert not (elsewhere / "arms").exists()
+    folded = json.loads(kept.read_text())
+    assert len(folded["evals"]) == len(results["evals"]) and folded["parts"]["main"] == again["parts"]["main"]
+    controls = {r["sampler"] for r in results["parts"]["sampling"]}
+    assert {"random", "hardest-first", "euler-pf"} <= controls  # the two controls run in the smoke bench
 
 
 def test_estimate_prints_a_wall_time(capsys):

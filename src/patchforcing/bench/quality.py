@@ -89,9 +89,41 @@ def _reference(config: QualityBenchConfig, device: torch.device):
     return extractor, reference_features(extractor, test, Path(config.out_dir) / "reference")
 
 
+_PORTABLE = ("out_dir", "data_dir")  # config fields that may differ between machines sharing results
+
+
+def _same_bench(a: dict, b: dict) -> bool:
+    return {k: v for k, v in a.items() if k not in _PORTABLE} == {k: v for k, v in b.items() if k not in _PORTABLE}
+
+
+def _eval_key(arm: str, train_seed: int, sampler: str, nfe_requested: int, sample_seed: int) -> tuple:
+    return arm, train_seed, sampler, nfe_requested, sample_seed
+
+
+def recorded_results(config: QualityBenchConfig, path: Path) -> tuple[dict[tuple, EvalRecord], dict[tuple, ArmRecord]]:
+    """Evaluations and arms already in a results file (e.g. one committed to the repository) made with
+    the same bench configuration, keyed by (arm, train seed, sampler, NFE, sampling seed) and (arm,
+    train seed); empty for a missing file or another configuration."""
+    if not path.is_file():
+        return {}, {}
+    payload = json.loads(path.read_text())
+    if not _same_bench(payload.get("config", {}), json.loads(json.dumps(asdict(config)))):
+        return {}, {}
+    evals = {_eval_key(e["arm"], e["train_seed"], e["sampler"], e["nfe_requested"], e["sample_seed"]): EvalRecord(**e)
+             for e in payload.get("evals", [])}
+    arms = {(a["label"], a["train_seed"]): ArmRecord(**a) for a in payload.get("arms", [])}
+    return evals, arms
+
+
 def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS, device: str | torch.device = "cpu",
-                      progress: bool = False, command: str = "", log=print) -> QualityBenchResult:
-    """Train what is missing, score what is missing, and write results.json, report.md and plots."""
+                      progress: bool = False, command: str = "", log=print,
+                      results: Path | None = None) -> QualityBenchResult:
+    """Train what is missing, score what is missing, and write results.json, report.md and plots.
+
+    ``results`` (default ``out_dir/results.json``) is read first: evaluations it already holds for this
+    configuration are reused, and an arm whose evaluations are all there is not trained at all, so a
+    results file kept in the repository lets a run on another machine resume. This run's results are
+    folded into it."""
     from patchforcing.analysis.plots import require_pyplot
     from patchforcing.bench.quality_report import write_report
 
@@ -103,6 +135,8 @@ def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS
     start = time.perf_counter()
     data = load_dataset(DataConfig(data_dir=config.data_dir))
     extractor, reference = _reference(config, device)
+    results_path = results or Path(config.out_dir) / "results.json"
+    done, done_arms = recorded_results(config, results_path)
     arms: dict[tuple[str, int], ArmRecord] = {}
     evals: dict[EvalSpec, EvalRecord] = {}
     summaries: dict[str, list[Summary]] = {}
@@ -110,7 +144,12 @@ def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS
         records = []
         for spec in plan_part(config, part):
             key = (spec.arm.label, spec.arm.train_seed)
-            if key not in arms:
+            found = done.get(_eval_key(*key, spec.sampler, spec.nfe, spec.sample_seed))
+            if found is not None and spec not in evals:
+                evals[spec] = found
+                if key in done_arms:
+                    arms.setdefault(key, done_arms[key])
+            if key not in arms and spec not in evals:
                 log(f"[{part}] arm {spec.arm.label} (train seed {spec.arm.train_seed})")
                 arms[key] = train_arm(config, spec.arm, data, device, progress)
             if spec not in evals:
@@ -122,7 +161,7 @@ def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS
         summaries[part] = summarize(records)
     result = QualityBenchResult(config, summaries, list(arms.values()), list(evals.values()),
                                 machine_description(device), command, time.perf_counter() - start)
-    write_report(merge_results(asdict(result), Path(config.out_dir) / "results.json"), Path(config.out_dir))
+    write_report(merge_results(asdict(result), results_path), Path(config.out_dir))
     return result
 
 
@@ -142,7 +181,7 @@ def _keep(items: list[dict], new: list[dict], key: Callable[[dict], object]) -> 
 def _merge_locked(payload: dict, path: Path) -> dict:
     if path.is_file():
         old = json.loads(path.read_text())
-        if old.get("config") == payload["config"]:
+        if _same_bench(old.get("config", {}), payload["config"]):
             payload = {**payload, "parts": {**old["parts"], **payload["parts"]},
                        "arms": _keep(old["arms"], payload["arms"], lambda a: a["run_dir"]),
                        "evals": _keep(old["evals"], payload["evals"],

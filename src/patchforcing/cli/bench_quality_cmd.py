@@ -30,6 +30,9 @@ def add_bench_quality_parser(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nfe-sweep", type=int_list, help="NFE values of the sweep, e.g. 8,16,32,64")
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST *-ubyte.gz files")
     p.add_argument("--docs", help="also write the report to this markdown file (e.g. docs/results.md)")
+    p.add_argument("--results", help="results file to resume from and fold this run into (default: OUT/results.json); "
+                   "keep it in the repository (e.g. docs/results_files/results.json) so that a run on another "
+                   "machine trains only the arms it lacks")
     p.add_argument("--estimate", action="store_true", help="time one arm's step and forward, print the predicted "
                    "wall time of the run, and exit")
     p.add_argument("--report-only", action="store_true", help="regenerate the report from results.json")
@@ -59,6 +62,7 @@ def build_config(args: argparse.Namespace):
 def run_bench_quality(args: argparse.Namespace) -> int:
     import shlex
     import sys
+    from pathlib import Path
 
     import torch
 
@@ -86,7 +90,8 @@ def run_bench_quality(args: argparse.Namespace) -> int:
         print(f"wrote {report_from_results(config.out_dir)}")
     else:
         command = "patchforcing " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "bench quality (API)"
-        result = run_quality_bench(config, parts, device, args.progress, command)
+        result = run_quality_bench(config, parts, device, args.progress, command,
+                                   results=Path(args.results) if args.results else None)
         print(f"bench quality: {len(result.evals)} evaluations, {result.seconds / 60:.1f} min; "
               f"wrote {config.out_dir}/results.json and {config.out_dir}/report.md")
     if args.docs:
