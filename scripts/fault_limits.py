@@ -197,8 +197,11 @@ def _umask_row(run: Path, work: Path) -> Row:
 def mount_tmpfs(folder: Path, size_kb: int) -> bool:
     """Mount a ``size_kb`` tmpfs on ``folder``; False where the machine does not allow it."""
     folder.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(folder)],
-                          capture_output=True, text=True)
+    try:
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(folder)],
+                              capture_output=True, text=True)
+    except OSError:  # no mount command
+        return False
     return proc.returncode == 0
 
 

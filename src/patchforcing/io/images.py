@@ -37,7 +37,7 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -
 def _save(image: Image.Image, path: Path, scale: int) -> Path:
     if scale > 1:
         image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
-    return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+    return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"), "image")
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 1) -> Path:

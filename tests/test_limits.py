@@ -1,0 +1,163 @@
+"""Resource limits: every size from a flag or a file is checked before anything is allocated, against
+a named limit that the environment can raise (property-based where the rule is general)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from unittest import mock
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from patchforcing.cli.common import int_list
+from patchforcing.cli.main import main
+from patchforcing.data.npz import load_npz
+from patchforcing.generation import GenerationConfig
+from patchforcing.limits import (
+    LIMITS_ENV,
+    MAX_SEED,
+    LimitError,
+    Limits,
+    available_memory,
+    check_limit,
+    check_memory,
+    check_seeds,
+    current_limits,
+)
+from patchforcing.model import ModelConfig, PatchForcingDiT
+
+NAMES = [name for name in Limits.__dataclass_fields__ if name != "memory"]
+
+
+@given(name=st.sampled_from(NAMES), value=st.integers(min_value=0, max_value=10**40))
+def test_a_value_passes_exactly_when_within_its_limit(name, value):
+    bound = getattr(Limits(), name)
+    if value <= bound:
+        assert check_limit("x", value, name) == value
+    else:
+        with pytest.raises(LimitError, match=f"{LIMITS_ENV}={name}=N"):
+            check_limit("x", value, name)
+
+
+@settings(max_examples=50)
+@given(raised=st.dictionaries(st.sampled_from(NAMES), st.integers(min_value=0, max_value=10**30), min_size=1))
+def test_the_environment_raises_limits_by_name(raised):
+    with mock.patch.dict(os.environ, {LIMITS_ENV: ",".join(f"{k}={v}" for k, v in raised.items())}):
+        limits = current_limits()
+    for name in NAMES:
+        assert getattr(limits, name) == raised.get(name, getattr(Limits(), name))
+
+
+@pytest.mark.parametrize("text,message", [("depth=ten", "whole number"), ("colour=3", "unknown limit 'colour'"),
+                                          ("images=-1", "whole number")])
+def test_a_bad_limits_variable_is_one_clear_error(monkeypatch, text, message):
+    monkeypatch.setenv(LIMITS_ENV, text)
+    with pytest.raises(LimitError, match=message):
+        current_limits()
+
+
+@given(first=st.integers(min_value=0, max_value=2**70), count=st.integers(min_value=0, max_value=10**7))
+def test_seeds_stay_in_what_a_torch_generator_takes(first, count):
+    if first + max(count, 1) - 1 <= MAX_SEED:
+        check_seeds(first, count)
+    else:
+        with pytest.raises(LimitError, match="seed range"):
+            check_seeds(first, count)
+
+
+@settings(max_examples=60)
+@given(parts=st.lists(st.tuples(st.integers(0, 10**15), st.integers(0, 10**15)), min_size=1, max_size=5))
+def test_class_ranges_are_counted_before_they_are_expanded(parts):
+    text = ",".join(f"{a}-{b}" for a, b in parts)
+    count = sum(max(b - a + 1, 0) for a, b in parts)
+    if count > Limits().images:
+        with pytest.raises(argparse.ArgumentTypeError, match="above the limit"):
+            int_list(text)
+    elif count:
+        assert len(int_list(text)) == count
+
+
+@settings(max_examples=25, deadline=None)
+@given(depth=st.integers(1, 3), heads=st.sampled_from([1, 2, 4]), head_size=st.sampled_from([2, 4, 8]),
+       patch=st.sampled_from([1, 2, 4]), grid=st.integers(1, 3), channels=st.integers(1, 4),
+       classes=st.integers(0, 20), ratio=st.sampled_from([1.0, 2.5, 4.0]), freq=st.sampled_from([2, 16]),
+       head=st.booleans())
+def test_the_parameter_count_is_known_before_building(depth, heads, head_size, patch, grid, channels, classes, ratio,
+                                                       freq, head):
+    width = heads * head_size
+    if width % 4:
+        return
+    config = ModelConfig(image_size=patch * grid, in_channels=channels, patch_size=patch, depth=depth, width=width,
+                         num_heads=heads, mlp_ratio=ratio, num_classes=classes, frequency_dim=freq,
+                         difficulty_head=head)
+    assert config.parameter_count == sum(p.numel() for p in PatchForcingDiT(config).parameters())
+
+
+@given(depth=st.integers(1, 10**12), width=st.sampled_from([32, 4096, 16_384, 10**6 * 4]))
+def test_model_configs_from_disk_cannot_ask_for_any_size(depth, width):
+    config = dict(width=width, num_heads=2, image_size=8, patch_size=2)
+    fits = depth <= Limits().depth and width <= Limits().width
+    if fits:
+        one, two = (ModelConfig(**config, depth=d).parameter_count for d in (1, 2))
+        fits = one + (depth - 1) * (two - one) <= Limits().parameters
+    if fits:
+        ModelConfig(**config, depth=depth)
+    else:
+        with pytest.raises(LimitError):
+            ModelConfig(**config, depth=depth)
+
+
+@given(num=st.integers(0, 10**18), steps=st.integers(1, 10**18))
+def test_generation_sizes(num, steps):
+    if num <= Limits().images and steps <= Limits().sample_steps:
+        GenerationConfig(num_images=num, steps=steps)
+    else:
+        with pytest.raises(LimitError):
+            GenerationConfig(num_images=num, steps=steps)
+
+
+def test_the_memory_check_refuses_what_cannot_fit(monkeypatch):
+    free = available_memory()
+    assert free is not None and free > 0
+    check_memory(free // 2, "half of it")
+    with pytest.raises(LimitError, match="GiB of memory"):
+        check_memory(free * 4, "four times it")
+    monkeypatch.setenv(LIMITS_ENV, "memory=0")
+    check_memory(free * 4, "on purpose")
+
+
+def test_a_tiny_npz_cannot_claim_a_huge_class_count(tmp_path):
+    labels = np.arange(6)
+    labels[-1] = 10**12
+    np.savez(tmp_path / "x.npz", images=np.zeros((6, 8, 8), np.uint8), labels=labels)
+    with pytest.raises(LimitError, match="largest label is 1,000,000,000,000"):
+        load_npz(tmp_path / "x.npz")
+    labels[-1] = 90_000  # within the limit, but most classes have no image: said without listing them all
+    np.savez(tmp_path / "y.npz", images=np.zeros((6, 8, 8), np.uint8), labels=labels)
+    with pytest.raises(ValueError, match=r"classes \[5, 6, 7, 8, 9, 10, 11, 12, 13, 14\] have no images"):
+        load_npz(tmp_path / "y.npz")
+
+
+def test_absurd_flags_are_one_line_errors(tiny_npz, tmp_path, capsys, tiny_model):
+    folder = tiny_model.save_pretrained(tmp_path / "m")
+    train = ["train", "--data", str(tiny_npz), "--out", str(tmp_path / "run"), "--preset", "T/4", "--depth", "1",
+             "--width", "32", "--heads", "2", "--no-progress"]
+    sample = ["sample", "--checkpoint", str(folder), "--out", str(tmp_path / "s")]
+    cases = [([*train, "--steps", str(10**12)], "at most 99,999,999 steps"),
+             ([*train, "--seed", str(2**64)], "seed range"),
+             ([*train, "--image-size", str(10**6)], "image_size is 1,000,000"),
+             ([*sample, "--num", str(10**15)], "number of images is"),
+             ([*sample, "--nfe", str(10**12)], "function evaluations (NFE) is"),
+             ([*sample, "--seed", str(2**63)], "seed range")]
+    for args, phrase in cases:
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and phrase in err[0], (args, err)
+    values = json.loads((folder / "config.json").read_text())
+    values["architecture"]["num_classes"] = 10**9
+    (folder / "config.json").write_text(json.dumps(values))
+    assert main(sample) == 2 and "num_classes is 1,000,000,000" in capsys.readouterr().err
