@@ -20,12 +20,18 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from patchforcing.cli.main import main  # noqa: E402
 from patchforcing.sampling import SAMPLERS  # noqa: E402
+from patchforcing.sampling.options import sampler_options  # noqa: E402
 from patchforcing.viewer import Limits, Viewer  # noqa: E402
 from patchforcing.viewer.app import create_app  # noqa: E402
 from viewer_helpers import parse_events, run_body, shipped_catalog  # noqa: E402
 
 RUNS = [("fmnist-pf", name) for name in SAMPLERS] + [("fmnist-global", "euler")]
 LONG = {"samplers": ["dual-loop"], "nfe": 200}  # about a second on this machine: long enough to cancel
+
+
+def takes_p(sampler: str) -> bool:
+    """Whether the sampler makes a fraction p of the patches certain at each outer step."""
+    return any(info.name == "p" for info in sampler_options(SAMPLERS[sampler]))
 
 
 def client_for(limits: Limits = Limits()) -> TestClient:
@@ -64,7 +70,8 @@ def test_models_lists_checkpoints_samplers_options_and_limits(client):
     assert set(by_name["fmnist-pf"]["samplers"]) == set(SAMPLERS)
     assert by_name["fmnist-pf"]["class_names"][0] == "T-shirt/top" and by_name["fmnist-pf"]["grid"] == 7
     options = {o["name"]: o for o in models["options"]}
-    assert options["p"]["samplers"] == ["dual-loop", "look-ahead", "random"] and options["n_inner"]["type"] == "int"
+    assert {"dual-loop", "look-ahead", "random"} <= set(options["p"]["samplers"])
+    assert options["n_inner"]["type"] == "int"
     assert models["limits"]["max_nfe"] == Limits().max_nfe
 
 
@@ -85,8 +92,9 @@ def test_every_sampler_streams_its_passes_and_spends_its_nfe(client, checkpoint,
     assert len(base64.b64decode(frames[-1]["image"])) == 28 * 28
     assert (frames[-1]["difficulty"] is None) == (checkpoint == "fmnist-global")
     certain = {len(f["certain"]) for f in frames}
-    if sampler in ("dual-loop", "random", "look-ahead"):
-        assert 19 in certain  # p = 0.4 of 49 patches by the authors' pixel-level rule (docs/samplers.md)
+    if takes_p(sampler):  # a certain fraction p = 0.4 of the 49 patches
+        assert max(certain) <= 20 and (sampler != "dual-loop" or max(certain) == 19)  # docs/samplers.md's table
+        assert max(certain) > 0
     else:
         assert certain == {0}
     summary = client.get(f"/api/runs/{run['id']}").json()

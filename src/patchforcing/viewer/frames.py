@@ -1,7 +1,7 @@
 """One network pass of a run as the page draws it: the image, the per-patch time map, the difficulty
 map and the certain patches of the current outer step, in a few hundred bytes.
 
-The certain set is read off the time map. In dual-loop, the random control and look-ahead the
+The certain set is read off the time map. In dual-loop (and its controls) and look-ahead the
 certain patches of an outer step are the ones ahead of the others (at t_{k+1} in dual-loop's inner
 passes, at the context time t_c in look-ahead's second pass), so a pass whose patches are not all at
 one time names its certain set: the patches with t above the smallest t. A pass that leaves every
