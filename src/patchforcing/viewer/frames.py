@@ -1,5 +1,5 @@
 """One network pass of a run as the page draws it: the image, the per-patch time map, the difficulty
-map and the certain patches of the current outer step, in a few hundred bytes.
+map and the certain patches of the current outer step, in about 2 KB.
 
 The certain set is read off the time map. In dual-loop (and its controls) and look-ahead the
 certain patches of an outer step are the ones ahead of the others (at t_{k+1} in dual-loop's inner
