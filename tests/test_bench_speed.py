@@ -22,7 +22,7 @@ def test_bench_speed_smoke(tmp_path, capsys):
     report = json.loads(out.read_text())
     assert report["forward_ratio"] > 0 and report["targets"] == {"forward": 1.10, "sampler": 1.05}
     assert {s["name"]: s["nfe"] for s in report["samplers"]} == {
-        "euler": 2, "euler-pf": 2, "dual-loop": 8, "look-ahead": 3, "random": 8, "matrix": 2}
+        "euler": 2, "euler-pf": 2, "dual-loop": 8, "look-ahead": 3, "random": 8, "hardest-first": 8, "matrix": 2}
     assert all(s["ratio"] > 0 and s["images_forwarded"] == 4 * s["nfe"] for s in report["samplers"])
     assert all(s["ratio_iqr"][0] <= s["ratio"] <= s["ratio_iqr"][1] for s in report["samplers"])
     assert [m["layout"] for m in report["mixed"]] == ["segments", "gathered"] and "(gathered)" in table
