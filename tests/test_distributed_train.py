@@ -79,7 +79,8 @@ def test_two_ranks_equal_one_process_on_the_global_batch(tmp_path, tiny_npz):
     b = load_file(str(tmp_path / "single/checkpoints/step_00000006/ema.safetensors"))
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
     log = [json.loads(line) for line in (tmp_path / "ddp/metrics.jsonl").read_text().splitlines()]
-    assert log[0] == {"step": 0, "effective_batch_size": 8, "world_size": 2}  # written once, by rank 0
+    assert log[0] == {"step": 0, "run_id": (tmp_path / "ddp" / "run_id").read_text().strip(),  # once, by rank 0
+                      "effective_batch_size": 8, "world_size": 2}
     assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4, 5, 6]
 
 

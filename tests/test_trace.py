@@ -94,7 +94,7 @@ def test_sample_cli_errors(run_dir, tmp_path, capsys, argv, message):
         Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "x.png")
         Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "m.png")
         argv = [str(tmp_path / a) if a.endswith(".png") else a for a in argv]
-    assert main(["sample", "--checkpoint", str(run_dir), "--num", "1", "--steps", "2", "--out", str(tmp_path),
+    assert main(["sample", "--checkpoint", str(run_dir), "--num", "1", "--steps", "2", "--out", str(tmp_path / "out"),
                  *argv]) == 2
     assert message in capsys.readouterr().err
 
