@@ -21,6 +21,15 @@ def randomize(model: torch.nn.Module, seed: int = 0, std: float = 0.05) -> torch
 
 
 @pytest.fixture
+def single_thread():
+    """Tiny models gain nothing from a second thread, and lose much when the cores are busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def tiny_config() -> ModelConfig:
     return ModelConfig(image_size=8, in_channels=1, patch_size=2, depth=2, width=32, num_heads=2, num_classes=3)
 

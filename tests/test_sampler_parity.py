@@ -15,13 +15,7 @@ from patchforcing.model import ModelConfig, PatchForcingDiT
 from patchforcing.sampling import DualLoop, LookAhead, RandomControl, certain_mask, lookahead_nfe, uniform_schedule
 from patchforcing.sampling.random_control import random_control
 
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def distinct_scores(batch: int, n: int, seed: int) -> torch.Tensor:

@@ -44,13 +44,7 @@ class Counting(nn.Module):
         return self.model(x, t, y)
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny models gain nothing from a second thread, and lose much when the cores are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
