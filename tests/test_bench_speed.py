@@ -9,7 +9,8 @@ import pytest
 from patchforcing.bench.speed import SpeedConfig
 from patchforcing.cli.main import main
 from patchforcing.runtime import keep_freed_memory
-from test_samplers import single_thread  # noqa: F401 (autouse fixture)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_bench_speed_smoke(tmp_path, capsys):

@@ -17,7 +17,9 @@ from patchforcing.sampling import (
     schedule_matrix,
     uniform_schedule,
 )
-from test_samplers import Counting, single_thread  # noqa: F401 (autouse fixture)
+from test_samplers import Counting
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 CONFIG = ModelConfig(image_size=8, patch_size=2, depth=1, width=32, num_heads=2, num_classes=3)
 

@@ -16,7 +16,8 @@ from patchforcing.sampling import DualLoop, uniform_schedule
 from patchforcing.train.checkpoint import save_checkpoint
 from patchforcing.train.config import TrainConfig
 from patchforcing.viz import colorize, save_compare_grid, save_trace
-from test_samplers import single_thread  # noqa: F401 (autouse fixture)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 CONFIG = ModelConfig(image_size=8, patch_size=2, depth=1, width=32, num_heads=2, num_classes=3)
 
