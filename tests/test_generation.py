@@ -11,9 +11,9 @@ import torch
 
 from conftest import randomize
 from patchforcing.cli.main import main
-from patchforcing.evaluation import as_written, folder_batches
+from patchforcing.evaluation import folder_batches
 from patchforcing.generation import GenerationConfig, generate, generate_batches, single_image_config
-from patchforcing.io.pixels import to_model_range
+from patchforcing.io.pixels import from_model_range, to_model_range
 from patchforcing.model import ModelConfig, PatchForcingDiT
 from patchforcing.sampling import SAMPLERS, Guidance
 
@@ -99,7 +99,7 @@ def test_eval_scores_exactly_what_sample_writes(tmp_path, tiny_npz, capsys):
     pf = PatchForcingDiT.from_pretrained(run)
     config = GenerationConfig(sampler=SAMPLERS["random"](p=0.5), nfe=8, num_images=9, seed=4, batch_size=4)
     written = torch.cat([to_model_range(pixels) for pixels, _ in folder_batches(out, 8, 1)])
-    assert torch.equal(as_written(generate(pf, config)), written)  # the very pixels sample wrote
+    assert torch.equal(to_model_range(from_model_range(generate(pf, config))), written)  # the very pixels sample wrote
 
 
 def test_sample_and_eval_take_the_same_sampler_options():

@@ -14,25 +14,13 @@ from patchforcing.cli.common import nonneg_float, unit_float
 from patchforcing.sampling.options import OptionInfo
 
 __all__ = ["add_sampler_arguments", "add_guidance_arguments", "sampler_from_args", "guidance_from_args",
-           "sampler_names", "option_flags", "given_options"]
+           "sampler_names", "given_options"]
 
 
 def sampler_names(with_matrix: bool = True) -> tuple[str, ...]:
     from patchforcing.sampling import SAMPLERS
 
     return tuple(n for n in SAMPLERS if with_matrix or n != "matrix")
-
-
-def option_flags() -> dict[str, tuple[OptionInfo, list[str]]]:
-    """flag -> (its option, the samplers that take it), over the whole registry."""
-    from patchforcing.sampling import SAMPLERS
-    from patchforcing.sampling.options import sampler_options
-
-    flags: dict[str, tuple[OptionInfo, list[str]]] = {}
-    for name, cls in SAMPLERS.items():
-        for info in sampler_options(cls):
-            flags.setdefault(info.flag, (info, []))[1].append(name)
-    return flags
 
 
 def _typed(info: OptionInfo):
@@ -56,14 +44,16 @@ def add_sampler_arguments(p: argparse.ArgumentParser, with_matrix: bool = True, 
     if choose:
         p.add_argument("--sampler", choices=sampler_names(with_matrix),
                        help="default: euler-pf for Patch Forcing models, euler for global-time models")
+    from patchforcing.sampling.registry import registry_options
+
     g = p.add_argument_group("sampler options (defaults: the authors')")
-    for flag, (info, owners) in option_flags().items():
+    for info, owners in registry_options().values():
         help_text = f"{info.help} ({', '.join(owners)}"
         if isinstance(info.default, bool):
-            g.add_argument(flag, dest=f"opt_{info.name}", action="store_const", const=not info.default,
+            g.add_argument(info.flag, dest=f"opt_{info.name}", action="store_const", const=not info.default,
                            help=help_text + ")")
         else:
-            g.add_argument(flag, dest=f"opt_{info.name}", type=_typed(info), metavar=info.name.upper(),
+            g.add_argument(info.flag, dest=f"opt_{info.name}", type=_typed(info), metavar=info.name.upper(),
                            help=help_text + f"; default {info.default})")
 
 
@@ -85,9 +75,9 @@ def guidance_from_args(args: argparse.Namespace):
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:
-    """field name -> value of the sampler options given on the command line."""
-    return {info.name: getattr(args, f"opt_{info.name}") for info, _ in option_flags().values()
-            if getattr(args, f"opt_{info.name}", None) is not None}
+    """field name -> value of the sampler options given on the command line (the ``opt_`` dests)."""
+    return {dest.removeprefix("opt_"): value for dest, value in vars(args).items()
+            if dest.startswith("opt_") and value is not None}
 
 
 def sampler_from_args(name: str, args: argparse.Namespace, strict: bool = True, **extra: Any):
@@ -95,12 +85,13 @@ def sampler_from_args(name: str, args: argparse.Namespace, strict: bool = True, 
     option the sampler does not take is an error, otherwise it is ignored for that sampler."""
     from patchforcing.sampling import SAMPLERS
     from patchforcing.sampling.options import sampler_options
+    from patchforcing.sampling.registry import registry_options
 
     cls = SAMPLERS[name]
     accepted = {info.name for info in sampler_options(cls)}
     options = given_options(args)
     for field_name in options:
         if field_name not in accepted and strict:
-            flag = next(flag for flag, (info, _) in option_flags().items() if info.name == field_name)
+            flag = registry_options()[field_name][0].flag
             raise ValueError(f"{flag} does not apply to the {name} sampler")
     return cls(**{k: v for k, v in options.items() if k in accepted}, **extra)

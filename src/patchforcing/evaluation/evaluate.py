@@ -25,7 +25,7 @@ from patchforcing.io.pixels import from_model_range, to_model_range
 from patchforcing.metrics import BackgroundMasks, FeatureExtractor, QualityMetrics, compute_quality
 from patchforcing.model import PatchModel
 
-__all__ = ["EvalResult", "FeatureScores", "evaluate_model", "evaluate_folder", "folder_batches", "as_written"]
+__all__ = ["EvalResult", "FeatureScores", "evaluate_model", "evaluate_folder", "folder_batches"]
 
 Extractors = FeatureExtractor | Sequence[FeatureExtractor]
 References = torch.Tensor | Sequence[torch.Tensor]
@@ -84,11 +84,6 @@ def _spaces(extractor: Extractors, reference: References) -> tuple[list[FeatureE
 def _scores(extractors: list[FeatureExtractor], references: list[torch.Tensor],
             feats: list[torch.Tensor]) -> tuple[FeatureScores, ...]:
     return tuple(FeatureScores(e.key, compute_quality(r, f)) for e, r, f in zip(extractors, references, feats))
-
-
-def as_written(images: torch.Tensor) -> torch.Tensor:
-    """Images in [-1, 1] rounded to the 8-bit values a PNG stores, back in [-1, 1]."""
-    return to_model_range(from_model_range(images))
 
 
 @dataclass(frozen=True)

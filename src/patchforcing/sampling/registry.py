@@ -18,15 +18,15 @@ from patchforcing.sampling.certainty import check_fraction
 from patchforcing.sampling.dual_loop import check_inner, dual_loop
 from patchforcing.sampling.euler import euler, euler_pf
 from patchforcing.sampling.guidance import Guidance
-from patchforcing.sampling.lookahead import check_early_t, check_lookahead, check_ratio, lookahead, lookahead_nfe
+from patchforcing.sampling.lookahead import check_early_t, check_ratio, lookahead, lookahead_nfe
 from patchforcing.sampling.matrix import KnownContent, check_matrix, inpainting_matrix, schedule_matrix
-from patchforcing.sampling.options import option
+from patchforcing.sampling.options import OptionInfo, option, sampler_options
 from patchforcing.sampling.random_control import Generators, random_control
 from patchforcing.sampling.result import SampleResult, Trace
 from patchforcing.sampling.schedule import check_schedule, uniform_schedule
 
 __all__ = ["Sampler", "Euler", "EulerPF", "DualLoop", "LookAhead", "RandomControl", "ScheduleMatrix",
-           "SAMPLERS", "default_sampler"]
+           "SAMPLERS", "registry_options", "default_sampler"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,12 @@ class Sampler:
     name: ClassVar[str] = ""
     patch_time: ClassVar[bool] = True
     difficulty: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        """Every declared option's range check (the one the front ends run on their input)."""
+        for info in sampler_options(type(self)):
+            if info.check is not None:
+                info.check(getattr(self, info.name))
 
     def nfe(self, schedule: torch.Tensor) -> int:
         return check_schedule(schedule).numel() - 1
@@ -93,10 +99,6 @@ class DualLoop(Sampler):
     pixel_quantile: bool = option(True, "certainty quantile over the N patch values instead of the pixel-level map "
                                   "(authors: each patch's value counted patch_size^2 times)", flag="--patch-quantile")
 
-    def __post_init__(self) -> None:
-        check_fraction(self.p)
-        check_inner(self.n_inner)
-
     def nfe(self, schedule: torch.Tensor) -> int:
         return super().nfe(schedule) * self.n_inner
 
@@ -146,9 +148,6 @@ class LookAhead(Sampler):
     guided_early: bool = option(False, "guided v in the plain early steps (authors: unguided v_c)")
     jump_guided: bool = option(False, "jump ahead along the guided v (authors: unguided v_c)", flag="--guided-jump")
 
-    def __post_init__(self) -> None:
-        check_lookahead(self.p, self.ratio, self.early_t)
-
     def nfe(self, schedule: torch.Tensor) -> int:
         return lookahead_nfe(schedule, self.early_t, self.strict_early)
 
@@ -191,6 +190,15 @@ class ScheduleMatrix(Sampler):
 
 SAMPLERS: dict[str, type[Sampler]] = {cls.name: cls for cls in (Euler, EulerPF, DualLoop, LookAhead,
                                                                  RandomControl, HardestFirst, ScheduleMatrix)}
+
+
+def registry_options() -> dict[str, tuple[OptionInfo, list[str]]]:
+    """Option field name -> (its declaration, the names of the samplers that take it), over the registry."""
+    options: dict[str, tuple[OptionInfo, list[str]]] = {}
+    for name, cls in SAMPLERS.items():
+        for info in sampler_options(cls):
+            options.setdefault(info.name, (info, []))[1].append(name)
+    return options
 
 
 def default_sampler(time_mode: str) -> Sampler:

@@ -17,9 +17,10 @@ from typing import Any
 
 from patchforcing.sampling import SAMPLERS, Guidance, Sampler
 from patchforcing.sampling.options import OptionInfo, sampler_options
+from patchforcing.sampling.registry import registry_options
 from patchforcing.viewer.catalog import Checkpoint
 
-__all__ = ["Limits", "RequestError", "RunRequest", "parse_run_request", "viewer_options", "describe_options"]
+__all__ = ["Limits", "RequestError", "RunRequest", "parse_run_request", "describe_options"]
 
 _CLIENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _FIELDS = ("client", "checkpoint", "samplers", "options", "nfe", "seed", "label", "cfg", "cfg_interval")
@@ -59,20 +60,11 @@ class RunRequest:
     guidance: Guidance
 
 
-def viewer_options() -> dict[str, tuple[OptionInfo, list[str]]]:
-    """Option field name -> (its declaration, the samplers that take it), over the whole registry."""
-    options: dict[str, tuple[OptionInfo, list[str]]] = {}
-    for name, cls in SAMPLERS.items():
-        for info in sampler_options(cls):
-            options.setdefault(info.name, (info, []))[1].append(name)
-    return options
-
-
 def describe_options() -> list[dict[str, Any]]:
     """The sampler options as the page shows them (JSON)."""
     return [{"name": info.name, "flag": info.flag, "help": info.help, "default": info.default,
              "type": type(info.default).__name__, "samplers": owners}
-            for info, owners in viewer_options().values()]
+            for info, owners in registry_options().values()]
 
 
 def _shown(value: Any) -> str:
@@ -118,7 +110,7 @@ def _samplers(values: dict[str, Any], checkpoint: Checkpoint, limits: Limits) ->
     options = values.get("options", {})
     if not isinstance(options, dict):
         raise RequestError(f"options must be an object, got {_shown(options)}")
-    known = viewer_options()
+    known = registry_options()
     unknown = sorted(str(k) for k in options if k not in known)
     if unknown:
         raise RequestError(f"unknown sampler option(s) {', '.join(map(_shown, unknown))}; the options are "
