@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from patchforcing.model import PatchModel
+from patchforcing.model.condition import Condition, drop_condition
 from patchforcing.path import num_patches, pool_patches, sample_path
 from patchforcing.timesamplers import TimeSampler
 
@@ -59,7 +60,7 @@ def flow_loss(v: torch.Tensor, u: torch.Tensor, logvar: torch.Tensor | None, pat
     return LossOutput(loss=mse + config.nll_weight * nll, mse=mse, nll=nll, per_patch_mse=per_patch)
 
 
-def patch_forcing_loss(model: PatchModel, x1: torch.Tensor, y: torch.Tensor, time_sampler: TimeSampler,
+def patch_forcing_loss(model: PatchModel, x1: torch.Tensor, y: Condition, time_sampler: TimeSampler,
                        generator: torch.Generator | None = None, config: LossConfig = LossConfig(),
                        rows: slice | None = None, global_batch: int | None = None) -> LossOutput:
     """Draw per-patch times and noise, drop labels to null, and evaluate the objective.
@@ -74,7 +75,7 @@ def patch_forcing_loss(model: PatchModel, x1: torch.Tensor, y: torch.Tensor, tim
     gen_device = generator.device if generator is not None else x1.device
     noise = torch.randn((B, *x1.shape[1:]), generator=generator, device=gen_device, dtype=x1.dtype)[rows].to(x1.device)
     drop = torch.rand(B, generator=generator, device=gen_device)[rows].to(x1.device) < config.label_dropout
-    y = torch.where(drop, torch.full_like(y, model.config.num_classes), y)
+    y = drop_condition(y, drop, model.config.num_classes)
     path = sample_path(x1, t, p, x0=noise)
     out = model(path.xt, path.t, y)
     return flow_loss(out.v, path.u, out.logvar, p, config)

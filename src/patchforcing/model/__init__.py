@@ -1,9 +1,10 @@
-"""Patch Forcing DiT: per-token time conditioning, class conditioning and a difficulty head."""
+"""Patch Forcing DiT: per-token time conditioning, class or text conditioning and a difficulty head."""
 
+from patchforcing.model.condition import Condition, TextCondition
 from patchforcing.model.conditioning import Conditioning
 from patchforcing.model.config import PRESETS, ModelConfig, model_config_from_preset
 from patchforcing.model.dit import ModelOutput, PatchForcingDiT
 from patchforcing.model.protocol import PatchModel
 
-__all__ = ["PRESETS", "ModelConfig", "model_config_from_preset", "Conditioning", "ModelOutput", "PatchForcingDiT",
-           "PatchModel"]
+__all__ = ["PRESETS", "ModelConfig", "model_config_from_preset", "Conditioning", "Condition", "TextCondition",
+           "ModelOutput", "PatchForcingDiT", "PatchModel"]

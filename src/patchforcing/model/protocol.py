@@ -10,6 +10,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from patchforcing.model.condition import Condition
 from patchforcing.model.config import ModelConfig
 from patchforcing.model.dit import ModelOutput
 
@@ -23,8 +24,8 @@ class PatchModel(Protocol):
         """Read-only here, so a wrapper may expose the wrapped model's config as a property."""
         ...
 
-    def __call__(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> ModelOutput:
-        """x (B, C, H, W), t (B,) or (B, N) in [0, 1], y (B,) labels -> velocity and log-variance."""
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, y: Condition) -> ModelOutput:
+        """x (B, C, H, W), t (B,) or (B, N) in [0, 1], y (B,) labels or a TextCondition -> velocity and log-variance."""
         ...
 
     def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...

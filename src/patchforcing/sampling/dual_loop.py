@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import torch
 
-from patchforcing.model import PatchModel
+from patchforcing.model import Condition, PatchModel
 from patchforcing.path import broadcast_patches
 from patchforcing.sampling.certainty import certain_mask, check_fraction, quantile_pixels
 from patchforcing.sampling.guidance import Guidance, Prediction, predict
@@ -38,7 +38,7 @@ def check_inner(n_inner: int) -> int:
 
 
 @sampling_scope
-def masked_dual_loop(model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+def masked_dual_loop(model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
                      n_inner: int, rule: MaskRule, guidance: Guidance = Guidance(),
                      trace: Trace = False) -> SampleResult:
     """The dual-loop schedule with the certain set chosen by ``rule`` at every outer step."""
@@ -71,7 +71,7 @@ def masked_dual_loop(model: PatchModel, noise: torch.Tensor, y: torch.Tensor, sc
 
 
 @sampling_scope
-def dual_loop(model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+def dual_loop(model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
               p: float = 0.4, n_inner: int = 4, strict_quantile: bool = True, pixel_quantile: bool = True,
               guidance: Guidance = Guidance(), trace: Trace = False, hardest_first: bool = False) -> SampleResult:
     """Dual-loop: the fraction p of lowest-difficulty patches take the whole outer step at once and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from patchforcing.model import PatchModel
+from patchforcing.model import Condition, PatchModel
 from patchforcing.sampling.guidance import Guidance, predict
 from patchforcing.sampling.result import SampleResult, Trace, TraceRecorder, trace_step
 from patchforcing.sampling.schedule import check_schedule
@@ -13,7 +13,7 @@ from patchforcing.sampling.scope import sampling_scope
 __all__ = ["euler", "euler_pf"]
 
 
-def _euler(model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+def _euler(model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
            guidance: Guidance, per_patch: bool, trace: Trace) -> SampleResult:
     times = check_schedule(schedule).tolist()  # one host copy, no per-step syncs
     B, N = noise.shape[0], model.config.num_patches
@@ -31,14 +31,14 @@ def _euler(model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: to
 
 
 @sampling_scope
-def euler(model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+def euler(model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
           guidance: Guidance = Guidance(), trace: Trace = False) -> SampleResult:
     """x += (t_{k+1} - t_k) * v(x, t_k) with one global time per sample. NFE = steps."""
     return _euler(model, noise, y, schedule, guidance, per_patch=False, trace=trace)
 
 
 @sampling_scope
-def euler_pf(model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+def euler_pf(model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
              guidance: Guidance = Guidance(), trace: Trace = False) -> SampleResult:
     """Euler with t broadcast to (B, N); ignores the difficulty head. NFE = steps."""
     return _euler(model, noise, y, schedule, guidance, per_patch=True, trace=trace)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from patchforcing.model import PatchModel
+from patchforcing.model.condition import Condition, cat_conditions, null_condition
 from patchforcing.path import broadcast_patches, patch_difficulty
 
 __all__ = ["Guidance", "Prediction", "predict"]
@@ -69,15 +70,15 @@ def _weight(t: torch.Tensor, guidance: Guidance, shape: torch.Size, patch_size: 
 
 
 @torch.no_grad()
-def predict(model: PatchModel, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor,
+def predict(model: PatchModel, x: torch.Tensor, t: torch.Tensor, y: Condition,
             guidance: Guidance = Guidance()) -> Prediction:
-    """Evaluate the model at x with time t ((B,) or (B, N)) and labels y: exactly one NFE."""
+    """Evaluate the model at x with time t ((B,) or (B, N)) and condition y (labels or text): exactly one NFE."""
     if not guidance.active:
         out = model(x, t, y)
         return Prediction(v=out.v, v_cond=out.v, logvar=out.logvar, images=x.shape[0])
     B = x.shape[0]
-    null = torch.full_like(y, model.config.num_classes)
-    out = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([null, y]))
+    null = null_condition(y, model.config.num_classes)
+    out = model(torch.cat([x, x]), torch.cat([t, t]), cat_conditions(null, y))
     v_u, v_c = out.v.chunk(2)
     w = _weight(t, guidance, x.shape, model.config.patch_size).to(v_c.dtype)  # (B, 1, 1 or H, 1 or W)
     v = v_u + w * (v_c - v_u)

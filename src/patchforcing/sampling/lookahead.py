@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import torch
 
-from patchforcing.model import PatchModel
+from patchforcing.model import Condition, PatchModel
 from patchforcing.path import broadcast_patches
 from patchforcing.sampling.certainty import certain_mask, check_fraction, quantile_pixels
 from patchforcing.sampling.guidance import Guidance, predict
@@ -73,7 +73,7 @@ def lookahead_nfe(schedule: torch.Tensor, early_t: float = 0.05, strict_early: b
 
 
 @sampling_scope
-def lookahead(model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+def lookahead(model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
               p: float = 0.4, ratio: float = 1.4, strict_quantile: bool = True, pixel_quantile: bool = True,
               early_t: float = 0.05, strict_early: bool = True, guided_early: bool = False,
               jump_guided: bool = False, guidance: Guidance = Guidance(), trace: Trace = False) -> SampleResult:

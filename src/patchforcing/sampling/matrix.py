@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from patchforcing.model import PatchModel
+from patchforcing.model import Condition, PatchModel
 from patchforcing.path import broadcast_patches, interpolate, pool_patches
 from patchforcing.sampling.guidance import Guidance, predict
 from patchforcing.sampling.result import SampleResult, Trace, TraceRecorder, trace_step
@@ -70,7 +70,7 @@ def inpainting_matrix(known: torch.Tensor, schedule: torch.Tensor) -> torch.Tens
 
 
 @sampling_scope
-def schedule_matrix(model: PatchModel, noise: torch.Tensor, y: torch.Tensor, matrix: torch.Tensor,
+def schedule_matrix(model: PatchModel, noise: torch.Tensor, y: Condition, matrix: torch.Tensor,
                     guidance: Guidance = Guidance(), known: KnownContent | None = None,
                     trace: Trace = False) -> SampleResult:
     """Integrate a per-patch schedule matrix; with ``known`` the known pixels are kept exactly."""

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
-from patchforcing.model import PatchModel
+from patchforcing.model import Condition, PatchModel
 from patchforcing.sampling.certainty import certain_mask, check_fraction, quantile_pixels
 from patchforcing.sampling.dual_loop import masked_dual_loop
 from patchforcing.sampling.guidance import Guidance, Prediction
@@ -50,7 +50,7 @@ def uniform_scores(generator: Generators, batch: int, num_patches: int, device: 
 
 
 @sampling_scope
-def random_control(model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+def random_control(model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
                    generator: Generators | None, p: float = 0.4, n_inner: int = 4, strict_quantile: bool = True,
                    pixel_quantile: bool = True, guidance: Guidance = Guidance(), trace: Trace = False) -> SampleResult:
     """Dual-loop with a random mask; ``generator`` (on the noise's device: one, or one per image)

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import torch
 
-from patchforcing.model import PatchModel
+from patchforcing.model import Condition, PatchModel
 from patchforcing.sampling.budget import Budget, steps_for_nfe
 from patchforcing.sampling.certainty import check_fraction
 from patchforcing.sampling.dual_loop import check_inner, dual_loop
@@ -58,13 +58,13 @@ class Sampler:
         if self.difficulty and not c.difficulty_head:
             raise ValueError(f"sampler {self.name!r} needs a model with a difficulty head")
 
-    def __call__(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+    def __call__(self, model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
                  guidance: Guidance = Guidance(), generator: Generators | None = None,
                  trace: Trace = False) -> SampleResult:
         self.check_model(model)
         return self.run(model, noise, y, schedule, guidance, generator, trace)
 
-    def run(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+    def run(self, model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
             guidance: Guidance, generator: Generators | None, trace: Trace) -> SampleResult:
         raise NotImplementedError(f"{type(self).__name__} does not implement run")
 
@@ -74,7 +74,7 @@ class Euler(Sampler):
     name: ClassVar[str] = "euler"
     patch_time: ClassVar[bool] = False
 
-    def run(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+    def run(self, model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
             guidance: Guidance, generator: Generators | None, trace: Trace) -> SampleResult:
         return euler(model, noise, y, schedule, guidance, trace)
 
@@ -83,7 +83,7 @@ class Euler(Sampler):
 class EulerPF(Sampler):
     name: ClassVar[str] = "euler-pf"
 
-    def run(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+    def run(self, model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
             guidance: Guidance, generator: Generators | None, trace: Trace) -> SampleResult:
         return euler_pf(model, noise, y, schedule, guidance, trace)
 
@@ -102,7 +102,7 @@ class DualLoop(Sampler):
     def nfe(self, schedule: torch.Tensor) -> int:
         return super().nfe(schedule) * self.n_inner
 
-    def run(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+    def run(self, model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
             guidance: Guidance, generator: Generators | None, trace: Trace) -> SampleResult:
         return dual_loop(model, noise, y, schedule, self.p, self.n_inner, self.strict_quantile, self.pixel_quantile,
                          guidance, trace)
@@ -115,7 +115,7 @@ class HardestFirst(DualLoop):
 
     name: ClassVar[str] = "hardest-first"
 
-    def run(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+    def run(self, model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
             guidance: Guidance, generator: Generators | None, trace: Trace) -> SampleResult:
         return dual_loop(model, noise, y, schedule, self.p, self.n_inner, self.strict_quantile, self.pixel_quantile,
                          guidance, trace, hardest_first=True)
@@ -126,7 +126,7 @@ class RandomControl(DualLoop):
     name: ClassVar[str] = "random"
     difficulty: ClassVar[bool] = False
 
-    def run(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+    def run(self, model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
             guidance: Guidance, generator: Generators | None, trace: Trace) -> SampleResult:
         return random_control(model, noise, y, schedule, generator, self.p, self.n_inner, self.strict_quantile,
                               self.pixel_quantile, guidance, trace)
@@ -151,7 +151,7 @@ class LookAhead(Sampler):
     def nfe(self, schedule: torch.Tensor) -> int:
         return lookahead_nfe(schedule, self.early_t, self.strict_early)
 
-    def run(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+    def run(self, model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
             guidance: Guidance, generator: Generators | None, trace: Trace) -> SampleResult:
         return lookahead(model, noise, y, schedule, self.p, self.ratio, self.strict_quantile, self.pixel_quantile,
                          self.early_t, self.strict_early, self.guided_early, self.jump_guided, guidance, trace)
@@ -183,7 +183,7 @@ class ScheduleMatrix(Sampler):
                  if self.known is None else self.known.known_patches(c.patch_size))
         return inpainting_matrix(known, schedule)
 
-    def run(self, model: PatchModel, noise: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+    def run(self, model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
             guidance: Guidance, generator: Generators | None, trace: Trace) -> SampleResult:
         return schedule_matrix(model, noise, y, self.rows(model, noise, schedule), guidance, self.known, trace)
 
