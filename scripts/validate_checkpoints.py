@@ -36,7 +36,10 @@ def main() -> None:
             own = validation_loss(model, test, build_time_sampler(spec["name"], spec["params"]))
             uniform = validation_loss(model, test, GlobalUniform())
             nll = "-" if own.nll is None else f"{own.nll:.4f}"
-            print(f"{name} [{'EMA' if use_ema else 'online'}]: loss with {spec['name']} t {own.loss:.4f} "
+            # a checkpoint holds both weights; an exported folder only the ones `export` chose
+            label = "EMA" if use_ema else "online" if (folder / "ema.safetensors").is_file() else \
+                model.meta.training.get("weights", "exported")
+            print(f"{name} [{label}]: loss with {spec['name']} t {own.loss:.4f} "
                   f"(mse {own.mse:.4f}, nll {nll}); mse at uniform t {uniform.mse:.4f}")
 
 

@@ -1,4 +1,5 @@
-"""The shipped checkpoints load by name, match the recipe the README states, and draw the class asked for."""
+"""The shipped checkpoints load by name, match the recipe the README states (`train --recipe`), and draw
+the class asked for."""
 
 import pytest
 import torch
@@ -14,18 +15,20 @@ def test_shipped_recipe(name):
     model = PatchForcingDiT.from_pretrained(name)
     m, c = model.config, model.meta.training
     assert (m.depth, m.width, m.num_heads, m.patch_size, m.image_size, m.num_classes) == (4, 128, 4, 4, 28, 10)
-    assert (c["steps"], c["batch_size"], c["seed"], c["optim"]["lr"], c["optim"]["warmup_steps"],
-            c["optim"]["ema_decay"], c["weights"]) == (2000, 128, 0, 6e-4, 100, 0.999, "online")
+    o = c["optim"]
+    assert (c["steps"], c["batch_size"], c["seed"], o["lr"], o["warmup_steps"], o["schedule"], o["ema_decay"],
+            o["ema_warmup"], c["weights"]) == (4000, 128, 0, 8e-4, 100, "cosine", 0.999, True, "ema")
     baseline = name == "fmnist-global"
-    assert (m.time_mode, m.difficulty_head, c["time_sampler"]["name"]) == \
-        (("global", False, "uniform") if baseline else ("patch", True, "ltg"))
+    assert (m.time_mode, m.difficulty_head, c["time_sampler"]) == \
+        (("global", False, {"name": "uniform", "params": {}}) if baseline
+         else ("patch", True, {"name": "ltg", "params": {"global_share": 0.25}}))
     assert model.meta.data.class_names[9] == "Ankle boot" and model.meta.format_version == 2
 
 
 @pytest.mark.parametrize("name,sampler", [("fmnist-pf", euler_pf), ("fmnist-global", euler)])
 def test_shipped_samples_are_the_requested_items(name, sampler):
     """The shipped classifier recognises the requested class far above chance (10%); on 100 images
-    at 50 steps it was 59% (PF) and 69% (global) when the checkpoints were made."""
+    at 50 steps it was 78% (PF) and 76% (global) when the checkpoints were made."""
     torch.manual_seed(0)
     model = PatchForcingDiT.from_pretrained(name)
     labels = torch.arange(40) % 10
@@ -33,4 +36,4 @@ def test_shipped_samples_are_the_requested_items(name, sampler):
     x = sampler(model, noise, labels, uniform_schedule(20)).x
     with torch.no_grad():
         predicted = load_classifier()(x.clamp(-1, 1)).argmax(dim=1)
-    assert (predicted == labels).float().mean() >= 0.4
+    assert (predicted == labels).float().mean() >= 0.5

@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from patchforcing.cli.common import HelpFormatter, int_list, nonneg_int, positive_int
+from patchforcing.cli.prompt_args import add_prompt_arguments, prompts_from_args
 from patchforcing.cli.sampler_args import (
     add_guidance_arguments,
     add_sampler_arguments,
@@ -57,6 +58,7 @@ def add_sample_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the first image")
     p.add_argument("--classes", type=int_list, help="class labels, cycled over the images (e.g. 0-9); default: "
                    "one random class per image from its seed")
+    add_prompt_arguments(p)
     p.add_argument("--batch-size", type=positive_int, default=64, help="images per batch (does not change the images)")
     add_guidance_arguments(p)
     m = p.add_argument_group("schedule matrix and inpainting")
@@ -183,6 +185,7 @@ def run_sample(args: argparse.Namespace) -> int:
     from patchforcing.device import resolve_device
     from patchforcing.distributed import init_distributed
     from patchforcing.generation import GenerationConfig, ImageRecord, generate_batches, merge_records, rank_seeds
+    from patchforcing.generation.prompts import prompt_slug
     from patchforcing.io.destination import check_output_folder
     from patchforcing.io.images import save_grid, save_images
     from patchforcing.latent.decode import image_decoder
@@ -199,8 +202,10 @@ def run_sample(args: argparse.Namespace) -> int:
     c = model.config
     decode = image_decoder(c, args.vae, device)
     known = _known(args, c, min(args.batch_size, args.num), device)
+    prompts = prompts_from_args(args)
     base = GenerationConfig(steps=args.steps, nfe=args.nfe, guidance=guidance_from_args(args), num_images=args.num,
                             seed=args.seed, classes=tuple(args.classes) if args.classes else None,
+                            prompts=prompts.prompts if prompts else None,
                             batch_size=args.batch_size if known is None else args.num, progress=env.is_main)
     seeds = rank_seeds(base, env)
     samplers = _samplers(args, known, c.num_patches)
@@ -219,10 +224,12 @@ def run_sample(args: argparse.Namespace) -> int:
                 shown.append(batch.images)
             if args.compare:
                 continue
-            files = [f"seed{s:06d}_class{int(label)}" for s, label in zip(batch.seeds, batch.labels)]
+            texts = batch.prompts or [None] * len(batch.seeds)
+            files = [f"seed{s:06d}_" + (prompt_slug(text) if text else f"class{int(label)}")
+                     for s, label, text in zip(batch.seeds, batch.labels, texts)]
             save_images(batch.images, out / "images", files)
-            records += [ImageRecord(s, int(label), f"images/{f}.png", batch.nfe)
-                        for s, label, f in zip(batch.seeds, batch.labels, files)]
+            records += [ImageRecord(s, int(label), f"images/{f}.png", batch.nfe, text)
+                        for s, label, text, f in zip(batch.seeds, batch.labels, texts, files)]
         seconds = time.perf_counter() - start
         label = name or config.resolved_sampler(c.time_mode).name
         budget = "" if args.nfe is None else f" (budget {args.nfe}{'' if spent == args.nfe else ', closest reachable'})"

@@ -1,8 +1,10 @@
 """Generation: one typed config and one function that turns a model into batches of images."""
 
 from patchforcing.generation.batches import (
+    NO_LABEL,
     GeneratedBatch,
     NonFiniteOutputError,
+    batch_conditions,
     batch_labels,
     generate,
     generate_batches,
@@ -13,7 +15,6 @@ from patchforcing.generation.batches import (
 from patchforcing.generation.config import DEFAULT_STEPS, GenerationConfig
 from patchforcing.generation.manifest import MANIFEST, ImageRecord, merge_records, read_manifest
 
-__all__ = ["DEFAULT_STEPS", "GenerationConfig", "GeneratedBatch", "NonFiniteOutputError", "batch_labels", "generate",
-           "generate_batches",
-           "mask_generators", "rank_seeds", "single_image_config", "MANIFEST", "ImageRecord",
-           "merge_records", "read_manifest"]
+__all__ = ["DEFAULT_STEPS", "GenerationConfig", "GeneratedBatch", "NO_LABEL", "NonFiniteOutputError", "batch_labels",
+           "batch_conditions", "generate", "generate_batches", "mask_generators", "rank_seeds", "single_image_config",
+           "MANIFEST", "ImageRecord", "merge_records", "read_manifest"]

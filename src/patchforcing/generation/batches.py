@@ -16,11 +16,13 @@ from tqdm import tqdm
 from patchforcing.distributed import DistEnv, rank_range
 from patchforcing.generation.config import MASK_SEED_OFFSET, GenerationConfig
 from patchforcing.model import PatchModel
+from patchforcing.model.condition import Condition, text_encoder_of
 from patchforcing.sampling import Sampler, Trace, TraceStep, labels_for_seeds, noise_for_seeds, uniform_schedule
 
-__all__ = ["NonFiniteOutputError", "GeneratedBatch", "generate_batches", "generate", "batch_labels", "mask_generators",
-           "single_image_config", "rank_seeds"]
+__all__ = ["NO_LABEL", "NonFiniteOutputError", "GeneratedBatch", "generate_batches", "generate", "batch_labels",
+           "batch_conditions", "mask_generators", "single_image_config", "rank_seeds"]
 
+NO_LABEL = -1  # the class label recorded for an image of a text-to-image model
 Decoder = Callable[[torch.Tensor], torch.Tensor]  # model samples (B, C, H, W) -> images in [-1, 1]
 
 
@@ -31,13 +33,14 @@ class NonFiniteOutputError(ValueError):
 @dataclass(frozen=True)
 class GeneratedBatch:
     images: torch.Tensor  # (B, C, H, W) in [-1, 1], decoded, on the CPU
-    labels: torch.Tensor  # (B,)
+    labels: torch.Tensor  # (B,) class labels; NO_LABEL for the images of a text-to-image model
     seeds: list[int]
     sampler: str
     steps: int  # outer steps
     nfe: int  # NFE the sampler spent on this batch
     images_forwarded: int
     trace: list[TraceStep] = field(default_factory=list)
+    prompts: list[str] | None = None  # the prompt of each image (text-to-image models)
 
 
 def batch_labels(config: GenerationConfig, seeds: Sequence[int], num_classes: int,
@@ -49,6 +52,23 @@ def batch_labels(config: GenerationConfig, seeds: Sequence[int], num_classes: in
     if max(config.classes) >= num_classes:
         raise ValueError(f"class {max(config.classes)} is out of range: the model has {num_classes} classes")
     return torch.tensor([config.classes[(s - config.seed) % len(config.classes)] for s in seeds], device=device)
+
+
+def batch_conditions(model: PatchModel, config: GenerationConfig, seeds: Sequence[int],
+                     device: torch.device | str = "cpu") -> tuple[Condition, torch.Tensor, list[str] | None]:
+    """What the images with these seeds are conditioned on: (condition for the model, class labels
+    (B,), prompts). A text-to-image model encodes ``config.prompts`` with its own text encoder (its
+    labels are NO_LABEL); a class model takes ``config.classes`` or labels drawn from the seeds."""
+    encoder = text_encoder_of(model)
+    if encoder is None:
+        if config.prompts is not None:
+            raise ValueError("this model is class-conditional: give classes, not prompts")
+        labels = batch_labels(config, seeds, model.config.num_classes, device)  # (B,)
+        return labels, labels, None
+    if config.classes is not None:
+        raise ValueError("this is a text-to-image model: give prompts, not classes")
+    prompts = config.prompts_for(seeds)
+    return encoder.encode(prompts, device), torch.full((len(prompts),), NO_LABEL, device=device), prompts
 
 
 def mask_generators(seeds: Sequence[int], device: torch.device | str = "cpu") -> list[torch.Generator]:
@@ -71,12 +91,12 @@ def generate_batches(model: PatchModel, config: GenerationConfig, device: torch.
         for start in range(0, len(todo), config.batch_size):
             batch = todo[start: start + config.batch_size]
             noise = noise_for_seeds(batch, (c.in_channels, c.image_size, c.image_size), device)  # (B, C, H, W)
-            y = batch_labels(config, batch, c.num_classes, device)  # (B,)
+            y, labels, prompts = batch_conditions(model, config, batch, device)
             result = sampler(model, noise, y, schedule, config.guidance, mask_generators(batch, device), trace)
             images = _finite(decode(result.x) if decode is not None else result.x, model, batch).clamp(-1, 1).cpu()
             bar.update(len(batch))
-            yield GeneratedBatch(images, y.cpu(), batch, sampler.name, steps, result.nfe, result.images_forwarded,
-                                 result.trace)
+            yield GeneratedBatch(images, labels.cpu(), batch, sampler.name, steps, result.nfe, result.images_forwarded,
+                                 result.trace, prompts)
 
 
 def _finite(images: torch.Tensor, model: PatchModel, seeds: list[int]) -> torch.Tensor:
@@ -105,6 +125,7 @@ def generate(model: PatchModel, config: GenerationConfig | None = None, device: 
 
 
 def single_image_config(config: GenerationConfig, index: int) -> GenerationConfig:
-    """The config that regenerates image ``index`` of ``config`` alone (same seed and class)."""
+    """The config that regenerates image ``index`` of ``config`` alone (same seed and class or prompt)."""
     classes = None if config.classes is None else (config.classes[index % len(config.classes)],)
-    return replace(config, seed=config.seed + index, num_images=1, classes=classes)
+    prompts = None if config.prompts is None else (config.prompts[index % len(config.prompts)],)
+    return replace(config, seed=config.seed + index, num_images=1, classes=classes, prompts=prompts)

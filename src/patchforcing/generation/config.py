@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from patchforcing.limits import check_limit, check_seeds
 from patchforcing.sampling import Guidance, Sampler
 from patchforcing.sampling.registry import default_sampler
 
-__all__ = ["GenerationConfig", "MASK_SEED_OFFSET", "DEFAULT_STEPS"]
+__all__ = ["GenerationConfig", "MASK_SEED_OFFSET", "DEFAULT_STEPS", "MAX_PROMPT_CHARS"]
 
 MASK_SEED_OFFSET = 2**41  # random-mask generators: seed + offset (noise uses seed, labels seed + 2**40)
 DEFAULT_STEPS = 50
+MAX_PROMPT_CHARS = 1000  # a prompt longer than this is a mistake (the encoders keep far fewer tokens)
 
 
 @dataclass(frozen=True)
 class GenerationConfig:
     """Image i (0-based) uses seed ``seed + i`` for its noise, its class (unless ``classes`` is given:
     then ``classes[i % len(classes)]``) and, for the random-mask control, its masks; so an image does
-    not depend on the batch it was made in, nor on the command that made it.
+    not depend on the batch it was made in, nor on the command that made it. A text-to-image model
+    takes ``prompts`` instead of classes: image i gets ``prompts[i % len(prompts)]``.
 
     ``sampler`` None means the model's default (Euler-PF for Patch Forcing, Euler for global time).
     The cost is ``steps`` outer steps, or an ``nfe`` budget turned into outer steps by the sampler
@@ -31,6 +34,7 @@ class GenerationConfig:
     num_images: int = 20
     seed: int = 0
     classes: tuple[int, ...] | None = None
+    prompts: tuple[str, ...] | None = None
     batch_size: int = 64
     progress: bool = False
 
@@ -46,6 +50,14 @@ class GenerationConfig:
                              f"{self.batch_size}, {self.seed}")
         if self.classes is not None and (not self.classes or min(self.classes) < 0):
             raise ValueError(f"classes must be a non-empty list of labels >= 0, got {self.classes}")
+        if self.prompts is not None:
+            if self.classes is not None:
+                raise ValueError("give classes (class-conditional models) or prompts (text-to-image models), not both")
+            if not self.prompts or not all(isinstance(p, str) for p in self.prompts):
+                raise ValueError(f"prompts must be a non-empty list of strings, got {self.prompts!r}")
+            longest = max(len(p) for p in self.prompts)
+            if longest > MAX_PROMPT_CHARS:
+                raise ValueError(f"a prompt has {longest} characters; at most {MAX_PROMPT_CHARS} are accepted")
         self._check_limits()
 
     def _check_limits(self) -> None:
@@ -59,11 +71,19 @@ class GenerationConfig:
                             value, "sample_steps")
         if self.classes is not None:
             check_limit("the largest class label", max(self.classes), "classes")
+        if self.prompts is not None:
+            check_limit("the number of prompts", len(self.prompts), "images")
         check_seeds(self.seed, self.num_images)
 
     @property
     def seeds(self) -> range:
         return range(self.seed, self.seed + self.num_images)
+
+    def prompts_for(self, seeds: Sequence[int]) -> list[str]:
+        """The prompt of each image seed (cycled from the config's first image)."""
+        if self.prompts is None:
+            raise ValueError("this is a text-to-image model: give prompts (--prompt TEXT or --prompts FILE)")
+        return [self.prompts[(s - self.seed) % len(self.prompts)] for s in seeds]
 
     def resolved_sampler(self, time_mode: str) -> Sampler:
         return self.sampler if self.sampler is not None else default_sampler(time_mode)

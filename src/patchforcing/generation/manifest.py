@@ -1,6 +1,7 @@
-"""The manifest of a folder of generated images: one JSON line per image (seed, label, file, NFE),
-sorted by seed. ``patchforcing sample`` writes it; ``eval --folder`` scores exactly the files it
-lists, so the contact sheet and other files in the folder are never mistaken for samples."""
+"""The manifest of a folder of generated images: one JSON line per image (seed, label, file, NFE, and
+the prompt for text-to-image models), sorted by seed. ``patchforcing sample`` writes it; ``eval
+--folder`` scores exactly the files it lists, so the contact sheet and other files in the folder are
+never mistaken for samples."""
 
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ class ImageRecord:
     """One written image; ``file`` is relative to the manifest's folder."""
 
     seed: int
-    label: int
+    label: int  # -1 for an image of a text-to-image model
     file: str
     nfe: int
+    prompt: str | None = None  # text-to-image models only
 
 
 def merge_records(records: list[ImageRecord], env: DistEnv, path: str | Path) -> list[ImageRecord] | None:
@@ -36,7 +38,7 @@ def merge_records(records: list[ImageRecord], env: DistEnv, path: str | Path) ->
     seeds = [r.seed for r in merged]
     if len(set(seeds)) != len(seeds):
         raise RuntimeError("two ranks generated the same seed; the seed ranges overlap")
-    text = "".join(json.dumps(vars(r)) + "\n" for r in merged)
+    text = "".join(json.dumps({k: v for k, v in vars(r).items() if v is not None}) + "\n" for r in merged)
     atomic_write(Path(path), lambda tmp: tmp.write_text(text))
     return merged
 

@@ -8,11 +8,14 @@ both model kinds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 
-__all__ = ["TextCondition", "Condition", "null_condition", "drop_condition", "cat_conditions", "condition_size"]
+__all__ = ["TextCondition", "Condition", "PromptEncoder", "null_condition", "drop_condition", "cat_conditions",
+           "condition_size", "text_encoder_of"]
 
 
 @dataclass(frozen=True)
@@ -111,3 +114,16 @@ def cat_conditions(first: Condition, second: Condition) -> Condition:
 def condition_size(y: Condition) -> int:
     """Rows (B) of a condition."""
     return len(y) if isinstance(y, TextCondition) else y.shape[0]
+
+
+class PromptEncoder(Protocol):
+    """What generation needs of a text encoder: prompts in, a condition for the model out."""
+
+    def encode(self, prompts: Sequence[str], device: torch.device | str = "cpu") -> TextCondition: ...
+
+
+def text_encoder_of(model: Any) -> PromptEncoder | None:
+    """The text encoder a text-to-image model was trained with (``model.text_encoder()``); None for a
+    class-conditional model."""
+    method = getattr(model, "text_encoder", None)
+    return method() if callable(method) else None

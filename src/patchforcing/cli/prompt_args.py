@@ -1,0 +1,29 @@
+"""``--prompt`` / ``--prompts`` for the commands that generate with text-to-image models."""
+
+from __future__ import annotations
+
+import argparse
+
+from patchforcing.generation.prompts import PromptSet, read_prompts
+
+__all__ = ["add_prompt_arguments", "prompts_from_args"]
+
+
+def add_prompt_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--prompt", action="append", metavar="TEXT",
+                   help="text-to-image models: a prompt; repeat it for several, cycled over the images")
+    g.add_argument("--prompts", metavar="FILE", help="text-to-image models: a prompt file, one prompt per line (.txt) "
+                   'or JSON lines {"prompt": ..., "category": ...} (.jsonl), cycled over the images')
+
+
+def prompts_from_args(args: argparse.Namespace) -> PromptSet | None:
+    """The prompts given on the command line or in a file (None when neither was given)."""
+    if args.prompts:
+        return read_prompts(args.prompts)
+    if args.prompt:
+        texts = tuple(t.strip() for t in args.prompt)
+        if not all(texts):
+            raise ValueError("--prompt needs a non-empty text")
+        return PromptSet(texts, (None,) * len(texts))
+    return None
