@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install patchforcing into ./.venv (and Fashion-MNIST from Debian where possible).
+# Install patchforcing into ./.venv (and Fashion-MNIST from Debian, the emoji from npm, where possible).
 #   bash scripts/setup.sh          the library and CLI (with the viewer's web packages)
 #   bash scripts/setup.sh --test   plus the test dependencies (and Debian's chromium for the browser test)
 set -euo pipefail
@@ -43,4 +43,23 @@ fi
 # torch is pinned first so that the resolver never swaps it for a CUDA build.
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".${extras}"
+# The colour emoji data set (Noto emoji, from the npm package emoji-datasource-google), where npm is present.
+emoji_dir="${PATCHFORCING_EMOJI:-$HOME/.cache/patchforcing/emoji}"
+emoji_note="see docs/data.md; --data emoji needs it"
+if [ -f "$emoji_dir/emoji.json" ]; then
+  :
+elif command -v npm >/dev/null; then
+  pack_dir="$(mktemp -d)"
+  if (cd "$pack_dir" && npm pack --silent emoji-datasource-google@16.0.0 >/dev/null 2>&1) \
+    && .venv/bin/python -m patchforcing.data.emoji install \
+         --tarball "$pack_dir/emoji-datasource-google-16.0.0.tgz" --data-dir "$emoji_dir" >/dev/null; then
+    :
+  else
+    echo "note: could not install the emoji data set with npm ($emoji_note)" >&2
+  fi
+  rm -rf "$pack_dir"
+else
+  echo "note: npm is missing, so the emoji data set is not installed ($emoji_note)" >&2
+fi
+
 echo "installed: $(.venv/bin/patchforcing --version 2>/dev/null || echo patchforcing) in $(pwd)/.venv"

@@ -23,8 +23,8 @@ def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", default="fmnist-pf",
                    help=f"a run folder, a checkpoint folder, or a shipped name ({', '.join(SHIPPED)})")
     p.add_argument("--data", default="fashion-mnist",
-                   help="held-out images: 'fashion-mnist' (test split), a folder or .npz")
-    p.add_argument("--data-dir", help="folder with the Fashion-MNIST *-ubyte.gz files")
+                   help="held-out images: 'fashion-mnist' or 'emoji' (test split), a folder or .npz")
+    p.add_argument("--data-dir", help="where a built-in data set is installed (default: its usual place)")
     p.add_argument("--num", type=positive_int, default=500, help="images used")
     p.add_argument("--batch-size", type=positive_int, default=250, help="images per forward")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the noise")
@@ -38,15 +38,14 @@ def run_analyze(args: argparse.Namespace) -> int:
     import torch
 
     from patchforcing.analysis import ANALYSES, AnalysisConfig, run_analyses
-    from patchforcing.data import DataConfig, load_dataset
+    from patchforcing.data import DataConfig, held_out_split, load_dataset
     from patchforcing.model import PatchForcingDiT
 
     if args.threads:
         torch.set_num_threads(args.threads)
     model = PatchForcingDiT.from_pretrained(args.checkpoint)
-    split = "test" if args.data == "fashion-mnist" else "train"
     size = model.config.image_size
-    data = load_dataset(DataConfig(source=args.data, data_dir=args.data_dir, split=split,
+    data = load_dataset(DataConfig(source=args.data, data_dir=args.data_dir, split=held_out_split(args.data),
                                    image_size=None if args.data == "fashion-mnist" else size))
     which = ANALYSES if "all" in args.analyses else tuple(dict.fromkeys(args.analyses))
     config = AnalysisConfig(num_images=args.num, batch_size=args.batch_size, seed=args.seed)

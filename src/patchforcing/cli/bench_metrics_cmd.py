@@ -36,10 +36,10 @@ def add_bench_metrics_parser(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classifier", action="append",
                    help=f"classifier folder or shipped name, repeatable (default: {', '.join(DEFAULT_SPACES)})")
     p.add_argument("--data", default="fashion-mnist",
-                   help="images to corrupt: 'fashion-mnist' (its train split), an image folder or an .npz file")
+                   help="images to corrupt: 'fashion-mnist' or 'emoji' (train split), an image folder or an .npz file")
     p.add_argument("--reference", default="fashion-mnist",
-                   help="real images: 'fashion-mnist' (its 10k test set), an image folder or an .npz file")
-    p.add_argument("--data-dir", help="folder with the Fashion-MNIST *-ubyte.gz files")
+                   help="real images: 'fashion-mnist' or 'emoji' (its test split), an image folder or an .npz file")
+    p.add_argument("--data-dir", help="where a built-in data set is installed (default: its usual place)")
     p.add_argument("--image-size", type=positive_int, help="size folder images are resized to")
     p.add_argument("--num", type=positive_int, default=d.num_images, help="images per scored set")
     p.add_argument("--noise", type=_float_list, default=d.noise, help="pixel noise sds, of the [-1, 1] range")
@@ -67,7 +67,7 @@ def run_bench_metrics(args: argparse.Namespace) -> int:
         sensitivity_markdown,
         write_sensitivity,
     )
-    from patchforcing.data import DataConfig, load_images
+    from patchforcing.data import DataConfig, held_out_split, load_images
     from patchforcing.device import resolve_device
     from patchforcing.metrics import ClassifierFeatures
 
@@ -75,8 +75,8 @@ def run_bench_metrics(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     data = load_images(DataConfig(source=args.data, data_dir=args.data_dir, image_size=args.image_size))
-    split = "test" if args.reference == "fashion-mnist" else "train"
-    reference = load_images(DataConfig(source=args.reference, data_dir=args.data_dir, split=split,
+    reference = load_images(DataConfig(source=args.reference, data_dir=args.data_dir,
+                                       split=held_out_split(args.reference),
                                        image_size=args.image_size))
     names = list(dict.fromkeys(args.classifier or DEFAULT_SPACES))
     spaces = [(name, ClassifierFeatures(name, device)) for name in names]

@@ -23,8 +23,9 @@ def add_classifier_parser(sub: argparse._SubParsersAction) -> None:
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     t = actions.add_parser("train", help="train a classifier on a dataset's train split, test it on its test split",
                            formatter_class=HelpFormatter)
-    t.add_argument("--data", default="fashion-mnist", help="'fashion-mnist', an image folder or an .npz file")
-    t.add_argument("--data-dir", help="folder with the Fashion-MNIST *-ubyte.gz files")
+    t.add_argument("--data", default="fashion-mnist",
+                   help="'fashion-mnist', 'emoji' (its categories, 32 px by default), an image folder or an .npz file")
+    t.add_argument("--data-dir", help="where a built-in data set is installed (default: its usual place)")
     t.add_argument("--test-data", help="held-out images for other sources (default: the train data itself)")
     t.add_argument("--image-size", type=positive_int, help="image size (folders are resized to it)")
     t.add_argument("--arch", choices=sorted(ARCH_DEFAULTS), default="cnn",
@@ -42,8 +43,8 @@ def add_classifier_parser(sub: argparse._SubParsersAction) -> None:
     e = actions.add_parser("test", help="accuracy of a classifier on a dataset", formatter_class=HelpFormatter)
     e.add_argument("--classifier", default="fmnist-classifier", help="a classifier folder or the shipped name")
     e.add_argument("--data", default="fashion-mnist",
-                   help="'fashion-mnist' (test split), an image folder or an .npz file")
-    e.add_argument("--data-dir", help="folder with the Fashion-MNIST *-ubyte.gz files")
+                   help="'fashion-mnist' or 'emoji' (test split), an image folder or an .npz file")
+    e.add_argument("--data-dir", help="where a built-in data set is installed (default: its usual place)")
     e.add_argument("--image-size", type=positive_int, help="image size (folders are resized to it)")
     e.set_defaults(func=run_test)
 
@@ -55,7 +56,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     import torch
 
-    from patchforcing.data import DataConfig, load_images
+    from patchforcing.data import BUILTIN_SOURCES, DataConfig, load_images
     from patchforcing.metrics.augment import AugmentConfig
     from patchforcing.metrics.classifier import save_classifier
     from patchforcing.metrics.classifier_train import ClassifierTrainConfig, train_classifier
@@ -63,8 +64,9 @@ def run_train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     train = load_images(DataConfig(source=args.data, data_dir=args.data_dir, image_size=args.image_size))
-    if args.data == "fashion-mnist":
-        test = load_images(DataConfig(source=args.data, data_dir=args.data_dir, split="test"))
+    if args.data in BUILTIN_SOURCES:
+        test = load_images(DataConfig(source=args.data, data_dir=args.data_dir, image_size=args.image_size,
+                                      split="test"))
     else:
         test = load_images(DataConfig(source=args.test_data or args.data, image_size=args.image_size))
     augment = AugmentConfig() if args.augment else None
@@ -83,12 +85,12 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_test(args: argparse.Namespace) -> int:
-    from patchforcing.data import DataConfig, load_images
+    from patchforcing.data import DataConfig, held_out_split, load_images
     from patchforcing.metrics.classifier import load_classifier
     from patchforcing.metrics.classifier_train import classifier_accuracy
 
-    split = "test" if args.data == "fashion-mnist" else "train"
-    data = load_images(DataConfig(source=args.data, data_dir=args.data_dir, image_size=args.image_size, split=split))
+    data = load_images(DataConfig(source=args.data, data_dir=args.data_dir, image_size=args.image_size,
+                                  split=held_out_split(args.data)))
     accuracy = classifier_accuracy(load_classifier(args.classifier), data)
     print(f"accuracy {accuracy:.4f} on {len(data)} images of {args.data}")
     return 0

@@ -35,8 +35,8 @@ def add_metric_arguments(p: argparse.ArgumentParser) -> None:
                    f"the first one being the primary (default: {DEFAULT_CLASSIFIER})")
     p.add_argument("--inception-weights", help="path of pt_inception-2015-12-05-6726825d.pth for --features inception")
     p.add_argument("--reference", default="fashion-mnist",
-                   help="real images: 'fashion-mnist' (its 10k test set), an image folder or an .npz file")
-    p.add_argument("--data-dir", help="folder with the Fashion-MNIST *-ubyte.gz files")
+                   help="real images: 'fashion-mnist' or 'emoji' (its test split), an image folder or an .npz file")
+    p.add_argument("--data-dir", help="where a built-in data set is installed (default: its usual place)")
     p.add_argument("--cache-dir", help="where reference features are cached (default ~/.cache/patchforcing/reference)")
 
 
@@ -79,11 +79,10 @@ def metric_setup(args: argparse.Namespace,
                  device: torch.device | str) -> tuple[list[FeatureExtractor], list[torch.Tensor], ImageArrays]:
     """(extractors, their reference features, reference data) from the shared metric arguments: one
     extractor per name of :func:`feature_names`, in that order."""
-    from patchforcing.data import DataConfig, load_images
+    from patchforcing.data import DataConfig, held_out_split, load_images
     from patchforcing.metrics import build_extractor, reference_features
 
-    split = "test" if args.reference == "fashion-mnist" else "train"
-    data = load_images(DataConfig(source=args.reference, data_dir=args.data_dir, split=split,
+    data = load_images(DataConfig(source=args.reference, data_dir=args.data_dir, split=held_out_split(args.reference),
                                   image_size=args.image_size))
     extractors = [build_extractor(args.features, name, args.inception_weights, device) for name in feature_names(args)]
     return extractors, [reference_features(e, data, args.cache_dir) for e in extractors], data

@@ -224,7 +224,7 @@ def run_sample(args: argparse.Namespace) -> int:
                 shown.append(batch.images)
             if args.compare:
                 continue
-            texts = batch.prompts or [None] * len(batch.seeds)
+            texts: list[str | None] = list(batch.prompts) if batch.prompts else [None] * len(batch.seeds)
             files = [f"seed{s:06d}_" + (prompt_slug(text) if text else f"class{int(label)}")
                      for s, label, text in zip(batch.seeds, batch.labels, texts)]
             save_images(batch.images, out / "images", files)

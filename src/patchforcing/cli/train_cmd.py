@@ -18,23 +18,40 @@ from patchforcing.cli.common import (
     unit_float,
 )
 from patchforcing.cli.recipes import RECIPES
-from patchforcing.data import BAD_FILE_POLICIES, ArrayData, DataConfig, load_dataset
+from patchforcing.data import BAD_FILE_POLICIES, BUILTIN_SOURCES, ArrayData, DataConfig, load_dataset
 from patchforcing.device import PRECISION_CHOICES, resolve_device, resolve_precision
 from patchforcing.loss import LossConfig
-from patchforcing.model import PRESETS, model_config_from_preset
+from patchforcing.model import (
+    PRESETS,
+    TEXT_PRESETS,
+    ModelConfig,
+    TextModelConfig,
+    model_config_from_preset,
+    text_model_config_from_preset,
+)
 from patchforcing.timesamplers import TIME_SAMPLERS
-from patchforcing.train.config import LR_SCHEDULES, OptimConfig, TimeSamplerConfig, TrainConfig, config_to_json
+from patchforcing.train.config import (
+    LR_SCHEDULES,
+    OptimConfig,
+    TextConfig,
+    TimeSamplerConfig,
+    TrainConfig,
+    config_to_json,
+)
 from patchforcing.train.distributed import STRATEGIES, Parallel
 
-__all__ = ["add_train_parser", "run_train", "build_train_config"]
+__all__ = ["add_train_parser", "run_train", "build_train_config", "TEXT_LTG_LOC"]
+
+TEXT_LTG_LOC = 0.5  # the authors' LTG location for text-to-image (SPEC.md section 3)
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train or resume a model", allow_abbrev=False, formatter_class=HelpFormatter,
                        description="Train a Patch Forcing model (or the global-time baseline). Rerun the same "
                        "command to resume from the last checkpoint; SIGINT/SIGTERM save one and exit.")
-    p.add_argument("--data", default="fashion-mnist", help="'fashion-mnist', an image folder, or an .npz file")
-    p.add_argument("--data-dir", help="folder with the Fashion-MNIST *-ubyte.gz files")
+    p.add_argument("--data", default="fashion-mnist",
+                   help="'fashion-mnist', 'emoji' (colour, 32 px by default), an image folder, or an .npz file")
+    p.add_argument("--data-dir", help="where a built-in data set is installed (default: its usual place)")
     p.add_argument("--image-size", type=positive_int, help="model image size (folders are resized to it)")
     p.add_argument("--channels", type=int, choices=(1, 3),
                    help="image folders: 1 (grey) or 3 (RGB); default: from the data")
@@ -44,7 +61,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recipe", choices=sorted(RECIPES),
                    help="a named set of the flags below (flags given as well override it): "
                    + "; ".join(f"{name}: {text}" for name, (_, text) in sorted(RECIPES.items())))
-    p.add_argument("--preset", default="S/4", choices=sorted(PRESETS), help="backbone size")
+    p.add_argument("--preset", choices=sorted(PRESETS) + sorted(TEXT_PRESETS),
+                   help="backbone size (default: S/4, or T2I-S/4 with --text)")
     p.add_argument("--depth", type=positive_int, help="transformer blocks (default: the preset's)")
     p.add_argument("--width", type=positive_int, help="hidden width D (default: the preset's)")
     p.add_argument("--heads", type=positive_int, help="attention heads (default: the preset's)")
@@ -56,6 +74,19 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ts-param", type=key_value, action="append", default=[], metavar="NAME=VALUE",
                    help="time-sampler parameter, e.g. std=0.6 loc=0.7 sharpness=4")
     p.add_argument("--unconditional", action="store_true", help="ignore class labels")
+    t = p.add_argument_group("text-to-image (--text)")
+    t.add_argument("--text", action="store_true",
+                   help="train a text-to-image model on the data's captions (the emoji set, or folders with .txt / "
+                   "captions.jsonl captions); --label-dropout is then the caption dropout; LTG loc defaults to 0.5")
+    t.add_argument("--text-encoder", default="builtin",
+                   help="'builtin' (a word tokenizer of the training captions, embeddings trained with the model) or "
+                   "a local Hugging Face model folder whose frozen hidden states are used (needs the text extra)")
+    t.add_argument("--text-layer", type=int, default=TextConfig.layer,
+                   help="pretrained encoder: the hidden layer used (0 = embeddings, -1 = last)")
+    t.add_argument("--text-max-length", type=positive_int, default=TextConfig.max_length,
+                   help="most text tokens per caption")
+    t.add_argument("--text-min-count", type=positive_int, default=TextConfig.min_count,
+                   help="built-in encoder: words seen fewer times in the captions are unknown")
     p.add_argument("--steps", type=positive_int, default=TrainConfig.steps, help="total training steps")
     p.add_argument("--batch-size", type=positive_int, default=TrainConfig.batch_size,
                    help="global batch size, split across processes under torchrun")
@@ -100,9 +131,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
 def _data_config(args: argparse.Namespace) -> DataConfig:
     """The data section; options that only apply to some sources are refused where they would
     otherwise be silently ignored."""
-    folder = args.data != "fashion-mnist" and not args.data.endswith(".npz")
-    if args.data_dir is not None and args.data != "fashion-mnist":
-        raise ValueError("--data-dir only applies to --data fashion-mnist")
+    folder = args.data not in BUILTIN_SOURCES and not args.data.endswith(".npz")
+    if args.data_dir is not None and args.data not in BUILTIN_SOURCES:
+        raise ValueError(f"--data-dir only applies to the built-in data sets ({', '.join(BUILTIN_SOURCES)})")
     if not folder and (args.channels is not None or args.on_bad_file != "error"):
         raise ValueError("--channels and --on-bad-file only apply to image folders")
     return DataConfig(source=args.data, data_dir=args.data_dir, image_size=args.image_size,
@@ -128,15 +159,25 @@ def build_train_config(args: argparse.Namespace, data: ArrayData | None = None) 
     size, channels, classes = arrays.image_size, arrays.channels, arrays.num_classes
     overrides = {k: v for k, v in (("depth", args.depth), ("width", args.width), ("num_heads", args.heads),
                                    ("patch_size", args.patch_size)) if v is not None}
-    model = model_config_from_preset(
-        args.preset, image_size=size, in_channels=channels, num_classes=0 if args.unconditional else classes,
-        time_mode="global" if args.baseline else "patch", difficulty_head=not args.baseline, **overrides)
+    time = {"time_mode": "global" if args.baseline else "patch", "difficulty_head": not args.baseline}
+    model: ModelConfig | TextModelConfig
+    text: TextConfig | None = None
+    if args.text:
+        text, model = _text_model(args, arrays, time, overrides)
+    else:
+        if args.preset in TEXT_PRESETS:
+            raise ValueError(f"--preset {args.preset} is a text-to-image model: add --text")
+        model = model_config_from_preset(args.preset or "S/4", image_size=size, in_channels=channels,
+                                         num_classes=0 if args.unconditional else classes, **time, **overrides)
     sampler = args.time_sampler or ("uniform" if args.baseline else "ltg")
     repeated = sorted({k for k, _ in args.ts_param if [n for n, _ in args.ts_param].count(k) > 1})
     if repeated:
         raise ValueError(f"--ts-param {', '.join(repeated)} given more than once")
+    params = dict(args.ts_param)
+    if args.text and sampler == "ltg":
+        params.setdefault("loc", TEXT_LTG_LOC)
     return TrainConfig(
-        model=model, data=data_config, time_sampler=TimeSamplerConfig(sampler, dict(args.ts_param)),
+        model=model, text=text, data=data_config, time_sampler=TimeSamplerConfig(sampler, params),
         loss=LossConfig(nll_weight=args.nll_weight, label_dropout=args.label_dropout),
         optim=OptimConfig(lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
                           grad_clip=args.grad_clip, ema_decay=args.ema_decay, ema_warmup=args.ema_warmup,
@@ -144,6 +185,29 @@ def build_train_config(args: argparse.Namespace, data: ArrayData | None = None) 
         out_dir=args.out, steps=args.steps, batch_size=args.batch_size, seed=args.seed, precision=_precision(args),
         log_every=args.log_every, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
         keep_checkpoints=args.keep_checkpoints, on_nonfinite=args.on_nonfinite)
+
+
+def _text_model(args: argparse.Namespace, data: ArrayData, time: dict, overrides: dict
+                ) -> tuple[TextConfig, TextModelConfig]:
+    """The text section and the text-to-image model config (its input size from the run's encoder)."""
+    from patchforcing.train.text import build_text_encoder
+
+    if args.preset is not None and args.preset not in TEXT_PRESETS:
+        raise ValueError(f"--text needs a text-to-image preset ({', '.join(sorted(TEXT_PRESETS))}), "
+                         f"not {args.preset}")
+    if args.unconditional:
+        raise ValueError("--text and --unconditional exclude each other (a text model drops captions with "
+                         "--label-dropout)")
+    pretrained = args.text_encoder != "builtin"
+    text = TextConfig(encoder="pretrained" if pretrained else "builtin",
+                      pretrained_path=str(Path(args.text_encoder).resolve()) if pretrained else None,
+                      layer=args.text_layer, min_count=args.text_min_count, max_length=args.text_max_length)
+    encoder = build_text_encoder(text, data)
+    model = text_model_config_from_preset(
+        args.preset or "T2I-S/4", image_size=data.image_size, in_channels=data.channels,
+        text_vocab_size=encoder.vocab_size, text_feature_dim=encoder.feature_dim or 0,
+        max_text_length=encoder.max_length, **time, **overrides)
+    return text, model
 
 
 def _report_skipped(data: ArrayData) -> None:

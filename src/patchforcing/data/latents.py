@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from patchforcing.data.arrays import Captions, CaptionsMixin, check_captions
 from patchforcing.io.atomic import atomic_write
 
 __all__ = ["MANIFEST", "LatentArrays", "ShardWriter", "is_latent_folder", "load_latents"]
@@ -35,14 +36,16 @@ def is_latent_folder(path: str | Path) -> bool:
 
 
 @dataclass(frozen=True)
-class LatentArrays:
-    """Scaled latents (M, C, h, w) and labels (M,) in [0, num_classes)."""
+class LatentArrays(CaptionsMixin):
+    """Scaled latents (M, C, h, w) and labels (M,) in [0, num_classes); ``captions`` as in
+    :class:`~patchforcing.data.arrays.ImageArrays` (empty: none)."""
 
     latents: torch.Tensor
     labels: torch.Tensor
     scale: float
     class_names: tuple[str, ...] = field(default_factory=tuple)
     skipped: tuple[str, ...] = field(default_factory=tuple)
+    captions: Captions = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         if self.latents.dim() != 4 or not self.latents.is_floating_point():
@@ -52,6 +55,7 @@ class LatentArrays:
             raise ValueError(f"labels must have shape ({self.latents.shape[0]},), got {tuple(self.labels.shape)}")
         if len(self) == 0:
             raise ValueError("the latent dataset is empty")
+        check_captions(self.captions, len(self))
 
     def __len__(self) -> int:
         return self.latents.shape[0]

@@ -4,7 +4,11 @@ from patchforcing.model.condition import Condition, TextCondition
 from patchforcing.model.conditioning import Conditioning
 from patchforcing.model.config import PRESETS, ModelConfig, model_config_from_preset
 from patchforcing.model.dit import ModelOutput, PatchForcingDiT
+from patchforcing.model.load import GENERATORS, load_model
 from patchforcing.model.protocol import PatchModel
+from patchforcing.model.text_config import TEXT_PRESETS, TextModelConfig, text_model_config_from_preset
+from patchforcing.model.text_dit import PatchForcingT2I
 
 __all__ = ["PRESETS", "ModelConfig", "model_config_from_preset", "Conditioning", "Condition", "TextCondition",
-           "ModelOutput", "PatchForcingDiT", "PatchModel"]
+           "ModelOutput", "PatchForcingDiT", "PatchModel", "TEXT_PRESETS", "TextModelConfig",
+           "text_model_config_from_preset", "PatchForcingT2I", "GENERATORS", "load_model"]

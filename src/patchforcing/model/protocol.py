@@ -1,6 +1,6 @@
 """The interface samplers, losses, generation and analyses type against: anything called like the
-model with a :class:`ModelConfig` (the model itself, a DDP / FSDP / compiled wrapper of it, a test
-double)."""
+model with a :class:`ModelConfig` or :class:`TextModelConfig` (the model itself, a DDP / FSDP /
+compiled wrapper of it, a test double)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from torch import nn
 from patchforcing.model.condition import Condition
 from patchforcing.model.config import ModelConfig
 from patchforcing.model.dit import ModelOutput
+from patchforcing.model.text_config import TextModelConfig
 
 __all__ = ["PatchModel"]
 
@@ -20,7 +21,7 @@ __all__ = ["PatchModel"]
 @runtime_checkable
 class PatchModel(Protocol):
     @property
-    def config(self) -> ModelConfig:
+    def config(self) -> ModelConfig | TextModelConfig:
         """Read-only here, so a wrapper may expose the wrapped model's config as a property."""
         ...
 

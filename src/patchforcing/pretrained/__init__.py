@@ -12,8 +12,9 @@ from patchforcing.pretrained.folder import (
     write_weights,
 )
 from patchforcing.pretrained.meta import MODEL_FORMAT_VERSION, DataSpec, ModelMeta, meta_to_json, read_meta
-from patchforcing.pretrained.mixin import MODEL_FOLDER_FILES, PretrainedMixin, check_destination
+from patchforcing.pretrained.mixin import MODEL_FOLDER_FILES, TEXT_ENCODER_FILE, PretrainedMixin, check_destination
 
 __all__ = ["CheckpointError", "NewerFormatError", "latest_checkpoint", "list_checkpoints", "load_state_dict_checked",
            "read_weights", "resolve_model_folder", "weights_file", "write_weights", "MODEL_FORMAT_VERSION", "DataSpec",
-           "ModelMeta", "meta_to_json", "read_meta", "MODEL_FOLDER_FILES", "PretrainedMixin", "check_destination"]
+           "ModelMeta", "meta_to_json", "read_meta", "MODEL_FOLDER_FILES", "TEXT_ENCODER_FILE", "PretrainedMixin",
+           "check_destination"]

@@ -9,7 +9,8 @@ from patchforcing.pretrained.meta import ModelMeta
 
 __all__ = ["model_card"]
 
-_KINDS = {"patchforcing-dit": "an image generator", "feature-classifier": "an image classifier"}
+_KINDS = {"patchforcing-dit": "an image generator", "patchforcing-t2i": "a text-to-image Patch Forcing model",
+          "feature-classifier": "an image classifier"}
 
 
 def _table(values: dict) -> list[str]:
@@ -46,6 +47,11 @@ def model_card(meta: ModelMeta, name: str, parameters: int) -> str:
                   f'model = PatchForcingDiT.from_pretrained("{name}")',
                   "images = generate(model, GenerationConfig(num_images=8))  # (8, C, H, W) in [-1, 1]", "```", "",
                   f"or `patchforcing sample --checkpoint {name}`."]
+    elif meta.model_type == "patchforcing-t2i":
+        lines += ["from patchforcing.model import PatchForcingT2I", "",
+                  f'model = PatchForcingT2I.from_pretrained("{name}")',
+                  'y = model.text_encoder().encode(["a red heart"])  # the prompts, as the model reads them',
+                  "```"]
     else:
         lines += ["from patchforcing.metrics import FeatureClassifier", "",
                   f'model = FeatureClassifier.from_pretrained("{name}")', "```"]

@@ -38,5 +38,5 @@ def push_to_hub(folder: str | Path, repo_id: str, private: bool = True) -> str:
     api = hub.HfApi()
     api.create_repo(repo_id, private=private, exist_ok=True)
     info = api.upload_folder(folder_path=str(folder), repo_id=repo_id,
-                             allow_patterns=["config.json", "model.safetensors", "README.md"])
+                             allow_patterns=["config.json", "model.safetensors", "README.md", "text_encoder.json"])
     return str(info)

@@ -23,10 +23,11 @@ from patchforcing.pretrained.folder import (
 )
 from patchforcing.pretrained.meta import DataSpec, ModelMeta, meta_to_json, read_meta
 
-__all__ = ["PretrainedMixin", "MODEL_FOLDER_FILES", "check_destination"]
+__all__ = ["PretrainedMixin", "MODEL_FOLDER_FILES", "TEXT_ENCODER_FILE", "check_destination"]
 
+TEXT_ENCODER_FILE = "text_encoder.json"  # a text-to-image model's encoder (tokenizer vocabulary or encoder folder)
 MODEL_FOLDER_FILES = ("config.json", "model.safetensors", "README.md", "ema.safetensors", "train_config.json",
-                      "train_state.pt")
+                      "train_state.pt", TEXT_ENCODER_FILE)
 
 M = TypeVar("M", bound="PretrainedMixin")
 
@@ -95,7 +96,8 @@ class PretrainedMixin(nn.Module):
         folder = resolve_model_folder(name, download)
         meta = read_meta(folder)
         if meta.model_type != cls.model_type:
-            raise CheckpointError(f"{folder} holds a {meta.model_type!r} model, not a {cls.model_type!r}")
+            raise CheckpointError(f"{folder} holds a {meta.model_type!r} model, not a {cls.model_type!r}; "
+                                  "patchforcing.model.load_model loads any generator by its model_type")
         try:
             config = cls.config_from_architecture(meta.architecture)
         except (TypeError, ValueError) as err:

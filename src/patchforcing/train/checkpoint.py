@@ -5,6 +5,7 @@
     model.safetensors   online weights
     ema.safetensors     EMA weights (what sampling loads by default)
     README.md           model card
+    text_encoder.json   text-to-image models: the text encoder (tokenizer vocabulary or encoder folder)
     train_config.json   the resolved TrainConfig of the run
     train_state.pt      optimizer, step and RNG state
 
@@ -24,7 +25,10 @@ import torch
 from torch import nn
 
 from patchforcing.io.atomic import DiskWriteError, atomic_directory, clean_temporaries, remove_directory
+from patchforcing.model import PatchForcingDiT, PatchForcingT2I
+from patchforcing.model.text_config import TextModelConfig
 from patchforcing.pretrained import (
+    TEXT_ENCODER_FILE,
     CheckpointError,
     DataSpec,
     ModelMeta,
@@ -52,13 +56,15 @@ def checkpoint_meta(config: TrainConfig, step: int, class_names: tuple[str, ...]
     training = {**config_to_dict(config), "step": step, **({"run_id": run_id} if run_id else {})}
     for key in ("model", "format_version"):
         training.pop(key)
-    return ModelMeta("patchforcing-dit", dict(vars(m)), data, training=training)
+    model_type = (PatchForcingT2I if isinstance(m, TextModelConfig) else PatchForcingDiT).model_type
+    return ModelMeta(model_type, dict(vars(m)), data, training=training)
 
 
 def save_checkpoint(run_dir: str | Path, step: int, config: TrainConfig, model: Weights, ema: Weights,
                     train_state: dict[str, Any], keep: int, class_names: tuple[str, ...] = (),
-                    run_id: str = "") -> Path:
-    """Write ``run_dir/checkpoints/step_XXXXXXXX`` atomically and keep the newest ``keep`` of them.
+                    run_id: str = "", text_encoder: dict[str, Any] | None = None) -> Path:
+    """Write ``run_dir/checkpoints/step_XXXXXXXX`` atomically and keep the newest ``keep`` of them
+    (with ``text_encoder``, the JSON description of a text-to-image model's encoder).
 
     A failed write of any kind (no space, quota, read-only folder, I/O error; whatever torch or
     safetensors raise for it) raises :class:`DiskWriteError` naming the previous checkpoint, which is
@@ -69,6 +75,8 @@ def save_checkpoint(run_dir: str | Path, step: int, config: TrainConfig, model: 
     def fill(tmp: Path) -> None:
         (tmp / "config.json").write_text(meta_to_json(meta))
         (tmp / "train_config.json").write_text(config_to_json(config))
+        if text_encoder is not None:
+            (tmp / TEXT_ENCODER_FILE).write_text(json.dumps(text_encoder, indent=2) + "\n")
         write_weights(model, tmp / "model.safetensors", step=str(step))
         write_weights(ema, tmp / "ema.safetensors", step=str(step))
         parameters = sum(t.numel() for t in (ema if isinstance(ema, dict) else ema.state_dict()).values())

@@ -12,15 +12,17 @@ from patchforcing.data import DataConfig
 from patchforcing.limits import MAX_TRAIN_STEPS, LimitError, check_limit, check_seeds
 from patchforcing.loss import LossConfig
 from patchforcing.model import ModelConfig
+from patchforcing.model.text_config import TextModelConfig
 from patchforcing.timesamplers import build_time_sampler
 
-__all__ = ["FORMAT_VERSION", "TimeSamplerConfig", "OptimConfig", "TrainConfig", "config_to_dict",
-           "config_from_dict", "config_to_json"]
+__all__ = ["FORMAT_VERSION", "TimeSamplerConfig", "OptimConfig", "TextConfig", "TrainConfig", "config_to_dict",
+           "config_from_dict", "config_to_json", "TEXT_ENCODERS"]
 
 FORMAT_VERSION = 1
 PRECISIONS = ("fp32", "bf16")
 ON_NONFINITE = ("stop", "skip")
 LR_SCHEDULES = ("constant", "cosine")
+TEXT_ENCODERS = ("builtin", "pretrained")
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,33 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
+class TextConfig:
+    """How a text-to-image run encodes its captions: the built-in word tokenizer (its vocabulary built
+    from the training captions, words seen at least ``min_count`` times; embeddings trained with the
+    model) or a frozen Hugging Face model from the local folder ``pretrained_path`` (hidden states of
+    ``layer``; the captions' states are computed once and cached)."""
+
+    encoder: str = "builtin"
+    pretrained_path: str | None = None
+    layer: int = -1
+    min_count: int = 1
+    max_length: int = 32
+
+    def __post_init__(self) -> None:
+        if self.encoder not in TEXT_ENCODERS:
+            raise ValueError(f"text encoder must be one of {TEXT_ENCODERS}, got {self.encoder!r}")
+        if (self.encoder == "pretrained") != (self.pretrained_path is not None):
+            raise ValueError("a pretrained text encoder needs its local folder (pretrained_path), and only it")
+        if self.min_count < 1 or self.max_length < 2:
+            raise ValueError(f"need min_count >= 1 and max_length >= 2, got {self.min_count}, {self.max_length}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)
+    """``model`` is a class-conditional :class:`ModelConfig`, or a :class:`TextModelConfig` together
+    with ``text`` (how captions are encoded) for a text-to-image run."""
+
+    model: ModelConfig | TextModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     time_sampler: TimeSamplerConfig = field(default_factory=TimeSamplerConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -79,6 +106,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     on_nonfinite: str = "stop"
+    text: TextConfig | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
@@ -99,6 +127,8 @@ class TrainConfig:
         sampler = build_time_sampler(self.time_sampler.name, self.time_sampler.params)
         if self.model.time_mode == "global" and not sampler.is_global:
             raise ValueError(f"a global-time model needs a global time sampler, not {sampler.name!r}")
+        if isinstance(self.model, TextModelConfig) != (self.text is not None):
+            raise ValueError("a text-to-image model needs a text section (how captions are encoded), and only it")
         if self.data.image_size not in (None, self.model.image_size):
             raise ValueError(f"data image_size {self.data.image_size} differs from "
                              f"model image_size {self.model.image_size}")
@@ -157,16 +187,27 @@ def _build(cls, values: Any, where: str):
     for name, value in values.items():
         path = f"{where}.{name}" if where else name
         sub = _SECTIONS.get((cls, name))
-        kwargs[name] = _build(sub, value, path) if sub is not None else _coerce(value, hints[name], path)
+        if sub is _model_section:
+            sub = _model_section(value)
+        if sub is not None and not (value is None and type(None) in get_args(hints[name])):
+            kwargs[name] = _build(sub, value, path)
+        else:
+            kwargs[name] = _coerce(value, hints[name], path)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError, ArithmeticError) as err:
         raise ValueError(f"config section {where or 'top level'!r}: {err}") from err
 
 
-_SECTIONS = {(TrainConfig, "model"): ModelConfig, (TrainConfig, "data"): DataConfig,
-             (TrainConfig, "time_sampler"): TimeSamplerConfig, (TrainConfig, "loss"): LossConfig,
-             (TrainConfig, "optim"): OptimConfig}
+def _model_section(values: Any) -> type:
+    """The model section's class: a text-to-image model has a text refiner."""
+    return TextModelConfig if isinstance(values, dict) and "refiner_width" in values else ModelConfig
+
+
+_SECTIONS: dict[tuple[type, str], Any] = {
+    (TrainConfig, "model"): _model_section, (TrainConfig, "data"): DataConfig,
+    (TrainConfig, "time_sampler"): TimeSamplerConfig, (TrainConfig, "loss"): LossConfig,
+    (TrainConfig, "optim"): OptimConfig, (TrainConfig, "text"): TextConfig}
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:

@@ -18,7 +18,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from patchforcing.distributed import DistEnv, all_reduce_mean, rank_slice
 from patchforcing.loss import LossOutput
-from patchforcing.model import ModelConfig, PatchForcingDiT, PatchModel
+from patchforcing.model import ModelConfig, PatchForcingDiT, PatchForcingT2I, PatchModel
+from patchforcing.model.text_config import TextModelConfig
 
 __all__ = ["STRATEGIES", "Parallel", "DataParallel", "compile_model", "wrap_model", "shard_ema", "model_state",
            "optimizer_state", "load_optimizer_state", "NullLog", "global_stats", "any_rank", "batch_report"]
@@ -39,13 +40,16 @@ class Parallel:
             raise ValueError(f"parallel strategy must be one of {STRATEGIES}, got {self.strategy!r}")
 
 
+Generator = PatchForcingDiT | PatchForcingT2I  # the two model kinds a run trains
+
+
 class DataParallel(DistributedDataParallel):
     """DDP that still exposes the wrapped model's ``config`` (the loss reads the patch size)."""
 
-    module: PatchForcingDiT  # what it wraps (DDP types it as any Module)
+    module: Generator  # what it wraps (DDP types it as any Module)
 
     @property
-    def config(self) -> ModelConfig:
+    def config(self) -> ModelConfig | TextModelConfig:
         return self.module.config
 
 
@@ -55,7 +59,7 @@ def compile_model(model: PatchModel) -> PatchModel:
     return torch.compile(model)  # type: ignore[return-value]  # torch types the result as a bare callable
 
 
-def _fsdp(model: PatchForcingDiT) -> PatchForcingDiT:
+def _fsdp(model: Generator) -> Generator:
     """FSDP2: every block sharded on its own (so one block's weights are gathered at a time), then the root.
     ``fully_shard`` shards in place and returns the module it was given (its class now also an FSDPModule)."""
     from torch.distributed.fsdp import fully_shard
@@ -66,10 +70,10 @@ def _fsdp(model: PatchForcingDiT) -> PatchForcingDiT:
     return model
 
 
-def wrap_model(model: PatchForcingDiT, env: DistEnv, parallel: Parallel) -> PatchModel:
+def wrap_model(model: Generator, env: DistEnv, parallel: Parallel) -> PatchModel:
     """The module to train: ``model`` itself on one process, DDP or FSDP on several; compiled on request.
     FSDP shards ``model`` in place, so build the optimizer from the returned module's parameters."""
-    net: PatchForcingDiT | DataParallel = model
+    net: Generator | DataParallel = model
     if env.distributed and parallel.strategy == "fsdp":
         net = _fsdp(model)
     elif env.distributed:
@@ -78,7 +82,7 @@ def wrap_model(model: PatchForcingDiT, env: DistEnv, parallel: Parallel) -> Patc
     return compile_model(net) if parallel.compile else net
 
 
-def shard_ema(ema: PatchForcingDiT, env: DistEnv, parallel: Parallel) -> PatchForcingDiT:
+def shard_ema(ema: Generator, env: DistEnv, parallel: Parallel) -> Generator:
     """The EMA copy, sharded like the online model under FSDP (so the update is shard against shard)."""
     return _fsdp(ema) if env.distributed and parallel.strategy == "fsdp" else ema
 

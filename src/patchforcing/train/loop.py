@@ -14,13 +14,13 @@ import copy
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from patchforcing.data import ArrayData, DataConfig, load_dataset
+from patchforcing.data import BUILTIN_SOURCES, ArrayData, load_dataset
 from patchforcing.device import resolve_device
 from patchforcing.distributed import DistEnv, init_distributed, rank_slice
 from patchforcing.generation import GenerationConfig, generate
@@ -28,7 +28,8 @@ from patchforcing.io.atomic import DiskWriteError, atomic_write
 from patchforcing.io.images import save_grid
 from patchforcing.limits import check_memory
 from patchforcing.loss import patch_forcing_loss
-from patchforcing.model import PatchForcingDiT
+from patchforcing.model import Condition, PatchForcingDiT, PatchForcingT2I
+from patchforcing.model.text_config import TextModelConfig
 from patchforcing.pretrained import latest_checkpoint
 from patchforcing.timesamplers import GlobalUniform, build_time_sampler
 from patchforcing.train.checkpoint import save_checkpoint
@@ -62,6 +63,7 @@ from patchforcing.train.nonfinite import (
 from patchforcing.train.preflight import check_data_fits_model
 from patchforcing.train.run_folder import check_run_folder, check_same_run, locked_run, resume_point, run_id
 from patchforcing.train.signals import StopSignals
+from patchforcing.train.text import CaptionConditions, build_text_encoder, caption_generator, preview_prompts
 from patchforcing.train.validate import validation_loss
 
 __all__ = ["NonFiniteLossError", "TrainResult", "train", "check_data_fits_model"]
@@ -90,11 +92,14 @@ def _sample_path(run_dir: Path, step: int) -> Path:
     return run_dir / "samples" / f"step_{step:08d}.png"
 
 
-def _save_samples(ema: PatchForcingDiT, path: Path, device: torch.device, write: bool = True) -> None:
-    """A preview grid of 20 images (classes 0, 1, ... in turn) with the EMA weights and the model's
-    default sampler at 25 steps; every rank samples (FSDP needs them all), rank 0 ``write``s."""
+def _save_samples(ema: PatchForcingDiT | PatchForcingT2I, path: Path, device: torch.device, write: bool = True,
+                  prompts: tuple[str, ...] | None = None) -> None:
+    """A preview grid of 20 images (classes 0, 1, ... in turn, or the ``prompts`` of a text-to-image
+    model) with the EMA weights and the model's default sampler at 25 steps; every rank samples (FSDP
+    needs them all), rank 0 ``write``s."""
     c = ema.config
-    config = GenerationConfig(steps=25, num_images=20, classes=tuple(range(c.num_classes)) or None, batch_size=20)
+    classes = None if prompts else tuple(range(c.num_classes)) or None
+    config = GenerationConfig(steps=25, num_images=20, classes=classes, prompts=prompts, batch_size=20)
     images = generate(ema, config, device)
     if not write:
         return
@@ -132,7 +137,14 @@ def _train(config: TrainConfig, env: DistEnv, progress: bool, data: ArrayData | 
     check_memory(parameters * (TRAIN_BYTES_PER_PARAMETER if dev.type == "cpu" else 4),
                  f"training a model of {parameters:,} parameters")
     torch.manual_seed(config.seed)
-    model = PatchForcingDiT(config.model).to(dev)
+    captions = prompts = None
+    if isinstance(config.model, TextModelConfig):
+        assert config.text is not None  # TrainConfig checks it
+        encoder = build_text_encoder(config.text, data)
+        captions, prompts = CaptionConditions(encoder, data), preview_prompts(data, 20)
+        model: PatchForcingDiT | PatchForcingT2I = PatchForcingT2I(config.model, encoder).to(dev)
+    else:
+        model = PatchForcingDiT(config.model).to(dev)
     ema = copy.deepcopy(model).requires_grad_(False).eval()
     sampler = build_time_sampler(config.time_sampler.name, config.time_sampler.params)
 
@@ -157,7 +169,7 @@ def _train(config: TrainConfig, env: DistEnv, progress: bool, data: ArrayData | 
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
     due = start > 0 and (start % config.sample_every == 0 or start == config.steps)
     if due and not _sample_path(run_dir, start).exists():  # a kill can land between checkpoint and samples
-        _save_samples(ema, _sample_path(run_dir, start), dev, env.is_main)
+        _save_samples(ema, _sample_path(run_dir, start), dev, env.is_main, prompts)
 
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if config.precision == "bf16" else nullcontext()
     losses: list[float] = []
@@ -171,10 +183,14 @@ def _train(config: TrainConfig, env: DistEnv, progress: bool, data: ArrayData | 
     with StopSignals() as stop, bar:  # the bar ends its line before an error is printed
         for step in bar:
             index = batch_indices(step, config.batch_size, len(data), config.seed)
-            x1, y = data.batch(index[rows])  # this rank's rows of the global batch
-            if not config.model.num_classes:
-                y = torch.zeros_like(y)  # an unconditional model has only the null label (index 0)
-            x1, y = x1.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            x1, labels = data.batch(index[rows])  # this rank's rows of the global batch
+            x1 = x1.to(dev, non_blocking=True)
+            if captions is not None:  # drawn for the global batch, so any number of ranks sees the same texts
+                y: Condition = captions(index, caption_generator(config.seed, step), dev)[rows]
+            elif config.model.num_classes:
+                y = labels.to(dev, non_blocking=True)
+            else:
+                y = torch.zeros_like(labels, device=dev)  # an unconditional model has only the null label (index 0)
             for group in opt.param_groups:
                 group["lr"] = config.optim.lr * lr_factor(step, config.steps, config.optim.warmup_steps,
                                                           config.optim.schedule)
@@ -215,25 +231,31 @@ def _train(config: TrainConfig, env: DistEnv, progress: bool, data: ArrayData | 
                 if env.is_main:
                     train_state = {"optimizer": weights[2], "rng": torch.get_rng_state()}
                     save_checkpoint(run_dir, done, config, weights[0], weights[1], train_state, config.keep_checkpoints,
-                                    data.class_names, identity)
+                                    data.class_names, identity, getattr(model, "text_encoder_spec", None))
             if done % config.sample_every == 0 or done == config.steps:
-                _save_samples(ema, _sample_path(run_dir, done), dev, env.is_main)
+                _save_samples(ema, _sample_path(run_dir, done), dev, env.is_main, prompts)
             if halt:
                 break
 
-    val = _final_validation(ema, config, dev) if done == config.steps and done > start else {}
+    val = _final_validation(ema, config, dev, captions) if done == config.steps and done > start else {}
     if val:
         log.write({"step": done, **val})
     return TrainResult(run_dir, done, start, losses, skipped, val, seen / max(time.perf_counter() - t0, 1e-9),
                        stop.received)
 
 
-def _final_validation(ema: PatchForcingDiT, config: TrainConfig, dev: torch.device) -> dict[str, float | None]:
-    """Held-out loss on Fashion-MNIST's test split (other sources have no built-in split)."""
-    if config.data.source != "fashion-mnist":
+def _final_validation(ema: PatchForcingDiT | PatchForcingT2I, config: TrainConfig, dev: torch.device,
+                      captions: CaptionConditions | None) -> dict[str, float | None]:
+    """Held-out loss on a built-in data set's test split (other sources have no built-in split); a
+    text-to-image model reads the test images' captions, encoded by the run's encoder."""
+    if config.data.source not in BUILTIN_SOURCES:
         return {}
-    test = load_dataset(DataConfig(source="fashion-mnist", data_dir=config.data.data_dir, split="test"))
+    test = load_dataset(replace(config.data, split="test"))
+    condition = None
+    if captions is not None:
+        test_captions = CaptionConditions(captions.encoder, test)
+        condition = lambda index, gen: test_captions(index, gen, dev)  # noqa: E731
     own_sampler = build_time_sampler(config.time_sampler.name, config.time_sampler.params)
-    own = validation_loss(ema, test, own_sampler, device=dev)
-    common = validation_loss(ema, test, GlobalUniform(), device=dev)
+    own = validation_loss(ema, test, own_sampler, device=dev, condition=condition)
+    common = validation_loss(ema, test, GlobalUniform(), device=dev, condition=condition)
     return {"val_loss": own.loss, "val_mse": own.mse, "val_nll": own.nll, "val_mse_uniform_t": common.mse}

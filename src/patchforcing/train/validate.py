@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from patchforcing.data import ArrayData
 from patchforcing.loss import LossConfig, patch_forcing_loss
-from patchforcing.model import PatchModel
+from patchforcing.model import Condition, PatchModel
 from patchforcing.timesamplers import TimeSampler
 
 __all__ = ["ValidationLoss", "validation_loss"]
@@ -24,16 +25,20 @@ class ValidationLoss:
 
 @torch.no_grad()
 def validation_loss(model: PatchModel, data: ArrayData, time_sampler: TimeSampler, limit: int = 2000,
-                    batch_size: int = 250, seed: int = 1234, device: torch.device | str = "cpu") -> ValidationLoss:
-    """Mean objective over the first ``limit`` images, labels kept (no dropout), fixed noise per batch."""
+                    batch_size: int = 250, seed: int = 1234, device: torch.device | str = "cpu",
+                    condition: Callable[[torch.Tensor, torch.Generator], Condition] | None = None) -> ValidationLoss:
+    """Mean objective over the first ``limit`` images, labels kept (no dropout), fixed noise per batch.
+    ``condition(index, generator)`` gives the condition of the images at ``index`` where it is not
+    their class label (the captions of a text-to-image model)."""
     total = min(limit, len(data))
     sums = {"loss": 0.0, "mse": 0.0, "nll": 0.0}
     has_nll = False
     for start in range(0, total, batch_size):
         index = torch.arange(start, min(start + batch_size, total))
-        x1, y = data.batch(index)
+        x1, labels = data.batch(index)
         gen = torch.Generator().manual_seed(seed + start)
-        out = patch_forcing_loss(model, x1.to(device), y.to(device), time_sampler, gen,
+        y = labels.to(device) if condition is None else condition(index, torch.Generator().manual_seed(seed - start))
+        out = patch_forcing_loss(model, x1.to(device), y, time_sampler, gen,
                                  LossConfig(label_dropout=0.0))
         weight = len(index) / total
         sums["loss"] += float(out.loss) * weight

@@ -1,0 +1,28 @@
+"""Load any generator folder by the ``model_type`` in its config.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from patchforcing.model.dit import PatchForcingDiT
+from patchforcing.model.text_dit import PatchForcingT2I
+from patchforcing.pretrained import CheckpointError, read_meta, resolve_model_folder
+
+__all__ = ["GENERATORS", "load_model"]
+
+GENERATORS: dict[str, type[PatchForcingDiT] | type[PatchForcingT2I]] = {
+    cls.model_type: cls for cls in (PatchForcingDiT, PatchForcingT2I)}
+
+
+def load_model(name: str | Path, ema: bool = True, device: torch.device | str = "cpu",
+               download: bool = False) -> PatchForcingDiT | PatchForcingT2I:
+    """A class-conditional or text-to-image model from a folder, run, shipped name or hub id (as
+    ``from_pretrained`` of its class takes them), in eval mode on ``device``."""
+    folder = resolve_model_folder(name, download)
+    model_type = read_meta(folder).model_type
+    if model_type not in GENERATORS:
+        raise CheckpointError(f"{folder} holds a {model_type!r} model, not an image generator "
+                              f"({', '.join(sorted(GENERATORS))})")
+    return GENERATORS[model_type].from_pretrained(folder, ema=ema, device=device)

@@ -1,0 +1,229 @@
+"""The text-to-image Patch Forcing model (SPEC.md section 6).
+
+Every token's time goes through sinusoidal features and a mapping network and modulates that token's
+norms in every block (per-token adaLN, in the layouts of :mod:`patchforcing.model.conditioning`); image
+tokens carry 2-D rotary positions; the prompt (ids of the built-in tokenizer or hidden states of a
+frozen encoder) is embedded, refined by a small transformer and attended to by cross-attention in every
+block. Text does not enter the adaLN rows, so they depend on time alone and the same layouts apply.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import nn
+
+from patchforcing.model.condition import Condition, TextCondition
+from patchforcing.model.conditioning import (
+    Conditioning,
+    GatherBuffer,
+    GatheredConditioning,
+    SegmentConditioning,
+    time_segments,
+)
+from patchforcing.model.dit import ModelOutput
+from patchforcing.model.embed import PatchEmbed
+from patchforcing.model.refiner import TextRefiner
+from patchforcing.model.rope import Rotary, rotary_table_2d
+from patchforcing.model.text_blocks import MappingNetwork, TextDiTBlock, TextFinalLayer
+from patchforcing.model.text_config import TextModelConfig
+from patchforcing.path import unpatchify
+from patchforcing.pretrained import TEXT_ENCODER_FILE, CheckpointError, DataSpec, ModelMeta, PretrainedMixin
+
+if TYPE_CHECKING:
+    from patchforcing.text.encoders import TextEncoder
+
+__all__ = ["PatchForcingT2I"]
+
+
+class PatchForcingT2I(PretrainedMixin):
+    """Text-to-image Patch Forcing model: ``forward(x, t, y)`` with t (B,) or (B, N) and y a
+    :class:`TextCondition`. ``text_encoder`` (optional) is the encoder whose prompts it reads; it is
+    stored with the model folder and rebuilt by :meth:`text_encoder`."""
+
+    model_type: ClassVar[str] = "patchforcing-t2i"
+    rope_table: torch.Tensor  # (N, hs) rotary table of the patch grid, a buffer
+
+    @classmethod
+    def config_from_architecture(cls, values: dict[str, Any]) -> TextModelConfig:
+        return TextModelConfig(**values)
+
+    def data_spec(self, class_names: tuple[str, ...] = ()) -> DataSpec:
+        c = self.config
+        return DataSpec(channels=c.in_channels, image_size=c.image_size, class_names=class_names)
+
+    def layout(self) -> dict[str, Any]:
+        c = self.config
+        return {"patches": {"size": c.patch_size, "grid": [c.grid_size, c.grid_size], "order": "row-major"},
+                "outputs": {"velocity_channels": c.in_channels, "logvar_channels": int(c.difficulty_head)},
+                "text": {"input": "token ids" if c.text_vocab_size else "features", "file": TEXT_ENCODER_FILE}}
+
+    def __init__(self, config: TextModelConfig, text_encoder: TextEncoder | None = None) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.text_encoder_spec: dict[str, Any] | None = None
+        if text_encoder is not None:
+            self.set_text_encoder(text_encoder)
+        self.x_embedder = PatchEmbed(c.patch_size, c.in_channels, c.width)
+        self.t_mapping = MappingNetwork(c.mapping_width, c.frequency_dim, c.mapping_layers)
+        self.text_embedder: nn.Module = (
+            nn.Embedding(c.text_vocab_size, c.refiner_width) if c.text_vocab_size  # id 0: the null text
+            else nn.Sequential(nn.LayerNorm(c.text_feature_dim, eps=1e-6), nn.Linear(c.text_feature_dim,
+                                                                                    c.refiner_width)))
+        self.refiner = TextRefiner(c.refiner_width, c.refiner_depth, c.refiner_heads, c.mlp_ratio)
+        self.register_buffer("rope_table", rotary_table_2d(c.grid_size, c.grid_size, c.width // c.num_heads),
+                             persistent=False)  # (N, hs)
+        self.blocks = nn.ModuleList(TextDiTBlock(c.width, c.num_heads, c.mlp_ratio, c.refiner_width, c.mapping_width)
+                                    for _ in range(c.depth))
+        self.final_layer = TextFinalLayer(c.width, c.mapping_width, c.patch_size, c.out_channels)
+        self._gather_buffer: GatherBuffer | None = None
+        self.reset_parameters()
+
+    def set_text_encoder(self, encoder: TextEncoder) -> None:
+        """Record the encoder whose prompts this model reads (checked against the config)."""
+        c = self.config
+        if encoder.vocab_size != c.text_vocab_size or (encoder.feature_dim or 0) != c.text_feature_dim:
+            raise ValueError(f"the {encoder.kind} text encoder gives vocab_size {encoder.vocab_size} / feature_dim "
+                             f"{encoder.feature_dim}; this model reads text_vocab_size {c.text_vocab_size} / "
+                             f"text_feature_dim {c.text_feature_dim}")
+        if encoder.max_length > c.max_text_length:
+            raise ValueError(f"the text encoder gives up to {encoder.max_length} tokens, above the model's "
+                             f"max_text_length {c.max_text_length}")
+        self.text_encoder_spec = encoder.to_json()
+
+    def text_encoder(self) -> TextEncoder:
+        """The encoder recorded with this model, rebuilt (a pretrained one is loaded from its folder)."""
+        from patchforcing.text.encoders import encoder_from_json  # the text package imports the model package
+
+        if self.text_encoder_spec is None:
+            raise ValueError("this model has no text encoder recorded; build it with text_encoder=... or call "
+                             "set_text_encoder(encoder)")
+        encoder = encoder_from_json(self.text_encoder_spec)
+        self.set_text_encoder(encoder)
+        return encoder
+
+    @contextmanager
+    def reuse_buffers(self) -> Iterator[None]:
+        """As :meth:`PatchForcingDiT.reuse_buffers`: no-grad gathers of per-token modulation inside the
+        scope share one buffer (freed on exit; a nested scope keeps the outer one)."""
+        if self._gather_buffer is not None:
+            yield
+            return
+        self._gather_buffer = GatherBuffer()
+        try:
+            yield
+        finally:
+            self._gather_buffer = None
+
+    def reset_parameters(self) -> None:
+        """xavier linears, N(0, 0.02) text embeddings and mapping network, zero adaLN and output layers."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+        w = self.x_embedder.proj.weight
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        if self.x_embedder.proj.bias is not None:
+            nn.init.zeros_(self.x_embedder.proj.bias)
+        if isinstance(self.text_embedder, nn.Embedding):
+            nn.init.normal_(self.text_embedder.weight, std=0.02)
+        for layer in self.t_mapping.mlp:
+            if isinstance(layer, nn.Linear):
+                nn.init.normal_(layer.weight, std=0.02)
+        zeroed = [m.adaLN_modulation for m in self.modules() if isinstance(m, (TextDiTBlock, TextFinalLayer))]
+        for param in (p for m in [*zeroed, self.final_layer.linear] for p in m.parameters()):
+            nn.init.zeros_(param)  # adaLN-Zero: every block starts as the identity
+
+    def check_inputs(self, x: torch.Tensor, t: torch.Tensor, y: Condition) -> tuple[torch.Tensor, TextCondition]:
+        """Validate shapes and the text; returns t as (B, N) and y."""
+        c = self.config
+        expected = (c.in_channels, c.image_size, c.image_size)
+        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(f"expected x of shape (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
+        B = x.shape[0]
+        if t.dim() == 1:
+            t = t[:, None].expand(-1, c.num_patches)
+        if tuple(t.shape) != (B, c.num_patches):
+            raise ValueError(f"expected t of shape ({B},) or ({B}, {c.num_patches}), got {tuple(t.shape)}")
+        if not isinstance(y, TextCondition):
+            raise TypeError(f"a text model is conditioned on a TextCondition (encode prompts with "
+                            f"model.text_encoder().encode(prompts)), got {type(y).__name__}")
+        if len(y) != B or y.length > c.max_text_length:
+            raise ValueError(f"expected text for {B} images with at most {c.max_text_length} tokens, got {len(y)} "
+                             f"rows of {y.length}")
+        if c.text_vocab_size:
+            if y.tokens.dim() != 2:
+                raise ValueError("this model reads token ids of the built-in tokenizer, got features")
+            if bool(((y.tokens < 0) | (y.tokens >= c.text_vocab_size)).any()):
+                raise ValueError(f"token ids must lie in [0, {c.text_vocab_size}); encode with the model's tokenizer")
+        elif y.tokens.dim() != 3 or y.tokens.shape[-1] != c.text_feature_dim:
+            raise ValueError(f"this model reads text features of size {c.text_feature_dim}, got {y.tokens.dtype} "
+                             f"{tuple(y.tokens.shape)}")
+        return t, y
+
+    def conditioning(self, t: torch.Tensor, cache: bool = True) -> Conditioning:
+        """Rows of the mapping network for (B, N) times, in the cheapest layout for them; with
+        ``cache=False`` every token gets its own row (the plain per-token computation)."""
+        B, N = t.shape
+        inference = not torch.is_grad_enabled() and not torch.compiler.is_compiling()
+        if cache and bool((t == t[:, :1]).all()):
+            return SegmentConditioning(rows=self.t_mapping(t[:, 0]), sizes=(N,))
+        if self.config.time_mode == "global":
+            raise ValueError("a global-time model got different times for the patches of one sample")
+        segments = time_segments(t) if cache and inference else None
+        if segments is not None:
+            order, times, sizes = segments  # (B*N,), (B, R), R sizes
+            return SegmentConditioning(rows=self.t_mapping(times.reshape(-1)), sizes=sizes, order=order)
+        buffer = self._gather_buffer if inference else None
+        if not cache:
+            index = torch.arange(B * N, device=t.device).view(B, N)
+            return GatheredConditioning(rows=self.t_mapping(t.reshape(-1)), index=index, buffer=buffer)
+        values, inverse = torch.unique(t.reshape(-1), return_inverse=True)  # (M,), (B*N,)
+        return GatheredConditioning(rows=self.t_mapping(values), index=inverse.view(B, N), buffer=buffer)
+
+    def embed_text(self, y: TextCondition, dtype: torch.dtype) -> torch.Tensor:
+        """Embedded and refined text tokens (B, L, D_text)."""
+        tokens = y.tokens if self.config.text_vocab_size else y.tokens.to(dtype)
+        return self.refiner(self.text_embedder(tokens), y.mask)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: Condition, cache_modulation: bool = True) -> ModelOutput:
+        """x (B, C, H, W), t (B,) or (B, N) in [0, 1], y the encoded prompts (the null text for CFG)."""
+        t, text = self.check_inputs(x, t, y)
+        c = self.config
+        cond = self.conditioning(t, cache=cache_modulation)
+        refined = self.embed_text(text, x.dtype)  # (B, L, D_text)
+        table = self.rope_table.expand(x.shape[0], -1, -1)  # (B, N, hs)
+        rope = Rotary.from_table(cond.to_layout(table), x.dtype)  # the tokens' order, whatever the layout
+        h = cond.to_layout(self.x_embedder(x))  # (B, N, D)
+        for block in self.blocks:
+            h = block(h, cond, rope, refined, text.mask)
+        tokens = cond.to_patches(self.final_layer(h, cond))  # (B, N, p*p*C_out)
+        out = unpatchify(tokens, c.patch_size, c.image_size, c.image_size)  # (B, C_out, H, W)
+        return ModelOutput(v=out[:, : c.in_channels], logvar=out[:, c.in_channels:] if c.difficulty_head else None)
+
+    def fill_model_folder(self, folder: Path, meta: ModelMeta, name: str) -> None:
+        """The model folder files, and ``text_encoder.json`` when an encoder is recorded."""
+        super().fill_model_folder(folder, meta, name)
+        if self.text_encoder_spec is not None:
+            (folder / TEXT_ENCODER_FILE).write_text(json.dumps(self.text_encoder_spec, indent=2) + "\n")
+
+    @classmethod
+    def from_pretrained(cls, name: str | Path, ema: bool = True, device: torch.device | str = "cpu",
+                        download: bool = False) -> PatchForcingT2I:
+        model = super().from_pretrained(name, ema, device, download)
+        path = Path(model.source or ".") / TEXT_ENCODER_FILE
+        if path.is_file():
+            try:
+                spec = json.loads(path.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise CheckpointError(f"cannot read the text encoder description {path}: {err}") from err
+            if not isinstance(spec, dict):
+                raise CheckpointError(f"{path}: expected a JSON object, got {type(spec).__name__}")
+            model.text_encoder_spec = spec
+        return model
