@@ -1,14 +1,28 @@
-"""``bench quality``: the plan shares arms between parts, and the smoke mode runs end to end and resumes."""
+"""``bench quality``: the plan follows the training recipes, finished runs can be adopted, the verdicts state
+their power, and the smoke mode runs end to end in two feature spaces and resumes."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
+import torch
 
-from patchforcing.bench.quality_claims import check_claims
-from patchforcing.bench.quality_plan import PARTS, SMOKE, QualityBenchConfig, arm_train_config, plan_part
+from patchforcing.bench.quality_claims import check_claims, verdict
+from patchforcing.bench.quality_plan import (
+    PARTS,
+    RECIPE_ARMS,
+    SMOKE,
+    QualityBenchConfig,
+    arm_train_config,
+    plan_arms,
+    plan_part,
+)
+from patchforcing.bench.quality_run import EvalRecord
 from patchforcing.cli.main import main
+
+CPU = torch.device("cpu")
 
 
 def bench(*argv: str) -> int:
@@ -16,37 +30,151 @@ def bench(*argv: str) -> int:
 
 
 def test_plan_shares_arms_and_counts_evaluations():
-    config = QualityBenchConfig()
+    config = QualityBenchConfig().resolved(CPU)
     plans = {part: plan_part(config, part) for part in PARTS}
-    assert len(plans["timesamplers"]) == 8 * 3
-    assert len(plans["main"]) == 4 * 3
+    assert len(plans["timesamplers"]) == 9 * 3 * 3  # 8 paper samplers + the recipe's LTG, 3 training x 3 sampling seeds
+    assert len(plans["main"]) == 4 * 3 * 3
     assert set(plans["main"]) - set(plans["sampling"]) == set()  # the main table reuses the sampling evaluations
-    arms = {s.arm for specs in plans.values() for s in specs}
-    assert len(arms) == 9 and {a.label for a in arms} >= {"ltg", "baseline", "srm-s10"}
-    ltg = next(a for a in arms if a.label == "ltg")
-    assert arm_train_config(config, ltg, "x") == arm_train_config(config, ltg, "x")
-    budgets = {arm_train_config(config, a, "x").steps for a in arms}
-    assert budgets == {config.train_steps}
+    arms = plan_arms(config)
+    assert len(arms) == 10 * 3 and {a.label for a in arms} >= {"pf", "ltg", "baseline", "srm-s10"}
+    assert {a.label for a in plan_arms(config, ("main",))} == {"pf", "baseline"}
+    assert {arm_train_config(config, a, "x").steps for a in arms} == {config.train_steps}
+    with pytest.raises(ValueError, match="resolve"):
+        arm_train_config(QualityBenchConfig(), arms[0], "x")  # precision "auto" means nothing before a device
 
 
-def test_smoke_runs_end_to_end_and_resumes(tmp_path, capsys):
-    out, docs = tmp_path / "bench", tmp_path / "docs" / "results.md"
+@pytest.mark.parametrize("label", sorted(RECIPE_ARMS))
+def test_recipe_arms_are_what_train_recipe_builds(label):
+    """`patchforcing train --recipe fmnist-pf|fmnist-global --seed S` builds exactly the default bench's arm."""
+    from patchforcing.cli.main import build_parser
+    from patchforcing.cli.recipes import expand_recipe
+    from patchforcing.cli.train_cmd import build_train_config
+    from patchforcing.data import DataConfig, load_dataset
+    from patchforcing.device import resolve_device
+    from patchforcing.train.config import config_to_json
+
+    data = load_dataset(DataConfig())
+    config = QualityBenchConfig().resolved(resolve_device("auto"))
+    for seed in (0, 2):
+        args = build_parser().parse_args(expand_recipe(["train", "--recipe", RECIPE_ARMS[label], "--seed", str(seed),
+                                                        "--out", "runs/x"]))
+        arm = next(a for a in plan_arms(config) if (a.label, a.train_seed) == (label, seed))
+        ours = arm_train_config(config, arm, "arms")
+        assert config_to_json(replace(ours, out_dir="")) == config_to_json(replace(build_train_config(args, data),
+                                                                                   out_dir=""))
+
+
+def test_verdicts_state_their_power():
+    assert verdict(-2.0, 0.1, 2, 40.0).text == "reproduced"
+    assert verdict(2.0, 0.1, 2, 40.0).text == "reversed"
+    flat = verdict(-0.1, 0.1, 2, 40.0)  # 1 SE, under the 4.30 SE needed with df = 2
+    assert flat.kind == "no detectable difference"
+    assert flat.mde == pytest.approx((4.303 + 1.061) * 0.1 / 40.0)
+    assert flat.text == "no detectable difference (MDE 1.3%)"
+    assert verdict(-5.0, 1.0, 0, 40.0).kind == "no detectable difference"  # one unit: no spread, no test
+
+
+def _evals(arm, sampler, fds, train_seeds=None, spaces=("k1",)):
+    return [EvalRecord(arm, train_seeds[i] if train_seeds else 0, sampler, 16, 16, i % 3 if train_seeds else i, 500,
+                       1.0, {"fd": f}, {k: {"fd": f * (1 + j)} for j, k in enumerate(spaces)})
+            for i, f in enumerate(fds)]
+
+
+def _claim(checks, text):
+    return next(c for c in checks if c.claim.text == text)
+
+
+def test_claims_pair_runs_that_share_seeds():
+    """Seed-to-seed noise shared by both arms cancels in the paired difference, in every feature space."""
+    base, better = [30.0, 34.0, 38.0], [29.0, 33.1, 36.9]  # 1 lower on every seed, seeds spread by 4
+    evals = _evals("baseline", "euler", base, spaces=("k1", "k2")) + _evals("pf", "euler-pf", better,
+                                                                            spaces=("k1", "k2"))
+    check = _claim(check_claims(evals, 16, ("k1", "k2")), "PF + Euler-PF beats the global-time baseline")
+    assert check.claim.kind == "control" and check.agree is True
+    t = check.tests[0]
+    assert t is not None and t.pairs == 3 and t.verdict.kind == "reproduced" and t.needed == pytest.approx(4.303)
+    assert t.change == pytest.approx(-1.0 / 34.0) and t.gap_in_se > 10 and t.unit == "sampling seeds"
+    assert check.claim.paper_change == pytest.approx(27.9 / 33.0 - 1)
+    unpaired = _claim(check_claims([replace(e, sample_seed=e.sample_seed + 5) for e in evals[3:]] + evals[:3], 16,
+                                   ("k1", "k2")), check.claim.text)
+    assert unpaired.tests[0] is not None and unpaired.tests[0].pairs == 0
+    assert unpaired.tests[0].verdict.kind == "no detectable difference"
+    pending = _claim(check_claims(evals, 16, ("k1", "k2")), "dual-loop beats parallel Euler at equal NFE")
+    assert pending.tests == (None, None) and pending.agree is None
+
+
+def test_claims_with_several_training_seeds_test_across_trainings():
+    """Nine runs from three trainings: the unit is the training seed (df = 2), not the run (df = 8)."""
+    base = [30.0, 31.0, 32.0, 36.0, 37.0, 38.0, 33.0, 34.0, 35.0]
+    better = [b - d for b, d in zip(base, [1, 1, 1, 3, 3, 3, 2, 2, 2])]
+    seeds = [i // 3 for i in range(9)]
+    evals = _evals("baseline", "euler", base, seeds) + _evals("pf", "euler-pf", better, seeds)
+    t = _claim(check_claims(evals, 16, ("k1",)), "PF + Euler-PF beats the global-time baseline").tests[0]
+    assert t is not None and t.pairs == 9 and t.units == 3 and t.unit == "training seeds"
+    assert t.needed == pytest.approx(4.303) and t.gap_in_se == pytest.approx(2.0 * 3 ** 0.5)  # 3.46 < 4.30
+    assert t.verdict.text.startswith("no detectable difference (MDE ")
+
+
+def test_partial_and_old_format_results_render(tmp_path):
+    """A results file of an older version (no feature spaces, background or attribution) still renders,
+    with what the plan still lacks listed as pending."""
+    from patchforcing.bench.quality_report import render_markdown
+
+    old_config = {k: v for k, v in json.loads(json.dumps(vars(QualityBenchConfig()))).items()
+                  if k not in ("precision", "lr_schedule", "ema_warmup", "classifiers")}
+    evals = [{"arm": arm, "train_seed": 0, "sampler": "euler-pf", "nfe_requested": 16, "nfe": 16, "sample_seed": s,
+              "num_images": 500, "seconds": 1.0, "metrics": dict.fromkeys(("fd", "kid", "precision", "recall",
+                                                                            "density", "coverage"), 30.0 + s + i)}
+             for i, arm in enumerate(("ltg", "srm-s4")) for s in range(3)]
+    payload = {"config": old_config, "parts": {}, "evals": evals, "seconds": 60.0, "machine": "old machine",
+               "command": "old command", "commands": ["old command"],
+               "arms": [{"label": "ltg", "train_seed": 0, "run_dir": "x", "train_seconds": 5.0, "val": {}}]}
+    text = render_markdown(payload, {})
+    assert "pending: " in text and "srm-s4 seeds 1, 2 (6 evaluations)" in text
+    assert "| timesamplers | paper | max-controlled" in text and "| R1 | old machine | `old command` |" in text
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """The smoke bench, run once: (output folder, docs page)."""
+    root = tmp_path_factory.mktemp("smoke")
+    out, docs = root / "bench", root / "docs" / "results.md"
     assert bench("--smoke", "--out", str(out), "--threads", "1", "--docs", str(docs)) == 0
+    return out, docs
+
+
+def _snapshot(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_smoke_runs_end_to_end_in_two_feature_spaces(smoke):
+    out, docs = smoke
     results = json.loads((out / "results.json").read_text())
-    assert set(results["parts"]) == set(PARTS)
+    assert set(results["parts"]) == set(PARTS) and results["config"]["precision"] == "fp32"
     for part, rows in results["parts"].items():
         assert rows and all(r["runs"] == len(SMOKE.sample_seeds) for r in rows), part
-    sweep = {(r["sampler"], r["nfe_requested"]) for r in results["parts"]["sampling"]}
-    assert {("euler", n) for n in SMOKE.nfe_sweep} <= sweep
+    assert set(results["feature_names"].values()) == {"fmnist-classifier", "fmnist-resnet-aug"}
+    assert all(len(e["feature_spaces"]) == 2 and e["background"] is not None and e["machine"] and e["command"]
+               for e in results["evals"])
+    controls = {r["sampler"] for r in results["parts"]["sampling"]}
+    assert {"random", "hardest-first", "euler-pf"} <= controls  # the two controls run in the smoke bench
     report = (out / "report.md").read_text()
-    assert "## The paper's claims" in report and "## Main table" in report and "Wall times" in report
+    assert "## The paper's claims" in report and "## Main table" in report and "## Runs" in report
+    assert "fmnist-resnet-aug: FD change" in report and "| agree |" in report and "FD (fmnist-resnet-aug)" in report
+    assert "| control | hardest-first (dual-loop, ranking inverted) is worse than dual-loop |" in report
+    assert "| control | PF + Euler-PF beats the global-time baseline |" in report
+    assert "| extra | LTG with a global share of 0.25 (the recipe) beats plain LTG |" in report
+    assert "Pending" not in report and "| R1 | Linux" in report
     assert all((out / "plots" / f).is_file() for f in ("main.png", "timesamplers.png", "nfe_sweep.png"))
     assert "results_files/main.png" in docs.read_text() and (docs.parent / "results_files" / "main.png").is_file()
+
+
+def test_smoke_resumes_from_its_cache_and_from_a_kept_results_file(smoke, tmp_path, capsys):
+    out, _ = smoke
+    results = json.loads((out / "results.json").read_text())
     cached = {p: p.stat().st_mtime_ns for p in (out / "arms").rglob("*") if p.is_file()}
     assert bench("--smoke", "--out", str(out), "--threads", "1", "--part", "main") == 0
     assert all(p.stat().st_mtime_ns == t for p, t in cached.items())  # arms and evaluations come from the cache
-    again = json.loads((out / "results.json").read_text())
-    assert set(again["parts"]) == set(PARTS) and len(again["commands"]) >= 1
     # another machine, another folder: with the results file kept (e.g. in the repository) nothing is retrained
     kept = tmp_path / "kept.json"
     kept.write_text((out / "results.json").read_text())
@@ -54,39 +182,42 @@ def test_smoke_runs_end_to_end_and_resumes(tmp_path, capsys):
     assert bench("--smoke", "--out", str(elsewhere), "--threads", "1", "--part", "main", "--results", str(kept)) == 0
     assert not (elsewhere / "arms").exists()
     folded = json.loads(kept.read_text())
-    assert len(folded["evals"]) == len(results["evals"]) and folded["parts"]["main"] == again["parts"]["main"]
-    controls = {r["sampler"] for r in results["parts"]["sampling"]}
-    assert {"random", "hardest-first", "euler-pf"} <= controls  # the two controls run in the smoke bench
+    assert len(folded["evals"]) == len(results["evals"]) and folded["parts"] == results["parts"]
+    # a results file of another configuration is refused, not overwritten
+    assert bench("--smoke", "--out", str(elsewhere), "--train-steps", "7", "--results", str(kept)) == 2
+    assert "another bench configuration (it differs in ['train_steps'])" in capsys.readouterr().err
+    assert json.loads(kept.read_text()) == folded
+
+
+def test_adopt_refuses_another_configuration_and_copies_a_matching_run(smoke, tmp_path, capsys):
+    """A finished `patchforcing train` run (here: the smoke bench's own pf arm, trained by the same code)."""
+    out, _ = smoke
+    run = next(p for p in (out / "arms").glob("pf-seed0-*") if p.is_dir())
+    before = _snapshot(run)
+    target = tmp_path / "b"
+    assert bench("--smoke", "--out", str(target), "--adopt", f"pf:1={run}", "--train-seeds", "0,1") == 2
+    err = capsys.readouterr().err
+    assert "differs from the arm's in sections ['seed']" in err and "seed: run 0, arm 1" in err
+    assert bench("--smoke", "--out", str(target), "--adopt", f"baseline:0={run}") == 2
+    assert "['model', 'time_sampler']" in capsys.readouterr().err
+    assert bench("--smoke", "--out", str(target), "--adopt", f"srm-s4:7={run}") == 2
+    assert "no such arm" in capsys.readouterr().err
+    assert not target.exists()
+    kept = tmp_path / "kept.json"  # every evaluation recorded: the adopted arm is copied, nothing is trained
+    kept.write_text((out / "results.json").read_text())
+    assert bench("--smoke", "--out", str(target), "--part", "main", "--results", str(kept), "--adopt",
+                 f"pf:0={run}") == 0
+    assert _snapshot(run) == before  # the source run is only read
+    (copy,) = (p for p in (target / "arms").iterdir() if p.is_dir())
+    assert copy.name == run.name and (copy / "checkpoints").is_dir()
+    adopted = next(a for a in json.loads(kept.read_text())["arms"] if a["label"] == "pf")
+    assert adopted["adopted_from"] == str(run.resolve()) and adopted["run_dir"] == str(copy)
 
 
 def test_estimate_prints_a_wall_time(capsys):
-    assert bench("--smoke", "--estimate", "--threads", "1") == 0
-    assert "estimated wall time" in capsys.readouterr().out
-
-
-def _summary(arm, sampler, fds):
-    mean = sum(fds) / len(fds)
-    std = (sum((f - mean) ** 2 for f in fds) / (len(fds) - 1)) ** 0.5
-    return {"arm": arm, "sampler": sampler, "nfe_requested": 16, "nfe": 16, "runs": len(fds),
-            "mean": {"fd": mean}, "std": {"fd": std}}
-
-
-def _evals(arm, sampler, fds):
-    return [{"arm": arm, "sampler": sampler, "nfe_requested": 16, "train_seed": 0, "sample_seed": s,
-             "metrics": {"fd": f}} for s, f in enumerate(fds)]
-
-
-def test_claims_pair_runs_that_share_seeds():
-    """Seed-to-seed noise shared by both arms cancels in the paired difference (not in the unpaired one)."""
-    base, better = [30.0, 34.0, 38.0], [29.0, 33.1, 36.9]  # 1 lower on every seed, seeds spread by 4
-    parts = {"main": [_summary("baseline", "euler", base), _summary("ltg", "euler-pf", better)]}
-    evals = _evals("baseline", "euler", base) + _evals("ltg", "euler-pf", better)
-    row = next(r for r in check_claims(parts, evals, 16) if r["claim"] == "PF + Euler beats the global-time baseline")
-    assert row["pairs"] == 3 and row["verdict"] == "reproduced" and row["needed_se"] == pytest.approx(4.303)
-    assert row["ours"] == pytest.approx(-1.0 / 34.0) and row["gap_in_se"] > 10
-    assert row["paper"] == pytest.approx(27.9 / 33.0 - 1)
-    unpaired = next(r for r in check_claims(parts, [], 16) if r["claim"] == row["claim"])
-    assert unpaired["pairs"] == 0 and unpaired["verdict"] == "same direction"
+    assert bench("--smoke", "--estimate", "--threads", "1", "--out", "/nonexistent/bench") == 0
+    out = capsys.readouterr().out
+    assert "estimated wall time" in out and "left: 10 of 10 arms" in out
 
 
 def test_file_lock_excludes_another_process(tmp_path):
@@ -107,20 +238,6 @@ def test_file_lock_excludes_another_process(tmp_path):
     with file_lock(lock):
         assert ask() == "held"
     assert ask() == "free"
-
-
-def test_claims_with_several_training_seeds_test_across_trainings():
-    """Nine runs from three trainings: the unit is the training seed (df = 2), not the run (df = 8)."""
-    base = [30.0, 31.0, 32.0, 36.0, 37.0, 38.0, 33.0, 34.0, 35.0]
-    better = [b - d for b, d in zip(base, [1, 1, 1, 3, 3, 3, 2, 2, 2])]
-    evals = []
-    for arm, sampler, fds in (("baseline", "euler", base), ("ltg", "euler-pf", better)):
-        evals += [{"arm": arm, "sampler": sampler, "nfe_requested": 16, "train_seed": i // 3, "sample_seed": i % 3,
-                   "metrics": {"fd": f}} for i, f in enumerate(fds)]
-    parts = {"main": [_summary("baseline", "euler", base), _summary("ltg", "euler-pf", better)]}
-    row = next(r for r in check_claims(parts, evals, 16) if r["claim"] == "PF + Euler beats the global-time baseline")
-    assert row["pairs"] == 9 and row["needed_se"] == pytest.approx(4.303)  # df = 3 training seeds - 1
-    assert row["gap_in_se"] == pytest.approx(2.0 * 3 ** 0.5) and row["verdict"] == "same direction"  # 3.46 < 4.30
 
 
 def test_sampler_options_reach_every_sampler_that_takes_them():

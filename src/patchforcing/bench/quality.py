@@ -1,20 +1,26 @@
 """``bench quality``: the paper's ablations reproduced at small scale on Fashion-MNIST.
 
+Every arm trains with the ``fmnist-pf`` / ``fmnist-global`` recipe (3 training seeds by default).
 Parts (each runnable alone, all resumable):
 
-- ``timesamplers``: one PF arm per training time sampler, each scored with Euler-PF at ``nfe``;
-- ``sampling``: the LTG arm with random control / parallel / dual-loop / look-ahead at equal NFE,
-  plus an NFE sweep for the global baseline (Euler) and every PF sampler;
-- ``main``: global-time baseline with Euler vs PF with Euler-PF / dual-loop / look-ahead.
+- ``timesamplers``: one PF arm per training time sampler of the paper (plain LTG among them) plus the
+  recipe's LTG with a global share of 0.25 ("pf"), each scored with Euler-PF at ``nfe``;
+- ``sampling``: the "pf" arm with the two controls (random mask, hardest-first) and parallel /
+  dual-loop / look-ahead at equal NFE, plus an NFE sweep for the global baseline (Euler) and every PF
+  sampler;
+- ``main``: global-time baseline with Euler vs "pf" with Euler-PF / dual-loop / look-ahead.
 
-Every number is a mean and standard deviation over sampling seeds (and training seeds when more
-than one is configured). Results go to ``<out>/results.json`` and ``<out>/report.md`` with PNG plots.
+Every evaluation is scored in each feature space of ``config.classifiers`` at once (the first is the
+primary one) and by its background level. Results fold into a results file (default
+``<out>/results.json``) after every trained arm, about once a minute in between and when the run stops
+(each evaluation is also cached beside its arm), so an interrupted bench loses nothing; a file kept in
+the repository lets a run on another machine do only what is missing. ``<out>/report.md`` and PNG
+plots are written at the end.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import time
@@ -24,35 +30,37 @@ from pathlib import Path
 
 import torch
 
-from patchforcing.bench.quality_plan import PARTS, EvalSpec, QualityBenchConfig, plan_part
-from patchforcing.bench.quality_run import ArmRecord, EvalRecord, run_eval, train_arm
+from patchforcing.bench.quality_claims import Summary, summarize
+from patchforcing.bench.quality_plan import (
+    PARTS,
+    EvalSpec,
+    QualityBenchConfig,
+    plan_arms,
+    plan_part,
+)
+from patchforcing.bench.quality_run import (
+    ArmRecord,
+    EvalRecord,
+    Provenance,
+    Scorer,
+    adopt_arm,
+    load_results,
+    run_eval,
+    train_arm,
+)
 from patchforcing.data import DataConfig, ImageArrays, load_dataset, load_images
 from patchforcing.io import file_lock
 from patchforcing.io.json_file import write_json
-from patchforcing.metrics import ClassifierFeatures, reference_features
+from patchforcing.metrics import ClassifierFeatures, background_masks, reference_features
 
-__all__ = ["Summary", "QualityBenchResult", "run_quality_bench", "summarize", "machine_description", "merge_results"]
-
-METRICS = ("fd", "kid", "precision", "recall", "density", "coverage")
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Mean and spread of every metric for one (arm, sampler, NFE) over its seeds."""
-
-    arm: str
-    sampler: str
-    nfe_requested: int
-    nfe: int
-    runs: int
-    mean: dict[str, float]
-    std: dict[str, float]
+__all__ = ["QualityBenchResult", "run_quality_bench", "machine_description", "merge_results", "recorded_results",
+           "part_summaries", "pending_specs"]
 
 
 @dataclass(frozen=True)
 class QualityBenchResult:
     config: QualityBenchConfig
-    parts: dict[str, list[Summary]]
+    parts: dict[str, list[Summary]]  # this run's parts, over their evaluations made now or found recorded
     arms: list[ArmRecord]
     evals: list[EvalRecord]
     machine: str
@@ -67,63 +75,75 @@ def machine_description(device: torch.device) -> str:
             f"torch {torch.__version__}, python {platform.python_version()}")
 
 
-def summarize(records: list[EvalRecord]) -> list[Summary]:
-    """Group records by (arm, sampler, requested NFE); sample standard deviation over the group."""
-    groups: dict[tuple[str, str, int], list[EvalRecord]] = {}
-    for r in records:
-        groups.setdefault((r.arm, r.sampler, r.nfe_requested), []).append(r)
-    out = []
-    for (arm, sampler, nfe), rs in groups.items():
-        mean = {m: sum(r.metrics[m] for r in rs) / len(rs) for m in METRICS}
-        std = {m: math.sqrt(sum((r.metrics[m] - mean[m]) ** 2 for r in rs) / max(len(rs) - 1, 1)) for m in METRICS}
-        out.append(Summary(arm, sampler, nfe, max(r.nfe for r in rs), len(rs), mean, std))
+def part_summaries(config: QualityBenchConfig, evals: list[EvalRecord]) -> dict[str, list[Summary]]:
+    """Summaries of the recorded evaluations each part plans (parts without any left out)."""
+    out = {}
+    for part in PARTS:
+        wanted = {s.key for s in plan_part(config, part)}
+        found = [e for e in evals if e.key in wanted]
+        if found:
+            out[part] = summarize(found)
     return out
 
 
-def _reference(config: QualityBenchConfig, device: torch.device):
+def pending_specs(config: QualityBenchConfig, evals: list[EvalRecord]) -> dict[str, list[EvalSpec]]:
+    """The evaluations each part plans that the records lack (parts with none missing left out)."""
+    have = {e.key for e in evals}
+    out = {part: [s for s in plan_part(config, part) if s.key not in have] for part in PARTS}
+    return {part: specs for part, specs in out.items() if specs}
+
+
+def _scorer(config: QualityBenchConfig, device: torch.device) -> tuple[Scorer, dict[str, str]]:
     test = load_images(DataConfig(data_dir=config.data_dir, split="test"))
     if config.reference_size is not None:
         keep = slice(0, min(config.reference_size, len(test)))
         test = ImageArrays(test.images[keep], test.labels[keep], test.class_names)
-    extractor = ClassifierFeatures(device=device)
-    return extractor, reference_features(extractor, test, Path(config.out_dir) / "reference")
+    extractors = tuple(ClassifierFeatures(name, device) for name in config.classifiers)
+    references = tuple(reference_features(e, test, Path(config.out_dir) / "reference") for e in extractors)
+    masks = background_masks(test.images, test.labels, test.num_classes)
+    scorer = Scorer(extractors, references, masks, masks.level(test.images, test.labels))
+    return scorer, {e.key: name for e, name in zip(extractors, config.classifiers)}
 
 
 _PORTABLE = ("out_dir", "data_dir")  # config fields that may differ between machines sharing results
 
 
-def _same_bench(a: dict, b: dict) -> bool:
-    return {k: v for k, v in a.items() if k not in _PORTABLE} == {k: v for k, v in b.items() if k not in _PORTABLE}
+def _differing(a: dict, b: dict) -> list[str]:
+    return sorted(k for k in a.keys() | b.keys() if k not in _PORTABLE and a.get(k) != b.get(k))
 
 
-def _eval_key(arm: str, train_seed: int, sampler: str, nfe_requested: int, sample_seed: int) -> tuple:
-    return arm, train_seed, sampler, nfe_requested, sample_seed
+def _config_dict(config: QualityBenchConfig) -> dict:
+    return json.loads(json.dumps(asdict(config)))  # tuples -> lists, as read back from disk
+
+
+def _refuse_other(path: Path, saved: dict, config: dict) -> None:
+    diff = _differing(saved, config)
+    if diff:
+        raise ValueError(f"{path} holds results of another bench configuration (it differs in {diff}); pass another "
+                         "--results (or --out) to keep them, or the options they were made with")
 
 
 def recorded_results(config: QualityBenchConfig, path: Path) -> tuple[dict[tuple, EvalRecord], dict[tuple, ArmRecord]]:
-    """Evaluations and arms already in a results file (e.g. one committed to the repository) made with
-    the same bench configuration, keyed by (arm, train seed, sampler, NFE, sampling seed) and (arm,
-    train seed); empty for a missing file or another configuration."""
+    """Evaluations and arms already in a results file (e.g. one committed to the repository), keyed by
+    (arm, train seed, sampler, NFE, sampling seed) and (arm, train seed); empty for a missing file. A file
+    of another bench configuration is refused (folding into it would discard it)."""
     if not path.is_file():
         return {}, {}
     payload = json.loads(path.read_text())
-    if not _same_bench(payload.get("config", {}), json.loads(json.dumps(asdict(config)))):
-        return {}, {}
-    evals = {_eval_key(e["arm"], e["train_seed"], e["sampler"], e["nfe_requested"], e["sample_seed"]): EvalRecord(**e)
-             for e in payload.get("evals", [])}
-    arms = {(a["label"], a["train_seed"]): ArmRecord(**a) for a in payload.get("arms", [])}
-    return evals, arms
+    _refuse_other(path, payload.get("config", {}), _config_dict(config))
+    found = load_results(payload)
+    return {e.key: e for e in found.evals}, {a.key: a for a in found.arms}
 
 
 def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS, device: str | torch.device = "cpu",
-                      progress: bool = False, command: str = "", log=print,
-                      results: Path | None = None) -> QualityBenchResult:
-    """Train what is missing, score what is missing, and write results.json, report.md and plots.
+                      progress: bool = False, command: str = "", log=print, results: Path | None = None,
+                      adopt: tuple[tuple[str, int, Path], ...] = ()) -> QualityBenchResult:
+    """Adopt the given runs, train what is missing, score what is missing, and write the results file,
+    report.md and plots.
 
-    ``results`` (default ``out_dir/results.json``) is read first: evaluations it already holds for this
-    configuration are reused, and an arm whose evaluations are all there is not trained at all, so a
-    results file kept in the repository lets a run on another machine resume. This run's results are
-    folded into it."""
+    ``results`` (default ``out_dir/results.json``) is read first: evaluations it already holds are
+    reused, and an arm whose evaluations are all there is not trained at all. ``adopt`` holds (arm label,
+    training seed, run folder of ``patchforcing train``) to use as that arm (see :func:`adopt_arm`)."""
     from patchforcing.analysis.plots import require_pyplot
     from patchforcing.bench.quality_report import write_report
 
@@ -132,42 +152,81 @@ def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS
     if unknown:
         raise ValueError(f"unknown bench part(s) {unknown}; choose from {PARTS}")
     device = torch.device(device)
+    config = config.resolved(device)
+    made_by = Provenance(machine_description(device), command)
     start = time.perf_counter()
-    data = load_dataset(DataConfig(data_dir=config.data_dir))
-    extractor, reference = _reference(config, device)
     results_path = results or Path(config.out_dir) / "results.json"
     done, done_arms = recorded_results(config, results_path)
     arms: dict[tuple[str, int], ArmRecord] = {}
+    planned = {(a.label, a.train_seed): a for a in plan_arms(config, parts)}
+    for label, seed, source in adopt:
+        if (label, seed) not in planned:
+            raise ValueError(f"--adopt {label}:{seed}: no such arm in parts {list(parts)} (arms "
+                             f"{sorted({k[0] for k in planned})}, training seeds {list(config.train_seeds)})")
+        arms[(label, seed)] = adopt_arm(config, planned[(label, seed)], source, made_by)
+        log(f"arm {label} (train seed {seed}): adopted {source} as {arms[(label, seed)].run_dir}")
+    data = load_dataset(DataConfig(data_dir=config.data_dir))
+    scorer, names = _scorer(config, device)
+    header = {"config": _config_dict(config), "feature_names": names,
+              "reference_background": scorer.reference_background, "machine": made_by.machine, "command": command}
+    fold = _Fold(results_path, header, start)
+    fold.add(arms=tuple(arms.values()))
     evals: dict[EvalSpec, EvalRecord] = {}
     summaries: dict[str, list[Summary]] = {}
-    for part in parts:
-        records = []
-        for spec in plan_part(config, part):
-            key = (spec.arm.label, spec.arm.train_seed)
-            found = done.get(_eval_key(*key, spec.sampler, spec.nfe, spec.sample_seed))
-            if found is not None and spec not in evals:
-                evals[spec] = found
-                if key in done_arms:
-                    arms.setdefault(key, done_arms[key])
-            if key not in arms and spec not in evals:
-                log(f"[{part}] arm {spec.arm.label} (train seed {spec.arm.train_seed})")
-                arms[key] = train_arm(config, spec.arm, data, device, progress)
-            if spec not in evals:
-                evals[spec] = run_eval(config, spec, arms[key], extractor, reference, device)
-                e = evals[spec]
-                log(f"[{part}] {spec.arm.label} {spec.sampler} NFE {e.nfe} seed {spec.sample_seed}: "
-                    f"FD {e.metrics['fd']:.3f} ({e.seconds:.1f} s)")
-            records.append(evals[spec])
-        summaries[part] = summarize(records)
-    result = QualityBenchResult(config, summaries, list(arms.values()), list(evals.values()),
-                                machine_description(device), command, time.perf_counter() - start)
-    write_report(merge_results(asdict(result), results_path), Path(config.out_dir))
-    return result
+    try:
+        for part in parts:
+            records = []
+            for spec in plan_part(config, part):
+                key = (spec.arm.label, spec.arm.train_seed)
+                found = done.get(spec.key)
+                if found is not None and spec not in evals:
+                    evals[spec] = found
+                    if key in done_arms:
+                        arms.setdefault(key, done_arms[key])
+                if spec not in evals:
+                    if key not in arms:
+                        log(f"[{part}] arm {spec.arm.label} (train seed {spec.arm.train_seed})")
+                        arms[key] = train_arm(config, spec.arm, data, device, made_by, progress)
+                        fold.add(arms=(arms[key],))
+                    evals[spec] = e = run_eval(config, spec, arms[key], scorer, device, made_by)
+                    fold.add(evals=(e,))
+                    log(f"[{part}] {spec.arm.label} {spec.sampler} NFE {e.nfe} seed {spec.sample_seed}: "
+                        f"FD {e.metrics['fd']:.3f} ({e.seconds:.1f} s)")
+                records.append(evals[spec])
+            summaries[part] = summarize(records)
+    finally:  # what is done is kept, whatever stopped the run
+        payload = fold.flush()
+    write_report(payload, Path(config.out_dir))
+    return QualityBenchResult(config, summaries, list(arms.values()), list(evals.values()), made_by.machine, command,
+                              time.perf_counter() - start)
+
+
+class _Fold:
+    """Records of this run not yet in the results file: folded in at most every ``every`` seconds (the
+    evaluations are cached beside their arms meanwhile), after every trained arm, and by :meth:`flush`."""
+
+    def __init__(self, path: Path, header: dict, start: float, every: float = 60.0) -> None:
+        self.path, self.header, self.last, self.every = path, header, start, every
+        self.arms: list[ArmRecord] = []
+        self.evals: list[EvalRecord] = []
+
+    def add(self, arms: tuple[ArmRecord, ...] = (), evals: tuple[EvalRecord, ...] = ()) -> None:
+        self.arms += arms
+        self.evals += evals
+        if arms or time.perf_counter() - self.last >= self.every:
+            self.flush()
+
+    def flush(self) -> dict:
+        now = time.perf_counter()
+        payload = {**self.header, "arms": [asdict(a) for a in self.arms], "evals": [asdict(e) for e in self.evals],
+                   "seconds": now - self.last}
+        self.arms, self.evals, self.last = [], [], now
+        return merge_results(payload, self.path)
 
 
 def merge_results(payload: dict, path: Path) -> dict:
-    """Fold this run into ``path``: parts run now replace earlier ones, arms and evaluations accumulate,
-    wall times add up; a different configuration starts the file afresh."""
+    """Fold records into ``path``: arms and evaluations accumulate (a newer record replaces the one of the
+    same key), wall times add up, and the per-part summaries are recomputed from every evaluation."""
     payload = json.loads(json.dumps(payload))  # tuples -> lists, as read back from disk
     with file_lock(path.with_name(path.name + ".lock")):  # side-by-side runs fold in one at a time
         return _merge_locked(payload, path)
@@ -181,14 +240,18 @@ def _keep(items: list[dict], new: list[dict], key: Callable[[dict], object]) -> 
 def _merge_locked(payload: dict, path: Path) -> dict:
     if path.is_file():
         old = json.loads(path.read_text())
-        if _same_bench(old.get("config", {}), payload["config"]):
-            payload = {**payload, "parts": {**old["parts"], **payload["parts"]},
-                       "arms": _keep(old["arms"], payload["arms"], lambda a: a["run_dir"]),
-                       "evals": _keep(old["evals"], payload["evals"],
-                                      lambda e: (e["arm"], e["train_seed"], e["sampler"], e["nfe_requested"],
-                                                 e["sample_seed"])),
-                       "seconds": old["seconds"] + payload["seconds"],
-                       "commands": list(dict.fromkeys([*old.get("commands", []), payload["command"]]))}
+        _refuse_other(path, old.get("config", {}), payload["config"])
+        payload = {**payload, "arms": _keep(old.get("arms", []), payload["arms"],
+                                            lambda a: (a["label"], a["train_seed"])),
+                   "evals": _keep(old.get("evals", []), payload["evals"],
+                                  lambda e: (e["arm"], e["train_seed"], e["sampler"], e["nfe_requested"],
+                                             e["sample_seed"])),
+                   "seconds": old.get("seconds", 0.0) + payload["seconds"],
+                   "feature_names": {**old.get("feature_names", {}), **payload["feature_names"]},
+                   "commands": list(dict.fromkeys([*old.get("commands", []), payload["command"]]))}
     payload.setdefault("commands", [payload["command"]])
+    found = load_results(payload)
+    payload["parts"] = {part: [asdict(s) for s in rows] for part, rows in part_summaries(found.config,
+                                                                                          found.evals).items()}
     write_json(payload, path)
     return payload

@@ -1,26 +1,40 @@
 """Predicting the wall time of ``bench quality`` from a short measurement of one arm on this machine.
 
-total ~= (unique arms x train_steps) x t_step + (sum over unique evaluations of NFE x batches) x t_forward
+total ~= (arms to train x train_steps) x t_step + (sum over pending evaluations of NFE x batches) x t_forward
+         + (pending evaluations x batches) x t_embed
 
-t_step is one optimizer step of the LTG arm at the bench's batch size; t_forward one forward pass of an
-evaluation batch with a distinct time per patch (the dearest case, so the estimate errs high). Both are
-measured as wall time and as process CPU time: on a busy machine the wall-time estimate includes the
-other jobs' share, while the CPU-time one (with one torch thread) is the wall time on an idle core.
-Reference features, checkpoints and final validations add a few percent and are not counted.
+t_step is one optimizer step of the recipe's PF arm at the bench's batch size and precision; t_forward one
+forward pass of an evaluation batch with a distinct time per patch (the dearest case, so the estimate errs
+high); t_embed one evaluation batch through every feature extractor. All are measured as wall time and as
+process CPU time: on a busy machine the wall-time estimate includes the other jobs' share, while the
+CPU-time one (with one torch thread) is the wall time on an idle core. Evaluations a results file already
+holds, and arms already finished in the output folder, are not counted. Reference features, checkpoints
+and final validations add a few percent and are not counted.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from patchforcing.bench.quality_plan import PARTS, Arm, QualityBenchConfig, arm_train_config, plan_part
+from patchforcing.bench.quality_plan import (
+    PARTS,
+    RECIPE_SHARE,
+    Arm,
+    EvalSpec,
+    QualityBenchConfig,
+    arm_train_config,
+    plan_part,
+)
 from patchforcing.loss import patch_forcing_loss
-from patchforcing.model import PatchForcingDiT
-from patchforcing.timesamplers import LTG
+from patchforcing.metrics import ClassifierFeatures
+from patchforcing.model import ModelConfig, PatchForcingDiT
+from patchforcing.timesamplers import build_time_sampler
 
 __all__ = ["CostEstimate", "estimate_cost"]
 
@@ -29,12 +43,16 @@ __all__ = ["CostEstimate", "estimate_cost"]
 class CostEstimate:
     train_step_s: float
     forward_s: float
+    embed_s: float  # one evaluation batch through every feature extractor
     train_step_cpu_s: float
     forward_cpu_s: float
-    arms: int
+    embed_cpu_s: float
+    arms: int  # arms still to train
+    arms_planned: int
     train_steps: int
     eval_forwards: int
-    evals: int
+    evals: int  # evaluations still to run
+    evals_planned: int
     total_s: float
     total_cpu_s: float
 
@@ -51,33 +69,48 @@ def _best_time(fn, repeats: int) -> tuple[float, float]:
     return min(wall), min(cpu)
 
 
+def _finished(config: QualityBenchConfig, arm: Arm) -> bool:
+    return (Path(arm_train_config(config, arm, str(Path(config.out_dir) / "arms")).out_dir) / "arm.json").is_file()
+
+
 def estimate_cost(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS, device: torch.device | str = "cpu",
-                  repeats: int = 3) -> CostEstimate:
+                  repeats: int = 3, recorded: frozenset[tuple] = frozenset()) -> CostEstimate:
+    """The predicted cost of what is left; ``recorded`` holds the (arm, train seed, sampler, NFE, sampling
+    seed) keys of evaluations already in the results file."""
     device = torch.device(device)
-    run = arm_train_config(config, Arm("ltg", "ltg", (), False, 0), "estimate")
+    config = config.resolved(device)
+    run = arm_train_config(config, Arm("pf", "ltg", RECIPE_SHARE, False, 0), "estimate")
+    assert isinstance(run.model, ModelConfig)  # the bench trains class-conditional image models
     model = PatchForcingDiT(run.model).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
+    sampler = build_time_sampler(run.time_sampler.name, run.time_sampler.params)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.precision == "bf16" else nullcontext()
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(config.batch_size, 1, 28, 28, generator=gen).to(device)
     y = torch.randint(10, (config.batch_size,), generator=gen).to(device)
 
     def step() -> None:
-        loss = patch_forcing_loss(model, x, y, LTG()).loss
+        with autocast:
+            loss = patch_forcing_loss(model, x, y, sampler).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
-    xb = torch.randn(config.eval_batch, 1, 28, 28, generator=gen).to(device)
+    xb = torch.randn(config.eval_batch, 1, 28, 28, generator=gen).clamp(-1, 1).to(device)
     yb = torch.randint(10, (config.eval_batch,), generator=gen).to(device)
     tb = torch.rand(config.eval_batch, run.model.num_patches, generator=gen).to(device)
+    extractors = [ClassifierFeatures(name, device) for name in config.classifiers]
     with torch.no_grad():
         forward = _best_time(lambda: model(xb, tb, yb), repeats)
+        embed = _best_time(lambda: [e(xb) for e in extractors], repeats)
     train_step = _best_time(step, repeats)
-    specs = list(dict.fromkeys(s for part in parts for s in plan_part(config, part)))
-    arms = len({s.arm for s in specs})
+    specs: list[EvalSpec] = list(dict.fromkeys(s for part in parts for s in plan_part(config, part)))
+    todo = [s for s in specs if s.key not in recorded]
+    arms = [a for a in dict.fromkeys(s.arm for s in todo) if not _finished(config, a)]
     batches = math.ceil(config.num_images / config.eval_batch)
-    forwards = sum(config.sampler(s.sampler).budget(s.nfe).nfe * batches for s in specs)
-    steps = arms * config.train_steps
-    return CostEstimate(train_step[0], forward[0], train_step[1], forward[1], arms, config.train_steps, forwards,
-                        len(specs), steps * train_step[0] + forwards * forward[0],
-                        steps * train_step[1] + forwards * forward[1])
+    forwards = sum(config.sampler(s.sampler).budget(s.nfe).nfe * batches for s in todo)
+    steps, embeds = len(arms) * config.train_steps, len(todo) * batches
+    return CostEstimate(train_step[0], forward[0], embed[0], train_step[1], forward[1], embed[1], len(arms),
+                        len({s.arm for s in specs}), config.train_steps, forwards, len(todo), len(specs),
+                        steps * train_step[0] + forwards * forward[0] + embeds * embed[0],
+                        steps * train_step[1] + forwards * forward[1] + embeds * embed[1])
