@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import torch
 
 from patchforcing.data import ArrayData
-from patchforcing.model import PatchModel
+from patchforcing.model import Condition, PatchModel
+from patchforcing.model.condition import text_encoder_of
 from patchforcing.path import pool_patches, sample_path
 
 __all__ = ["AnalysisConfig", "PatchEval", "labelled_batches", "evaluate_at", "require_patch_model"]
@@ -39,18 +40,26 @@ class PatchEval:
         return self.difficulty
 
 
-def labelled_batches(data: ArrayData,
-                     config: AnalysisConfig) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """(x1 (B, C, H, W), y (B,), x0 noise (B, C, H, W)) over the first ``num_images`` images, seeded."""
+def labelled_batches(data: ArrayData, config: AnalysisConfig,
+                     model: PatchModel) -> Iterator[tuple[torch.Tensor, Condition, torch.Tensor]]:
+    """(x1 (B, C, H, W), y, x0 noise (B, C, H, W)) over the first ``num_images`` images, seeded; y is
+    the class labels (B,), or for a text-to-image model the first caption of each image, encoded."""
+    encoder = text_encoder_of(model)
     total = min(config.num_images, len(data))
     for start in range(0, total, config.batch_size):
-        x1, y = data.batch(torch.arange(start, min(start + config.batch_size, total)))
+        index = torch.arange(start, min(start + config.batch_size, total))
+        x1, labels = data.batch(index)
         x0 = torch.randn(x1.shape, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + start))
-        yield x1, y, x0
+        if encoder is None:
+            yield x1, labels, x0
+            continue
+        if not data.has_captions:
+            raise ValueError("analysing a text-to-image model needs held-out images with captions (e.g. --data emoji)")
+        yield x1, encoder.encode([data.captions[i][0] for i in index.tolist()]), x0
 
 
 @torch.no_grad()
-def evaluate_at(model: PatchModel, x0: torch.Tensor, x1: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> PatchEval:
+def evaluate_at(model: PatchModel, x0: torch.Tensor, x1: torch.Tensor, y: Condition, t: torch.Tensor) -> PatchEval:
     """Interpolate with the ground truth to per-patch times t (B, N) and evaluate the model there."""
     p = model.config.patch_size
     path = sample_path(x1, t, p, x0=x0)

@@ -55,7 +55,7 @@ def context_study(model: PatchModel, data: ArrayData, config: AnalysisConfig = A
         rs = sorted({r for r in ratios if r * t < 1} | {1.0 / t})  # every ratio below clean, then clean context
         mse, count = [0.0] * len(rs), 0
         diffs: list[list[torch.Tensor]] = [[] for _ in rs]  # per ratio: difficulties of U, one tensor per batch
-        for x1, y, x0 in labelled_batches(data, config):
+        for x1, y, x0 in labelled_batches(data, config, model):
             B = x1.shape[0]
             base = torch.full((B, N), t)
             uncertain = ~certain_mask(evaluate_at(model, x0, x1, y, base).head_difficulty(), p)  # (B, N)

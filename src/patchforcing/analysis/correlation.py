@@ -47,7 +47,7 @@ def difficulty_correlation(model: PatchModel, data: ArrayData, config: AnalysisC
     losses: dict[float, list[torch.Tensor]] = {t: [] for t in times}
     diffs: dict[float, list[torch.Tensor]] = {t: [] for t in times}
     count = 0
-    for x1, y, x0 in labelled_batches(data, config):
+    for x1, y, x0 in labelled_batches(data, config, model):
         count += x1.shape[0]
         for t in times:
             out = evaluate_at(model, x0, x1, y, torch.full((x1.shape[0], N), t))

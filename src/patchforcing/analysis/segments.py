@@ -31,7 +31,7 @@ def segment_losses(model: PatchModel, data: ArrayData, config: AnalysisConfig = 
     edges = torch.linspace(0, 1, segments + 1).tolist()
     mse, diff = [0.0] * segments, [0.0] * segments
     count, has_head = 0, model.config.difficulty_head
-    for x1, y, x0 in labelled_batches(data, config):
+    for x1, y, x0 in labelled_batches(data, config, model):
         B = x1.shape[0]
         gen = torch.Generator().manual_seed(config.seed + count)
         u = torch.rand(segments, B, generator=gen)  # (K, B) position inside each segment

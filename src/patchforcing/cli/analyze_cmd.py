@@ -39,11 +39,11 @@ def run_analyze(args: argparse.Namespace) -> int:
 
     from patchforcing.analysis import ANALYSES, AnalysisConfig, run_analyses
     from patchforcing.data import DataConfig, held_out_split, load_dataset
-    from patchforcing.model import PatchForcingDiT
+    from patchforcing.model import load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = PatchForcingDiT.from_pretrained(args.checkpoint)
+    model = load_model(args.checkpoint)
     size = model.config.image_size
     data = load_dataset(DataConfig(source=args.data, data_dir=args.data_dir, split=held_out_split(args.data),
                                    image_size=None if args.data == "fashion-mnist" else size))

@@ -109,7 +109,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from patchforcing.io.destination import check_result_file
     from patchforcing.io.json_file import write_json
     from patchforcing.metrics import background_masks
-    from patchforcing.model import PatchForcingDiT
+    from patchforcing.model import load_model
 
     check_result_file(Path(args.out), "eval")  # before any work: never replace a file eval did not write
     if args.threads:
@@ -124,7 +124,7 @@ def run_eval(args: argparse.Namespace) -> int:
                                  real_level)
         name = Path(args.folder).name
     else:
-        model = PatchForcingDiT.from_pretrained(args.checkpoint, ema=not args.raw_weights, device=env.device)
+        model = load_model(args.checkpoint, ema=not args.raw_weights, device=env.device)
         sampler = sampler_from_args(args.sampler, args) if args.sampler else None
         config = GenerationConfig(sampler=sampler, nfe=args.nfe, guidance=guidance_from_args(args),
                                   num_images=args.num, seed=args.seed, batch_size=args.batch_size,

@@ -189,7 +189,7 @@ def run_sample(args: argparse.Namespace) -> int:
     from patchforcing.io.destination import check_output_folder
     from patchforcing.io.images import save_grid, save_images
     from patchforcing.latent.decode import image_decoder
-    from patchforcing.model import PatchForcingDiT
+    from patchforcing.model import load_model
     from patchforcing.viz import save_compare_grid, save_trace
 
     if args.threads:
@@ -198,7 +198,7 @@ def run_sample(args: argparse.Namespace) -> int:
     device = env.device
     out = Path(args.out)
     replacing = check_output_folder(out, _sample_output(), args.overwrite)  # before any work; cleared below
-    model = PatchForcingDiT.from_pretrained(args.checkpoint, ema=not args.raw_weights, device=device)
+    model = load_model(args.checkpoint, ema=not args.raw_weights, device=device)
     c = model.config
     decode = image_decoder(c, args.vae, device)
     known = _known(args, c, min(args.batch_size, args.num), device)

@@ -42,6 +42,11 @@ class ArrayData(Protocol):
     def __len__(self) -> int: ...
 
     @property
+    def captions(self) -> Captions:
+        """One tuple of alternative captions per image, or () for none."""
+        ...
+
+    @property
     def has_captions(self) -> bool: ...
 
     def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

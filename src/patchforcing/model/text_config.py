@@ -122,6 +122,8 @@ class TextModelConfig:
 TEXT_PRESETS: dict[str, dict[str, Any]] = {
     "T2I-T/2": dict(depth=2, width=32, num_heads=2, patch_size=2, mapping_width=32, refiner_width=32,
                     refiner_depth=1, refiner_heads=2),
+    "T2I-T/4": dict(depth=4, width=128, num_heads=4, patch_size=4, mapping_width=64, refiner_width=128,
+                    refiner_depth=1, refiner_heads=4),
     "T2I-S/4": dict(depth=6, width=192, num_heads=6, patch_size=4, mapping_width=64, refiner_width=192,
                     refiner_depth=2, refiner_heads=6),
     "T2I-1.2B": dict(depth=28, width=1536, num_heads=16, patch_size=2, mapping_width=384, mapping_layers=2,

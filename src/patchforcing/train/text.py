@@ -24,11 +24,10 @@ _CAPTION_STREAM = 7_919  # keeps the caption draws apart from the step's noise /
 
 
 def _captions(data: ArrayData) -> list[str]:
-    captions = getattr(data, "captions", ())
-    if not captions:
+    if not data.has_captions:
         raise ValueError("text-to-image training needs captions: use --data emoji, or give each image of a folder a "
                          ".txt caption file beside it (or a captions.jsonl)")
-    return [text for alternatives in captions for text in alternatives]
+    return [text for alternatives in data.captions for text in alternatives]
 
 
 def build_text_encoder(config: TextConfig, data: ArrayData) -> TextEncoder:
@@ -69,6 +68,6 @@ class CaptionConditions:
 
 def preview_prompts(data: ArrayData, count: int) -> tuple[str, ...]:
     """``count`` training captions spread over the data set (its first alternative), for preview grids."""
-    captions = getattr(data, "captions", ())
+    captions = data.captions
     step = max(len(captions) // count, 1)
     return tuple(captions[i][0] for i in range(0, len(captions), step))[:count]
