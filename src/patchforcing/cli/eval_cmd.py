@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from patchforcing.cli.common import HelpFormatter, int_list, nonneg_int, positive_int
+from patchforcing.cli.prompt_args import add_prompt_arguments, prompts_from_args
 from patchforcing.cli.sample_cmd import add_checkpoint_argument
 from patchforcing.cli.sampler_args import (
     add_guidance_arguments,
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     import torch
 
     from patchforcing.data import ImageArrays
+    from patchforcing.evaluation import PromptScoring
+    from patchforcing.generation.prompts import PromptSet
     from patchforcing.metrics import FeatureExtractor, QualityMetrics
 
 __all__ = ["add_eval_parser", "add_metric_arguments", "metric_setup", "metrics_table", "DEFAULT_CLASSIFIER"]
@@ -56,6 +59,13 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nfe", type=positive_int, default=32, help="NFE budget per image")
     p.add_argument("--num", type=positive_int, default=1000, help="number of generated images")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the first image")
+    add_prompt_arguments(p)
+    p.add_argument("--reference-prompts", action="store_true",
+                   help="text-to-image models: the prompts are the first captions of the reference images, with their "
+                   "classes as categories (the images to compare with are then the ones these prompts describe)")
+    p.add_argument("--image-text", default="emoji-clip",
+                   help="text-to-image models: the image-text model of the alignment scores "
+                   "(`patchforcing clip train`)")
     p.add_argument("--classes", type=int_list, help="class labels, cycled over the images (default: from each seed)")
     p.add_argument("--batch-size", type=positive_int, default=64,
                    help="images per batch (the same as sample's default, so both make bitwise the same images)")
@@ -97,6 +107,37 @@ def metrics_table(rows: list[tuple[str, QualityMetrics]]) -> str:
     return "\n".join(lines)
 
 
+def reference_prompts(data: ImageArrays) -> PromptSet:
+    """The first caption of every reference image, with its class name as the category."""
+    from patchforcing.generation.prompts import PromptSet
+
+    if not data.has_captions:
+        raise ValueError("--reference-prompts needs a reference set with captions (e.g. --reference emoji)")
+    names = data.class_names or tuple(str(i) for i in range(data.num_classes))
+    return PromptSet(tuple(c[0] for c in data.captions), tuple(names[int(y)] for y in data.labels))
+
+
+def prompt_scoring(args: argparse.Namespace, prompts: PromptSet, classifier: str,
+                   device: torch.device) -> PromptScoring:
+    """The alignment scores of ``--image-text``; category accuracy with the primary classifier when the
+    prompts name categories (its class names)."""
+    from patchforcing.evaluation import PromptScoring
+    from patchforcing.metrics.alignment import AlignmentAccumulator
+    from patchforcing.metrics.alignment_model import load_image_text_model
+    from patchforcing.metrics.classifier import load_classifier
+
+    embedder = load_image_text_model(args.image_text, device)
+    if all(c is None for c in prompts.categories) or args.features != "classifier":
+        return PromptScoring(AlignmentAccumulator(embedder))
+    model = load_classifier(classifier, device)
+    names = model.meta.data.class_names if model.meta is not None else ()
+    unknown = sorted({c for c in prompts.categories if c not in names}, key=str)
+    if unknown:
+        raise ValueError(f"categories {unknown} are not classes of the classifier {classifier} ({', '.join(names)})")
+    return PromptScoring(AlignmentAccumulator(embedder, model),
+                         tuple(names.index(str(c)) for c in prompts.categories))
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -126,11 +167,14 @@ def run_eval(args: argparse.Namespace) -> int:
     else:
         model = load_model(args.checkpoint, ema=not args.raw_weights, device=env.device)
         sampler = sampler_from_args(args.sampler, args) if args.sampler else None
+        prompts = reference_prompts(data) if args.reference_prompts else prompts_from_args(args)
         config = GenerationConfig(sampler=sampler, nfe=args.nfe, guidance=guidance_from_args(args),
                                   num_images=args.num, seed=args.seed, batch_size=args.batch_size,
-                                  classes=tuple(args.classes) if args.classes else None, progress=env.is_main)
+                                  classes=tuple(args.classes) if args.classes else None,
+                                  prompts=prompts.prompts if prompts else None, progress=env.is_main)
+        scoring = prompt_scoring(args, prompts, feature_names(args)[0], env.device) if prompts else None
         evaluated = evaluate_model(model, config, extractors, references, str(args.checkpoint), env.device, env,
-                                   masks, real_level)
+                                   masks, real_level, scoring)
         if evaluated is None:  # not rank 0: its features went to rank 0
             return 0
         result = evaluated
@@ -143,6 +187,11 @@ def run_eval(args: argparse.Namespace) -> int:
     if result.background is not None and result.reference_background is not None:
         print(f"background: mean pixel value {result.background:.2f} of 255 on the reference's background pixels "
               f"(reference images: {result.reference_background:.2f})")
+    if result.alignment is not None:
+        a = result.alignment
+        category = "" if a.category_accuracy is None else f", category accuracy {a.category_accuracy:.3f}"
+        print(f"prompt alignment ({args.image_text}): score {a.clip_score:.2f}, retrieval top-1 {a.retrieval_top1:.3f} "
+              f"/ top-5 {a.retrieval_top5:.3f} among {a.num_prompts} prompts{category}")
     record = {"command": "eval", "reference": args.reference, "feature_names": names, **result.to_dict()}
     print(f"wrote {write_json(record, args.out)}")
     return 0

@@ -23,9 +23,10 @@ from patchforcing.distributed import DistEnv, gather_objects
 from patchforcing.generation import GenerationConfig, generate_batches, rank_seeds, read_manifest
 from patchforcing.io.pixels import from_model_range, to_model_range
 from patchforcing.metrics import BackgroundMasks, FeatureExtractor, QualityMetrics, compute_quality
+from patchforcing.metrics.alignment import AlignmentAccumulator, AlignmentResult
 from patchforcing.model import PatchModel
 
-__all__ = ["EvalResult", "FeatureScores", "evaluate_model", "evaluate_folder", "folder_batches"]
+__all__ = ["EvalResult", "FeatureScores", "PromptScoring", "evaluate_model", "evaluate_folder", "folder_batches"]
 
 Extractors = FeatureExtractor | Sequence[FeatureExtractor]
 References = torch.Tensor | Sequence[torch.Tensor]
@@ -52,6 +53,7 @@ class EvalResult:
     seconds: float
     background: float | None = None  # mean background pixel value (0-255) of the scored images
     reference_background: float | None = None  # the same of the reference images
+    alignment: AlignmentResult | None = None  # prompt alignment (text-to-image models)
 
     @property
     def metrics(self) -> QualityMetrics:
@@ -87,6 +89,23 @@ def _scores(extractors: list[FeatureExtractor], references: list[torch.Tensor],
 
 
 @dataclass(frozen=True)
+class PromptScoring:
+    """Prompt alignment of generated images: the accumulator, and optionally the category index of each
+    of the config's prompts (cycled with them) for category accuracy."""
+
+    scores: AlignmentAccumulator
+    categories: tuple[int, ...] | None = None
+
+    def update(self, images: torch.Tensor, config: GenerationConfig, seeds: Sequence[int],
+               prompts: list[str] | None) -> None:
+        if prompts is None:
+            raise ValueError("prompt alignment needs a text-to-image model")
+        cats = None if self.categories is None else \
+            torch.tensor([self.categories[(s - config.seed) % len(self.categories)] for s in seeds])
+        self.scores.update(images, prompts, cats)
+
+
+@dataclass(frozen=True)
 class _RankPart:
     """What one rank sends to rank 0."""
 
@@ -97,13 +116,16 @@ class _RankPart:
 
 
 def _rank_features(model: PatchModel, config: GenerationConfig, extractors: list[FeatureExtractor], env: DistEnv,
-                   device: torch.device | str, background: BackgroundMasks | None) -> _RankPart:
+                   device: torch.device | str, background: BackgroundMasks | None,
+                   alignment: PromptScoring | None) -> _RankPart:
     feats: list[list[torch.Tensor]] = [[] for _ in extractors]
     nfe, steps, total, count = 0, 0, 0.0, 0
     for batch in generate_batches(model, config, device, seeds=rank_seeds(config, env)):
         pixels = from_model_range(batch.images)  # (B, C, H, W) uint8, as a PNG holds them
         for extractor, part in zip(extractors, feats):
             part.append(extractor(to_model_range(pixels)).cpu())  # (B, D)
+        if alignment is not None:
+            alignment.update(to_model_range(pixels), config, batch.seeds, batch.prompts)
         nfe, steps = max(nfe, batch.nfe), batch.steps
         if background is not None:
             part_sum, part_count = background.sums(pixels, batch.labels)
@@ -115,15 +137,19 @@ def _rank_features(model: PatchModel, config: GenerationConfig, extractors: list
 def evaluate_model(model: PatchModel, config: GenerationConfig, extractor: Extractors,
                    reference: References, source: str = "model", device: torch.device | str = "cpu",
                    env: DistEnv = DistEnv(), background: BackgroundMasks | None = None,
-                   reference_background: float | None = None) -> EvalResult | None:
+                   reference_background: float | None = None,
+                   alignment: PromptScoring | None = None) -> EvalResult | None:
     """Generate ``config.num_images`` images batch by batch, embed each batch (with every extractor
     when given a list, each scored against its own reference features, in the same order), then score
-    the features (and, with ``background`` masks, the background level). Under several processes each
-    rank makes its share of the seeds and rank 0 gathers the features and returns the result (the
-    other ranks return None)."""
+    the features (and, with ``background`` masks, the background level; with ``alignment``, how well
+    the images of a text-to-image model match their prompts). Under several processes each rank makes
+    its share of the seeds and rank 0 gathers the features and returns the result (the other ranks
+    return None); prompt alignment is scored in one process only."""
     start = time.perf_counter()
     extractors, references = _spaces(extractor, reference)
-    gathered = gather_objects(_rank_features(model, config, extractors, env, device, background), env)
+    if alignment is not None and env.world_size > 1:
+        raise ValueError("prompt alignment (--prompts) is scored in one process; run eval without torchrun")
+    gathered = gather_objects(_rank_features(model, config, extractors, env, device, background, alignment), env)
     if gathered is None:
         return None
     parts = [part for part in gathered if isinstance(part, _RankPart) and part.features[0].numel()]
@@ -133,7 +159,8 @@ def evaluate_model(model: PatchModel, config: GenerationConfig, extractor: Extra
     return EvalResult(_scores(extractors, references, feats), source, repr(sampler), config.nfe,
                       max(p.nfe for p in parts), max(p.steps for p in parts),
                       (config.seed, config.seed + config.num_images - 1), config.num_images,
-                      time.perf_counter() - start, total / count if count else None, reference_background)
+                      time.perf_counter() - start, total / count if count else None, reference_background,
+                      alignment.scores.compute() if alignment is not None else None)
 
 
 def _folder_files(folder: Path) -> list[tuple[Path, int | None]]:

@@ -253,6 +253,8 @@ def _final_validation(ema: PatchForcingDiT | PatchForcingT2I, config: TrainConfi
     test = load_dataset(replace(config.data, split="test"))
     condition = None
     if captions is not None:
+        if not test.has_captions:
+            return {}
         test_captions = CaptionConditions(captions.encoder, test)
         condition = lambda index, gen: test_captions(index, gen, dev)  # noqa: E731
     own_sampler = build_time_sampler(config.time_sampler.name, config.time_sampler.params)

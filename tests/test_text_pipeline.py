@@ -1,0 +1,136 @@
+"""Text-to-image end to end at toy size: training on captions (and resuming it), prompts in generation,
+the sample / eval / analyze commands, and the prompt files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from patchforcing.cli.main import main
+from patchforcing.data import ImageArrays
+from patchforcing.generation import NO_LABEL, GenerationConfig, batch_conditions, generate, single_image_config
+from patchforcing.generation.prompts import read_prompts
+from patchforcing.model import PatchForcingT2I, TextCondition, load_model, text_model_config_from_preset
+from patchforcing.train import train
+from patchforcing.train.config import TextConfig, TrainConfig, config_from_dict, config_to_dict
+from patchforcing.train.text import CaptionConditions, build_text_encoder, caption_generator
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "yellow": (230, 220, 30)}
+
+
+def _squares(count: int = 32) -> ImageArrays:
+    """Coloured squares on white, 8x8 RGB; captions name the colour (two alternatives each)."""
+    images = np.full((count, 3, 8, 8), 255, dtype=np.uint8)
+    names = list(COLOURS)
+    captions, labels = [], []
+    for i in range(count):
+        name = names[i % len(names)]
+        images[i, :, 2:6, 2:6] = np.array(COLOURS[name])[:, None, None]
+        captions.append((f"{name} square", f"a {name} block"))
+        labels.append(i % len(names))
+    return ImageArrays(torch.from_numpy(images), torch.tensor(labels), tuple(names), captions=tuple(captions))
+
+
+def _config(out_dir, steps: int = 4, baseline: bool = False) -> TrainConfig:
+    data = _squares()
+    text = TextConfig()
+    vocab = build_text_encoder(text, data).vocab_size
+    model = text_model_config_from_preset("T2I-T/2", image_size=8, in_channels=3, text_vocab_size=vocab,
+                                          time_mode="global" if baseline else "patch", difficulty_head=not baseline)
+    return TrainConfig(model=model, text=text, out_dir=str(out_dir), steps=steps, batch_size=8, log_every=1,
+                       sample_every=1000, checkpoint_every=2)
+
+
+def test_text_config_round_trips_and_pairs_model_with_text(tmp_path):
+    config = _config(tmp_path / "run")
+    assert config_from_dict(json.loads(json.dumps(config_to_dict(config)))) == config
+    with pytest.raises(ValueError, match="text section"):
+        replace(config, text=None)
+    with pytest.raises(ValueError, match="pretrained"):
+        TextConfig(encoder="pretrained")
+
+
+def test_caption_draws_are_seeded_and_encoded(tmp_path):
+    data = _squares()
+    encoder = build_text_encoder(TextConfig(), data)
+    conditions = CaptionConditions(encoder, data)
+    index = torch.arange(8)
+    a = conditions(index, caption_generator(0, 3), "cpu")
+    b = conditions(index, caption_generator(0, 3), "cpu")
+    c = conditions(index, caption_generator(0, 4), "cpu")
+    assert torch.equal(a.tokens, b.tokens) and not torch.equal(a.tokens, c.tokens)
+    assert bool(a.mask[:, 0].all()) and a.tokens.dtype == torch.long
+
+
+def test_text_training_resumes_bitwise_and_writes_a_loadable_model(tmp_path, single_thread):
+    data = _squares()
+    whole = train(_config(tmp_path / "whole"), device="cpu", progress=False, data=data)
+    part = _config(tmp_path / "part")
+    train(part, device="cpu", progress=False, data=data, stop_after=2)
+    resumed = train(part, device="cpu", progress=False, data=data)
+    assert resumed.resumed_from == 2 and whole.losses[2:] == resumed.losses
+    a, b = load_model(tmp_path / "whole"), load_model(tmp_path / "part")
+    assert isinstance(a, PatchForcingT2I)
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), name
+    assert (tmp_path / "whole" / "checkpoints" / "step_00000004" / "text_encoder.json").is_file()
+    assert a.meta is not None and a.meta.model_type == "patchforcing-t2i"
+    assert a.text_encoder().encode(["red square"]).tokens.shape == (1, 3)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("t2i") / "run"
+    train(_config(out, steps=2), device="cpu", progress=False, data=_squares())
+    return out
+
+
+def test_generation_takes_prompts_and_refuses_classes(tiny_run):
+    model = load_model(tiny_run)
+    config = GenerationConfig(steps=3, num_images=5, prompts=("red square", "blue square"), batch_size=2)
+    y, labels, prompts = batch_conditions(model, config, [0, 1, 2], "cpu")
+    assert isinstance(y, TextCondition) and prompts == ["red square", "blue square", "red square"]
+    assert labels.tolist() == [NO_LABEL] * 3
+    images = generate(model, config)
+    assert images.shape == (5, 3, 8, 8)
+    alone = generate(model, single_image_config(config, 3))  # image 3: seed 3, prompt "blue square"
+    assert torch.allclose(alone[0], images[3], atol=1e-5)
+    with pytest.raises(ValueError, match="give prompts"):
+        generate(model, GenerationConfig(steps=2, num_images=1))
+    with pytest.raises(ValueError, match="not classes"):
+        generate(model, GenerationConfig(steps=2, num_images=1, classes=(0,)))
+    with pytest.raises(ValueError, match="not both"):
+        GenerationConfig(classes=(0,), prompts=("x",))
+
+
+def test_prompt_files(tmp_path):
+    txt = tmp_path / "p.txt"
+    txt.write_text("red heart\n\n  a flag  \n")
+    assert read_prompts(txt).prompts == ("red heart", "a flag")
+    jsonl = tmp_path / "p.jsonl"
+    jsonl.write_text('{"prompt": "a cat", "category": "Animals & Nature"}\n{"prompt": "tea"}\n')
+    assert read_prompts(jsonl).categories == ("Animals & Nature", None)
+    jsonl.write_text('{"prompt": "a cat"}\nnot json\n')
+    with pytest.raises(ValueError, match="line 2"):
+        read_prompts(jsonl)
+    empty = tmp_path / "e.txt"
+    empty.write_text("\n\n")
+    with pytest.raises(ValueError, match="no prompts"):
+        read_prompts(empty)
+
+
+def test_sample_command_writes_prompts_into_names_and_manifest(tiny_run, tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["sample", "--checkpoint", str(tiny_run), "--prompt", "red square", "--prompt", "a blue block",
+                 "--num", "3", "--steps", "2", "--sampler", "dual-loop", "--cfg", "2", "--out", str(out)]) == 0
+    records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert [r["prompt"] for r in records] == ["red square", "a blue block", "red square"]
+    assert records[1]["file"] == "images/seed000001_a-blue-block.png" and records[0]["label"] == NO_LABEL
+    assert main(["sample", "--checkpoint", str(tiny_run), "--num", "1", "--steps", "2", "--out",
+                 str(tmp_path / "none")]) == 2
+    assert "give prompts" in capsys.readouterr().err
