@@ -134,3 +134,45 @@ def test_sample_command_writes_prompts_into_names_and_manifest(tiny_run, tmp_pat
     assert main(["sample", "--checkpoint", str(tiny_run), "--num", "1", "--steps", "2", "--out",
                  str(tmp_path / "none")]) == 2
     assert "give prompts" in capsys.readouterr().err
+
+
+def _reference_folder(root, data: ImageArrays):
+    """The squares as a folder: one sub-folder per colour (the class), a caption file beside each PNG."""
+    from PIL import Image
+
+    for i, (image, label) in enumerate(zip(data.images, data.labels)):
+        folder = root / data.class_names[int(label)]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i:03d}.png")
+        (folder / f"{i:03d}.txt").write_text("\n".join(data.captions[i]) + "\n")
+    return root
+
+
+def test_eval_scores_prompt_alignment_and_categories(tiny_run, tmp_path, capsys):
+    from patchforcing.metrics.alignment_train import image_text_model_for
+    from patchforcing.metrics.classifier import FeatureClassifier, classifier_config, save_classifier
+
+    data = _squares()
+    reference = _reference_folder(tmp_path / "reference", data)
+    torch.manual_seed(0)
+    image_text = image_text_model_for(data, embed_dim=16, image_widths=(8, 16), text_width=16, text_depth=1,
+                                      text_heads=2)
+    image_text.save_pretrained(tmp_path / "clip", image_text.make_meta())
+    classifier = FeatureClassifier(classifier_config("cnn", 8, 3, len(COLOURS)))
+    save_classifier(classifier, tmp_path / "classifier", {}, class_names=tuple(sorted(COLOURS)))
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "red square", "category": "red"}\n{"prompt": "a blue block", "category": "blue"}\n')
+    common = ["eval", "--checkpoint", str(tiny_run), "--reference", str(reference), "--image-size", "8",
+              "--classifier", str(tmp_path / "classifier"), "--image-text", str(tmp_path / "clip"),
+              "--num", "6", "--nfe", "4", "--batch-size", "4"]
+    assert main([*common, "--prompts", str(prompts), "--out", str(tmp_path / "a.json")]) == 0
+    alignment = json.loads((tmp_path / "a.json").read_text())["alignment"]
+    assert alignment["count"] == 6 and alignment["num_prompts"] == 2
+    assert 0 <= alignment["retrieval_top1"] <= alignment["retrieval_top5"] == 1.0  # 2 prompts: always in the top 5
+    assert alignment["category_accuracy"] is not None
+    assert "prompt alignment" in capsys.readouterr().out
+    assert main([*common, "--reference-prompts", "--num", "32", "--out", str(tmp_path / "b.json")]) == 0
+    assert json.loads((tmp_path / "b.json").read_text())["alignment"]["num_prompts"] == len(COLOURS)
+    prompts.write_text('{"prompt": "red square", "category": "purple"}\n')
+    assert main([*common, "--prompts", str(prompts), "--out", str(tmp_path / "c.json")]) == 2
+    assert "purple" in capsys.readouterr().err

@@ -5,21 +5,22 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-__all__ = ["SHIPPED", "SHIPPED_CLASSIFIERS", "is_shipped", "shipped_path"]
+__all__ = ["SHIPPED", "SHIPPED_CLASSIFIERS", "SHIPPED_ALIGNMENT", "is_shipped", "shipped_path"]
 
 SHIPPED = {"fmnist-pf": "Patch Forcing (LTG) on Fashion-MNIST",
            "fmnist-global": "global-time baseline on Fashion-MNIST"}
 SHIPPED_CLASSIFIERS = {"fmnist-classifier": "Fashion-MNIST classifier whose features the quality metrics use",
                        "fmnist-resnet-aug": "second feature space: a small ResNet trained with augmentation"}
+SHIPPED_ALIGNMENT = {"emoji-clip": "image-text model scoring prompt alignment on the emoji set"}
 
 
 def is_shipped(name: str) -> bool:
-    return name in SHIPPED or name in SHIPPED_CLASSIFIERS
+    return name in SHIPPED or name in SHIPPED_CLASSIFIERS or name in SHIPPED_ALIGNMENT
 
 
 def shipped_path(name: str) -> Path:
     """Folder of a shipped model."""
     if not is_shipped(name):
         raise ValueError(f"unknown shipped model {name!r}; "
-                         f"choose one of {sorted(SHIPPED) + sorted(SHIPPED_CLASSIFIERS)}")
+                         f"choose one of {sorted(SHIPPED) + sorted(SHIPPED_CLASSIFIERS) + sorted(SHIPPED_ALIGNMENT)}")
     return Path(str(files("patchforcing") / "checkpoints" / name))

@@ -9,6 +9,7 @@ import sys
 from patchforcing.cli.analyze_cmd import add_analyze_parser
 from patchforcing.cli.bench_cmd import add_bench_parser
 from patchforcing.cli.classifier_cmd import add_classifier_parser
+from patchforcing.cli.clip_cmd import add_clip_parser
 from patchforcing.cli.common import HelpFormatter
 from patchforcing.cli.convert_cmd import add_convert_parser
 from patchforcing.cli.encode_cmd import add_encode_parser
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_analyze_parser(sub)
     add_classifier_parser(sub)
+    add_clip_parser(sub)
     add_export_parser(sub)
     add_convert_parser(sub)
     add_encode_parser(sub)

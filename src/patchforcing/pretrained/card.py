@@ -10,7 +10,8 @@ from patchforcing.pretrained.meta import ModelMeta
 __all__ = ["model_card"]
 
 _KINDS = {"patchforcing-dit": "an image generator", "patchforcing-t2i": "a text-to-image Patch Forcing model",
-          "feature-classifier": "an image classifier"}
+          "feature-classifier": "an image classifier",
+          "patchforcing-clip": "an image-text model scoring prompt alignment"}
 
 
 def _table(values: dict) -> list[str]:
@@ -51,6 +52,11 @@ def model_card(meta: ModelMeta, name: str, parameters: int) -> str:
         lines += ["from patchforcing.model import PatchForcingT2I", "",
                   f'model = PatchForcingT2I.from_pretrained("{name}")',
                   'y = model.text_encoder().encode(["a red heart"])  # the prompts, as the model reads them',
+                  "```"]
+    elif meta.model_type == "patchforcing-clip":
+        lines += ["from patchforcing.metrics.alignment_model import load_image_text_model", "",
+                  f'model = load_image_text_model("{name}")',
+                  'text = model.embed_prompts(["a red heart"])  # (1, D) unit vectors, as model.embed_images gives',
                   "```"]
     else:
         lines += ["from patchforcing.metrics import FeatureClassifier", "",
