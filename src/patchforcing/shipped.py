@@ -10,7 +10,8 @@ __all__ = ["SHIPPED", "SHIPPED_CLASSIFIERS", "SHIPPED_ALIGNMENT", "is_shipped", 
 SHIPPED = {"fmnist-pf": "Patch Forcing (LTG) on Fashion-MNIST",
            "fmnist-global": "global-time baseline on Fashion-MNIST"}
 SHIPPED_CLASSIFIERS = {"fmnist-classifier": "Fashion-MNIST classifier whose features the quality metrics use",
-                       "fmnist-resnet-aug": "second feature space: a small ResNet trained with augmentation"}
+                       "fmnist-resnet-aug": "second feature space: a small ResNet trained with augmentation",
+                       "emoji-classifier": "emoji category classifier: the feature space of FD on the emoji set"}
 SHIPPED_ALIGNMENT = {"emoji-clip": "image-text model scoring prompt alignment on the emoji set"}
 
 

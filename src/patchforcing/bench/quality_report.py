@@ -162,7 +162,9 @@ def render_markdown(payload: dict, figures: dict[str, str]) -> str:
              "time-sampler ablation has plain LTG (`ltg`) as in the paper, and `pf` beside it.",
              f"- wall time, summed over the runs folded into this report (runs side by side each count in full): "
              f"{payload['seconds'] / 60:.1f} min", "",
-             "Background noise of the PF models and why FD need not fall with more NFE: [noise.md](noise.md).", "",
+             "Background noise of the PF models and why FD need not fall with more NFE: [noise.md](noise.md).",
+             "Text-to-image on the emoji set (PF against the global-time baseline: FD, prompt alignment, every "
+             "sampler): [results-text.md](results-text.md).", "",
              *_pending(pending_specs(c, found.evals))]
     checks = check_claims(found.evals, nfe, tuple(key for key, _ in found.spaces))
     lines += ["## The paper's claims", "",

@@ -13,13 +13,15 @@ SHIPPED_COMMAND = ("patchforcing classifier train --data fashion-mnist --epochs 
                    "--out src/patchforcing/checkpoints/fmnist-classifier")
 SHIPPED_RESNET_COMMAND = ("patchforcing classifier train --data fashion-mnist --arch resnet --augment --epochs 4 "
                           "--seed 0 --threads 1 --out src/patchforcing/checkpoints/fmnist-resnet-aug")
+SHIPPED_EMOJI_COMMAND = ("patchforcing classifier train --data emoji --epochs 10 --seed 0 --threads 1 "
+                         "--out src/patchforcing/checkpoints/emoji-classifier")
 
 
 def add_classifier_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("classifier", help="train or test the feature classifier used by the quality metrics",
                        formatter_class=HelpFormatter,
-                       description=f"The shipped Fashion-MNIST classifiers were made with: {SHIPPED_COMMAND} and "
-                       f"{SHIPPED_RESNET_COMMAND}")
+                       description=f"The shipped classifiers were made with: {SHIPPED_COMMAND}; "
+                       f"{SHIPPED_RESNET_COMMAND}; and {SHIPPED_EMOJI_COMMAND}")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     t = actions.add_parser("train", help="train a classifier on a dataset's train split, test it on its test split",
                            formatter_class=HelpFormatter)

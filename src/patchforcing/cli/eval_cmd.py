@@ -34,7 +34,8 @@ def add_metric_arguments(p: argparse.ArgumentParser) -> None:
                    help="feature space: a trained classifier (default, offline) or Inception-v3 (needs its weights)")
     p.add_argument("--classifier", action="append",
                    help="classifier folder from `patchforcing classifier train` or a shipped name "
-                   "(fmnist-classifier, fmnist-resnet-aug); repeat it to score in several feature spaces at once, "
+                   "(fmnist-classifier, fmnist-resnet-aug, emoji-classifier); repeat it to score in several feature "
+                   "spaces at once, "
                    f"the first one being the primary (default: {DEFAULT_CLASSIFIER})")
     p.add_argument("--inception-weights", help="path of pt_inception-2015-12-05-6726825d.pth for --features inception")
     p.add_argument("--reference", default="fashion-mnist",

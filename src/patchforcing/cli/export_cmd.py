@@ -14,7 +14,7 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
                        description="Write the EMA or online weights of a run's newest checkpoint "
                        "(or of a given checkpoint folder) as a model folder "
                        "(config.json, model.safetensors, README.md model card) that "
-                       "`patchforcing sample --checkpoint` and PatchForcingDiT.from_pretrained read.")
+                       "`patchforcing sample --checkpoint` and `patchforcing.model.load_model` read.")
     p.add_argument("source", help="run folder or checkpoint folder")
     p.add_argument("destination", help="folder to write")
     p.add_argument("--weights", choices=("ema", "online"), default="ema",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from patchforcing.model import PatchForcingDiT
+from patchforcing.model import load_model
 from patchforcing.pretrained import check_destination, resolve_model_folder
 
 __all__ = ["export_checkpoint"]
@@ -13,10 +13,11 @@ __all__ = ["export_checkpoint"]
 def export_checkpoint(source: str | Path, destination: str | Path, use_ema: bool = True,
                       overwrite: bool = False) -> Path:
     """Write the EMA (or online) weights of a run's newest (or the given) checkpoint into the model
-    folder ``destination`` (config.json, model.safetensors, README.md), atomically. The destination may
+    folder ``destination`` (config.json, model.safetensors, README.md, and text_encoder.json for a
+    text-to-image model), atomically. The destination may
     not lie inside the source run, and an existing model folder is replaced only with ``overwrite``."""
     folder = resolve_model_folder(source)
-    model = PatchForcingDiT.from_pretrained(folder, ema=use_ema)
+    model = load_model(folder, ema=use_ema)  # either model kind; a text model keeps its text encoder
     run = folder.parent.parent if folder.parent.name == "checkpoints" else folder
     check_destination(Path(destination), overwrite, source=run)  # the checkpoint folder lies inside its run
     recorded = model.meta.training if model.meta is not None else {}
