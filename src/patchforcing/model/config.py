@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 from patchforcing.limits import check_limit
+from patchforcing.model.base import TIME_MODES, PatchGrid, check_common_fields
 from patchforcing.path import check_patchable
 
 __all__ = ["ModelConfig", "PRESETS", "model_config_from_preset", "TIME_MODES"]
 
-TIME_MODES = ("patch", "global")
-
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(PatchGrid):
     """Everything needed to build a :class:`~patchforcing.model.PatchForcingDiT`.
 
     ``time_mode="patch"`` with ``difficulty_head=True`` is Patch Forcing; ``time_mode="global"``
@@ -45,12 +43,7 @@ class ModelConfig:
             raise ValueError(f"model config: width {self.width} is not divisible by num_heads {self.num_heads}")
         if (self.width // self.num_heads) % 2 or self.width % 4:
             raise ValueError(f"model config: width {self.width} must be a multiple of 4 with an even head size")
-        if self.frequency_dim % 2:
-            raise ValueError(f"model config: frequency_dim must be even, got {self.frequency_dim}")
-        if not (isinstance(self.mlp_ratio, (int, float)) and math.isfinite(self.mlp_ratio) and self.mlp_ratio > 0):
-            raise ValueError(f"model config: mlp_ratio must be a finite number > 0, got {self.mlp_ratio!r}")
-        if self.time_mode not in TIME_MODES:
-            raise ValueError(f"model config: time_mode must be one of {TIME_MODES}, got {self.time_mode!r}")
+        check_common_fields("model config", self.frequency_dim, self.mlp_ratio, self.time_mode)
         self._check_size()
 
     def _check_size(self) -> None:
@@ -60,18 +53,6 @@ class ModelConfig:
                             ("image_size", "image_size"), ("num_classes", "classes")):
             check_limit(f"model config: {name}", getattr(self, name), limit)
         check_limit("model config: parameters", self.parameter_count, "parameters")
-
-    @property
-    def grid_size(self) -> int:
-        return self.image_size // self.patch_size
-
-    @property
-    def num_patches(self) -> int:
-        return self.grid_size**2
-
-    @property
-    def out_channels(self) -> int:
-        return self.in_channels + int(self.difficulty_head)
 
     @property
     def parameter_count(self) -> int:

@@ -8,8 +8,6 @@ sample, per-segment rows, or distinct rows gathered per token; see
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -17,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from patchforcing.model.base import BufferScope, init_linears
 from patchforcing.model.conditioning import (
     Conditioning,
-    GatherBuffer,
     GatheredConditioning,
     SegmentConditioning,
     time_segments,
@@ -107,7 +105,7 @@ def _zero(module: nn.Module) -> None:
         nn.init.zeros_(param)
 
 
-class PatchForcingDiT(PretrainedMixin):
+class PatchForcingDiT(BufferScope, PretrainedMixin):
     """DiT with per-token time. ``forward(x, t, y)`` accepts t of shape (B,) or (B, N).
 
     ``PatchForcingDiT.from_pretrained(name_or_folder)`` / ``model.save_pretrained(folder)`` read and
@@ -138,38 +136,15 @@ class PatchForcingDiT(PretrainedMixin):
         self.register_buffer("pos_embed", sincos_pos_embed_2d(c.width, c.grid_size, c.grid_size))
         self.blocks = nn.ModuleList(DiTBlock(c.width, c.num_heads, c.mlp_ratio) for _ in range(c.depth))
         self.final_layer = FinalLayer(c.width, c.patch_size, c.out_channels)
-        self._gather_buffer: GatherBuffer | None = None
         self.reset_parameters()
 
     @property
     def null_class(self) -> int:
         return self.config.num_classes
 
-    @contextmanager
-    def reuse_buffers(self) -> Iterator[None]:
-        """Scope in which no-grad forwards that gather per-token modulation (the gathered layout)
-        share one buffer (freed on exit; a nested scope keeps the outer one). Forwards with gradients
-        never use it. The buffer belongs to this model instance: do not run forwards of one model from
-        several threads at once inside the scope."""
-        if self._gather_buffer is not None:
-            yield
-            return
-        self._gather_buffer = GatherBuffer()
-        try:
-            yield
-        finally:
-            self._gather_buffer = None
-
     def reset_parameters(self) -> None:
         """DiT initialisation: xavier linears, N(0, 0.02) embeddings, zero adaLN and output layers."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
-        w = self.x_embedder.proj.weight
-        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
-        if self.x_embedder.proj.bias is not None:
-            nn.init.zeros_(self.x_embedder.proj.bias)
+        init_linears(self, self.x_embedder)
         nn.init.normal_(self.y_embedder.embedding_table.weight, std=0.02)
         for layer in self.t_embedder.mlp:
             if isinstance(layer, nn.Linear):
@@ -181,15 +156,8 @@ class PatchForcingDiT(PretrainedMixin):
 
     def check_inputs(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Validate shapes; returns t as (B, N)."""
-        c = self.config
-        expected = (c.in_channels, c.image_size, c.image_size)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"expected x of shape (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
+        t = self.config.check_image_and_time(x, t)
         B = x.shape[0]
-        if t.dim() == 1:
-            t = t[:, None].expand(-1, c.num_patches)
-        if tuple(t.shape) != (B, c.num_patches):
-            raise ValueError(f"expected t of shape ({B},) or ({B}, {c.num_patches}), got {tuple(t.shape)}")
         if tuple(y.shape) != (B,):
             raise ValueError(f"expected labels y of shape ({B},), got {tuple(y.shape)}")
         return t

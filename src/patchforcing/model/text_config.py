@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import Any
 
 from patchforcing.limits import check_limit
-from patchforcing.model.config import TIME_MODES
+from patchforcing.model.base import PatchGrid, check_common_fields
 from patchforcing.path import check_patchable
 
 __all__ = ["TextModelConfig", "TEXT_PRESETS", "text_model_config_from_preset"]
@@ -20,7 +19,7 @@ _LIMITS = (("depth", "depth"), ("refiner_depth", "depth"), ("mapping_layers", "d
 
 
 @dataclass(frozen=True)
-class TextModelConfig:
+class TextModelConfig(PatchGrid):
     """Everything needed to build a :class:`~patchforcing.model.PatchForcingT2I`.
 
     Exactly one of ``text_vocab_size`` (the built-in word tokenizer: the model embeds its ids) and
@@ -68,29 +67,12 @@ class TextModelConfig:
             if width % heads or (width // heads) % multiple:
                 raise ValueError(f"text model config: {what} width {width} must split into {heads} heads of a "
                                  f"size divisible by {multiple}")
-        if self.frequency_dim % 2:
-            raise ValueError(f"text model config: frequency_dim must be even, got {self.frequency_dim}")
-        if not (isinstance(self.mlp_ratio, (int, float)) and math.isfinite(self.mlp_ratio) and self.mlp_ratio > 0):
-            raise ValueError(f"text model config: mlp_ratio must be a finite number > 0, got {self.mlp_ratio!r}")
-        if self.time_mode not in TIME_MODES:
-            raise ValueError(f"text model config: time_mode must be one of {TIME_MODES}, got {self.time_mode!r}")
+        check_common_fields("text model config", self.frequency_dim, self.mlp_ratio, self.time_mode)
         if not isinstance(self.difficulty_head, bool):
             raise ValueError(f"text model config: difficulty_head must be true or false, got {self.difficulty_head!r}")
         for name, limit in _LIMITS:
             check_limit(f"text model config: {name}", getattr(self, name), limit)
         check_limit("text model config: parameters", self.parameter_count, "parameters")
-
-    @property
-    def grid_size(self) -> int:
-        return self.image_size // self.patch_size
-
-    @property
-    def num_patches(self) -> int:
-        return self.grid_size**2
-
-    @property
-    def out_channels(self) -> int:
-        return self.in_channels + int(self.difficulty_head)
 
     @property
     def num_classes(self) -> int:

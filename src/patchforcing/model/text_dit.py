@@ -10,18 +10,16 @@ block. Text does not enter the adaLN rows, so they depend on time alone and the 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
+from patchforcing.model.base import BufferScope, init_linears
 from patchforcing.model.condition import Condition, TextCondition
 from patchforcing.model.conditioning import (
     Conditioning,
-    GatherBuffer,
     GatheredConditioning,
     SegmentConditioning,
     time_segments,
@@ -41,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["PatchForcingT2I"]
 
 
-class PatchForcingT2I(PretrainedMixin):
+class PatchForcingT2I(BufferScope, PretrainedMixin):
     """Text-to-image Patch Forcing model: ``forward(x, t, y)`` with t (B,) or (B, N) and y a
     :class:`TextCondition`. ``text_encoder`` (optional) is the encoder whose prompts it reads; it is
     stored with the model folder and rebuilt by :meth:`text_encoder`."""
@@ -82,7 +80,6 @@ class PatchForcingT2I(PretrainedMixin):
         self.blocks = nn.ModuleList(TextDiTBlock(c.width, c.num_heads, c.mlp_ratio, c.refiner_width, c.mapping_width)
                                     for _ in range(c.depth))
         self.final_layer = TextFinalLayer(c.width, c.mapping_width, c.patch_size, c.out_channels)
-        self._gather_buffer: GatherBuffer | None = None
         self.reset_parameters()
 
     def set_text_encoder(self, encoder: TextEncoder) -> None:
@@ -108,29 +105,9 @@ class PatchForcingT2I(PretrainedMixin):
         self.set_text_encoder(encoder)
         return encoder
 
-    @contextmanager
-    def reuse_buffers(self) -> Iterator[None]:
-        """As :meth:`PatchForcingDiT.reuse_buffers`: no-grad gathers of per-token modulation inside the
-        scope share one buffer (freed on exit; a nested scope keeps the outer one)."""
-        if self._gather_buffer is not None:
-            yield
-            return
-        self._gather_buffer = GatherBuffer()
-        try:
-            yield
-        finally:
-            self._gather_buffer = None
-
     def reset_parameters(self) -> None:
         """xavier linears, N(0, 0.02) text embeddings and mapping network, zero adaLN and output layers."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
-        w = self.x_embedder.proj.weight
-        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
-        if self.x_embedder.proj.bias is not None:
-            nn.init.zeros_(self.x_embedder.proj.bias)
+        init_linears(self, self.x_embedder)
         if isinstance(self.text_embedder, nn.Embedding):
             nn.init.normal_(self.text_embedder.weight, std=0.02)
         for layer in self.t_mapping.mlp:
@@ -143,14 +120,8 @@ class PatchForcingT2I(PretrainedMixin):
     def check_inputs(self, x: torch.Tensor, t: torch.Tensor, y: Condition) -> tuple[torch.Tensor, TextCondition]:
         """Validate shapes and the text; returns t as (B, N) and y."""
         c = self.config
-        expected = (c.in_channels, c.image_size, c.image_size)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"expected x of shape (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
+        t = c.check_image_and_time(x, t)
         B = x.shape[0]
-        if t.dim() == 1:
-            t = t[:, None].expand(-1, c.num_patches)
-        if tuple(t.shape) != (B, c.num_patches):
-            raise ValueError(f"expected t of shape ({B},) or ({B}, {c.num_patches}), got {tuple(t.shape)}")
         if not isinstance(y, TextCondition):
             raise TypeError(f"a text model is conditioned on a TextCondition (encode prompts with "
                             f"model.text_encoder().encode(prompts)), got {type(y).__name__}")
