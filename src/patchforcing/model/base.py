@@ -1,20 +1,22 @@
 """What the class-conditional and the text-to-image model share: the patch grid of their configs,
-the input checks of image and time, the buffer scope of their no-grad gathers, and the initialisation
-of their linear layers and patch embedding."""
+the input checks of image and time, the buffer scope of their no-grad gathers, their model-folder
+description, and the initialisation of their linear layers and patch embedding."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import nn
 
 from patchforcing.model.conditioning import GatherBuffer
 from patchforcing.model.embed import PatchEmbed
+from patchforcing.pretrained import DataSpec
 
-__all__ = ["TIME_MODES", "PatchGrid", "check_common_fields", "BufferScope", "init_linears"]
+__all__ = ["TIME_MODES", "PatchGrid", "check_common_fields", "PatchGenerator", "init_linears"]
 
 TIME_MODES = ("patch", "global")
 
@@ -63,10 +65,21 @@ def check_common_fields(what: str, frequency_dim: int, mlp_ratio: float, time_mo
         raise ValueError(f"{what}: time_mode must be one of {TIME_MODES}, got {time_mode!r}")
 
 
-class BufferScope:
-    """``reuse_buffers()`` for a model whose no-grad forwards gather per-token modulation."""
+class PatchGenerator:
+    """Mixed into both models (whose ``config`` is a :class:`PatchGrid`): ``reuse_buffers()`` for their
+    no-grad gathers of per-token modulation, and the data spec and patch layout of their model folder."""
 
+    config: Any
     _gather_buffer: GatherBuffer | None = None
+
+    def data_spec(self, class_names: tuple[str, ...] = ()) -> DataSpec:
+        c = self.config
+        return DataSpec(channels=c.in_channels, image_size=c.image_size, class_names=class_names)
+
+    def layout(self) -> dict[str, Any]:
+        c = self.config
+        return {"patches": {"size": c.patch_size, "grid": [c.grid_size, c.grid_size], "order": "row-major"},
+                "outputs": {"velocity_channels": c.in_channels, "logvar_channels": int(c.difficulty_head)}}
 
     @contextmanager
     def reuse_buffers(self) -> Iterator[None]:

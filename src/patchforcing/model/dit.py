@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from patchforcing.model.base import BufferScope, init_linears
+from patchforcing.model.base import PatchGenerator, init_linears
 from patchforcing.model.conditioning import (
     Conditioning,
     GatheredConditioning,
@@ -25,7 +25,7 @@ from patchforcing.model.conditioning import (
 from patchforcing.model.config import ModelConfig
 from patchforcing.model.embed import LabelEmbedder, PatchEmbed, TimestepEmbedder, sincos_pos_embed_2d
 from patchforcing.path import patch_difficulty, unpatchify
-from patchforcing.pretrained import DataSpec, PretrainedMixin
+from patchforcing.pretrained import PretrainedMixin
 
 __all__ = ["ModelOutput", "PatchForcingDiT"]
 
@@ -105,7 +105,7 @@ def _zero(module: nn.Module) -> None:
         nn.init.zeros_(param)
 
 
-class PatchForcingDiT(BufferScope, PretrainedMixin):
+class PatchForcingDiT(PatchGenerator, PretrainedMixin):
     """DiT with per-token time. ``forward(x, t, y)`` accepts t of shape (B,) or (B, N).
 
     ``PatchForcingDiT.from_pretrained(name_or_folder)`` / ``model.save_pretrained(folder)`` read and
@@ -116,15 +116,6 @@ class PatchForcingDiT(BufferScope, PretrainedMixin):
     @classmethod
     def config_from_architecture(cls, values: dict[str, Any]) -> ModelConfig:
         return ModelConfig(**values)
-
-    def data_spec(self, class_names: tuple[str, ...] = ()) -> DataSpec:
-        c = self.config
-        return DataSpec(channels=c.in_channels, image_size=c.image_size, class_names=class_names)
-
-    def layout(self) -> dict[str, Any]:
-        c = self.config
-        return {"patches": {"size": c.patch_size, "grid": [c.grid_size, c.grid_size], "order": "row-major"},
-                "outputs": {"velocity_channels": c.in_channels, "logvar_channels": int(c.difficulty_head)}}
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
-from patchforcing.model.base import BufferScope, init_linears
+from patchforcing.model.base import PatchGenerator, init_linears
 from patchforcing.model.condition import Condition, TextCondition
 from patchforcing.model.conditioning import (
     Conditioning,
@@ -31,7 +31,7 @@ from patchforcing.model.rope import Rotary, rotary_table_2d
 from patchforcing.model.text_blocks import MappingNetwork, TextDiTBlock, TextFinalLayer
 from patchforcing.model.text_config import TextModelConfig
 from patchforcing.path import unpatchify
-from patchforcing.pretrained import TEXT_ENCODER_FILE, CheckpointError, DataSpec, ModelMeta, PretrainedMixin
+from patchforcing.pretrained import TEXT_ENCODER_FILE, CheckpointError, ModelMeta, PretrainedMixin
 
 if TYPE_CHECKING:
     from patchforcing.text.encoders import TextEncoder
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["PatchForcingT2I"]
 
 
-class PatchForcingT2I(BufferScope, PretrainedMixin):
+class PatchForcingT2I(PatchGenerator, PretrainedMixin):
     """Text-to-image Patch Forcing model: ``forward(x, t, y)`` with t (B,) or (B, N) and y a
     :class:`TextCondition`. ``text_encoder`` (optional) is the encoder whose prompts it reads; it is
     stored with the model folder and rebuilt by :meth:`text_encoder`."""
@@ -51,15 +51,9 @@ class PatchForcingT2I(BufferScope, PretrainedMixin):
     def config_from_architecture(cls, values: dict[str, Any]) -> TextModelConfig:
         return TextModelConfig(**values)
 
-    def data_spec(self, class_names: tuple[str, ...] = ()) -> DataSpec:
-        c = self.config
-        return DataSpec(channels=c.in_channels, image_size=c.image_size, class_names=class_names)
-
     def layout(self) -> dict[str, Any]:
-        c = self.config
-        return {"patches": {"size": c.patch_size, "grid": [c.grid_size, c.grid_size], "order": "row-major"},
-                "outputs": {"velocity_channels": c.in_channels, "logvar_channels": int(c.difficulty_head)},
-                "text": {"input": "token ids" if c.text_vocab_size else "features", "file": TEXT_ENCODER_FILE}}
+        text = {"input": "token ids" if self.config.text_vocab_size else "features", "file": TEXT_ENCODER_FILE}
+        return {**super().layout(), "text": text}
 
     def __init__(self, config: TextModelConfig, text_encoder: TextEncoder | None = None) -> None:
         super().__init__()
