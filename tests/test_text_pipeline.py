@@ -18,6 +18,7 @@ from patchforcing.model import PatchForcingT2I, TextCondition, load_model, text_
 from patchforcing.train import train
 from patchforcing.train.config import TextConfig, TrainConfig, config_from_dict, config_to_dict
 from patchforcing.train.text import CaptionConditions, build_text_encoder, caption_generator
+from test_alignment import _caption_folder
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "yellow": (230, 220, 30)}
 
@@ -136,24 +137,13 @@ def test_sample_command_writes_prompts_into_names_and_manifest(tiny_run, tmp_pat
     assert "give prompts" in capsys.readouterr().err
 
 
-def _reference_folder(root, data: ImageArrays):
-    """The squares as a folder: one sub-folder per colour (the class), a caption file beside each PNG."""
-    from PIL import Image
-
-    for i, (image, label) in enumerate(zip(data.images, data.labels)):
-        folder = root / data.class_names[int(label)]
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i:03d}.png")
-        (folder / f"{i:03d}.txt").write_text("\n".join(data.captions[i]) + "\n")
-    return root
-
-
 def test_eval_scores_prompt_alignment_and_categories(tiny_run, tmp_path, capsys):
     from patchforcing.metrics.alignment_train import image_text_model_for
     from patchforcing.metrics.classifier import FeatureClassifier, classifier_config, save_classifier
 
     data = _squares()
-    reference = _reference_folder(tmp_path / "reference", data)
+    _caption_folder(tmp_path / "reference", data)
+    reference = tmp_path / "reference"
     torch.manual_seed(0)
     image_text = image_text_model_for(data, embed_dim=16, image_widths=(8, 16), text_width=16, text_depth=1,
                                       text_heads=2)
@@ -176,3 +166,10 @@ def test_eval_scores_prompt_alignment_and_categories(tiny_run, tmp_path, capsys)
     prompts.write_text('{"prompt": "red square", "category": "purple"}\n')
     assert main([*common, "--prompts", str(prompts), "--out", str(tmp_path / "c.json")]) == 2
     assert "purple" in capsys.readouterr().err
+
+
+def test_viewer_refuses_a_text_model_with_a_clear_message(tiny_run):
+    from patchforcing.viewer.catalog import load_catalog
+
+    with pytest.raises(ValueError, match="text-to-image model"):
+        load_catalog([str(tiny_run)])

@@ -30,7 +30,6 @@ from patchforcing.limits import check_limit
 from patchforcing.metrics.resnet import resnet_body
 from patchforcing.model.condition import TextCondition
 from patchforcing.pretrained import DataSpec, ModelMeta, PretrainedMixin
-from patchforcing.shipped import SHIPPED_ALIGNMENT, shipped_path
 from patchforcing.text import WordTokenizer
 
 __all__ = ["ImageTextConfig", "ImageTextModel", "load_image_text_model", "SHIPPED_IMAGE_TEXT"]
@@ -167,7 +166,4 @@ class ImageTextModel(PretrainedMixin):
 
 def load_image_text_model(name: str | Path = SHIPPED_IMAGE_TEXT, device: torch.device | str = "cpu") -> ImageTextModel:
     """An image-text model folder (or the shipped name ``emoji-clip``), in eval mode, frozen."""
-    if str(name) in SHIPPED_ALIGNMENT and not Path(name).exists() and not shipped_path(str(name)).is_dir():
-        raise FileNotFoundError(f"the image-text model {name!r} is not shipped with this installation; train one with "
-                                "`patchforcing clip train --data emoji --out FOLDER` and pass that folder")
     return ImageTextModel.from_pretrained(name, device=device).requires_grad_(False)

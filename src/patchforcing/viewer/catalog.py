@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from patchforcing.model import PatchForcingDiT
+from patchforcing.model import PatchForcingDiT, load_model
 from patchforcing.sampling import SAMPLERS
 from patchforcing.sampling.registry import default_sampler
 from patchforcing.shipped import SHIPPED
@@ -49,7 +49,11 @@ def load_catalog(names: Sequence[str], device: torch.device | str = "cpu") -> di
     pixel-space image generator is refused with a clear error."""
     catalog: dict[str, Checkpoint] = {}
     for name in dict.fromkeys(names):
-        model = PatchForcingDiT.from_pretrained(name, device=device)
+        generator = load_model(name, device=device)
+        if not isinstance(generator, PatchForcingDiT):
+            raise ValueError(f"{name} is a text-to-image model; the viewer shows class-conditional models "
+                             "(draw from it with `patchforcing sample --checkpoint NAME --prompt TEXT`)")
+        model = generator
         if model.meta is None:
             raise ValueError(f"{name}: the model folder has no config.json")
         data = model.meta.data
