@@ -251,3 +251,18 @@ def test_sampler_options_reach_every_sampler_that_takes_them():
     assert (config.sampler("look-ahead").p, config.sampler("random").n_inner) == (0.3, 2)
     assert config.options_tag == "-n_inner2-p0.3" and SMOKE.options_tag == ""
     assert config.sampler("euler-pf") == SMOKE.sampler("euler-pf")
+
+
+def test_evaluations_of_trained_arms_come_before_any_training(smoke, tmp_path):
+    """With the pf arm adopted, every evaluation it needs runs before the baseline is trained, so a run
+    stopped during a long training keeps them."""
+    from patchforcing.bench.quality import run_quality_bench
+
+    out, _ = smoke
+    run = next(p for p in (out / "arms").glob("pf-seed0-*") if p.is_dir())
+    lines: list[str] = []
+    config = replace(SMOKE, out_dir=str(tmp_path / "b"), train_seeds=(0,))
+    run_quality_bench(config, ("main",), "cpu", log=lines.append, adopt=(("pf", 0, run),))
+    trained = next(i for i, line in enumerate(lines) if line.startswith("[main] arm baseline"))
+    pf_evals = [i for i, line in enumerate(lines) if line.startswith("[main] pf ")]
+    assert len(pf_evals) == 3 * len(SMOKE.sample_seeds) and max(pf_evals) < trained

@@ -173,27 +173,29 @@ def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS
     fold.add(arms=tuple(arms.values()))
     evals: dict[EvalSpec, EvalRecord] = {}
     summaries: dict[str, list[Summary]] = {}
+    work = [(part, spec) for part in parts for spec in plan_part(config, part)]
+    # evaluations of arms that are already trained (adopted, or recorded) first: a run stopped while
+    # training a new arm has then kept every evaluation it could make without training
+    work.sort(key=lambda item: (item[1].arm.label, item[1].arm.train_seed) not in arms and item[1].key not in done)
     try:
+        for part, spec in work:
+            key = (spec.arm.label, spec.arm.train_seed)
+            found = done.get(spec.key)
+            if found is not None and spec not in evals:
+                evals[spec] = found
+                if key in done_arms:
+                    arms.setdefault(key, done_arms[key])
+            if spec not in evals:
+                if key not in arms:
+                    log(f"[{part}] arm {spec.arm.label} (train seed {spec.arm.train_seed})")
+                    arms[key] = train_arm(config, spec.arm, data, device, made_by, progress)
+                    fold.add(arms=(arms[key],))
+                evals[spec] = e = run_eval(config, spec, arms[key], scorer, device, made_by)
+                fold.add(evals=(e,))
+                log(f"[{part}] {spec.arm.label} {spec.sampler} NFE {e.nfe} seed {spec.sample_seed}: "
+                    f"FD {e.metrics['fd']:.3f} ({e.seconds:.1f} s)")
         for part in parts:
-            records = []
-            for spec in plan_part(config, part):
-                key = (spec.arm.label, spec.arm.train_seed)
-                found = done.get(spec.key)
-                if found is not None and spec not in evals:
-                    evals[spec] = found
-                    if key in done_arms:
-                        arms.setdefault(key, done_arms[key])
-                if spec not in evals:
-                    if key not in arms:
-                        log(f"[{part}] arm {spec.arm.label} (train seed {spec.arm.train_seed})")
-                        arms[key] = train_arm(config, spec.arm, data, device, made_by, progress)
-                        fold.add(arms=(arms[key],))
-                    evals[spec] = e = run_eval(config, spec, arms[key], scorer, device, made_by)
-                    fold.add(evals=(e,))
-                    log(f"[{part}] {spec.arm.label} {spec.sampler} NFE {e.nfe} seed {spec.sample_seed}: "
-                        f"FD {e.metrics['fd']:.3f} ({e.seconds:.1f} s)")
-                records.append(evals[spec])
-            summaries[part] = summarize(records)
+            summaries[part] = summarize([evals[spec] for spec in plan_part(config, part)])
     finally:  # what is done is kept, whatever stopped the run
         payload = fold.flush()
     write_report(payload, Path(config.out_dir))
