@@ -173,3 +173,19 @@ def test_viewer_refuses_a_text_model_with_a_clear_message(tiny_run):
 
     with pytest.raises(ValueError, match="text-to-image model"):
         load_catalog([str(tiny_run)])
+
+
+def test_training_with_a_frozen_pretrained_encoder_caches_the_captions(tiny_lm, tmp_path, monkeypatch, single_thread):
+    monkeypatch.setenv("HOME", str(tmp_path))  # the caption cache goes to ~/.cache/patchforcing/text
+    data = _squares()
+    text = TextConfig(encoder="pretrained", pretrained_path=str(tiny_lm))
+    encoder = build_text_encoder(text, data)
+    model = text_model_config_from_preset("T2I-T/2", image_size=8, in_channels=3,
+                                          text_feature_dim=encoder.feature_dim or 0)
+    config = TrainConfig(model=model, text=text, out_dir=str(tmp_path / "run"), steps=2, batch_size=8,
+                         sample_every=1000, checkpoint_every=2)
+    train(config, device="cpu", progress=False, data=data)
+    assert len(list((tmp_path / ".cache" / "patchforcing" / "text").glob("text-*.safetensors"))) == 1
+    trained = load_model(tmp_path / "run")
+    y = trained.text_encoder().encode(["red square"])
+    assert y.tokens.dtype == torch.float32 and y.tokens.shape[-1] == encoder.feature_dim
