@@ -65,6 +65,9 @@ def test_caption_draws_are_seeded_and_encoded(tmp_path):
     c = conditions(index, caption_generator(0, 4), "cpu")
     assert torch.equal(a.tokens, b.tokens) and not torch.equal(a.tokens, c.tokens)
     assert bool(a.mask[:, 0].all()) and a.tokens.dtype == torch.long
+    part = conditions(index, caption_generator(0, 3), "cpu", slice(2, 5))  # one rank's rows of the global batch
+    expected = encoder.encode(data.caption_batch(index, caption_generator(0, 3))[2:5])
+    assert torch.equal(part.tokens, expected.tokens) and torch.equal(part.mask, expected.mask)
 
 
 def test_text_training_resumes_bitwise_and_writes_a_loadable_model(tmp_path, single_thread):
@@ -81,6 +84,13 @@ def test_text_training_resumes_bitwise_and_writes_a_loadable_model(tmp_path, sin
     assert (tmp_path / "whole" / "checkpoints" / "step_00000004" / "text_encoder.json").is_file()
     assert a.meta is not None and a.meta.model_type == "patchforcing-t2i"
     assert a.text_encoder().encode(["red square"]).tokens.shape == (1, 3)
+    first = a.text_encoder()
+    assert a.text_encoder() is first  # built once, not per generated batch
+    smaller = build_text_encoder(TextConfig(min_count=100), _squares())  # other words: only the special ids
+    with pytest.raises(ValueError, match="vocab_size"):
+        a.set_text_encoder(smaller)
+    a.text_encoder_spec = dict(a.text_encoder_spec or {})  # a new description is rebuilt
+    assert a.text_encoder() is not first and a.text_encoder().to_json() == first.to_json()
 
 
 @pytest.fixture(scope="module")

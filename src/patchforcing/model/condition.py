@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import torch
 
 __all__ = ["TextCondition", "Condition", "PromptEncoder", "null_condition", "drop_condition", "cat_conditions",
-           "condition_size", "text_encoder_of"]
+           "text_encoder_of"]
 
 
 @dataclass(frozen=True)
@@ -109,11 +109,6 @@ def cat_conditions(first: Condition, second: Condition) -> Condition:
     if isinstance(first, torch.Tensor) and isinstance(second, torch.Tensor):
         return torch.cat([first, second])
     raise TypeError("cannot stack class labels with text conditions")
-
-
-def condition_size(y: Condition) -> int:
-    """Rows (B) of a condition."""
-    return len(y) if isinstance(y, TextCondition) else y.shape[0]
 
 
 class PromptEncoder(Protocol):

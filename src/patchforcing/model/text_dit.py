@@ -60,6 +60,7 @@ class PatchForcingT2I(PatchGenerator, PretrainedMixin):
         self.config = config
         c = config
         self.text_encoder_spec: dict[str, Any] | None = None
+        self._encoder_cache: tuple[dict[str, Any], TextEncoder] | None = None  # (spec it was built from, encoder)
         if text_encoder is not None:
             self.set_text_encoder(text_encoder)
         self.x_embedder = PatchEmbed(c.patch_size, c.in_channels, c.width)
@@ -78,6 +79,10 @@ class PatchForcingT2I(PatchGenerator, PretrainedMixin):
 
     def set_text_encoder(self, encoder: TextEncoder) -> None:
         """Record the encoder whose prompts this model reads (checked against the config)."""
+        self._check_encoder(encoder)
+        self.text_encoder_spec = encoder.to_json()
+
+    def _check_encoder(self, encoder: TextEncoder) -> None:
         c = self.config
         if encoder.vocab_size != c.text_vocab_size or (encoder.feature_dim or 0) != c.text_feature_dim:
             raise ValueError(f"the {encoder.kind} text encoder gives vocab_size {encoder.vocab_size} / feature_dim "
@@ -86,18 +91,21 @@ class PatchForcingT2I(PatchGenerator, PretrainedMixin):
         if encoder.max_length > c.max_text_length:
             raise ValueError(f"the text encoder gives up to {encoder.max_length} tokens, above the model's "
                              f"max_text_length {c.max_text_length}")
-        self.text_encoder_spec = encoder.to_json()
 
     def text_encoder(self) -> TextEncoder:
-        """The encoder recorded with this model, rebuilt (a pretrained one is loaded from its folder)."""
+        """The encoder recorded with this model, rebuilt once (a pretrained one is loaded from its folder)
+        and kept until the recorded description changes, so generation may ask for it every batch."""
         from patchforcing.text.encoders import encoder_from_json  # the text package imports the model package
 
         if self.text_encoder_spec is None:
             raise ValueError("this model has no text encoder recorded; build it with text_encoder=... or call "
                              "set_text_encoder(encoder)")
-        encoder = encoder_from_json(self.text_encoder_spec)
-        self.set_text_encoder(encoder)
-        return encoder
+        cached = self._encoder_cache
+        if cached is None or cached[0] is not self.text_encoder_spec:
+            encoder = encoder_from_json(self.text_encoder_spec)
+            self._check_encoder(encoder)
+            cached = self._encoder_cache = (self.text_encoder_spec, encoder)
+        return cached[1]
 
     def reset_parameters(self) -> None:
         """xavier linears, N(0, 0.02) text embeddings and mapping network, zero adaLN and output layers."""

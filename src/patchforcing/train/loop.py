@@ -186,7 +186,7 @@ def _train(config: TrainConfig, env: DistEnv, progress: bool, data: ArrayData | 
             x1, labels = data.batch(index[rows])  # this rank's rows of the global batch
             x1 = x1.to(dev, non_blocking=True)
             if captions is not None:  # drawn for the global batch, so any number of ranks sees the same texts
-                y: Condition = captions(index, caption_generator(config.seed, step), dev)[rows]
+                y: Condition = captions(index, caption_generator(config.seed, step), dev, rows)
             elif config.model.num_classes:
                 y = labels.to(dev, non_blocking=True)
             else:

@@ -45,23 +45,25 @@ def caption_generator(seed: int, step: int) -> torch.Generator:
 
 
 class CaptionConditions:
-    """``conditions(index, step_generator, device)`` -> the batch's TextCondition."""
+    """``conditions(index, generator, device, rows)`` -> the TextCondition of ``index[rows]``: the
+    alternatives are drawn for all of ``index`` (a global batch, so every data-parallel rank draws the
+    same texts) and only this rank's ``rows`` are encoded."""
 
     def __init__(self, encoder: TextEncoder, data: ArrayData, cache_dir: str | Path | None = None) -> None:
         self.encoder, self.data = encoder, data
         self.table: TextCondition | None = None
-        self.rows: dict[str, int] = {}
+        self.table_row: dict[str, int] = {}  # caption -> its row of the table
         if encoder.kind == "pretrained":
             texts = sorted(set(_captions(data)))
-            self.rows = {text: i for i, text in enumerate(texts)}
+            self.table_row = {text: i for i, text in enumerate(texts)}
             self.table = encode_cached(encoder, texts, cache_dir or Path.home() / ".cache" / "patchforcing" / "text")
 
-    def __call__(self, index: torch.Tensor, generator: torch.Generator, device: torch.device | str) -> TextCondition:
-        captions = self.data.caption_batch(index, generator)  # one alternative per image
+    def __call__(self, index: torch.Tensor, generator: torch.Generator, device: torch.device | str,
+                 rows: slice = slice(None)) -> TextCondition:
+        captions = self.data.caption_batch(index, generator)[rows]  # one alternative per image
         if self.table is None:
             return self.encoder.encode(captions, device)
-        rows = torch.tensor([self.rows[text] for text in captions])  # (B,)
-        picked = self.table[rows]
+        picked = self.table[torch.tensor([self.table_row[text] for text in captions])]  # B rows
         length = int(picked.mask.sum(dim=1).max())  # drop the padding no row of this batch needs
         return TextCondition(picked.tokens[:, :length], picked.mask[:, :length]).to(device)
 

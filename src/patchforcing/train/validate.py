@@ -37,7 +37,10 @@ def validation_loss(model: PatchModel, data: ArrayData, time_sampler: TimeSample
         index = torch.arange(start, min(start + batch_size, total))
         x1, labels = data.batch(index)
         gen = torch.Generator().manual_seed(seed + start)
-        y = labels.to(device) if condition is None else condition(index, torch.Generator().manual_seed(seed - start))
+        if condition is None:
+            y: Condition = labels.to(device)
+        else:  # captions drawn from a stream of their own, apart from the noise and times
+            y = condition(index, torch.Generator().manual_seed(seed + start + 2**40))
         out = patch_forcing_loss(model, x1.to(device), y, time_sampler, gen,
                                  LossConfig(label_dropout=0.0))
         weight = len(index) / total
