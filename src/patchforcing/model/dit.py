@@ -89,11 +89,14 @@ class DiTBlock(nn.Module):
 
 
 class FinalLayer(nn.Module):
-    def __init__(self, width: int, patch_size: int, out_channels: int) -> None:
+    """Modulated LayerNorm and the linear map to p * p * C_out values per patch; ``cond_width`` is the
+    width of the conditioning rows when it differs from the tokens' (the text model's mapping network)."""
+
+    def __init__(self, width: int, patch_size: int, out_channels: int, cond_width: int | None = None) -> None:
         super().__init__()
         self.norm_final = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.linear = nn.Linear(width, patch_size * patch_size * out_channels)
-        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(cond_width or width, 2 * width))
 
     def forward(self, x: torch.Tensor, cond: Conditioning) -> torch.Tensor:
         mod = cond.modulation(self.adaLN_modulation, 2, (1,))  # chunks: shift, 1 + scale

@@ -1,5 +1,5 @@
-"""Building blocks of the text-to-image model: the time mapping network, the image block with
-cross-attention to the text, and the output layer (SPEC.md section 6)."""
+"""Building blocks of the text-to-image model: the time mapping network and the image block with
+cross-attention to the text (SPEC.md section 6); its output layer is the class model's FinalLayer."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from patchforcing.model.embed import TimestepEmbedder
 from patchforcing.model.refiner import CrossAttention, SelfAttention
 from patchforcing.model.rope import Rotary
 
-__all__ = ["MappingNetwork", "TextDiTBlock", "TextFinalLayer"]
+__all__ = ["MappingNetwork", "TextDiTBlock"]
 
 
 class MappingNetwork(TimestepEmbedder):
@@ -50,17 +50,3 @@ class TextDiTBlock(nn.Module):
         x = mod.gated_add(x, 2, self.attn(mod.modulate(self.norm1(x), 0, 1), rope))
         x = mod.gated_add(x, 5, self.cross(mod.modulate(self.norm2(x), 3, 4), text, text_mask))
         return mod.gated_add(x, 8, self.mlp(mod.modulate(self.norm3(x), 6, 7)))  # (B, N, D)
-
-
-class TextFinalLayer(nn.Module):
-    """Modulated LayerNorm and the linear map to p * p * C_out values per patch."""
-
-    def __init__(self, width: int, cond_width: int, patch_size: int, out_channels: int) -> None:
-        super().__init__()
-        self.norm_final = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
-        self.linear = nn.Linear(width, patch_size * patch_size * out_channels)
-        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(cond_width, 2 * width))
-
-    def forward(self, x: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-        mod = cond.modulation(self.adaLN_modulation, 2, (1,))  # chunks: shift, 1 + scale
-        return self.linear(mod.modulate(self.norm_final(x), 0, 1))  # (B, N, p*p*C_out)

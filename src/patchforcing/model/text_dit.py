@@ -24,11 +24,11 @@ from patchforcing.model.conditioning import (
     SegmentConditioning,
     time_segments,
 )
-from patchforcing.model.dit import ModelOutput
+from patchforcing.model.dit import FinalLayer, ModelOutput
 from patchforcing.model.embed import PatchEmbed
 from patchforcing.model.refiner import TextRefiner
 from patchforcing.model.rope import Rotary, rotary_table_2d
-from patchforcing.model.text_blocks import MappingNetwork, TextDiTBlock, TextFinalLayer
+from patchforcing.model.text_blocks import MappingNetwork, TextDiTBlock
 from patchforcing.model.text_config import TextModelConfig
 from patchforcing.path import unpatchify
 from patchforcing.pretrained import TEXT_ENCODER_FILE, CheckpointError, ModelMeta, PretrainedMixin
@@ -74,7 +74,7 @@ class PatchForcingT2I(PatchGenerator, PretrainedMixin):
                              persistent=False)  # (N, hs)
         self.blocks = nn.ModuleList(TextDiTBlock(c.width, c.num_heads, c.mlp_ratio, c.refiner_width, c.mapping_width)
                                     for _ in range(c.depth))
-        self.final_layer = TextFinalLayer(c.width, c.mapping_width, c.patch_size, c.out_channels)
+        self.final_layer = FinalLayer(c.width, c.patch_size, c.out_channels, c.mapping_width)
         self.reset_parameters()
 
     def set_text_encoder(self, encoder: TextEncoder) -> None:
@@ -115,7 +115,7 @@ class PatchForcingT2I(PatchGenerator, PretrainedMixin):
         for layer in self.t_mapping.mlp:
             if isinstance(layer, nn.Linear):
                 nn.init.normal_(layer.weight, std=0.02)
-        zeroed = [m.adaLN_modulation for m in self.modules() if isinstance(m, (TextDiTBlock, TextFinalLayer))]
+        zeroed = [m.adaLN_modulation for m in self.modules() if isinstance(m, (TextDiTBlock, FinalLayer))]
         for param in (p for m in [*zeroed, self.final_layer.linear] for p in m.parameters()):
             nn.init.zeros_(param)  # adaLN-Zero: every block starts as the identity
 
