@@ -24,6 +24,7 @@ from patchforcing.model.conditioning import (
 )
 from patchforcing.model.config import ModelConfig
 from patchforcing.model.embed import LabelEmbedder, PatchEmbed, TimestepEmbedder, sincos_pos_embed_2d
+from patchforcing.model.rope import Rotary
 from patchforcing.path import patch_difficulty, unpatchify
 from patchforcing.pretrained import PretrainedMixin
 
@@ -44,8 +45,14 @@ class ModelOutput:
         return patch_difficulty(self.logvar, patch_size)
 
 
+def key_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
+    """Keys allowed (B, L) -> an SDPA mask (B, 1, 1, L)."""
+    return None if mask is None else mask[:, None, None, :]
+
+
 class Attention(nn.Module):
-    """Multi-head self-attention with fused SDPA."""
+    """Multi-head self-attention with fused SDPA; optionally rotary positions on queries and keys (the
+    text model) and a mask of the keys allowed (B, N) (padded text tokens)."""
 
     def __init__(self, width: int, num_heads: int) -> None:
         super().__init__()
@@ -53,11 +60,13 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: Rotary | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         B, N, D = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, D // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, nh, N, hs)
-        out = F.scaled_dot_product_attention(q, k, v)  # (B, nh, N, hs)
+        if rope is not None:
+            q, k = rope.apply(q), rope.apply(k)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask(mask))  # (B, nh, N, hs)
         return self.proj(out.transpose(1, 2).reshape(B, N, D))
 
 

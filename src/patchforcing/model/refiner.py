@@ -1,4 +1,5 @@
-"""Attention with rotary positions and key masks, and the text refiner built from it (SPEC.md section 6).
+"""Cross-attention to text, and the text refiner (SPEC.md section 6); self-attention with rotary
+positions and key masks is the class model's :class:`~patchforcing.model.dit.Attention`.
 
 The refiner is a small pre-norm transformer over the embedded text tokens (1-D rotary positions,
 padding masked out as keys) whose output the image blocks attend to through :class:`CrossAttention`.
@@ -10,32 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from patchforcing.model.dit import Mlp
+from patchforcing.model.dit import Attention, Mlp, key_mask
 from patchforcing.model.rope import Rotary, rotary_table_1d
 
-__all__ = ["SelfAttention", "CrossAttention", "RefinerBlock", "TextRefiner"]
-
-
-def _key_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
-    """Keys allowed (B, L) -> an SDPA mask (B, 1, 1, L)."""
-    return None if mask is None else mask[:, None, None, :]
-
-
-class SelfAttention(nn.Module):
-    """Multi-head self-attention; rotary positions on queries and keys, padded keys masked out."""
-
-    def __init__(self, width: int, num_heads: int) -> None:
-        super().__init__()
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(width, 3 * width)
-        self.proj = nn.Linear(width, width)
-
-    def forward(self, x: torch.Tensor, rope: Rotary, mask: torch.Tensor | None = None) -> torch.Tensor:
-        B, L, D = x.shape
-        qkv = self.qkv(x).reshape(B, L, 3, self.num_heads, D // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, nh, L, hs)
-        out = F.scaled_dot_product_attention(rope.apply(q), rope.apply(k), v, attn_mask=_key_mask(mask))
-        return self.proj(out.transpose(1, 2).reshape(B, L, D))  # (B, L, D)
+__all__ = ["CrossAttention", "RefinerBlock", "TextRefiner"]
 
 
 class CrossAttention(nn.Module):
@@ -54,7 +33,7 @@ class CrossAttention(nn.Module):
         hs = D // self.num_heads
         q = self.q(x).view(B, N, self.num_heads, hs).transpose(1, 2)  # (B, nh, N, hs)
         k, v = self.kv(text).view(B, -1, 2, self.num_heads, hs).permute(2, 0, 3, 1, 4)  # each (B, nh, L, hs)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=_key_mask(mask))  # (B, nh, N, hs)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask(mask))  # (B, nh, N, hs)
         return self.proj(out.transpose(1, 2).reshape(B, N, D))
 
 
@@ -64,7 +43,7 @@ class RefinerBlock(nn.Module):
     def __init__(self, width: int, num_heads: int, mlp_ratio: float) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(width, eps=1e-6)
-        self.attn = SelfAttention(width, num_heads)
+        self.attn = Attention(width, num_heads)
         self.norm2 = nn.LayerNorm(width, eps=1e-6)
         self.mlp = Mlp(width, int(width * mlp_ratio))
 

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from patchforcing.model.conditioning import Conditioning
-from patchforcing.model.dit import Mlp
+from patchforcing.model.dit import Attention, Mlp
 from patchforcing.model.embed import TimestepEmbedder
-from patchforcing.model.refiner import CrossAttention, SelfAttention
+from patchforcing.model.refiner import CrossAttention
 from patchforcing.model.rope import Rotary
 
 __all__ = ["MappingNetwork", "TextDiTBlock"]
@@ -36,7 +36,7 @@ class TextDiTBlock(nn.Module):
     def __init__(self, width: int, num_heads: int, mlp_ratio: float, text_width: int, cond_width: int) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
-        self.attn = SelfAttention(width, num_heads)
+        self.attn = Attention(width, num_heads)
         self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.cross = CrossAttention(width, text_width, num_heads)
         self.norm3 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
