@@ -21,6 +21,8 @@ from patchforcing.bench.quality_plan import (
 )
 from patchforcing.bench.quality_run import EvalRecord
 from patchforcing.cli.main import main
+from patchforcing.pretrained import latest_checkpoint
+from patchforcing.train.checkpoint import recorded_train_seconds
 
 CPU = torch.device("cpu")
 
@@ -128,8 +130,10 @@ def test_partial_and_old_format_results_render(tmp_path):
              for i, arm in enumerate(("ltg", "srm-s4")) for s in range(3)]
     payload = {"config": old_config, "parts": {}, "evals": evals, "seconds": 60.0, "machine": "old machine",
                "command": "old command", "commands": ["old command"],
-               "arms": [{"label": "ltg", "train_seed": 0, "run_dir": "x", "train_seconds": 5.0, "val": {}}]}
+               "arms": [{"label": "ltg", "train_seed": 0, "run_dir": "x", "train_seconds": 5.0, "val": {}},
+                        {"label": "srm-s4", "train_seed": 0, "run_dir": "y", "train_seconds": None, "val": {}}]}
     text = render_markdown(payload, {})
+    assert "| ltg | 0 | 5 | R1 | - |" in text and "| srm-s4 | 0 | - | R1 | - |" in text  # None: not recorded
     assert "pending: " in text and "srm-s4 seeds 1, 2 (6 evaluations)" in text
     assert "| timesamplers | paper | max-controlled" in text and "| R1 | old machine | `old command` |" in text
 
@@ -212,6 +216,9 @@ def test_adopt_refuses_another_configuration_and_copies_a_matching_run(smoke, tm
     assert copy.name == run.name and (copy / "checkpoints").is_dir()
     adopted = next(a for a in json.loads(kept.read_text())["arms"] if a["label"] == "pf")
     assert adopted["adopted_from"] == str(run.resolve()) and adopted["run_dir"] == str(copy)
+    trained = next(a for a in json.loads((out / "results.json").read_text())["arms"] if a["label"] == "pf")
+    assert adopted["train_seconds"] == recorded_train_seconds(latest_checkpoint(run)) > 0  # its training loop time
+    assert adopted["train_seconds"] == pytest.approx(trained["train_seconds"], abs=1.0)
 
 
 def test_estimate_prints_a_wall_time(capsys):

@@ -36,7 +36,7 @@ def test_train_then_sample_is_deterministic(capsys, tiny_npz, tmp_path):
     code, out, err = run(capsys, "train", "--data", str(tiny_npz), *TINY, "--steps", "3", "--batch-size", "8",
                          "--out", str(run_dir))
     assert code == 0, err
-    assert "trained steps 0..3" in out
+    assert "trained steps 0..3" in out and "min of training in all" in out
     pngs = []
     for name in ("s1", "s2"):
         code, out, err = run(capsys, "sample", "--checkpoint", str(run_dir), "--steps", "4", "--num", "3",

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from unittest import mock
 
@@ -22,6 +23,7 @@ from patchforcing.io.atomic import DiskWriteError
 from patchforcing.model import PatchForcingDiT, model_config_from_preset
 from patchforcing.pretrained import latest_checkpoint, list_checkpoints
 from patchforcing.train import NonFiniteLossError, OptimConfig, TrainConfig, train
+from patchforcing.train.checkpoint import recorded_train_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,6 +77,25 @@ def test_resume_in_pieces_is_bitwise_equal(npz: Path, tmp_path: Path) -> None:
     for n in (2, 1, 3):
         train(pieces, device="cpu", progress=False, stop_after=n)
     assert_bitwise_equal(tmp_path / "ref", tmp_path / "pieces")
+
+
+def test_training_seconds_add_up_over_resumes(npz: Path, tmp_path: Path) -> None:
+    config = tiny(npz, tmp_path / "run")
+    first = train(config, device="cpu", progress=False, stop_after=2)
+    step2 = latest_checkpoint(tmp_path / "run")
+    assert first.train_seconds is not None and 0 < recorded_train_seconds(step2) <= first.train_seconds
+    state = torch.load(step2 / "train_state.pt", weights_only=True)
+    torch.save({**state, "train_seconds": 1000.0}, step2 / "train_state.pt")  # as if the first call took 1000 s
+    start = time.perf_counter()
+    second = train(config, device="cpu", progress=False, stop_after=2)
+    assert second.train_seconds is not None and 1000 < second.train_seconds < 1000 + time.perf_counter() - start
+    assert recorded_train_seconds(latest_checkpoint(tmp_path / "run")) == pytest.approx(second.train_seconds, abs=1.0)
+    step4 = latest_checkpoint(tmp_path / "run")
+    state = torch.load(step4 / "train_state.pt", weights_only=True)
+    del state["train_seconds"]  # a checkpoint written before checkpoints recorded the time
+    torch.save(state, step4 / "train_state.pt")
+    assert recorded_train_seconds(step4) is None
+    assert train(config, device="cpu", progress=False).train_seconds is None  # unknown, not understated
 
 
 def test_sigterm_saves_a_checkpoint_and_resume_is_exact(npz: Path, tmp_path: Path) -> None:

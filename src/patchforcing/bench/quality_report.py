@@ -187,12 +187,17 @@ def render_markdown(payload: dict, figures: dict[str, str]) -> str:
             lines += [f"![{key}]({figures[key]})", ""] if key in figures else []
     lines += ["## Runs", "", "| id | machine | command |", "|---|---|---|"]
     lines += [f"| {i} | {machine} | `{command}` |" for (machine, command), i in ids.items()]
-    lines += ["", "## Arms", "", "| arm | train seed | training (s) | by | adopted from |", "|---|---|---|---|---|"]
-    lines += [f"| {a.label} | {a.train_seed} | {a.train_seconds:.0f} | {ids[(a.machine, a.command)]} | "
+    lines += ["", "## Arms", "", "| arm | train seed | training (s; - not recorded) | by | adopted from |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {a.label} | {a.train_seed} | {_seconds(a.train_seconds)} | {ids[(a.machine, a.command)]} | "
               f"{a.adopted_from or '-'} |" for a in found.arms]
     total_eval = sum(e.seconds for e in found.evals)
     lines += ["", f"{len(found.evals)} evaluations took {total_eval / 60:.1f} min in all.", ""]
     return "\n".join(lines)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def write_report(payload: dict, out_dir: Path) -> Path:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,7 +39,7 @@ from patchforcing.model import PatchForcingDiT
 from patchforcing.pretrained import latest_checkpoint, list_checkpoints
 from patchforcing.pretrained.folder import checkpoint_name
 from patchforcing.train import train
-from patchforcing.train.checkpoint import read_config
+from patchforcing.train.checkpoint import read_config, recorded_train_seconds
 from patchforcing.train.config import config_to_dict
 
 __all__ = ["ArmRecord", "EvalRecord", "Provenance", "Scorer", "BenchInterrupted", "Results", "load_record",
@@ -60,7 +59,7 @@ class ArmRecord:
     label: str
     train_seed: int
     run_dir: str
-    train_seconds: float  # wall time of the training call that finished it (0 when reused or adopted)
+    train_seconds: float | None  # training-loop wall time of all its steps, over resumes (None: not recorded)
     val: dict
     machine: str = ""  # "" in files written before records were attributed
     command: str = ""
@@ -160,14 +159,13 @@ def train_arm(config: QualityBenchConfig, arm: Arm, data: ArrayData, device: tor
     with file_lock(_arm_lock(config, run.out_dir)):
         if record_path.is_file() and latest_checkpoint(run.out_dir) is not None:
             return load_record(ArmRecord, json.loads(record_path.read_text()), made_by)
-        start = time.perf_counter()
         result = train(run, device=str(device), progress=progress, data=data)
         if result.stopped_by_signal is not None:
             raise BenchInterrupted(result.stopped_by_signal,
                                    f"{signal.Signals(result.stopped_by_signal).name} stopped arm {arm.label} (train "
                                    f"seed {arm.train_seed}) after step {result.steps_done}; its checkpoint is in "
                                    f"{run.out_dir}: rerun the same command to resume")
-        record = ArmRecord(arm.label, arm.train_seed, run.out_dir, time.perf_counter() - start, result.val,
+        record = ArmRecord(arm.label, arm.train_seed, run.out_dir, result.train_seconds, result.val,
                            made_by.machine, made_by.command)
         write_json(asdict(record), record_path)
     return record
@@ -222,7 +220,8 @@ def adopt_arm(config: QualityBenchConfig, arm: Arm, source: str | Path, made_by:
             raise ValueError(f"{where}: the arm's folder {target} already holds a partial training; remove it to "
                              "adopt the run, or drop --adopt to let the bench finish it")
         shutil.copytree(source, target, ignore=shutil.ignore_patterns(".lock"))
-        record = ArmRecord(arm.label, arm.train_seed, str(target), 0.0, _last_validation(source), made_by.machine,
+        record = ArmRecord(arm.label, arm.train_seed, str(target), recorded_train_seconds(final),
+                           _last_validation(source), made_by.machine,
                            f"patchforcing train (run {source}, adopted by `{made_by.command}`)", str(source.resolve()))
         write_json(asdict(record), target / "arm.json")
     return record

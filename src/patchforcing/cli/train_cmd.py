@@ -239,7 +239,8 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"stopped by {name} after step {result.steps_done}; checkpoint saved in {result.run_dir}; "
               f"rerun the same command to resume", file=sys.stderr)
         return 128 + result.stopped_by_signal
-    print(f"trained steps {result.resumed_from}..{result.steps_done} at {result.images_per_s:.1f} images/s; "
+    total = "" if result.train_seconds is None else f" ({result.train_seconds / 60:.1f} min of training in all)"
+    print(f"trained steps {result.resumed_from}..{result.steps_done} at {result.images_per_s:.1f} images/s{total}; "
           f"run folder: {result.run_dir}")
     for key, value in result.val.items():
         print(f"{key}: {value:.5f}" if value is not None else f"{key}: -")

@@ -7,7 +7,7 @@
     README.md           model card
     text_encoder.json   text-to-image models: the text encoder (tokenizer vocabulary or encoder folder)
     train_config.json   the resolved TrainConfig of the run
-    train_state.pt      optimizer, step and RNG state
+    train_state.pt      optimizer, step and RNG state, training seconds so far
 
 A folder ``checkpoints/step_XXXXXXXX`` exists only once complete; interrupted writes (SIGKILL, a full
 disk) leave a hidden temporary that is ignored and cleaned up, and older checkpoints are pruned only
@@ -43,7 +43,8 @@ from patchforcing.pretrained.card import model_card
 from patchforcing.pretrained.folder import check_format_version, checkpoint_name
 from patchforcing.train.config import FORMAT_VERSION, TrainConfig, config_from_dict, config_to_dict, config_to_json
 
-__all__ = ["save_checkpoint", "read_config", "read_train_config", "load_train_state", "checkpoint_meta"]
+__all__ = ["save_checkpoint", "read_config", "read_train_config", "load_train_state", "checkpoint_meta",
+           "recorded_train_seconds"]
 
 Weights = nn.Module | dict[str, torch.Tensor]  # a module, or its full state dict (gathered from FSDP shards)
 
@@ -120,6 +121,17 @@ def load_train_state(folder: Path, model: nn.Module, ema: nn.Module) -> dict[str
     """Restore online and EMA weights in place and return the saved train state."""
     load_state_dict_checked(model, read_weights(folder / "model.safetensors"), str(folder))
     load_state_dict_checked(ema, read_weights(folder / "ema.safetensors"), str(folder))
+    return _read_train_state(folder)
+
+
+def recorded_train_seconds(folder: Path) -> float | None:
+    """The training-loop seconds a checkpoint's steps took, summed over resumes (None when the run
+    started or resumed before checkpoints recorded them)."""
+    seconds = _read_train_state(folder).get("train_seconds")
+    return None if seconds is None else float(seconds)
+
+
+def _read_train_state(folder: Path) -> dict[str, Any]:
     path = folder / "train_state.pt"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

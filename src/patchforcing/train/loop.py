@@ -81,6 +81,8 @@ class TrainResult:
     val: dict[str, float | None]
     images_per_s: float
     stopped_by_signal: int | None = None  # SIGINT/SIGTERM number if a signal ended this call early
+    train_seconds: float | None = None  # training-loop wall time of all the steps done, summed over resumes
+    # (None when the run resumed from a checkpoint written before checkpoints recorded it)
 
 
 def _kept_note(run_dir: Path) -> str:
@@ -149,10 +151,11 @@ def _train(config: TrainConfig, env: DistEnv, progress: bool, data: ArrayData | 
     sampler = build_time_sampler(config.time_sampler.name, config.time_sampler.params)
 
     start = 0
+    before: float | None = 0.0  # the training seconds of earlier calls (None: not recorded)
     _, state = resume_point(run_dir, model, ema)  # full weights load before wrapping, so any world size can resume
     if state is not None:
         torch.set_rng_state(state["rng"])
-        start = int(state["step"])
+        start, before = int(state["step"]), state.get("train_seconds")
     ema, net = shard_ema(ema, env, parallel), wrap_model(model, env, parallel)
     opt = torch.optim.AdamW(net.parameters(), lr=config.optim.lr, betas=config.optim.betas,
                             weight_decay=config.optim.weight_decay)
@@ -229,7 +232,8 @@ def _train(config: TrainConfig, env: DistEnv, progress: bool, data: ArrayData | 
                 check_finite_weights({"online": model, "EMA": ema}, step)      # sample write loses no steps
                 weights = model_state(net), model_state(ema), optimizer_state(net, opt)  # collective under FSDP
                 if env.is_main:
-                    train_state = {"optimizer": weights[2], "rng": torch.get_rng_state()}
+                    train_state = {"optimizer": weights[2], "rng": torch.get_rng_state(),
+                                   "train_seconds": _seconds_so_far(before, t0)}
                     save_checkpoint(run_dir, done, config, weights[0], weights[1], train_state, config.keep_checkpoints,
                                     data.class_names, identity, getattr(model, "text_encoder_spec", None))
             if done % config.sample_every == 0 or done == config.steps:
@@ -241,7 +245,12 @@ def _train(config: TrainConfig, env: DistEnv, progress: bool, data: ArrayData | 
     if val:
         log.write({"step": done, **val})
     return TrainResult(run_dir, done, start, losses, skipped, val, seen / max(time.perf_counter() - t0, 1e-9),
-                       stop.received)
+                       stop.received, _seconds_so_far(before, t0))
+
+
+def _seconds_so_far(before: float | None, t0: float) -> float | None:
+    """Training-loop seconds of the earlier calls (None: unknown) plus this call's since ``t0``."""
+    return None if before is None else float(before) + time.perf_counter() - t0
 
 
 def _final_validation(ema: PatchForcingDiT | PatchForcingT2I, config: TrainConfig, dev: torch.device,
