@@ -273,3 +273,17 @@ def test_evaluations_of_trained_arms_come_before_any_training(smoke, tmp_path):
     trained = next(i for i, line in enumerate(lines) if line.startswith("[main] arm baseline"))
     pf_evals = [i for i, line in enumerate(lines) if line.startswith("[main] pf ")]
     assert len(pf_evals) == 3 * len(SMOKE.sample_seeds) and max(pf_evals) < trained
+
+
+def test_compile_reaches_every_arm_the_bench_trains(smoke, tmp_path, monkeypatch):
+    """`bench quality --compile`: the arms trained here are compiled (compilation itself: test_compile.py)."""
+    import patchforcing.train.distributed as distributed
+    from patchforcing.bench.quality import run_quality_bench
+
+    out, _ = smoke
+    run = next(p for p in (out / "arms").glob("pf-seed0-*") if p.is_dir())
+    compiled: list[torch.nn.Module] = []
+    monkeypatch.setattr(distributed, "compile_model", lambda model: compiled.append(model) or model)
+    config = replace(SMOKE, out_dir=str(tmp_path / "b"), train_seeds=(0,))
+    run_quality_bench(config, ("main",), "cpu", log=lambda _: None, adopt=(("pf", 0, run),), compile=True)
+    assert [type(m).__name__ for m in compiled] == ["PatchForcingDiT"]  # the baseline; the adopted pf arm is not

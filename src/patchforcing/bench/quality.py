@@ -137,13 +137,14 @@ def recorded_results(config: QualityBenchConfig, path: Path) -> tuple[dict[tuple
 
 def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS, device: str | torch.device = "cpu",
                       progress: bool = False, command: str = "", log=print, results: Path | None = None,
-                      adopt: tuple[tuple[str, int, Path], ...] = ()) -> QualityBenchResult:
+                      adopt: tuple[tuple[str, int, Path], ...] = (), compile: bool = False) -> QualityBenchResult:
     """Adopt the given runs, train what is missing, score what is missing, and write the results file,
     report.md and plots.
 
     ``results`` (default ``out_dir/results.json``) is read first: evaluations it already holds are
     reused, and an arm whose evaluations are all there is not trained at all. ``adopt`` holds (arm label,
-    training seed, run folder of ``patchforcing train``) to use as that arm (see :func:`adopt_arm`)."""
+    training seed, run folder of ``patchforcing train``) to use as that arm (see :func:`adopt_arm`);
+    ``compile`` trains the arms with ``torch.compile``."""
     from patchforcing.analysis.plots import require_pyplot
     from patchforcing.bench.quality_report import write_report
 
@@ -188,7 +189,7 @@ def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS
             if spec not in evals:
                 if key not in arms:
                     log(f"[{part}] arm {spec.arm.label} (train seed {spec.arm.train_seed})")
-                    arms[key] = train_arm(config, spec.arm, data, device, made_by, progress)
+                    arms[key] = train_arm(config, spec.arm, data, device, made_by, progress, compile)
                     fold.add(arms=(arms[key],))
                 evals[spec] = e = run_eval(config, spec, arms[key], scorer, device, made_by)
                 fold.add(evals=(e,))

@@ -41,6 +41,7 @@ from patchforcing.pretrained.folder import checkpoint_name
 from patchforcing.train import train
 from patchforcing.train.checkpoint import read_config, recorded_train_seconds
 from patchforcing.train.config import config_to_dict
+from patchforcing.train.distributed import Parallel
 
 __all__ = ["ArmRecord", "EvalRecord", "Provenance", "Scorer", "BenchInterrupted", "Results", "load_record",
            "load_results", "train_arm", "adopt_arm", "run_eval", "IMAGE_SEED_STRIDE"]
@@ -151,7 +152,7 @@ def _arm_lock(config: QualityBenchConfig, run_dir: str) -> Path:
 
 
 def train_arm(config: QualityBenchConfig, arm: Arm, data: ArrayData, device: torch.device, made_by: Provenance,
-              progress: bool = False) -> ArmRecord:
+              progress: bool = False, compile: bool = False) -> ArmRecord:
     """Train (or resume, or reuse) one arm; the record of a finished arm is cached beside it."""
     run = arm_train_config(config, arm, str(Path(config.out_dir) / "arms"))
     record_path = Path(run.out_dir) / "arm.json"
@@ -159,7 +160,7 @@ def train_arm(config: QualityBenchConfig, arm: Arm, data: ArrayData, device: tor
     with file_lock(_arm_lock(config, run.out_dir)):
         if record_path.is_file() and latest_checkpoint(run.out_dir) is not None:
             return load_record(ArmRecord, json.loads(record_path.read_text()), made_by)
-        result = train(run, device=str(device), progress=progress, data=data)
+        result = train(run, device=str(device), progress=progress, data=data, parallel=Parallel(compile=compile))
         if result.stopped_by_signal is not None:
             raise BenchInterrupted(result.stopped_by_signal,
                                    f"{signal.Signals(result.stopped_by_signal).name} stopped arm {arm.label} (train "

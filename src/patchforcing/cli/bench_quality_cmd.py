@@ -58,6 +58,8 @@ def add_bench_quality_parser(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     p.add_argument("--progress", action="store_true", help="progress bars while training")
+    p.add_argument("--compile", action="store_true", help="train the arms with torch.compile (faster after about "
+                   "a minute of compilation; the arms' configuration and results files are the same either way)")
     add_sampler_arguments(p, choose=False)
     p.set_defaults(func=run_bench_quality)
 
@@ -124,7 +126,8 @@ def run_bench_quality(args: argparse.Namespace) -> int:
         command = "patchforcing " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "bench quality (API)"
         adopt = tuple((label, seed, Path(folder)) for label, seed, folder in args.adopt or ())
         try:
-            result = run_quality_bench(config, parts, device, args.progress, command, results=results, adopt=adopt)
+            result = run_quality_bench(config, parts, device, args.progress, command, results=results, adopt=adopt,
+                                       compile=args.compile)
         except BenchInterrupted as stop:
             print(f"patchforcing bench quality: {stop}", file=sys.stderr)
             return 128 + stop.signum

@@ -38,6 +38,14 @@ class ModelOutput:
     v: torch.Tensor  # (B, C, H, W)
     logvar: torch.Tensor | None  # (B, 1, H, W), None without a difficulty head
 
+    @classmethod
+    def split(cls, out: torch.Tensor, channels: int, difficulty_head: bool) -> ModelOutput:
+        """The network's (B, C + 1, H, W) or (B, C, H, W) output as velocity and log-variance."""
+        v, logvar = out[:, :channels], out[:, channels:] if difficulty_head else None
+        if torch.compiler.is_compiling():  # compiled graphs that return views of one output replay them with
+            v, logvar = v.clone(), None if logvar is None else logvar.clone()  # corrupt sizes (torch 2.13, CPU)
+        return cls(v=v, logvar=logvar)
+
     def difficulty(self, patch_size: int) -> torch.Tensor:
         """Per-patch difficulty: mean of exp(logvar) over each p x p patch, (B, N)."""
         if self.logvar is None:
@@ -205,6 +213,4 @@ class PatchForcingDiT(PatchGenerator, PretrainedMixin):
             h = block(h, cond)
         tokens = cond.to_patches(self.final_layer(h, cond))  # (B, N, p*p*C_out)
         out = unpatchify(tokens, c.patch_size, c.image_size, c.image_size)  # (B, C_out, H, W)
-        v = out[:, : c.in_channels]
-        logvar = out[:, c.in_channels:] if c.difficulty_head else None
-        return ModelOutput(v=v, logvar=logvar)
+        return ModelOutput.split(out, c.in_channels, c.difficulty_head)

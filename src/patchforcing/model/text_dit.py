@@ -178,7 +178,7 @@ class PatchForcingT2I(PatchGenerator, PretrainedMixin):
             h = block(h, cond, rope, refined, text.mask)
         tokens = cond.to_patches(self.final_layer(h, cond))  # (B, N, p*p*C_out)
         out = unpatchify(tokens, c.patch_size, c.image_size, c.image_size)  # (B, C_out, H, W)
-        return ModelOutput(v=out[:, : c.in_channels], logvar=out[:, c.in_channels:] if c.difficulty_head else None)
+        return ModelOutput.split(out, c.in_channels, c.difficulty_head)
 
     def fill_model_folder(self, folder: Path, meta: ModelMeta, name: str) -> None:
         """The model folder files, and ``text_encoder.json`` when an encoder is recorded."""
