@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from patchforcing.model import PatchForcingDiT, model_config_from_preset
+from patchforcing.model import PatchForcingDiT, PatchForcingT2I, model_config_from_preset, text_model_config_from_preset
 from patchforcing.model.dit import ModelOutput
+from patchforcing.text import WordTokenizer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -32,6 +33,28 @@ def test_compiled_steps_run_and_match_eager() -> None:
         torch.testing.assert_close(out.v, eager.v, rtol=1e-4, atol=1e-5)
         assert eager.logvar is not None
         torch.testing.assert_close(out.logvar, eager.logvar, rtol=1e-4, atol=1e-5)
+
+
+def test_compiled_text_model_matches_eager() -> None:
+    tokenizer = WordTokenizer.build(["a red heart", "a blue circle"], max_length=8)
+    config = text_model_config_from_preset("T2I-T/2", image_size=8, in_channels=1,
+                                           text_vocab_size=tokenizer.vocab_size, max_text_length=8)
+    torch.manual_seed(0)
+    model = PatchForcingT2I(config, tokenizer)
+    for p in model.parameters():  # zero-initialised layers would make every output equal
+        torch.nn.init.normal_(p, std=0.05)
+    x, t = torch.randn(4, 1, 8, 8), torch.rand(4, 16)
+    text = tokenizer.encode(["a red heart", "blue", "a blue circle", "heart"])
+    torch._dynamo.reset()
+    compiled = torch.compile(model)
+    for _ in range(2):
+        out = compiled(x, t, text)
+        assert out.logvar is not None
+        (out.v.pow(2).mean() + out.logvar.mean()).backward()
+    eager = model(x, t, text)
+    assert eager.logvar is not None
+    torch.testing.assert_close(out.v, eager.v, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out.logvar, eager.logvar, rtol=1e-4, atol=1e-5)
 
 
 def test_split_copies_only_while_compiling(monkeypatch) -> None:
