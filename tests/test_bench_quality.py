@@ -287,3 +287,30 @@ def test_compile_reaches_every_arm_the_bench_trains(smoke, tmp_path, monkeypatch
     config = replace(SMOKE, out_dir=str(tmp_path / "b"), train_seeds=(0,))
     run_quality_bench(config, ("main",), "cpu", log=lambda _: None, adopt=(("pf", 0, run),), compile=True)
     assert [type(m).__name__ for m in compiled] == ["PatchForcingDiT"]  # the baseline; the adopted pf arm is not
+
+
+def test_recorded_arms_are_evaluated_before_any_training(smoke, tmp_path):
+    """An arm the results file records, with its folder here, counts as trained: its missing evaluations
+    run before a new arm is trained."""
+    import shutil
+
+    from patchforcing.bench.quality import run_quality_bench
+
+    out, _ = smoke
+    source = next(p for p in (out / "arms").glob("pf-seed0-*") if p.is_dir())
+    target = tmp_path / "b"
+    shutil.copytree(source, target / "arms" / source.name)
+    payload = json.loads((out / "results.json").read_text())
+    arm = next(a for a in payload["arms"] if a["label"] == "pf" and a["train_seed"] == 0)
+    arm["run_dir"] = str(target / "arms" / source.name)
+    (target / "arms" / source.name / "arm.json").write_text(json.dumps(arm))
+    kept = [e for e in payload["evals"] if e["arm"] == "pf" and e["train_seed"] == 0][:1]  # one of pf's, no other
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({**payload, "arms": [arm], "evals": kept}))
+    lines: list[str] = []
+    config = replace(SMOKE, out_dir=str(target), train_seeds=(0,))
+    run_quality_bench(config, ("main",), "cpu", log=lines.append, results=results)
+    trained = next(i for i, line in enumerate(lines) if line.startswith("[main] arm baseline"))
+    pf_evals = [i for i, line in enumerate(lines) if line.startswith("[main] pf ")]
+    assert len(pf_evals) == 3 * len(SMOKE.sample_seeds) - 1 and max(pf_evals) < trained
+    assert not any(line.startswith("[main] arm pf") for line in lines)  # reused, not retrained

@@ -175,9 +175,10 @@ def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS
     evals: dict[EvalSpec, EvalRecord] = {}
     summaries: dict[str, list[Summary]] = {}
     work = [(part, spec) for part in parts for spec in plan_part(config, part)]
-    # evaluations of arms that are already trained (adopted, or recorded) first: a run stopped while
-    # training a new arm has then kept every evaluation it could make without training
-    work.sort(key=lambda item: (item[1].arm.label, item[1].arm.train_seed) not in arms and item[1].key not in done)
+    # evaluations of arms that are already trained (adopted, or recorded with their folder here) first: a
+    # run stopped while training a new arm has then kept every evaluation it could make without training
+    ready = set(arms) | {k for k, a in done_arms.items() if (Path(a.run_dir) / "arm.json").is_file()}
+    work.sort(key=lambda item: (item[1].arm.label, item[1].arm.train_seed) not in ready and item[1].key not in done)
     try:
         for part, spec in work:
             key = (spec.arm.label, spec.arm.train_seed)
