@@ -5,11 +5,26 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import randomize
 from patchforcing.model import PatchForcingDiT, PatchForcingT2I, model_config_from_preset, text_model_config_from_preset
 from patchforcing.model.dit import ModelOutput
 from patchforcing.text import WordTokenizer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def _compiled_steps_match_eager(model: torch.nn.Module, *inputs) -> None:
+    """A fresh compile of ``model`` takes two training steps on ``inputs``; its last outputs equal eager's."""
+    torch._dynamo.reset()
+    compiled = torch.compile(model)
+    for _ in range(2):
+        out = compiled(*inputs)
+        assert out.logvar is not None
+        (out.v.pow(2).mean() + out.logvar.mean()).backward()
+    eager = model(*inputs)
+    assert eager.logvar is not None
+    torch.testing.assert_close(out.v, eager.v, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out.logvar, eager.logvar, rtol=1e-4, atol=1e-5)
 
 
 def test_compiled_steps_run_and_match_eager() -> None:
@@ -19,42 +34,20 @@ def test_compiled_steps_run_and_match_eager() -> None:
     config = model_config_from_preset("T/4", depth=1, width=32, num_heads=2, image_size=28, in_channels=1,
                                       num_classes=10)
     for seed in range(3):
-        torch.manual_seed(seed)
-        model = PatchForcingDiT(config)
-        torch.nn.init.normal_(model.final_layer.linear.weight, std=0.02)  # zero-initialised: make outputs differ
-        x, t, y = torch.randn(8, 1, 28, 28), torch.rand(8, 49), torch.randint(0, 10, (8,))
-        torch._dynamo.reset()
-        compiled = torch.compile(model)
-        for _ in range(2):
-            out = compiled(x, t, y)
-            assert out.logvar is not None
-            (out.v.pow(2).mean() + out.logvar.mean()).backward()
-        eager = model(x, t, y)
-        torch.testing.assert_close(out.v, eager.v, rtol=1e-4, atol=1e-5)
-        assert eager.logvar is not None
-        torch.testing.assert_close(out.logvar, eager.logvar, rtol=1e-4, atol=1e-5)
+        gen = torch.Generator().manual_seed(seed)
+        x, t = torch.randn(8, 1, 28, 28, generator=gen), torch.rand(8, 49, generator=gen)
+        _compiled_steps_match_eager(randomize(PatchForcingDiT(config), seed), x, t,
+                                    torch.randint(0, 10, (8,), generator=gen))
 
 
 def test_compiled_text_model_matches_eager() -> None:
     tokenizer = WordTokenizer.build(["a red heart", "a blue circle"], max_length=8)
     config = text_model_config_from_preset("T2I-T/2", image_size=8, in_channels=1,
                                            text_vocab_size=tokenizer.vocab_size, max_text_length=8)
-    torch.manual_seed(0)
-    model = PatchForcingT2I(config, tokenizer)
-    for p in model.parameters():  # zero-initialised layers would make every output equal
-        torch.nn.init.normal_(p, std=0.05)
-    x, t = torch.randn(4, 1, 8, 8), torch.rand(4, 16)
+    gen = torch.Generator().manual_seed(0)
+    x, t = torch.randn(4, 1, 8, 8, generator=gen), torch.rand(4, 16, generator=gen)
     text = tokenizer.encode(["a red heart", "blue", "a blue circle", "heart"])
-    torch._dynamo.reset()
-    compiled = torch.compile(model)
-    for _ in range(2):
-        out = compiled(x, t, text)
-        assert out.logvar is not None
-        (out.v.pow(2).mean() + out.logvar.mean()).backward()
-    eager = model(x, t, text)
-    assert eager.logvar is not None
-    torch.testing.assert_close(out.v, eager.v, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(out.logvar, eager.logvar, rtol=1e-4, atol=1e-5)
+    _compiled_steps_match_eager(randomize(PatchForcingT2I(config, tokenizer)), x, t, text)
 
 
 def test_split_copies_only_while_compiling(monkeypatch) -> None:
