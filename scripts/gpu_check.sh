@@ -1,16 +1,42 @@
 #!/usr/bin/env bash
-# GPU performance check, about 5 minutes on one GPU (run it where the device tool lends one):
+# GPU performance check, about 7 minutes on one H200:
 #   bash scripts/gpu_check.sh [OUT_DIR]
-# 1. B/2 training images/s and MFU in fp32 / bf16 / compiled (32x32x4 latents, batch 64);
-# 2. the sampler speed table at B/2 (each sampler's wall time / (NFE x one forward));
-# 3. the PF forward at uniform t against the global-time model of the same size (first row of 2).
-# Writes OUT_DIR/speed-b2.{json,md} and OUT_DIR/train-b2.md (default OUT_DIR: gpu-check).
+# 1. the GPU, torch's version and the bf16 matrix-product rate measured on it (8192^3, for MFU context);
+# 2. the PF forward at uniform t against the global-time model of the same size, and the sampler speed
+#    table (each sampler's wall time / (NFE x one forward)), B/2, 32x32x4 latents, batch 64;
+# 3. B/2 training images/s and MFU in fp32, bf16, bf16 + compile and fp32 + compile, same shapes.
+# Writes OUT_DIR/gpu.txt, OUT_DIR/speed-b2.{json,md} and OUT_DIR/report.md (default OUT_DIR: gpu-check).
+# Runs from the repository's .venv, an installed `patchforcing`, or else ./src with the system python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-gpu-check}"
 mkdir -p "$out"
-py=.venv/bin/patchforcing
-[ -x "$py" ] || py=patchforcing
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
-"$py" bench speed --device cuda --preset B/2 --image-size 32 --channels 4 --num-classes 1000 --batch 64 \
-    --steps 10 --repeats 5 --forwards 20 --train --train-steps 20 --out "$out/speed-b2.json" | tee "$out/train-b2.md"
+export PYTHONUNBUFFERED=1
+if [ -x .venv/bin/patchforcing ]; then
+    py=.venv/bin/python
+elif command -v patchforcing >/dev/null; then
+    py="$(head -1 "$(command -v patchforcing)" | sed 's/^#!//')"
+else
+    py=python3
+    export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$out/gpu.txt"
+"$py" - <<'EOF' | tee -a "$out/gpu.txt"
+import time
+
+import torch
+
+a, b = (torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+for _ in range(3):
+    a @ b
+torch.cuda.synchronize()
+start = time.perf_counter()
+for _ in range(10):
+    a @ b
+torch.cuda.synchronize()
+rate = 10 * 2 * 8192**3 / (time.perf_counter() - start)
+print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}: bf16 8192^3 matmul {rate / 1e12:.0f} TFLOP/s")
+EOF
+"$py" -m patchforcing bench speed --device cuda --preset B/2 --image-size 32 --channels 4 --num-classes 1000 \
+    --batch 64 --steps 10 --repeats 5 --forwards 20 --train --train-steps 20 \
+    --train-modes fp32,bf16,bf16+compile,fp32+compile --out "$out/speed-b2.json" 2> >(tee "$out/stderr.log" >&2) | tee "$out/report.md"
