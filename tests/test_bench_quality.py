@@ -221,10 +221,18 @@ def test_adopt_refuses_another_configuration_and_copies_a_matching_run(smoke, tm
     assert adopted["train_seconds"] == pytest.approx(trained["train_seconds"], abs=1.0)
 
 
-def test_estimate_prints_a_wall_time(capsys):
-    assert bench("--smoke", "--estimate", "--threads", "1", "--out", "/nonexistent/bench") == 0
+@pytest.mark.parametrize("compile", [False, True])
+def test_estimate_prints_a_wall_time(capsys, monkeypatch, compile):
+    """With --compile the estimate times the compiled training step, as the bench would train it."""
+    from patchforcing.bench import quality_estimate
+
+    compiled: list[torch.nn.Module] = []
+    monkeypatch.setattr(quality_estimate, "compile_model", lambda model: compiled.append(model) or model)
+    flags = ("--compile",) if compile else ()
+    assert bench("--smoke", "--estimate", *flags, "--threads", "1", "--out", "/nonexistent/bench") == 0
     out = capsys.readouterr().out
     assert "estimated wall time" in out and "left: 10 of 10 arms" in out
+    assert len(compiled) == int(compile) and ("s of compilation per arm" in out) == compile
 
 
 def test_file_lock_excludes_another_process(tmp_path):

@@ -1,14 +1,16 @@
 """Predicting the wall time of ``bench quality`` from a short measurement of one arm on this machine.
 
 total ~= (arms to train x train_steps) x t_step + (sum over pending evaluations of NFE x batches) x t_forward
-         + (pending evaluations x batches) x t_embed
+         + (pending evaluations x batches) x t_embed [+ arms to train x t_compile, with --compile]
 
 t_step is one optimizer step of the recipe's PF arm at the bench's batch size and precision; t_forward one
 forward pass of an evaluation batch with a distinct time per patch (the dearest case, so the estimate errs
 high); t_embed one evaluation batch through every feature extractor. All are measured as wall time and as
 process CPU time: on a busy machine the wall-time estimate includes the other jobs' share, while the
 CPU-time one (with one torch thread) is the wall time on an idle core. Evaluations a results file already
-holds, and arms already finished in the output folder, are not counted. Reference features, checkpoints
+holds, and arms already finished in the output folder, are not counted. With ``compile`` the step is timed on
+the compiled model (as ``bench quality --compile`` trains), and t_compile, its first call less one step,
+is paid once per arm; evaluations are not compiled. Reference features, checkpoints
 and final validations add a few percent and are not counted.
 """
 
@@ -35,6 +37,7 @@ from patchforcing.loss import patch_forcing_loss
 from patchforcing.metrics import ClassifierFeatures
 from patchforcing.model import ModelConfig, PatchForcingDiT
 from patchforcing.timesamplers import build_time_sampler
+from patchforcing.train.distributed import compile_model
 
 __all__ = ["CostEstimate", "estimate_cost"]
 
@@ -53,6 +56,7 @@ class CostEstimate:
     eval_forwards: int
     evals: int  # evaluations still to run
     evals_planned: int
+    compile_s: float  # compiling the training step, once per arm to train (0 without compile)
     total_s: float
     total_cpu_s: float
 
@@ -74,14 +78,15 @@ def _finished(config: QualityBenchConfig, arm: Arm) -> bool:
 
 
 def estimate_cost(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS, device: torch.device | str = "cpu",
-                  repeats: int = 3, recorded: frozenset[tuple] = frozenset()) -> CostEstimate:
+                  repeats: int = 3, recorded: frozenset[tuple] = frozenset(), compile: bool = False) -> CostEstimate:
     """The predicted cost of what is left; ``recorded`` holds the (arm, train seed, sampler, NFE, sampling
-    seed) keys of evaluations already in the results file."""
+    seed) keys of evaluations already in the results file; ``compile`` times the compiled training step."""
     device = torch.device(device)
     config = config.resolved(device)
     run = arm_train_config(config, Arm("pf", "ltg", RECIPE_SHARE, False, 0), "estimate")
     assert isinstance(run.model, ModelConfig)  # the bench trains class-conditional image models
     model = PatchForcingDiT(run.model).to(device)
+    net = compile_model(model) if compile else model
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
     sampler = build_time_sampler(run.time_sampler.name, run.time_sampler.params)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.precision == "bf16" else nullcontext()
@@ -91,7 +96,7 @@ def estimate_cost(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS, de
 
     def step() -> None:
         with autocast:
-            loss = patch_forcing_loss(model, x, y, sampler).loss
+            loss = patch_forcing_loss(net, x, y, sampler).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -103,7 +108,11 @@ def estimate_cost(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS, de
     with torch.no_grad():
         forward = _best_time(lambda: model(xb, tb, yb), repeats)
         embed = _best_time(lambda: [e(xb) for e in extractors], repeats)
+    start = time.perf_counter()
+    step()
+    first_step = time.perf_counter() - start
     train_step = _best_time(step, repeats)
+    compile_s = max(first_step - train_step[0], 0.0) if compile else 0.0
     specs: list[EvalSpec] = list(dict.fromkeys(s for part in parts for s in plan_part(config, part)))
     todo = [s for s in specs if s.key not in recorded]
     arms = [a for a in dict.fromkeys(s.arm for s in todo) if not _finished(config, a)]
@@ -111,6 +120,6 @@ def estimate_cost(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS, de
     forwards = sum(config.sampler(s.sampler).budget(s.nfe).nfe * batches for s in todo)
     steps, embeds = len(arms) * config.train_steps, len(todo) * batches
     return CostEstimate(train_step[0], forward[0], embed[0], train_step[1], forward[1], embed[1], len(arms),
-                        len({s.arm for s in specs}), config.train_steps, forwards, len(todo), len(specs),
-                        steps * train_step[0] + forwards * forward[0] + embeds * embed[0],
-                        steps * train_step[1] + forwards * forward[1] + embeds * embed[1])
+                        len({s.arm for s in specs}), config.train_steps, forwards, len(todo), len(specs), compile_s,
+                        steps * train_step[0] + forwards * forward[0] + embeds * embed[0] + len(arms) * compile_s,
+                        steps * train_step[1] + forwards * forward[1] + embeds * embed[1] + len(arms) * compile_s)

@@ -80,18 +80,19 @@ def build_config(args: argparse.Namespace):
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def _estimate(config, parts: tuple[str, ...], device, results) -> None:
+def _estimate(config, parts: tuple[str, ...], device, results, compile: bool) -> None:
     import torch
 
     from patchforcing.bench.quality import recorded_results
     from patchforcing.bench.quality_estimate import estimate_cost
 
     done, _ = recorded_results(config.resolved(device), results)
-    e = estimate_cost(config, parts, device, recorded=frozenset(done))
+    e = estimate_cost(config, parts, device, recorded=frozenset(done), compile=compile)
+    compiled = f", compiled (+{e.compile_s:.0f} s of compilation per arm)" if compile else ""
     print(f"left: {e.arms} of {e.arms_planned} arms x {e.train_steps} steps at {e.train_step_s:.3f} s/step (CPU "
-          f"{e.train_step_cpu_s:.3f} s); {e.evals} of {e.evals_planned} evaluations, {e.eval_forwards} forwards of "
-          f"{config.eval_batch} images at {e.forward_s:.3f} s (CPU {e.forward_cpu_s:.3f} s), feature extraction "
-          f"{e.embed_s:.3f} s per batch (CPU {e.embed_cpu_s:.3f} s)")
+          f"{e.train_step_cpu_s:.3f} s{compiled}); {e.evals} of {e.evals_planned} evaluations, {e.eval_forwards} "
+          f"forwards of {config.eval_batch} images at {e.forward_s:.3f} s (CPU {e.forward_cpu_s:.3f} s), feature "
+          f"extraction {e.embed_s:.3f} s per batch (CPU {e.embed_cpu_s:.3f} s)")
     print(f"estimated wall time: {e.total_s / 3600:.2f} h on {device} with {torch.get_num_threads()} threads as "
           f"loaded now; CPU time {e.total_cpu_s / 3600:.2f} h (the wall time on an idle core with --threads 1)")
 
@@ -116,7 +117,7 @@ def run_bench_quality(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     results = Path(args.results) if args.results else Path(config.out_dir) / "results.json"
     if args.estimate:
-        _estimate(config, parts, device, results)
+        _estimate(config, parts, device, results, args.compile)
         return 0
     if args.report_only:
         if not results.is_file():
