@@ -40,6 +40,21 @@ def test_compiled_steps_run_and_match_eager() -> None:
                                     torch.randint(0, 10, (8,), generator=gen))
 
 
+@pytest.mark.parametrize("time_mode", ["patch", "global"])
+def test_class_models_compile_to_one_graph(time_mode: str) -> None:
+    """The forward takes no branch on tensor values while compiling (each one split the graph and printed
+    a warning traceback), and the single graph still equals the eager model."""
+    config = model_config_from_preset("T/4", depth=1, width=32, num_heads=2, image_size=28, in_channels=1,
+                                      num_classes=10, time_mode=time_mode, difficulty_head=True)
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(8, 1, 28, 28, generator=gen), torch.randint(0, 10, (8,), generator=gen)
+    t = torch.rand(8, 49, generator=gen) if time_mode == "patch" else torch.rand(8, 1, generator=gen).expand(8, 49)
+    model = randomize(PatchForcingDiT(config))
+    torch._dynamo.reset()
+    assert torch._dynamo.explain(model)(x, t, y).graph_break_count == 0
+    _compiled_steps_match_eager(model, x, t, y)
+
+
 def test_compiled_text_model_matches_eager() -> None:
     tokenizer = WordTokenizer.build(["a red heart", "a blue circle"], max_length=8)
     config = text_model_config_from_preset("T2I-T/2", image_size=8, in_channels=1,

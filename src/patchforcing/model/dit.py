@@ -176,11 +176,15 @@ class PatchForcingDiT(PatchGenerator, PretrainedMixin):
     def conditioning(self, t: torch.Tensor, y: torch.Tensor, cache: bool = True) -> Conditioning:
         """c_i = emb(t_i) + emb(y) for (B, N) times, in the cheapest layout for them.
 
-        With ``cache=False`` every token gets its own row (the plain per-token computation).
+        With ``cache=False`` every token gets its own row (the plain per-token computation). Under
+        ``torch.compile`` no branch reads tensor values (each would split the graph): a PF model takes
+        per-token rows, a global model the rows of t[:, 0] (eager calls check that its times are uniform).
         """
         B, N = t.shape
-        inference = not torch.is_grad_enabled() and not torch.compiler.is_compiling()
-        if cache and bool((t == t[:, :1]).all()):
+        compiling = torch.compiler.is_compiling()
+        inference = not torch.is_grad_enabled() and not compiling
+        uniform = self.config.time_mode == "global" if compiling else cache and bool((t == t[:, :1]).all())
+        if uniform:
             return SegmentConditioning(rows=self.t_embedder(t[:, 0]) + self.y_embedder(y), sizes=(N,))
         if self.config.time_mode == "global":
             raise ValueError("a global-time model got different times for the patches of one sample")
@@ -192,7 +196,7 @@ class PatchForcingDiT(PatchGenerator, PretrainedMixin):
             return SegmentConditioning(rows=rows, sizes=sizes, order=order)
         buffer = self._gather_buffer if inference else None
         y_tok = y[:, None].expand(B, N).reshape(-1)  # (B*N,)
-        if not cache:
+        if not cache or compiling:
             rows = self.t_embedder(t.reshape(-1)) + self.y_embedder(y_tok)  # (B*N, D)
             return GatheredConditioning(rows=rows, index=torch.arange(B * N, device=t.device).view(B, N), buffer=buffer)
         # Distinct (t, y) pairs via two 1-D uniques (sort-based; unique over rows is a slow loop on CPU).

@@ -142,10 +142,14 @@ class PatchForcingT2I(PatchGenerator, PretrainedMixin):
 
     def conditioning(self, t: torch.Tensor, cache: bool = True) -> Conditioning:
         """Rows of the mapping network for (B, N) times, in the cheapest layout for them; with
-        ``cache=False`` every token gets its own row (the plain per-token computation)."""
+        ``cache=False`` every token gets its own row (the plain per-token computation). Under
+        ``torch.compile`` no branch reads tensor values (each would split the graph): a PF model takes
+        per-token rows, a global model the rows of t[:, 0] (eager calls check that its times are uniform)."""
         B, N = t.shape
-        inference = not torch.is_grad_enabled() and not torch.compiler.is_compiling()
-        if cache and bool((t == t[:, :1]).all()):
+        compiling = torch.compiler.is_compiling()
+        inference = not torch.is_grad_enabled() and not compiling
+        uniform = self.config.time_mode == "global" if compiling else cache and bool((t == t[:, :1]).all())
+        if uniform:
             return SegmentConditioning(rows=self.t_mapping(t[:, 0]), sizes=(N,))
         if self.config.time_mode == "global":
             raise ValueError("a global-time model got different times for the patches of one sample")
@@ -154,7 +158,7 @@ class PatchForcingT2I(PatchGenerator, PretrainedMixin):
             order, times, sizes = segments  # (B*N,), (B, R), R sizes
             return SegmentConditioning(rows=self.t_mapping(times.reshape(-1)), sizes=sizes, order=order)
         buffer = self._gather_buffer if inference else None
-        if not cache:
+        if not cache or compiling:
             index = torch.arange(B * N, device=t.device).view(B, N)
             return GatheredConditioning(rows=self.t_mapping(t.reshape(-1)), index=index, buffer=buffer)
         values, inverse = torch.unique(t.reshape(-1), return_inverse=True)  # (M,), (B*N,)
