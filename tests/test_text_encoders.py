@@ -3,8 +3,10 @@ cache of encoded captions, and a model folder that records its encoder."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -117,6 +119,30 @@ def test_model_folder_records_the_pretrained_encoder(tiny_lm, tmp_path):
     assert loaded(torch.zeros(1, 1, 8, 8), torch.full((1,), 0.5), y).v.shape == (1, 1, 8, 8)
     with pytest.raises(ValueError, match="max_text_length"):
         PatchForcingT2I(config, PretrainedTextEncoder(tiny_lm, max_length=7))
+
+
+def test_a_moved_encoder_folder_is_relocated(tiny_lm, tmp_path):
+    """A model records its pretrained encoder's folder as an absolute path; where the folder is elsewhere
+    (another machine), the error names the way out and the relocated encoder gives the same features."""
+    folder = Path(shutil.copytree(tiny_lm, tmp_path / "lm"))
+    enc = PretrainedTextEncoder(folder, max_length=6)
+    expected = enc.encode(["a red heart"]).tokens
+    config = text_model_config_from_preset("T2I-T/2", image_size=8, in_channels=1, text_feature_dim=32,
+                                           max_text_length=6)
+    saved = PatchForcingT2I(config, enc).save_pretrained(tmp_path / "t2i")
+    moved = folder.rename(tmp_path / "moved")
+    loaded = PatchForcingT2I.from_pretrained(saved)
+    with pytest.raises(FileNotFoundError, match=r"--text-encoder DIR .*relocate_text_encoder"):
+        loaded.text_encoder()
+    loaded.relocate_text_encoder(moved)
+    assert torch.equal(loaded.text_encoder().encode(["a red heart"]).tokens, expected)
+    assert loaded.text_encoder_spec is not None and loaded.text_encoder_spec["path"] == str(moved.resolve())
+    tokenizer = WordTokenizer.build(["a red heart"], max_length=6)
+    builtin = PatchForcingT2I(text_model_config_from_preset("T2I-T/2", image_size=8, in_channels=1,
+                                                            text_vocab_size=tokenizer.vocab_size, max_text_length=6),
+                              tokenizer)
+    with pytest.raises(ValueError, match="no folder to relocate"):
+        builtin.relocate_text_encoder(moved)
 
 
 def test_missing_extra_names_the_install_command(monkeypatch, tmp_path):

@@ -4,6 +4,7 @@ the sample / eval / analyze commands, and the prompt files."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -185,10 +186,12 @@ def test_viewer_refuses_a_text_model_with_a_clear_message(tiny_run):
         load_catalog([str(tiny_run)])
 
 
-def test_training_with_a_frozen_pretrained_encoder_caches_the_captions(tiny_lm, tmp_path, monkeypatch, single_thread):
+def test_training_with_a_frozen_pretrained_encoder_caches_the_captions(tiny_lm, tmp_path, monkeypatch, single_thread,
+                                                                       capsys):
     monkeypatch.setenv("HOME", str(tmp_path))  # the caption cache goes to ~/.cache/patchforcing/text
     data = _squares()
-    text = TextConfig(encoder="pretrained", pretrained_path=str(tiny_lm))
+    lm = shutil.copytree(tiny_lm, tmp_path / "lm")
+    text = TextConfig(encoder="pretrained", pretrained_path=str(lm))
     encoder = build_text_encoder(text, data)
     model = text_model_config_from_preset("T2I-T/2", image_size=8, in_channels=3,
                                           text_feature_dim=encoder.feature_dim or 0)
@@ -199,3 +202,9 @@ def test_training_with_a_frozen_pretrained_encoder_caches_the_captions(tiny_lm, 
     trained = load_model(tmp_path / "run")
     y = trained.text_encoder().encode(["red square"])
     assert y.tokens.dtype == torch.float32 and y.tokens.shape[-1] == encoder.feature_dim
+    moved = lm.rename(tmp_path / "moved")  # the run read on another machine: its encoder lives elsewhere
+    sample = ["sample", "--checkpoint", str(tmp_path / "run"), "--prompt", "red square", "--num", "1", "--steps", "2"]
+    assert main([*sample, "--out", str(tmp_path / "s")]) == 2 and not (tmp_path / "s").exists()
+    assert "--text-encoder DIR" in capsys.readouterr().err
+    assert main([*sample, "--out", str(tmp_path / "s"), "--text-encoder", str(moved)]) == 0
+    assert len(list((tmp_path / "s" / "images").glob("*.png"))) == 1

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from patchforcing.cli.common import HelpFormatter, int_list, nonneg_int, positive_int
-from patchforcing.cli.prompt_args import add_prompt_arguments, prompts_from_args
+from patchforcing.cli.prompt_args import add_prompt_arguments, load_text_encoder, prompts_from_args
 from patchforcing.cli.sample_cmd import add_checkpoint_argument
 from patchforcing.cli.sampler_args import (
     add_guidance_arguments,
@@ -167,6 +167,7 @@ def run_eval(args: argparse.Namespace) -> int:
         name = Path(args.folder).name
     else:
         model = load_model(args.checkpoint, ema=not args.raw_weights, device=env.device)
+        load_text_encoder(model, args)
         sampler = sampler_from_args(args.sampler, args) if args.sampler else None
         prompts = reference_prompts(data) if args.reference_prompts else prompts_from_args(args)
         config = GenerationConfig(sampler=sampler, nfe=args.nfe, guidance=guidance_from_args(args),

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from patchforcing.cli.common import HelpFormatter, int_list, nonneg_int, positive_int
-from patchforcing.cli.prompt_args import add_prompt_arguments, prompts_from_args
+from patchforcing.cli.prompt_args import add_prompt_arguments, load_text_encoder, prompts_from_args
 from patchforcing.cli.sampler_args import (
     add_guidance_arguments,
     add_sampler_arguments,
@@ -199,6 +199,7 @@ def run_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     replacing = check_output_folder(out, _sample_output(), args.overwrite)  # before any work; cleared below
     model = load_model(args.checkpoint, ema=not args.raw_weights, device=device)
+    load_text_encoder(model, args)
     c = model.config
     decode = image_decoder(c, args.vae, device)
     known = _known(args, c, min(args.batch_size, args.num), device)

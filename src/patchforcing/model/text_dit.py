@@ -102,10 +102,30 @@ class PatchForcingT2I(PatchGenerator, PretrainedMixin):
                              "set_text_encoder(encoder)")
         cached = self._encoder_cache
         if cached is None or cached[0] is not self.text_encoder_spec:
-            encoder = encoder_from_json(self.text_encoder_spec)
+            try:
+                encoder = encoder_from_json(self.text_encoder_spec)
+            except FileNotFoundError as err:
+                raise FileNotFoundError(f"{err}. This model recorded its text encoder at that folder; where it is "
+                                        "elsewhere, pass --text-encoder DIR (sample, eval) or call "
+                                        "model.relocate_text_encoder(DIR)") from err
             self._check_encoder(encoder)
             cached = self._encoder_cache = (self.text_encoder_spec, encoder)
         return cached[1]
+
+    def relocate_text_encoder(self, folder: str | Path) -> None:
+        """Read the recorded pretrained encoder from ``folder`` instead of the folder it was recorded at (a model
+        from another machine); its layer, length and dtype stay as recorded, and its feature size is checked."""
+        from patchforcing.text.encoders import encoder_from_json
+
+        spec = self.text_encoder_spec
+        if spec is None or spec.get("kind") != "pretrained":
+            kind = "no text encoder" if spec is None else f"the {spec.get('kind')} text encoder, stored with it,"
+            raise ValueError(f"this model has {kind} rather than a pretrained one read from a folder: there is no "
+                             "folder to relocate")
+        encoder = encoder_from_json({**spec, "path": str(folder)})
+        self._check_encoder(encoder)
+        self.text_encoder_spec = encoder.to_json()
+        self._encoder_cache = (self.text_encoder_spec, encoder)
 
     def reset_parameters(self) -> None:
         """xavier linears, N(0, 0.02) text embeddings and mapping network, zero adaLN and output layers."""
