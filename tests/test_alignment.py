@@ -103,6 +103,25 @@ def test_clip_score_formula_and_streaming():
     assert acc.compute() == whole
 
 
+def test_parts_merged_from_other_processes_give_the_whole_scores():
+    """What rank 0 does under torchrun: merge each rank's part (embeddings, prompts, sums) into its own."""
+    model = OneHot({"x": [1.0, 0.0, 0.0, 0.0], "y": [0.0, 1.0, 0.0, 0.0], "z": [0.0, 0.0, 1.0, 1.0]})
+    classifier = nn.Sequential(nn.Flatten(), nn.Linear(4, 3, bias=False))
+    images = torch.randn(7, 1, 2, 2, generator=torch.Generator().manual_seed(0))
+    prompts, cats = ["x", "y", "x", "z", "y", "z", "x"], torch.tensor([0, 1, 0, 2, 1, 2, 0])
+    whole = alignment_scores(model, images, prompts, cats, classifier)
+    first, second, empty = (AlignmentAccumulator(model, classifier) for _ in range(3))
+    first.update(images[:2], prompts[:2], cats[:2])  # prompts "x", "y": "z" arrives only with the second part
+    second.update(images[2:], prompts[2:], cats[2:])
+    first.merge(second.part())
+    first.merge(empty.part())  # a rank without images
+    merged = first.compute()
+    assert (merged.count, merged.num_prompts, merged.retrieval_top1, merged.retrieval_top5,
+            merged.category_accuracy) == (whole.count, whole.num_prompts, whole.retrieval_top1,
+                                          whole.retrieval_top5, whole.category_accuracy)
+    assert merged.clip_score == pytest.approx(whole.clip_score, rel=1e-12)
+
+
 def test_category_accuracy():
     classifier = nn.Linear(4, 4, bias=False)
     with torch.no_grad():

@@ -1,4 +1,4 @@
-"""Distributed generation: disjoint seed ranges, same images and metrics as one process."""
+"""Distributed generation: disjoint seed ranges, same images and metrics (prompt alignment too) as one process."""
 
 from dataclasses import asdict
 
@@ -7,10 +7,12 @@ import torch
 
 from distributed_helpers import run_on_ranks
 from patchforcing.distributed import DistEnv, init_distributed, rank_range
-from patchforcing.evaluation import evaluate_model
+from patchforcing.evaluation import PromptScoring, evaluate_model
 from patchforcing.generation import GenerationConfig, ImageRecord, generate_batches, merge_records, rank_seeds
-from patchforcing.model import ModelConfig, PatchForcingDiT
+from patchforcing.metrics.alignment import AlignmentAccumulator
+from patchforcing.model import ModelConfig, PatchForcingDiT, PatchForcingT2I, text_model_config_from_preset
 from patchforcing.sampling import DualLoop
+from patchforcing.text import WordTokenizer
 
 CONFIG = GenerationConfig(sampler=DualLoop(), nfe=4, num_images=11, seed=5, batch_size=3)
 # Metrics computed in other processes, or with another thread count, reduce the same features in another
@@ -83,6 +85,56 @@ def test_two_ranks_give_the_single_process_images_and_metrics(tmp_path):
     got = torch.load(tmp_path / "result.pt", weights_only=False)
     assert asdict(got.metrics) == pytest.approx(asdict(want), rel=METRIC_RTOL)
     assert got.num_images == 11 and got.seeds == (5, 15)
+
+
+PROMPTS = ("a red heart", "a blue circle", "heart")
+TEXT_CONFIG = GenerationConfig(nfe=2, num_images=7, seed=3, batch_size=2, prompts=PROMPTS)
+
+
+def _text_evaluation(env: DistEnv):
+    torch.manual_seed(0)
+    tokenizer = WordTokenizer.build(list(PROMPTS), max_length=8)
+    model = PatchForcingT2I(text_model_config_from_preset("T2I-T/2", image_size=8, in_channels=1, max_text_length=8,
+                                                          text_vocab_size=tokenizer.vocab_size), tokenizer)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.05)
+    return evaluate_model(model.eval(), TEXT_CONFIG, Projection(), reference(), env=env,
+                          alignment=PromptScoring(AlignmentAccumulator(PromptVectors())))
+
+
+class PromptVectors:
+    """A fixed random image-text space: images projected to 4-d, each prompt a fixed 4-d vector."""
+
+    def embed_images(self, images):
+        weight = torch.randn(images[0].numel(), 4, generator=torch.Generator().manual_seed(3))
+        return torch.nn.functional.normalize(images.flatten(1) @ weight, dim=-1)
+
+    def embed_prompts(self, prompts):
+        table = torch.randn(len(PROMPTS), 4, generator=torch.Generator().manual_seed(4))
+        return torch.nn.functional.normalize(table[[PROMPTS.index(p) for p in prompts]], dim=-1)
+
+
+def _text_worker(rank, out):
+    result = _text_evaluation(init_distributed(torch.device("cpu")))
+    assert (result is None) == (rank != 0)
+    if rank == 0:
+        torch.save(result, out / "text.pt")
+
+
+def test_two_ranks_score_prompt_alignment_as_one_process(tmp_path):
+    run_on_ranks(_text_worker, 2, tmp_path)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the workers
+    want = _text_evaluation(DistEnv())
+    torch.set_num_threads(threads)
+    got = torch.load(tmp_path / "text.pt", weights_only=False)
+    assert got.alignment is not None and want.alignment is not None
+    assert (got.alignment.count, got.alignment.num_prompts, got.alignment.category_accuracy) == (7, 3, None)
+    scores = ("clip_score", "retrieval_top1", "retrieval_top5")
+    assert [getattr(got.alignment, k) for k in scores] == pytest.approx([getattr(want.alignment, k) for k in scores],
+                                                                      rel=METRIC_RTOL)
+    assert asdict(got.metrics) == pytest.approx(asdict(want.metrics), rel=METRIC_RTOL)
 
 
 def test_single_process_env_needs_no_process_group():

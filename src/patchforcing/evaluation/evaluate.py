@@ -23,7 +23,7 @@ from patchforcing.distributed import DistEnv, gather_objects
 from patchforcing.generation import GenerationConfig, generate_batches, rank_seeds, read_manifest
 from patchforcing.io.pixels import from_model_range, to_model_range
 from patchforcing.metrics import BackgroundMasks, FeatureExtractor, QualityMetrics, compute_quality
-from patchforcing.metrics.alignment import AlignmentAccumulator, AlignmentResult
+from patchforcing.metrics.alignment import AlignmentAccumulator, AlignmentPart, AlignmentResult
 from patchforcing.model import PatchModel
 
 __all__ = ["EvalResult", "FeatureScores", "PromptScoring", "evaluate_model", "evaluate_folder", "folder_batches"]
@@ -113,6 +113,7 @@ class _RankPart:
     nfe: int
     steps: int
     background: tuple[float, int]  # (sum, count) of background pixel values
+    alignment: AlignmentPart | None  # this rank's prompt-alignment scores
 
 
 def _rank_features(model: PatchModel, config: GenerationConfig, extractors: list[FeatureExtractor], env: DistEnv,
@@ -131,7 +132,8 @@ def _rank_features(model: PatchModel, config: GenerationConfig, extractors: list
             part_sum, part_count = background.sums(pixels, batch.labels)
             total, count = total + part_sum, count + part_count
     empty = torch.zeros(0, 0)
-    return _RankPart(tuple(torch.cat(f) if f else empty for f in feats), nfe, steps, (total, count))
+    return _RankPart(tuple(torch.cat(f) if f else empty for f in feats), nfe, steps, (total, count),
+                     None if alignment is None else alignment.scores.part())
 
 
 def evaluate_model(model: PatchModel, config: GenerationConfig, extractor: Extractors,
@@ -143,15 +145,17 @@ def evaluate_model(model: PatchModel, config: GenerationConfig, extractor: Extra
     when given a list, each scored against its own reference features, in the same order), then score
     the features (and, with ``background`` masks, the background level; with ``alignment``, how well
     the images of a text-to-image model match their prompts). Under several processes each rank makes
-    its share of the seeds and rank 0 gathers the features and returns the result (the other ranks
-    return None); prompt alignment is scored in one process only."""
+    its share of the seeds and rank 0 gathers the features and alignment scores and returns the result
+    (the other ranks return None)."""
     start = time.perf_counter()
     extractors, references = _spaces(extractor, reference)
-    if alignment is not None and env.world_size > 1:
-        raise ValueError("prompt alignment (--prompts) is scored in one process; run eval without torchrun")
     gathered = gather_objects(_rank_features(model, config, extractors, env, device, background, alignment), env)
     if gathered is None:
         return None
+    if alignment is not None:
+        for other in gathered[1:]:  # rank 0's own images are in its accumulator already
+            assert other.alignment is not None
+            alignment.scores.merge(other.alignment)
     parts = [part for part in gathered if isinstance(part, _RankPart) and part.features[0].numel()]
     feats = [torch.cat([p.features[k] for p in parts]) for k in range(len(extractors))]  # (num_images, D) each
     total, count = sum(p.background[0] for p in parts), sum(p.background[1] for p in parts)

@@ -12,6 +12,8 @@ For n images x_i made from prompts p_i, with unit embeddings e(x) and e(p):
 
 Images arrive in batches (:class:`AlignmentAccumulator`); the retrieval needs every prompt of the
 evaluation, so the image embeddings (n x D floats) are kept until :meth:`~AlignmentAccumulator.compute`.
+Under several processes each one scores its share and sends its :class:`AlignmentPart` to one that
+merges them (:meth:`~AlignmentAccumulator.merge`): the same scores as one process.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from typing import Protocol
 import torch
 from torch import nn
 
-__all__ = ["ImageTextEmbedder", "AlignmentResult", "AlignmentAccumulator", "alignment_scores", "retrieval_ranks"]
+__all__ = ["ImageTextEmbedder", "AlignmentResult", "AlignmentPart", "AlignmentAccumulator", "alignment_scores",
+           "retrieval_ranks"]
 
 
 class ImageTextEmbedder(Protocol):
@@ -42,6 +45,17 @@ class AlignmentResult:
     category_accuracy: float | None  # None without a category classifier
     count: int  # images scored
     num_prompts: int  # distinct prompts the images were ranked against
+
+
+@dataclass(frozen=True)
+class AlignmentPart:
+    """What an accumulator holds, to send to another process: plain tensors, strings and numbers."""
+
+    images: torch.Tensor  # (n, D) image embeddings
+    prompts: tuple[str, ...]  # the prompt of each image
+    texts: dict[str, torch.Tensor]  # prompt -> (D,) embedding, every prompt seen
+    score_sum: float
+    correct: int  # images the category classifier put in their category
 
 
 def retrieval_ranks(images: torch.Tensor, texts: torch.Tensor, owner: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
@@ -99,6 +113,25 @@ class AlignmentAccumulator:
             device = next(self.classifier.parameters()).device
             predicted = self.classifier(images.to(device)).argmax(1).cpu()  # (B,)
             self._correct += int((predicted == categories.cpu()).sum())
+
+    def part(self) -> AlignmentPart:
+        """This accumulator's images and sums, for :meth:`merge` in another process."""
+        names = list(self._texts)
+        owners = torch.cat(self._owners).tolist() if self._owners else []
+        images = torch.cat(self._images) if self._images else torch.zeros(0, 0)
+        return AlignmentPart(images, tuple(names[i] for i in owners), dict(self._texts), self._score_sum,
+                             self._correct)
+
+    def merge(self, other: AlignmentPart) -> None:
+        """Add the images another accumulator scored (its embeddings, not recomputed)."""
+        if not other.prompts:
+            return
+        self._texts.update((p, e) for p, e in other.texts.items() if p not in self._texts)
+        index = {p: i for i, p in enumerate(self._texts)}
+        self._images.append(other.images)
+        self._owners.append(torch.tensor([index[p] for p in other.prompts], dtype=torch.long))
+        self._score_sum += other.score_sum
+        self._correct += other.correct
 
     def compute(self) -> AlignmentResult:
         if not self._images:
