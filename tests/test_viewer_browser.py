@@ -104,8 +104,10 @@ def _set(driver, element_id: str, value: str) -> None:
     field.send_keys(value)
 
 
-def _start(driver, checkpoint: str, samplers: list[str], nfe: int = NFE, label: int = 3, seed: int = 1) -> str:
-    """Fill in the form and press Run; returns the id of the run shown before."""
+def _start(driver, checkpoint: str, samplers: list[str], nfe: int = NFE, label: int = 3, seed: int = 1,
+           prompt: str | None = None) -> str:
+    """Fill in the form (the class, or for a text model the prompt) and press Run; returns the id of the run
+    shown before."""
     from selenium.webdriver.support.ui import Select
 
     previous = driver.find_element("id", "lanes").get_attribute("data-run") or ""
@@ -114,7 +116,10 @@ def _start(driver, checkpoint: str, samplers: list[str], nfe: int = NFE, label: 
     for box in driver.find_elements("css selector", ".sampler-choice"):
         if box.is_selected() != (box.get_attribute("value") in samplers):
             box.click()
-    Select(driver.find_element("id", "label")).select_by_value(str(label))
+    if prompt is None:
+        Select(driver.find_element("id", "label")).select_by_value(str(label))
+    else:
+        _set(driver, "prompt", prompt)
     _set(driver, "nfe", str(nfe))
     _set(driver, "seed", str(seed))
     driver.find_element("id", "run").click()
@@ -188,6 +193,20 @@ def test_four_samplers_step_together_and_export(page, tmp_path):
     shot.quantize(colors=256).save(target, optimize=True)  # flat colours: small, and still sharp
     print(f"screenshot: {target}")
     assert target.stat().st_size > 10_000
+
+
+def test_a_text_model_takes_a_prompt_instead_of_a_class(page):
+    from selenium.webdriver.support.ui import Select
+
+    Select(page.find_element("id", "checkpoint")).select_by_value("emoji-t2i")
+    assert page.find_element("id", "prompt").is_displayed() and not page.find_element("id", "label").is_displayed()
+    previous = _start(page, "emoji-t2i", ["euler-pf"], prompt="heavy black heart")
+    (lane,) = _wait(page, lambda d: _lanes_with_status(d, previous, 1, "done"), "the text model's run to finish")
+    assert "--prompt 'heavy black heart'" in lane.find_element("css selector", ".lane-command").text
+    assert 'prompt "heavy black heart"' in page.find_element("id", "message").text
+    assert _colours(page, lane, "image")["distinct"] > 10  # a drawn emoji, not a blank canvas
+    Select(page.find_element("id", "checkpoint")).select_by_value("fmnist-pf")
+    assert page.find_element("id", "label").is_displayed() and not page.find_element("id", "prompt").is_displayed()
 
 
 def test_bad_input_gets_a_message_and_the_server_goes_on(page):

@@ -13,7 +13,7 @@ import pytest
 
 from patchforcing.cli.main import main
 from patchforcing.viewer import static_html, static_runs
-from patchforcing.viewer.static_page import STATIC_IMAGES
+from patchforcing.viewer.static_page import STATIC_IMAGES, STATIC_PROMPTS
 from viewer_helpers import ViewerProcess, shipped_catalog
 
 
@@ -38,6 +38,12 @@ def test_static_page_is_self_contained_with_precomputed_runs():
         assert len(frames) == sum(r["nfe"] for r in results) and run["events"][-1]["data"]["status"] == "done"
 
 
+def test_static_page_of_a_text_model_runs_its_prompts():
+    runs = static_runs({"emoji-t2i": shipped_catalog()["emoji-t2i"]}, nfe=2)
+    assert [run["summary"]["prompt"] for run in runs] == list(STATIC_PROMPTS)
+    assert "prompt 'a flag'" in runs[0]["title"] and all(r["events"][-1]["data"]["status"] == "done" for r in runs)
+
+
 def test_view_static_writes_a_small_page(tmp_path, capsys):
     out = tmp_path / "viewer.html"
     assert main(["view", "--static", str(out), "--checkpoint", "fmnist-global"]) == 0
@@ -56,7 +62,7 @@ def test_view_serves_the_page_on_loopback():
             assert page.status == 200 and b"Patch Forcing" in page.read()
         with urllib.request.urlopen(server.url + "api/models", timeout=30) as models:
             names = [c["name"] for c in json.load(models)["checkpoints"]]
-        assert names == ["fmnist-pf", "fmnist-global"]
+        assert names == ["fmnist-pf", "fmnist-global", "emoji-t2i"]
     finally:
         assert server.stop() == 0
 

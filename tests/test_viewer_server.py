@@ -65,7 +65,9 @@ def test_page_and_its_assets_only(client):
 def test_models_lists_checkpoints_samplers_options_and_limits(client):
     models = client.get("/api/models").json()
     by_name = {c["name"]: c for c in models["checkpoints"]}
-    assert set(by_name) == {"fmnist-pf", "fmnist-global"}
+    assert set(by_name) == {"fmnist-pf", "fmnist-global", "emoji-t2i"}
+    assert [by_name[n]["prompt"] for n in ("fmnist-pf", "fmnist-global", "emoji-t2i")] == [False, False, True]
+    assert by_name["emoji-t2i"]["class_names"] == [] and by_name["emoji-t2i"]["channels"] == 3
     assert by_name["fmnist-global"]["samplers"] == ["euler"]
     assert set(by_name["fmnist-pf"]["samplers"]) == set(SAMPLERS)
     assert by_name["fmnist-pf"]["class_names"][0] == "T-shirt/top" and by_name["fmnist-pf"]["grid"] == 7
@@ -118,7 +120,29 @@ def test_comparison_uses_one_noise_and_reproducing_commands(client, tmp_path):
     assert np.abs(written.astype(int) - shown.astype(int)).max() <= 1  # the same image, to float rounding
 
 
+def test_a_text_model_runs_a_prompt_and_its_command_reproduces_the_image(client, tmp_path):
+    body = run_body(["dual-loop"], "emoji-t2i", label=None, prompt="  heavy black heart ", cfg=3.0)
+    run = client.post("/api/runs", json=body).json()
+    assert run["prompt"] == "heavy black heart" and run["class_name"] is None
+    events = events_of(client, run["id"])
+    assert events[-1].data["status"] == "done"
+    command = run["lanes"][0]["command"]
+    assert "--prompt 'heavy black heart'" in command and "--classes" not in command and "--cfg 3.0" in command
+    assert main(shlex.split(command)[1:] + ["--out", str(tmp_path)]) == 0
+    (png,) = (tmp_path / "images").glob("seed000001_*.png")
+    written = np.array(Image.open(png))
+    last = [e.data for e in events if e.kind == "frame"][-1]
+    shown = np.frombuffer(base64.b64decode(last["image"]), dtype=np.uint8).reshape(written.shape)
+    assert written.shape == (32, 32, 3) and np.abs(written.astype(int) - shown.astype(int)).max() <= 1
+
+
 @pytest.mark.parametrize(("change", "status", "message"), [
+    ({"prompt": "a flag"}, 400, "takes a class label, not a prompt"),
+    ({"checkpoint": "emoji-t2i"}, 400, "takes a prompt, not a class label"),
+    ({"checkpoint": "emoji-t2i", "label": None}, 400, "prompt must be a text"),
+    ({"checkpoint": "emoji-t2i", "label": None, "prompt": "  "}, 400, "prompt must be a text"),
+    ({"checkpoint": "emoji-t2i", "label": None, "prompt": 3}, 400, "prompt must be a text"),
+    ({"checkpoint": "emoji-t2i", "label": None, "prompt": "x" * 201}, 400, "prompt must be a text"),
     ({"checkpoint": "fmnist-nope"}, 400, "unknown checkpoint"),
     ({"checkpoint": "../../etc/passwd"}, 400, "unknown checkpoint"),
     ({"checkpoint": "/tmp"}, 400, "unknown checkpoint"),

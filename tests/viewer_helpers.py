@@ -14,12 +14,12 @@ from typing import Any
 
 from patchforcing.viewer import Checkpoint, load_catalog
 
-SERVER_START_S = 120  # loading torch and two models on a busy 2-core machine
+SERVER_START_S = 120  # loading torch and three models on a busy 2-core machine
 
 
 @functools.cache
 def shipped_catalog() -> dict[str, Checkpoint]:
-    return load_catalog(["fmnist-pf", "fmnist-global"])
+    return load_catalog(["fmnist-pf", "fmnist-global", "emoji-t2i"])
 
 
 @dataclass(frozen=True)

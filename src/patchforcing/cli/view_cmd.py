@@ -7,11 +7,9 @@ import argparse
 import sys
 
 from patchforcing.cli.common import HelpFormatter, nonneg_int, positive_int
-from patchforcing.shipped import SHIPPED, TEXT_TO_IMAGE
+from patchforcing.shipped import SHIPPED
 
-__all__ = ["add_view_parser", "run_view", "CLASS_MODELS"]
-
-CLASS_MODELS = tuple(name for name in SHIPPED if name not in TEXT_TO_IMAGE)  # the viewer picks a class, not a prompt
+__all__ = ["add_view_parser", "run_view"]
 
 STATIC_DEFAULT = "fmnist-pf"
 
@@ -31,7 +29,7 @@ def add_view_parser(sub: argparse._SubParsersAction) -> None:
                        "Needs pip install 'patchforcing[view]'. See docs/viewer.md.")
     p.add_argument("--checkpoint", action="append", metavar="NAME_OR_FOLDER",
                    help=f"a shipped name, model folder or run folder to offer (repeat for several); the shipped models "
-                   f"({', '.join(CLASS_MODELS)}) are always offered. With --static: the checkpoints whose runs are "
+                   f"({', '.join(SHIPPED)}) are always offered. With --static: the checkpoints whose runs are "
                    f"precomputed (default: {STATIC_DEFAULT})")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; anything but loopback makes the page reachable from other machines, "
@@ -68,7 +66,7 @@ def run_view(args: argparse.Namespace) -> int:
     if not local:
         print(f"warning: listening on {args.host} makes the viewer reachable from other machines; it has no "
               "authentication", file=sys.stderr)
-    catalog = load_catalog([*CLASS_MODELS, *(args.checkpoint or [])], device)
+    catalog = load_catalog([*SHIPPED, *(args.checkpoint or [])], device)
     app = create_app(Viewer(catalog, device=device), LOOPBACK_HOSTS if local else ("*",))
     serve(app, args.host, args.port,
           lambda url: print(f"serving the Patch Forcing viewer on {url} (Ctrl-C to stop)", flush=True))

@@ -1,6 +1,6 @@
 """The checkpoints a viewer offers: the shipped models and the folders named on its command line,
-each loaded once when the viewer starts. A page picks one by its name; no path from a request is
-ever opened."""
+each loaded once when the viewer starts (a text-to-image model with its text encoder). A page picks
+one by its name; no path from a request is ever opened."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from patchforcing.model import PatchForcingDiT, load_model
+from patchforcing.model import PatchForcingDiT, PatchForcingT2I, load_model
 from patchforcing.sampling import SAMPLERS
 from patchforcing.sampling.registry import default_sampler
 from patchforcing.shipped import SHIPPED
@@ -23,9 +23,14 @@ class Checkpoint:
     """A loaded model and the samplers that run on it, under the name the viewer was given."""
 
     name: str  # a shipped name or a folder, exactly as given on the command line
-    model: PatchForcingDiT
+    model: PatchForcingDiT | PatchForcingT2I
     samplers: tuple[str, ...]
-    class_names: tuple[str, ...]  # one per class label
+    class_names: tuple[str, ...]  # one per class label (none for a text-to-image model)
+
+    @property
+    def takes_prompts(self) -> bool:
+        """A text-to-image model: a run gives it a prompt instead of a class."""
+        return isinstance(self.model, PatchForcingT2I)
 
 
 def _class_names(names: tuple[str, ...], num_classes: int) -> tuple[str, ...]:
@@ -33,7 +38,7 @@ def _class_names(names: tuple[str, ...], num_classes: int) -> tuple[str, ...]:
     return names if len(names) == num_classes else tuple(f"class {i}" for i in range(num_classes))
 
 
-def _suitable_samplers(model: PatchForcingDiT) -> tuple[str, ...]:
+def _suitable_samplers(model: PatchForcingDiT | PatchForcingT2I) -> tuple[str, ...]:
     names = []
     for name, cls in SAMPLERS.items():
         try:
@@ -49,19 +54,19 @@ def load_catalog(names: Sequence[str], device: torch.device | str = "cpu") -> di
     pixel-space image generator is refused with a clear error."""
     catalog: dict[str, Checkpoint] = {}
     for name in dict.fromkeys(names):
-        generator = load_model(name, device=device)
-        if not isinstance(generator, PatchForcingDiT):
-            raise ValueError(f"{name} is a text-to-image model; the viewer shows class-conditional models "
-                             "(draw from it with `patchforcing sample --checkpoint NAME --prompt TEXT`)")
-        model = generator
+        model = load_model(name, device=device)
         if model.meta is None:
             raise ValueError(f"{name}: the model folder has no config.json")
         data = model.meta.data
         if data.space != "pixels" or data.channels not in (1, 3):
             raise ValueError(f"{name}: the viewer shows pixel models with 1 or 3 channels; this one has "
                              f"{data.channels} channels in {data.space} space")
-        catalog[name] = Checkpoint(name=name, model=model, samplers=_suitable_samplers(model),
-                                   class_names=_class_names(data.class_names, model.config.num_classes))
+        if isinstance(model, PatchForcingT2I):
+            model.text_encoder()  # a missing encoder stops the viewer here, not at the first run
+            class_names: tuple[str, ...] = ()
+        else:
+            class_names = _class_names(data.class_names, model.config.num_classes)
+        catalog[name] = Checkpoint(name=name, model=model, samplers=_suitable_samplers(model), class_names=class_names)
     return catalog
 
 
@@ -71,5 +76,6 @@ def describe_checkpoint(checkpoint: Checkpoint) -> dict[str, Any]:
     return {"name": checkpoint.name, "description": SHIPPED.get(checkpoint.name, "model folder"),
             "time_mode": c.time_mode, "difficulty_head": c.difficulty_head, "image_size": c.image_size,
             "channels": c.in_channels, "patch_size": c.patch_size, "grid": c.grid_size,
-            "class_names": list(checkpoint.class_names), "samplers": list(checkpoint.samplers),
+            "class_names": list(checkpoint.class_names), "prompt": checkpoint.takes_prompts,
+            "samplers": list(checkpoint.samplers),
             "default_sampler": default_sampler(c.time_mode).name}

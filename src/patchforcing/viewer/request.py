@@ -1,10 +1,11 @@
 """What a page may ask for: one typed, validated request per run, and the limits it is checked against.
 
-The body is a small JSON object. Every field is checked (type, range) before anything runs, and a
-bad one is answered with one clear message: an unknown checkpoint or sampler, a sampler the model
-cannot run, an option outside its range (each sampler option's own ``check``), an NFE, seed or class
-out of range. Sampler options are those of the registry (:mod:`patchforcing.sampling.options`); each
-applies to the chosen samplers that take it.
+The body is a small JSON object. Every field is checked (type, range) before anything runs, and a bad
+one is answered with one clear message: an unknown checkpoint or sampler, a sampler the model cannot
+run, an option outside its range (each sampler option's own ``check``), an NFE, seed or class out of
+range, a prompt for a class model or a missing one for a text-to-image model. Sampler options are those
+of the registry (:mod:`patchforcing.sampling.options`); each applies to the chosen samplers that take
+it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from patchforcing.viewer.catalog import Checkpoint
 __all__ = ["Limits", "RequestError", "RunRequest", "parse_run_request", "describe_options"]
 
 _CLIENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_FIELDS = ("client", "checkpoint", "samplers", "options", "nfe", "seed", "label", "cfg", "cfg_interval")
+_FIELDS = ("client", "checkpoint", "samplers", "options", "nfe", "seed", "label", "prompt", "cfg", "cfg_interval")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Limits:
     max_cfg: float = 20.0
     max_samplers: int = 4  # side by side in one run
     max_body: int = 4096  # bytes of a request body
+    max_prompt: int = 200  # characters of a prompt
     max_runs: int = 16  # runs kept in memory (least recently used dropped first)
     max_queue: int = 4  # runs waiting per model
 
@@ -49,15 +51,16 @@ class RequestError(ValueError):
 
 @dataclass(frozen=True)
 class RunRequest:
-    """One run: the same noise, class, NFE budget and guidance for one to four samplers."""
+    """One run: the same noise, class or prompt, NFE budget and guidance for one to four samplers."""
 
     client: str  # the page that asked (its newer runs cancel this one)
     checkpoint: str
     samplers: tuple[Sampler, ...]
     nfe: int  # budget
     seed: int
-    label: int | None  # None for an unconditional model
+    label: int | None  # None for an unconditional or text-to-image model
     guidance: Guidance
+    prompt: str | None = None  # a text-to-image model's prompt
 
 
 def describe_options() -> list[dict[str, Any]]:
@@ -172,10 +175,28 @@ def parse_run_request(body: bytes, catalog: dict[str, Checkpoint], limits: Limit
         spent = sampler.budget(nfe).nfe
         if spent > limits.max_nfe:
             raise RequestError(f"{sampler.name} would spend NFE {spent} for this budget; the limit is {limits.max_nfe}")
+    prompt = _prompt(values, checkpoint, limits)
     num_classes = checkpoint.model.config.num_classes
     label = _integer(values, "label", 0, 0, num_classes - 1) if num_classes else None
     guidance = _guidance(values, limits)
-    if guidance.active and label is None:
-        raise RequestError(f"{name} is unconditional: classifier-free guidance needs a class model (use cfg 1)")
+    if guidance.active and label is None and prompt is None:
+        raise RequestError(f"{name} is unconditional: classifier-free guidance needs a class or text model (use "
+                           "cfg 1)")
     return RunRequest(client=client, checkpoint=name, samplers=samplers, nfe=nfe,
-                      seed=_integer(values, "seed", 0, 0, limits.max_seed), label=label, guidance=guidance)
+                      seed=_integer(values, "seed", 0, 0, limits.max_seed), label=label, guidance=guidance,
+                      prompt=prompt)
+
+
+def _prompt(values: dict[str, Any], checkpoint: Checkpoint, limits: Limits) -> str | None:
+    """A text-to-image model's prompt (required, stripped); class models take a label instead."""
+    if not checkpoint.takes_prompts:
+        if values.get("prompt") is not None:
+            raise RequestError(f"{checkpoint.name} is a class model: it takes a class label, not a prompt")
+        return None
+    if values.get("label") is not None:
+        raise RequestError(f"{checkpoint.name} is a text-to-image model: it takes a prompt, not a class label")
+    prompt = values.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > limits.max_prompt:
+        raise RequestError(f"{checkpoint.name} is a text-to-image model: prompt must be a text of 1 to "
+                           f"{limits.max_prompt} characters, got {_shown(prompt)}")
+    return prompt.strip()

@@ -62,7 +62,8 @@ class Event:
 def _plan(sampler: Sampler, request: RunRequest, checkpoint: str) -> LanePlan:
     budget = sampler.budget(request.nfe)
     return LanePlan(sampler.name, budget.steps, budget.nfe,
-                    sample_command(checkpoint, sampler, request.nfe, request.seed, request.label, request.guidance))
+                    sample_command(checkpoint, sampler, request.nfe, request.seed, request.label, request.guidance,
+                                   request.prompt))
 
 
 class Run:
@@ -123,7 +124,7 @@ class Run:
         with self._lock:
             return {"id": self.id, "status": self.status, "message": self.message, "checkpoint": r.checkpoint,
                     "seed": r.seed, "label": r.label,
-                    "class_name": None if r.label is None else c.class_names[r.label],
+                    "class_name": None if r.label is None else c.class_names[r.label], "prompt": r.prompt,
                     "nfe_budget": r.nfe, "cfg": r.guidance.scale, "cfg_interval": list(r.guidance.interval),
                     "image_size": c.model.config.image_size, "channels": c.model.config.in_channels,
                     "grid": c.model.config.grid_size, "lanes": [asdict(plan) for plan in self.lanes],

@@ -20,30 +20,33 @@ from patchforcing.viewer.request import RunRequest
 from patchforcing.viewer.runs import Run
 from patchforcing.viewer.worker import execute
 
-__all__ = ["STATIC_NFE", "STATIC_IMAGES", "static_runs", "static_html", "write_static_page"]
+__all__ = ["STATIC_NFE", "STATIC_IMAGES", "STATIC_PROMPTS", "static_runs", "static_html", "write_static_page"]
 
 STATIC_NFE = 16
-STATIC_IMAGES = ((0, 0), (1, 7), (2, 9))  # (seed, class) of the runs of each checkpoint
+STATIC_IMAGES = ((0, 0), (1, 7), (2, 9))  # (seed, class) of the runs of each class model
+STATIC_PROMPTS = ("a flag", "heavy black heart", "food")  # with the same seeds, for a text-to-image model
 _COMPARED = ("euler-pf", "dual-loop", "look-ahead", "random")  # side by side where the model runs them
 
 
 def static_runs(catalog: dict[str, Checkpoint], nfe: int = STATIC_NFE) -> list[dict[str, Any]]:
-    """Per checkpoint and (seed, class) of :data:`STATIC_IMAGES`, one run of up to four samplers,
-    as its title, summary and events."""
+    """Per checkpoint and (seed, class) of :data:`STATIC_IMAGES` (a text-to-image model: each seed with
+    its prompt of :data:`STATIC_PROMPTS`), one run of up to four samplers, as its title, summary and events."""
     runs: list[dict[str, Any]] = []
     for checkpoint in catalog.values():
         names = [n for n in _COMPARED if n in checkpoint.samplers] or list(checkpoint.samplers[:1])
         num_classes = checkpoint.model.config.num_classes
-        for seed, label in STATIC_IMAGES:
+        for (seed, label), prompt in zip(STATIC_IMAGES, STATIC_PROMPTS):
             request = RunRequest(client="static", checkpoint=checkpoint.name,
                                  samplers=tuple(SAMPLERS[n]() for n in names), nfe=nfe, seed=seed,
-                                 label=label % num_classes if num_classes else None, guidance=Guidance())
+                                 label=label % num_classes if num_classes else None, guidance=Guidance(),
+                                 prompt=prompt if checkpoint.takes_prompts else None)
             run = Run(f"static-{len(runs)}", request, checkpoint)
             execute(run)
             if run.status != "done":
                 raise RuntimeError(f"a precomputed run failed: {run.message}")
             summary = run.summary()
             shown = "" if summary["class_name"] is None else f", class {request.label} ({summary['class_name']})"
+            shown += "" if request.prompt is None else f", prompt {request.prompt!r}"
             runs.append({"title": f"{checkpoint.name}: {', '.join(names)}{shown}, seed {seed}, NFE {nfe}",
                          "summary": summary, "events": [asdict(e) for e in run.events_from(0)]})
     return runs

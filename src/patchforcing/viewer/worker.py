@@ -2,10 +2,10 @@
 publishes every network pass as it is computed.
 
 A run's samplers (lanes) go one after the other through the one generation path
-(:func:`~patchforcing.generation.generate_batches` with one image of the run's seed and class), so
-each image is the one ``patchforcing sample`` makes with the same options. The trace function that
-receives each pass also checks the run's cancel flag and stops the sampler by raising; a run that
-fails ends with an error event and leaves the worker (and the server) running.
+(:func:`~patchforcing.generation.generate_batches` with one image of the run's seed and class or
+prompt), so each image is the one ``patchforcing sample`` makes with the same options. The trace
+function that receives each pass also checks the run's cancel flag and stops the sampler by raising; a
+run that fails ends with an error event and leaves the worker (and the server) running.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def _run_lane(run: Run, lane: int, device: torch.device | str) -> None:
     request, plan = run.request, run.lanes[lane]
     config = GenerationConfig(sampler=request.samplers[lane], nfe=request.nfe, guidance=request.guidance,
                               num_images=1, seed=request.seed,
-                              classes=None if request.label is None else (request.label,))
+                              classes=None if request.label is None else (request.label,),
+                              prompts=None if request.prompt is None else (request.prompt,))
     outer = OuterSteps(uniform_schedule(plan.steps).tolist())
 
     def on_pass(step: TraceStep) -> None:

@@ -81,6 +81,7 @@
     $("nfe").max = info.limits.max_nfe;
     $("seed").max = info.limits.max_seed;
     $("cfg").max = info.limits.max_cfg;
+    $("prompt").maxLength = info.limits.max_prompt;
     $("checkpoint").addEventListener("change", checkpointChanged);
     $("sampler-list").addEventListener("change", samplersChanged);
     $("run-form").addEventListener("submit", (event) => {
@@ -103,6 +104,8 @@
     const c = currentCheckpoint();
     $("label").replaceChildren(...c.class_names.map((name, i) => new Option(`${i}: ${name}`, String(i))));
     $("label").disabled = c.class_names.length === 0;
+    $("label-field").hidden = c.prompt;
+    $("prompt-field").hidden = !c.prompt;
     for (const box of document.querySelectorAll(".sampler-choice")) {
       box.disabled = !c.samplers.includes(box.value);
       box.checked = box.checked && !box.disabled;
@@ -127,10 +130,11 @@
     for (const input of document.querySelectorAll("#option-list input[data-option]")) {
       if (!input.disabled) options[input.dataset.option] = input.dataset.type === "bool" ? input.checked : Number(input.value);
     }
+    const text = currentCheckpoint().prompt; // a text-to-image model takes a prompt instead of a class
     return {
       client: clientId, checkpoint: $("checkpoint").value, samplers: chosenSamplers(), options,
-      nfe: number("nfe"), seed: number("seed"), label: number("label"), cfg: number("cfg"),
-      cfg_interval: [number("cfg-lo"), number("cfg-hi")],
+      nfe: number("nfe"), seed: number("seed"), label: text ? null : number("label"),
+      prompt: text ? $("prompt").value : null, cfg: number("cfg"), cfg_interval: [number("cfg-lo"), number("cfg-hi")],
     };
   }
 
@@ -182,7 +186,8 @@
   // ---- a run on screen (served or static) ----
 
   function describe(summary) {
-    const what = summary.class_name === null ? "" : `, class ${summary.label} (${summary.class_name})`;
+    const what = summary.prompt ? `, prompt "${summary.prompt}"`
+      : summary.class_name === null ? "" : `, class ${summary.label} (${summary.class_name})`;
     return `${summary.checkpoint}, seed ${summary.seed}${what}, NFE budget ${summary.nfe_budget}`;
   }
 
