@@ -179,11 +179,12 @@ def test_eval_scores_prompt_alignment_and_categories(tiny_run, tmp_path, capsys)
     assert "purple" in capsys.readouterr().err
 
 
-def test_viewer_refuses_a_text_model_with_a_clear_message(tiny_run):
-    from patchforcing.viewer.catalog import load_catalog
+def test_viewer_offers_a_text_model_run_with_a_prompt_field(tiny_run):
+    from patchforcing.viewer.catalog import describe_checkpoint, load_catalog
 
-    with pytest.raises(ValueError, match="text-to-image model"):
-        load_catalog([str(tiny_run)])
+    (checkpoint,) = load_catalog([str(tiny_run)]).values()
+    described = describe_checkpoint(checkpoint)
+    assert checkpoint.takes_prompts and described["prompt"] is True and described["class_names"] == []
 
 
 def test_training_with_a_frozen_pretrained_encoder_caches_the_captions(tiny_lm, tmp_path, monkeypatch, single_thread,
