@@ -269,18 +269,26 @@ def test_sampler_options_reach_every_sampler_that_takes_them():
 
 
 def test_evaluations_of_trained_arms_come_before_any_training(smoke, tmp_path):
-    """With the pf arm adopted, every evaluation it needs runs before the baseline is trained, so a run
-    stopped during a long training keeps them."""
+    """With the pf arm adopted, every evaluation it needs runs before the baseline is trained, and reaches
+    the results file before that training starts, so a run stopped during a long training keeps them."""
     from patchforcing.bench.quality import run_quality_bench
 
     out, _ = smoke
     run = next(p for p in (out / "arms").glob("pf-seed0-*") if p.is_dir())
     lines: list[str] = []
+    filed: list[int] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if line.startswith("[main] arm baseline"):
+            filed.append(len(json.loads((tmp_path / "b" / "results.json").read_text())["evals"]))
+
     config = replace(SMOKE, out_dir=str(tmp_path / "b"), train_seeds=(0,))
-    run_quality_bench(config, ("main",), "cpu", log=lines.append, adopt=(("pf", 0, run),))
+    run_quality_bench(config, ("main",), "cpu", log=log, adopt=(("pf", 0, run),))
     trained = next(i for i, line in enumerate(lines) if line.startswith("[main] arm baseline"))
     pf_evals = [i for i, line in enumerate(lines) if line.startswith("[main] pf ")]
     assert len(pf_evals) == 3 * len(SMOKE.sample_seeds) and max(pf_evals) < trained
+    assert filed == [len(pf_evals)]  # in the results file when the baseline's training starts
 
 
 def test_compile_reaches_every_arm_the_bench_trains(smoke, tmp_path, monkeypatch):

@@ -189,6 +189,7 @@ def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS
                     arms.setdefault(key, done_arms[key])
             if spec not in evals:
                 if key not in arms:
+                    fold.flush()  # the evaluations made so far reach the results file before a long training
                     log(f"[{part}] arm {spec.arm.label} (train seed {spec.arm.train_seed})")
                     arms[key] = train_arm(config, spec.arm, data, device, made_by, progress, compile)
                     fold.add(arms=(arms[key],))
@@ -206,8 +207,9 @@ def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS
 
 
 class _Fold:
-    """Records of this run not yet in the results file: folded in at most every ``every`` seconds (the
-    evaluations are cached beside their arms meanwhile), after every trained arm, and by :meth:`flush`."""
+    """Records of this run not yet in the results file: folded in with the first record ``every`` seconds
+    after the last fold (the evaluations are cached beside their arms meanwhile), after every trained arm,
+    and by :meth:`flush`: before an arm is trained, and when the run ends or stops."""
 
     def __init__(self, path: Path, header: dict, start: float, every: float = 60.0) -> None:
         self.path, self.header, self.last, self.every = path, header, start, every
