@@ -6,20 +6,15 @@
 #    table (each sampler's wall time / (NFE x one forward)), B/2, 32x32x4 latents, batch 64;
 # 3. B/2 training images/s and MFU in fp32, bf16, bf16 + compile and fp32 + compile, same shapes.
 # Writes OUT_DIR/gpu.txt, OUT_DIR/speed-b2.{json,md} and OUT_DIR/report.md (default OUT_DIR: gpu-check).
-# Runs from the repository's .venv, an installed `patchforcing`, or else ./src with the system python3.
+# Runs with the repository's .venv, else the system python3 (with ./src where patchforcing is not installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-gpu-check}"
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
-if [ -x .venv/bin/patchforcing ]; then
-    py=.venv/bin/python
-elif command -v patchforcing >/dev/null; then
-    py="$(head -1 "$(command -v patchforcing)" | sed 's/^#!//')"
-else
-    py=python3
-    export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-fi
+py=python3
+[ -x .venv/bin/python ] && py=.venv/bin/python
+"$py" -c "import patchforcing" 2>/dev/null || export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$out/gpu.txt"
 "$py" - <<'EOF' | tee -a "$out/gpu.txt"
 import time
