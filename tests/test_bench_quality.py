@@ -4,6 +4,7 @@ their power, and the smoke mode runs end to end in two feature spaces and resume
 from __future__ import annotations
 
 import json
+import signal
 from dataclasses import replace
 
 import pytest
@@ -21,6 +22,7 @@ from patchforcing.bench.quality_plan import (
 )
 from patchforcing.bench.quality_run import EvalRecord
 from patchforcing.cli.main import main
+from patchforcing.io import file_lock
 from patchforcing.pretrained import latest_checkpoint
 from patchforcing.train.checkpoint import recorded_train_seconds
 
@@ -253,6 +255,47 @@ def test_file_lock_excludes_another_process(tmp_path):
     with file_lock(lock):
         assert ask() == "held"
     assert ask() == "free"
+
+
+def test_an_arm_another_process_trains_is_left_for_later(tmp_path):
+    """Two bench processes on the same part train different arms: the arm whose lock is held elsewhere
+    is deferred while the other is trained, and waited for (then trained here) once nothing else is left."""
+    from contextlib import ExitStack
+
+    from patchforcing.bench.quality import run_quality_bench
+    from patchforcing.bench.quality_run import _arm_lock
+
+    config = replace(SMOKE, out_dir=str(tmp_path / "b"), train_seeds=(0,))
+    resolved = config.resolved(CPU)
+    first, second = dict.fromkeys(s.arm for s in plan_part(resolved, "main"))
+    other = ExitStack()  # the lock another process would hold while it trains the first arm
+    run_dir = arm_train_config(resolved, first, str(tmp_path / "b" / "arms")).out_dir
+    other.enter_context(file_lock(_arm_lock(config, run_dir)))
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if line.startswith(f"[main] {second.label} "):  # the other process is done once this one evaluates
+            other.close()
+
+    def stuck(*_) -> None:
+        raise TimeoutError("the bench waited for the held arm instead of training the other one first")
+
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(300)
+    try:
+        run_quality_bench(config, ("main",), "cpu", log=log)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    starts = [line for line in lines if " arm " in line]
+    assert starts == [f"[main] arm {first.label} (train seed 0)",
+                      f"[main] arm {first.label} (train seed 0): another process is training it; later",
+                      f"[main] arm {second.label} (train seed 0)",
+                      f"[main] arm {first.label} (train seed 0) (waiting for the process training it)"]
+    results = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert {a["label"] for a in results["arms"]} == {first.label, second.label}
+    assert len(results["evals"]) == len(plan_part(resolved, "main"))
 
 
 def test_sampler_options_reach_every_sampler_that_takes_them():

@@ -128,3 +128,25 @@ def test_background_masks_and_level_closed_form():
     assert masks.level(noisy, torch.tensor([1])) == 3.0
     strict = background_masks(images, labels, 2, share=1.0)
     assert not strict.masks[0, 0, 0, 0] and strict.level(noisy[:, :, :1, :1].expand(1, 1, 2, 2), torch.tensor([0])) == 3
+
+
+def test_background_of_a_white_colour_dataset():
+    """Emoji and folder images with transparency lie on white: the level is the distance from white."""
+    from patchforcing.metrics import background_masks
+
+    images = torch.full((3, 3, 2, 2), 255, dtype=torch.uint8)
+    images[:, :, 0, 0] = torch.tensor([200, 30, 90], dtype=torch.uint8).view(1, 3)  # an object in every image
+    images[0, 2, 1, 1] = 0  # a blue-less pixel in one image of three
+    masks = background_masks(images, torch.zeros(3, dtype=torch.long), 0, share=0.6)
+    assert masks.colours.tolist() == [[255, 255, 255]]
+    assert masks.masks[0, 0].tolist() == [[False, True], [True, True]]
+    assert masks.level(images, torch.zeros(3, dtype=torch.long)) == pytest.approx(255 / (3 * 3 * 3))
+    grey = torch.full((1, 3, 2, 2), 250, dtype=torch.uint8)
+    assert masks.level(grey, torch.zeros(1, dtype=torch.long)) == 5.0
+    black = torch.zeros(2, 1, 2, 2, dtype=torch.uint8)
+    black[0, 0, 0, 0] = 255  # a white square, one class of two: black background for the class, white for all
+    per_class = background_masks(torch.cat([black, images[:, :1]]), torch.tensor([0, 0, 1, 1, 1]), 2, share=0.6)
+    assert per_class.colours[:, 0].tolist() == [0, 255, 255]  # class 0, class 1, all images
+    text_label = torch.tensor([-1])  # the label of a text-to-image model's image
+    assert per_class.level(grey[:, :1], text_label) == per_class.level(grey[:, :1], torch.tensor([1])) == 5.0
+    assert per_class.level(grey[:, :1], torch.tensor([0])) == 250.0

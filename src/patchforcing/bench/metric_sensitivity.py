@@ -134,7 +134,7 @@ def corrupt(images: torch.Tensor, labels: torch.Tensor, corruption: Corruption, 
     if corruption.kind in ("noise", "background noise"):
         noise = corruption.amount * torch.randn(x.shape, generator=gen)
         if corruption.kind == "background noise":
-            noise = noise * masks.masks[labels.long()].expand_as(x)  # (B, C, H, W), zero off the background
+            noise = noise * masks.masks[masks.rows(labels)].expand_as(x)  # (B, C, H, W), zero off the background
         x = x + noise
     elif corruption.kind == "blur":
         x = gaussian_blur(x, corruption.amount)

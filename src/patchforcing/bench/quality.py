@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -179,8 +180,11 @@ def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS
     # run stopped while training a new arm has then kept every evaluation it could make without training
     ready = set(arms) | {k for k, a in done_arms.items() if (Path(a.run_dir) / "arm.json").is_file()}
     work.sort(key=lambda item: (item[1].arm.label, item[1].arm.train_seed) not in ready and item[1].key not in done)
+    queue = deque(work)
+    busy: set[tuple[str, int]] = set()  # arms another bench process was training when last asked
     try:
-        for part, spec in work:
+        while queue:
+            part, spec = queue.popleft()
             key = (spec.arm.label, spec.arm.train_seed)
             found = done.get(spec.key)
             if found is not None and spec not in evals:
@@ -189,10 +193,24 @@ def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS
                     arms.setdefault(key, done_arms[key])
             if spec not in evals:
                 if key not in arms:
+                    # wait for another process's arm only when every arm left is someone else's
+                    wait = all((s.arm.label, s.arm.train_seed) in busy | {key} for _, s in queue)
+                    if key in busy and not wait:
+                        queue.append((part, spec))
+                        continue
                     fold.flush()  # the evaluations made so far reach the results file before a long training
-                    log(f"[{part}] arm {spec.arm.label} (train seed {spec.arm.train_seed})")
-                    arms[key] = train_arm(config, spec.arm, data, device, made_by, progress, compile)
-                    fold.add(arms=(arms[key],))
+                    log(f"[{part}] arm {spec.arm.label} (train seed {spec.arm.train_seed})"
+                        + (" (waiting for the process training it)" if wait and key in busy else ""))
+                    record = train_arm(config, spec.arm, data, device, made_by, progress, compile, wait=wait)
+                    if record is None:
+                        busy.add(key)
+                        queue.append((part, spec))
+                        log(f"[{part}] arm {spec.arm.label} (train seed {spec.arm.train_seed}): another process "
+                            "is training it; later")
+                        continue
+                    busy.discard(key)
+                    arms[key] = record
+                    fold.add(arms=(record,))
                 evals[spec] = e = run_eval(config, spec, arms[key], scorer, device, made_by)
                 fold.add(evals=(e,))
                 log(f"[{part}] {spec.arm.label} {spec.sampler} NFE {e.nfe} seed {spec.sample_seed}: "

@@ -2,7 +2,8 @@
 
 Arms train through :func:`patchforcing.train.train` in folders keyed by their configuration, so an
 interrupted arm resumes and a finished one is reused; a lock per arm lets bench processes running
-different parts side by side share an arm (the second waits for the first). A finished run of
+side by side share the work: an arm another process is training is left for later, and waited for
+only when nothing else is left. A finished run of
 ``patchforcing train`` with exactly the arm's configuration can be adopted instead (copied in; the
 original is never touched). Each finished evaluation is a JSON file keyed by (arm folder, sampler,
 NFE, sampling seed, image count, feature spaces); rerunning skips it. Every record says which machine
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +36,7 @@ from patchforcing.evaluation import evaluate_model
 from patchforcing.generation import GenerationConfig
 from patchforcing.io import file_lock
 from patchforcing.io.json_file import write_json
+from patchforcing.io.lock import FolderInUseError, exclusive_folder
 from patchforcing.metrics import BackgroundMasks, FeatureExtractor
 from patchforcing.model import PatchForcingDiT
 from patchforcing.pretrained import latest_checkpoint, list_checkpoints
@@ -152,12 +155,23 @@ def _arm_lock(config: QualityBenchConfig, run_dir: str) -> Path:
 
 
 def train_arm(config: QualityBenchConfig, arm: Arm, data: ArrayData, device: torch.device, made_by: Provenance,
-              progress: bool = False, compile: bool = False) -> ArmRecord:
-    """Train (or resume, or reuse) one arm; the record of a finished arm is cached beside it."""
+              progress: bool = False, compile: bool = False, wait: bool = True) -> ArmRecord | None:
+    """Train (or resume, or reuse) one arm; the record of a finished arm is cached beside it.
+
+    Another bench process may be training this arm (side by side, on the same or another part): with
+    ``wait`` this one waits for it and then reuses the arm; without, it returns None at once, so that the
+    caller can take other work first."""
     run = arm_train_config(config, arm, str(Path(config.out_dir) / "arms"))
     record_path = Path(run.out_dir) / "arm.json"
-    # a bench process running another part side by side may be training this arm: wait for it, then reuse
-    with file_lock(_arm_lock(config, run.out_dir)):
+    lock = _arm_lock(config, run.out_dir)
+    with ExitStack() as held:
+        if wait:
+            held.enter_context(file_lock(lock))
+        else:
+            try:
+                held.enter_context(exclusive_folder(lock.parent, "arm", lock.name))
+            except FolderInUseError:
+                return None
         if record_path.is_file() and latest_checkpoint(run.out_dir) is not None:
             return load_record(ArmRecord, json.loads(record_path.read_text()), made_by)
         result = train(run, device=str(device), progress=progress, data=data, parallel=Parallel(compile=compile))

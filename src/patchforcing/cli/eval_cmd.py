@@ -187,8 +187,8 @@ def run_eval(args: argparse.Namespace) -> int:
           f"FD etc. in the feature space of each row's network (only Inception-v3 features give FID): {spaces}; "
           f"{result.seconds:.1f} s")
     if result.background is not None and result.reference_background is not None:
-        print(f"background: mean pixel value {result.background:.2f} of 255 on the reference's background pixels "
-              f"(reference images: {result.reference_background:.2f})")
+        print(f"background: mean distance {result.background:.2f} of 255 from the reference's background colour "
+              f"on its background pixels (reference images: {result.reference_background:.2f})")
     if result.alignment is not None:
         a = result.alignment
         category = "" if a.category_accuracy is None else f", category accuracy {a.category_accuracy:.3f}"

@@ -51,7 +51,7 @@ class EvalResult:
     seeds: tuple[int, int] | None  # first and last image seed
     num_images: int
     seconds: float
-    background: float | None = None  # mean background pixel value (0-255) of the scored images
+    background: float | None = None  # mean distance (0-255) from the background colour on its pixels
     reference_background: float | None = None  # the same of the reference images
     alignment: AlignmentResult | None = None  # prompt alignment (text-to-image models)
 
@@ -112,7 +112,7 @@ class _RankPart:
     features: tuple[torch.Tensor, ...]  # per extractor (n_rank, D) on the CPU
     nfe: int
     steps: int
-    background: tuple[float, int]  # (sum, count) of background pixel values
+    background: tuple[float, int]  # (sum, count) of distances from the background colour
     alignment: AlignmentPart | None  # this rank's prompt-alignment scores
 
 
