@@ -252,9 +252,13 @@ def test_file_lock_excludes_another_process(tmp_path):
     def ask() -> str:
         return subprocess.run([sys.executable, "-c", probe, str(lock)], capture_output=True, text=True).stdout.strip()
 
-    with file_lock(lock):
-        assert ask() == "held"
+    with file_lock(lock) as held:
+        assert held and ask() == "held"
+        with file_lock(lock, wait=False) as second:  # a second open file of the lock, as another process has
+            assert not second
     assert ask() == "free"
+    with file_lock(lock, wait=False) as held:
+        assert held and ask() == "held"
 
 
 def test_an_arm_another_process_trains_is_left_for_later(tmp_path):

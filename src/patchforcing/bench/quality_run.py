@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,7 +35,6 @@ from patchforcing.evaluation import evaluate_model
 from patchforcing.generation import GenerationConfig
 from patchforcing.io import file_lock
 from patchforcing.io.json_file import write_json
-from patchforcing.io.lock import FolderInUseError, exclusive_folder
 from patchforcing.metrics import BackgroundMasks, FeatureExtractor
 from patchforcing.model import PatchForcingDiT
 from patchforcing.pretrained import latest_checkpoint, list_checkpoints
@@ -163,15 +161,9 @@ def train_arm(config: QualityBenchConfig, arm: Arm, data: ArrayData, device: tor
     caller can take other work first."""
     run = arm_train_config(config, arm, str(Path(config.out_dir) / "arms"))
     record_path = Path(run.out_dir) / "arm.json"
-    lock = _arm_lock(config, run.out_dir)
-    with ExitStack() as held:
-        if wait:
-            held.enter_context(file_lock(lock))
-        else:
-            try:
-                held.enter_context(exclusive_folder(lock.parent, "arm", lock.name))
-            except FolderInUseError:
-                return None
+    with file_lock(_arm_lock(config, run.out_dir), wait=wait) as held:
+        if not held:
+            return None
         if record_path.is_file() and latest_checkpoint(run.out_dir) is not None:
             return load_record(ArmRecord, json.loads(record_path.read_text()), made_by)
         result = train(run, device=str(device), progress=progress, data=data, parallel=Parallel(compile=compile))

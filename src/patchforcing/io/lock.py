@@ -1,5 +1,6 @@
 """Advisory inter-process locks, so that runs started side by side do not step on each other: one that
-waits (:func:`file_lock`) and one that refuses at once (:func:`exclusive_folder`, one writer per run)."""
+waits, or says at once that it is taken (:func:`file_lock`), and one that refuses at once with an error
+(:func:`exclusive_folder`, one writer per run)."""
 
 from __future__ import annotations
 
@@ -14,20 +15,25 @@ __all__ = ["file_lock", "exclusive_folder", "FolderInUseError"]
 
 
 @contextmanager
-def file_lock(path: str | Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block; another process asking
-    for the same lock waits until it is released. Where ``fcntl`` is missing (Windows) it does nothing."""
+def file_lock(path: str | Path, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block, which gets True; another
+    process asking for the same lock waits until it is released, or with ``wait=False`` runs its block at
+    once with False (not holding it). Where ``fcntl`` is missing (Windows) it does nothing (True)."""
     try:
         import fcntl
     except ImportError:  # no advisory locks on this platform: side-by-side runs are the user's to keep apart
-        yield
+        yield True
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
     finally:
         os.close(fd)  # closing releases the lock
 

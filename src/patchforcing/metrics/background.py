@@ -4,9 +4,10 @@ Many datasets have a background of one exact colour: 0 in Fashion-MNIST, white (
 emoji sets and in folders of images with transparency (composited onto white). Per class, the
 background colour is the most common pixel colour of that class's reference images, and the background
 mask is the set of pixels that hold exactly that colour in at least ``share`` of them; images without
-a class (those of a text-to-image model, label -1) use the colour and mask of all reference images. The background
-level of a set of images is their mean absolute difference from their class's colour (0-255, over
-every channel) on the masks of their classes; on a black background that is the mean pixel value.
+a class (those of a text-to-image model, label -1) use the colour and mask of all reference images.
+The background level of a set of images is their mean absolute difference from their class's colour
+(0-255, over every channel) on the masks of their classes; on a black background that is the mean
+pixel value.
 Real test images score a little above 0 (a few objects reach into the mask); residual noise of an
 under-trained or badly integrated model raises it.
 """
@@ -54,8 +55,8 @@ def background_masks(images: torch.Tensor, labels: torch.Tensor, num_classes: in
     if images.dtype != torch.uint8:
         raise ValueError(f"background masks need uint8 images, got {images.dtype}")
     _, C, H, W = images.shape
-    shifts = 8 * torch.arange(C).view(1, C, 1, 1)
-    codes = (images.long() << shifts).sum(dim=1)  # (N, H, W): one integer per colour
+    shifts = 8 * torch.arange(C)  # (C,): the bits of each channel in a colour's integer code
+    codes = (images.long() << shifts.view(1, C, 1, 1)).sum(dim=1)  # (N, H, W): one integer per colour
     masks = torch.zeros(num_classes + 1, 1, H, W, dtype=torch.bool)
     colours = torch.zeros(num_classes + 1, C, dtype=torch.uint8)
     for k in range(num_classes + 1):
@@ -64,5 +65,5 @@ def background_masks(images: torch.Tensor, labels: torch.Tensor, num_classes: in
             values, counts = members.unique(return_counts=True)
             code = values[counts.argmax()]
             masks[k, 0] = (members == code).float().mean(dim=0) >= share
-            colours[k] = (code >> (8 * torch.arange(C))) & 255
+            colours[k] = (code >> shifts) & 255
     return BackgroundMasks(masks, colours)
