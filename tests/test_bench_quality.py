@@ -132,12 +132,14 @@ def test_partial_and_old_format_results_render(tmp_path):
              for i, arm in enumerate(("ltg", "srm-s4")) for s in range(3)]
     payload = {"config": old_config, "parts": {}, "evals": evals, "seconds": 60.0, "machine": "old machine",
                "command": "old command", "commands": ["old command"],
-               "arms": [{"label": "ltg", "train_seed": 0, "run_dir": "x", "train_seconds": 5.0, "val": {}},
+               "arms": [{"label": "ltg", "train_seed": 0, "run_dir": "x", "train_seconds": 5.0, "val": {},
+                         "machine": "old machine", "command": "train (adopted by `bench quality`)"},
                         {"label": "srm-s4", "train_seed": 0, "run_dir": "y", "train_seconds": None, "val": {}}]}
     text = render_markdown(payload, {})
-    assert "| ltg | 0 | 5 | R1 | - |" in text and "| srm-s4 | 0 | - | R1 | - |" in text  # None: not recorded
+    assert "| ltg | 0 | 5 | R1 | - |" in text and "| srm-s4 | 0 | - | R2 | - |" in text  # None: not recorded
     assert "pending: " in text and "srm-s4 seeds 1, 2 (6 evaluations)" in text
-    assert "| timesamplers | paper | max-controlled" in text and "| R1 | old machine | `old command` |" in text
+    assert "| timesamplers | paper | max-controlled" in text and "| R2 | old machine | `old command` |" in text
+    assert "| R1 | old machine | `` train (adopted by `bench quality`) `` |" in text  # a code span holding backticks
 
 
 @pytest.fixture(scope="module")

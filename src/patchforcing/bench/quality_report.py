@@ -8,6 +8,7 @@ Every number is attributed: the tables name the run (machine and command) behind
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from patchforcing.bench.quality import part_summaries, pending_specs
@@ -186,7 +187,7 @@ def render_markdown(payload: dict, figures: dict[str, str]) -> str:
             key = "sweep" if part == "sampling" else part
             lines += [f"![{key}]({figures[key]})", ""] if key in figures else []
     lines += ["## Runs", "", "| id | machine | command |", "|---|---|---|"]
-    lines += [f"| {i} | {machine} | `{command}` |" for (machine, command), i in ids.items()]
+    lines += [f"| {i} | {machine} | {_code(command)} |" for (machine, command), i in ids.items()]
     lines += ["", "## Arms", "", "| arm | train seed | training (s; - not recorded) | by | adopted from |",
               "|---|---|---|---|---|"]
     lines += [f"| {a.label} | {a.train_seed} | {_seconds(a.train_seconds)} | {ids[(a.machine, a.command)]} | "
@@ -194,6 +195,14 @@ def render_markdown(payload: dict, figures: dict[str, str]) -> str:
     total_eval = sum(e.seconds for e in found.evals)
     lines += ["", f"{len(found.evals)} evaluations took {total_eval / 60:.1f} min in all.", ""]
     return "\n".join(lines)
+
+
+def _code(text: str) -> str:
+    """A Markdown code span of ``text``, fenced by one backtick more than the longest run inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _seconds(value: float | None) -> str:
