@@ -263,6 +263,18 @@ def test_file_lock_excludes_another_process(tmp_path):
         assert held and ask() == "held"
 
 
+def test_file_lock_that_cannot_be_created_names_it(tmp_path):
+    """A lock file whose folder cannot exist (a file stands in its place) stops with the disk-write error
+    that names it, as the folder lock does, not a bare OSError."""
+    from patchforcing.io import file_lock
+    from patchforcing.io.atomic import DiskWriteError
+
+    (tmp_path / "taken").write_text("a user's file")
+    with pytest.raises(DiskWriteError, match="lock file"), file_lock(tmp_path / "taken" / "arm.lock"):
+        pass
+    assert (tmp_path / "taken").read_text() == "a user's file"
+
+
 def test_an_arm_another_process_trains_is_left_for_later(tmp_path):
     """Two bench processes on the same part train different arms: the arm whose lock is held elsewhere
     is deferred while the other is trained, and waited for (then trained here) once nothing else is left."""
