@@ -26,11 +26,11 @@ from safetensors.torch import load_file, save_file
 from fault_probes import cli, one_line, train_args
 from fault_scenarios import Row
 from patchforcing.data import ImageArrays
-from patchforcing.limits import LIMITS_ENV
-from patchforcing.metrics.reference import reference_features
+from patchforcing.evaluation.metrics.reference import reference_features
 from patchforcing.model import PatchForcingDiT
-from patchforcing.pretrained import list_checkpoints
+from patchforcing.model.pretrained import list_checkpoints
 from patchforcing.train.checkpoint import load_train_state, read_train_config
+from patchforcing.utils.limits import LIMITS_ENV
 
 __all__ = ["limit_rows", "sampling_rows", "real_disk_rows", "mount_tmpfs"]
 

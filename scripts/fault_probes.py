@@ -28,7 +28,7 @@ from safetensors.torch import load_file
 
 from fault_scenarios import Row
 from patchforcing.cli.main import main
-from patchforcing.pretrained import list_checkpoints
+from patchforcing.model.pretrained import list_checkpoints
 from patchforcing.train.run_folder import locked_run
 
 __all__ = ["TINY", "cli", "snapshot", "one_line", "destination_rows", "run_folder_rows", "same_weights"]
@@ -133,7 +133,7 @@ def _interrupted_replace(run: Path, model: Path) -> Row:
     write puts the old one back (never a missing destination), and the replace then completes."""
     assert cli(["export", str(run), str(model)])[0] == 0
     before = snapshot(model)
-    import patchforcing.io.atomic as atomic
+    import patchforcing.utils.io.atomic as atomic
 
     real = os.replace
 

@@ -21,11 +21,11 @@ from safetensors import SafetensorError
 from patchforcing.cli.main import build_parser
 from patchforcing.cli.train_cmd import build_train_config
 from patchforcing.data import BadImageError, DataConfig, load_dataset
-from patchforcing.io.atomic import DiskWriteError
 from patchforcing.model import PatchForcingDiT
-from patchforcing.pretrained import latest_checkpoint, list_checkpoints
+from patchforcing.model.pretrained import latest_checkpoint, list_checkpoints
 from patchforcing.train import NonFiniteLossError, TrainConfig, train
 from patchforcing.train.checkpoint import load_train_state, read_train_config
+from patchforcing.utils.io.atomic import DiskWriteError
 
 __all__ = ["Row", "tiny_config", "disk_fault_rows", "data_fault_rows", "nonfinite_rows"]
 
@@ -94,15 +94,15 @@ def disk_fault_rows(npz: Path, work: Path, quick: bool = False) -> list[Row]:
                               "data/0: file write failed")
     st_quota = SafetensorError("Error while serializing: I/O error: Disk quota exceeded (os error 122)")
     cases = [
-        ("disk full during checkpoint (ENOSPC)", mock.patch("patchforcing.pretrained.folder.save_file",
+        ("disk full during checkpoint (ENOSPC)", mock.patch("patchforcing.model.pretrained.folder.save_file",
                                                              side_effect=os_error(errno.ENOSPC)), "No space left"),
         ("read-only checkpoint folder (EROFS)", mock.patch("tempfile.mkdtemp", side_effect=os_error(errno.EROFS)),
          "Read-only file system"),
-        ("disk full during sample write", mock.patch("patchforcing.io.images.atomic_write",
+        ("disk full during sample write", mock.patch("patchforcing.utils.io.images.atomic_write",
                                                       side_effect=os_error(errno.ENOSPC)), "sample grid"),
         ("torch.save RuntimeError (checkpoint)", mock.patch("patchforcing.train.checkpoint.torch.save",
                                                             side_effect=torch_full), "PytorchStreamWriter"),
-        ("safetensors error, quota (EDQUOT)", mock.patch("patchforcing.pretrained.folder.save_file",
+        ("safetensors error, quota (EDQUOT)", mock.patch("patchforcing.model.pretrained.folder.save_file",
                                                          side_effect=st_quota), "Disk quota exceeded (EDQUOT)"),
         ("Pillow OSError on the sample grid (EIO)", mock.patch("PIL.Image.Image.save", _raising(os_error(errno.EIO))),
          "Input/output error (EIO)"),

@@ -28,7 +28,7 @@ import torch
 from safetensors.torch import load_file
 
 from patchforcing.model import PatchForcingDiT
-from patchforcing.pretrained import latest_checkpoint, list_checkpoints
+from patchforcing.model.pretrained import latest_checkpoint, list_checkpoints
 from patchforcing.train.checkpoint import load_train_state, read_train_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -7,7 +7,7 @@ For each model (a shipped name, a model folder or a run folder):
 - for Patch Forcing models, the velocity MSE of the patches whose LTG time falls in a bin (LTG context)
   against all patches at the bin's middle time, and how many patches LTG puts in each bin;
 - the background level (mean pixel value, 0-255, on pixels that are 0 in >= 95% of the test images
-  of the class; patchforcing.metrics.background) of samples of the model's default sampler at NFE
+  of the class; patchforcing.evaluation.metrics.background) of samples of the model's default sampler at NFE
   8 / 16 / 32 / 64, and of 64-step samples whose last stretch [t_end, 1] is one jump, which shows
   which part of the trajectory adds the noise. The test set's own level is printed first.
 """
@@ -18,13 +18,13 @@ import argparse
 
 import torch
 
+from patchforcing.core.path import broadcast_patches, pool_patches
+from patchforcing.core.time_dist import build_time_sampler
 from patchforcing.data import DataConfig, load_dataset
-from patchforcing.io.pixels import from_model_range, to_model_range
-from patchforcing.metrics import BackgroundMasks, background_masks
+from patchforcing.evaluation.metrics import BackgroundMasks, background_masks
 from patchforcing.model import PatchForcingDiT
-from patchforcing.path import broadcast_patches, pool_patches
 from patchforcing.sampling import euler, euler_pf, noise_for_seeds, uniform_schedule
-from patchforcing.timesamplers import build_time_sampler
+from patchforcing.utils.io.pixels import from_model_range, to_model_range
 
 TIMES = (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995)
 JUMPS = (1.0, 0.95, 0.9, 0.8)

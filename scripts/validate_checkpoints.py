@@ -12,10 +12,10 @@ import argparse
 
 import torch
 
+from patchforcing.core.time_dist import GlobalUniform, build_time_sampler
 from patchforcing.data import DataConfig, load_dataset
 from patchforcing.model import PatchForcingDiT
-from patchforcing.pretrained import resolve_model_folder
-from patchforcing.timesamplers import GlobalUniform, build_time_sampler
+from patchforcing.model.pretrained import resolve_model_folder
 from patchforcing.train.validate import validation_loss
 
 

@@ -19,7 +19,7 @@ def _entry(rank: int, fn, world: int, port: int, args: tuple) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port), OMP_NUM_THREADS="1")
     torch.set_num_threads(1)
-    from patchforcing.distributed import shutdown_distributed
+    from patchforcing.utils.distributed import shutdown_distributed
 
     try:
         fn(rank, *args)

@@ -15,16 +15,16 @@ from torch import nn
 
 from patchforcing.cli.main import main
 from patchforcing.data import ImageArrays
-from patchforcing.metrics.alignment import AlignmentAccumulator, alignment_scores
-from patchforcing.metrics.alignment_model import ImageTextModel, load_image_text_model
-from patchforcing.metrics.alignment_train import (
+from patchforcing.evaluation.metrics.alignment import AlignmentAccumulator, alignment_scores
+from patchforcing.evaluation.metrics.alignment_model import ImageTextModel, load_image_text_model
+from patchforcing.evaluation.metrics.alignment_train import (
     ImageTextTrainConfig,
     image_text_model_for,
     info_nce,
     train_image_text,
 )
-from patchforcing.pretrained import CheckpointError
-from patchforcing.shipped import shipped_path
+from patchforcing.model.pretrained import CheckpointError
+from patchforcing.model.shipped import shipped_path
 
 COLOURS = {"red": (230, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 230), "yellow": (230, 230, 30)}
 PLACES = ("top", "bottom")

@@ -9,9 +9,16 @@ import pytest
 import torch
 
 from conftest import randomize
-from patchforcing.analysis import AnalysisConfig, context_study, difficulty_correlation, pearson, run_analyses, spearman
 from patchforcing.cli.main import main
 from patchforcing.data import DataConfig, load_dataset
+from patchforcing.evaluation.analysis import (
+    AnalysisConfig,
+    context_study,
+    difficulty_correlation,
+    pearson,
+    run_analyses,
+    spearman,
+)
 from patchforcing.model import PatchForcingDiT
 
 CONFIG = AnalysisConfig(num_images=16, batch_size=8)

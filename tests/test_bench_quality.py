@@ -9,9 +9,8 @@ from dataclasses import replace
 
 import pytest
 import torch
-
-from patchforcing.bench.quality_claims import check_claims, verdict
-from patchforcing.bench.quality_plan import (
+from benchmarks.quality.bench.claims import check_claims, verdict
+from benchmarks.quality.bench.plan import (
     PARTS,
     RECIPE_ARMS,
     SMOKE,
@@ -20,11 +19,12 @@ from patchforcing.bench.quality_plan import (
     plan_arms,
     plan_part,
 )
-from patchforcing.bench.quality_run import EvalRecord
+from benchmarks.quality.bench.run import EvalRecord
+
 from patchforcing.cli.main import main
-from patchforcing.io import file_lock
-from patchforcing.pretrained import latest_checkpoint
+from patchforcing.model.pretrained import latest_checkpoint
 from patchforcing.train.checkpoint import recorded_train_seconds
+from patchforcing.utils.io import file_lock
 
 CPU = torch.device("cpu")
 
@@ -54,8 +54,8 @@ def test_recipe_arms_are_what_train_recipe_builds(label):
     from patchforcing.cli.recipes import expand_recipe
     from patchforcing.cli.train_cmd import build_train_config
     from patchforcing.data import DataConfig, load_dataset
-    from patchforcing.device import resolve_device
     from patchforcing.train.config import config_to_json
+    from patchforcing.utils.device import resolve_device
 
     data = load_dataset(DataConfig())
     config = QualityBenchConfig().resolved(resolve_device("auto"))
@@ -122,7 +122,7 @@ def test_claims_with_several_training_seeds_test_across_trainings():
 def test_partial_and_old_format_results_render(tmp_path):
     """A results file of an older version (no feature spaces, background or attribution) still renders,
     with what the plan still lacks listed as pending."""
-    from patchforcing.bench.quality_report import render_markdown
+    from benchmarks.quality.bench.report import render_markdown
 
     old_config = {k: v for k, v in json.loads(json.dumps(vars(QualityBenchConfig()))).items()
                   if k not in ("precision", "lr_schedule", "ema_warmup", "classifiers")}
@@ -228,7 +228,7 @@ def test_adopt_refuses_another_configuration_and_copies_a_matching_run(smoke, tm
 @pytest.mark.parametrize("compile", [False, True])
 def test_estimate_prints_a_wall_time(capsys, monkeypatch, compile):
     """With --compile the estimate times the compiled training step, as the bench would train it."""
-    from patchforcing.bench import quality_estimate
+    from benchmarks import quality_estimate
 
     compiled: list[torch.nn.Module] = []
     monkeypatch.setattr(quality_estimate, "compile_model", lambda model: compiled.append(model) or model)
@@ -244,7 +244,7 @@ def test_file_lock_excludes_another_process(tmp_path):
     import subprocess
     import sys
 
-    from patchforcing.io import file_lock
+    from patchforcing.utils.io import file_lock
 
     lock = tmp_path / "arm.lock"
     probe = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR)\n"
@@ -266,8 +266,8 @@ def test_file_lock_excludes_another_process(tmp_path):
 def test_file_lock_that_cannot_be_created_names_it(tmp_path):
     """A lock file whose folder cannot exist (a file stands in its place) stops with the disk-write error
     that names it, as the folder lock does, not a bare OSError."""
-    from patchforcing.io import file_lock
-    from patchforcing.io.atomic import DiskWriteError
+    from patchforcing.utils.io import file_lock
+    from patchforcing.utils.io.atomic import DiskWriteError
 
     (tmp_path / "taken").write_text("a user's file")
     with pytest.raises(DiskWriteError, match="lock file"), file_lock(tmp_path / "taken" / "arm.lock"):
@@ -280,8 +280,8 @@ def test_an_arm_another_process_trains_is_left_for_later(tmp_path):
     is deferred while the other is trained, and waited for (then trained here) once nothing else is left."""
     from contextlib import ExitStack
 
-    from patchforcing.bench.quality import run_quality_bench
-    from patchforcing.bench.quality_run import _arm_lock
+    from benchmarks.quality.bench import run_quality_bench
+    from benchmarks.quality.bench.run import _arm_lock
 
     config = replace(SMOKE, out_dir=str(tmp_path / "b"), train_seeds=(0,))
     resolved = config.resolved(CPU)
@@ -332,7 +332,7 @@ def test_sampler_options_reach_every_sampler_that_takes_them():
 def test_evaluations_of_trained_arms_come_before_any_training(smoke, tmp_path):
     """With the pf arm adopted, every evaluation it needs runs before the baseline is trained, and reaches
     the results file before that training starts, so a run stopped during a long training keeps them."""
-    from patchforcing.bench.quality import run_quality_bench
+    from benchmarks.quality.bench import run_quality_bench
 
     out, _ = smoke
     run = next(p for p in (out / "arms").glob("pf-seed0-*") if p.is_dir())
@@ -354,8 +354,9 @@ def test_evaluations_of_trained_arms_come_before_any_training(smoke, tmp_path):
 
 def test_compile_reaches_every_arm_the_bench_trains(smoke, tmp_path, monkeypatch):
     """`bench quality --compile`: the arms trained here are compiled (compilation itself: test_compile.py)."""
-    import patchforcing.train.distributed as distributed
-    from patchforcing.bench.quality import run_quality_bench
+    from benchmarks.quality.bench import run_quality_bench
+
+    import patchforcing.train.data_parallel as distributed
 
     out, _ = smoke
     run = next(p for p in (out / "arms").glob("pf-seed0-*") if p.is_dir())
@@ -371,7 +372,7 @@ def test_recorded_arms_are_evaluated_before_any_training(smoke, tmp_path):
     run before a new arm is trained."""
     import shutil
 
-    from patchforcing.bench.quality import run_quality_bench
+    from benchmarks.quality.bench import run_quality_bench
 
     out, _ = smoke
     source = next(p for p in (out / "arms").glob("pf-seed0-*") if p.is_dir())

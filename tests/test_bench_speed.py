@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from patchforcing.bench.speed import SpeedConfig
 from patchforcing.cli.main import main
-from patchforcing.runtime import keep_freed_memory
+from patchforcing.evaluation.speed.inference import SpeedConfig
+from patchforcing.utils.runtime import keep_freed_memory
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

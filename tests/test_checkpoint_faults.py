@@ -9,12 +9,12 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from patchforcing.io.atomic import atomic_directory, remove_directory
 from patchforcing.model import PatchForcingDiT, model_config_from_preset
-from patchforcing.pretrained import MODEL_FORMAT_VERSION, latest_checkpoint, list_checkpoints
+from patchforcing.model.pretrained import MODEL_FORMAT_VERSION, latest_checkpoint, list_checkpoints
 from patchforcing.train import CheckpointError, TrainConfig
 from patchforcing.train.checkpoint import load_train_state, save_checkpoint
 from patchforcing.train.config import FORMAT_VERSION
+from patchforcing.utils.io.atomic import atomic_directory, remove_directory
 
 
 def _tiny(width: int = 32) -> PatchForcingDiT:

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from conftest import randomize
+from patchforcing.core.protocol import ModelOutput
 from patchforcing.model import PatchForcingDiT, PatchForcingT2I, model_config_from_preset, text_model_config_from_preset
-from patchforcing.model.dit import ModelOutput
-from patchforcing.text import WordTokenizer
+from patchforcing.model.text import WordTokenizer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

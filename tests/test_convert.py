@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from patchforcing.convert import convert_authors_checkpoint, load_authors_model, mapped_shapes
-from patchforcing.convert.authors import authors_model_config, map_authors_state, read_authors_file
 from patchforcing.model import PatchForcingDiT, model_config_from_preset
+from patchforcing.model.convert import convert_authors_checkpoint, load_authors_model, mapped_shapes
+from patchforcing.model.convert.authors import authors_model_config, map_authors_state, read_authors_file
 from patchforcing.train import CheckpointError
 
 

@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 
 from patchforcing.cli.main import main
 from patchforcing.model import PatchForcingDiT
-from patchforcing.pretrained import list_checkpoints
+from patchforcing.model.pretrained import list_checkpoints
 from patchforcing.train.checkpoint import load_train_state, read_train_config
 
 TINY = ["--preset", "T/4", "--depth", "1", "--width", "32", "--heads", "2", "--patch-size", "2", "--threads", "1",
@@ -55,11 +55,11 @@ def _simulated_full_disk() -> ExitStack:
     """The writers fail as on a full disk, and the disk reports no free space."""
     stack = ExitStack()
     full = os.statvfs_result((4096, 4096, 100, 0, 0, 100, 0, 0, 0, 255))
-    stack.enter_context(mock.patch("patchforcing.io.write_error.os.statvfs", return_value=full))
+    stack.enter_context(mock.patch("patchforcing.utils.io.write_error.os.statvfs", return_value=full))
     stack.enter_context(mock.patch("patchforcing.train.checkpoint.torch.save",
                                    side_effect=RuntimeError("[enforce fail at inline_container.cc:672] . unexpected "
                                                             "pos 704 vs 598")))
-    stack.enter_context(mock.patch("patchforcing.pretrained.folder.save_file", side_effect=SafetensorError(
+    stack.enter_context(mock.patch("patchforcing.model.pretrained.folder.save_file", side_effect=SafetensorError(
         "Error while serializing: I/O error: No space left on device (os error 28)")))
     stack.enter_context(mock.patch("PIL.Image.Image.save", side_effect=OSError(errno.ENOSPC, "No space left")))
     return stack

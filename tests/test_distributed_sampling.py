@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from distributed_helpers import run_on_ranks
-from patchforcing.distributed import DistEnv, init_distributed, rank_range
 from patchforcing.evaluation import PromptScoring, evaluate_model
-from patchforcing.generation import GenerationConfig, ImageRecord, generate_batches, merge_records, rank_seeds
-from patchforcing.metrics.alignment import AlignmentAccumulator
+from patchforcing.evaluation.metrics.alignment import AlignmentAccumulator
 from patchforcing.model import ModelConfig, PatchForcingDiT, PatchForcingT2I, text_model_config_from_preset
+from patchforcing.model.text import WordTokenizer
 from patchforcing.sampling import DualLoop
-from patchforcing.text import WordTokenizer
+from patchforcing.sampling.generation import GenerationConfig, ImageRecord, generate_batches, merge_records, rank_seeds
+from patchforcing.utils.distributed import DistEnv, init_distributed, rank_range
 
 CONFIG = GenerationConfig(sampler=DualLoop(), nfe=4, num_images=11, seed=5, batch_size=3)
 # Metrics computed in other processes, or with another thread count, reduce the same features in another
@@ -167,7 +167,7 @@ def test_sample_command_under_torchrun_writes_the_same_pngs(tmp_path):
     import numpy as np
 
     from patchforcing.cli.main import main
-    from patchforcing.io.images import load_png
+    from patchforcing.utils.io.images import load_png
 
     _tiny_checkpoint(tmp_path / "ckpt")
     run_on_ranks(_sample_command, 2, tmp_path)

@@ -6,15 +6,16 @@ import torch
 from safetensors.torch import load_file
 
 from distributed_helpers import run_on_ranks
+from patchforcing.core.loss import LossConfig, patch_forcing_loss
+from patchforcing.core.time_dist import build_time_sampler
 from patchforcing.data import DataConfig, load_dataset
-from patchforcing.distributed import gather_objects, init_distributed, rank_slice
-from patchforcing.loss import LossConfig, patch_forcing_loss
+from patchforcing.data.order import batch_indices
 from patchforcing.model import ModelConfig, PatchForcingDiT
-from patchforcing.timesamplers import build_time_sampler
 from patchforcing.train import TrainConfig, train
 from patchforcing.train.config import OptimConfig
-from patchforcing.train.distributed import Parallel, batch_report, wrap_model
-from patchforcing.train.helpers import batch_indices, step_generator
+from patchforcing.train.data_parallel import Parallel, batch_report, wrap_model
+from patchforcing.train.helpers import step_generator
+from patchforcing.utils.distributed import gather_objects, init_distributed, rank_slice
 
 MODEL = ModelConfig(image_size=8, in_channels=1, patch_size=2, depth=1, width=32, num_heads=2, num_classes=3)
 

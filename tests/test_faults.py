@@ -19,11 +19,11 @@ from safetensors.torch import load_file
 
 import patchforcing.train.loop as loop
 from patchforcing.data import DataConfig
-from patchforcing.io.atomic import DiskWriteError
 from patchforcing.model import PatchForcingDiT, model_config_from_preset
-from patchforcing.pretrained import latest_checkpoint, list_checkpoints
+from patchforcing.model.pretrained import latest_checkpoint, list_checkpoints
 from patchforcing.train import NonFiniteLossError, OptimConfig, TrainConfig, train
 from patchforcing.train.checkpoint import recorded_train_seconds
+from patchforcing.utils.io.atomic import DiskWriteError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,7 +130,7 @@ def test_failed_checkpoint_write_keeps_the_previous_one(npz: Path, tmp_path: Pat
     config = tiny(npz, tmp_path / "run")
     train(config, device="cpu", progress=False, stop_after=2)
     fault = OSError(code, os.strerror(code))
-    target = "patchforcing.pretrained.folder.save_file" if code == errno.ENOSPC else "tempfile.mkdtemp"
+    target = "patchforcing.model.pretrained.folder.save_file" if code == errno.ENOSPC else "tempfile.mkdtemp"
     with mock.patch(target, side_effect=fault), pytest.raises(DiskWriteError) as info:
         train(config, device="cpu", progress=False)
     assert os.strerror(code) in str(info.value) and "step_00000002 is intact" in str(info.value)
@@ -156,7 +156,7 @@ def test_read_only_checkpoint_folder(npz: Path, tmp_path: Path) -> None:
 def test_failed_sample_write_says_so_after_saving_the_checkpoint(npz: Path, tmp_path: Path) -> None:
     config = tiny(npz, tmp_path / "run", sample_every=2)
     full = OSError(errno.ENOSPC, "No space left on device")
-    with mock.patch("patchforcing.io.images.atomic_write", side_effect=full):
+    with mock.patch("patchforcing.utils.io.images.atomic_write", side_effect=full):
         with pytest.raises(DiskWriteError, match="sample grid .*No space left"):
             train(config, device="cpu", progress=False)
     assert latest_checkpoint(tmp_path / "run").name == "step_00000002"

@@ -12,10 +12,10 @@ import torch
 from conftest import randomize
 from patchforcing.cli.main import main
 from patchforcing.evaluation import folder_batches
-from patchforcing.generation import GenerationConfig, generate, generate_batches, single_image_config
-from patchforcing.io.pixels import from_model_range, to_model_range
 from patchforcing.model import ModelConfig, PatchForcingDiT
 from patchforcing.sampling import SAMPLERS, Guidance
+from patchforcing.sampling.generation import GenerationConfig, generate, generate_batches, single_image_config
+from patchforcing.utils.io.pixels import from_model_range, to_model_range
 
 PF_SAMPLERS = [name for name in SAMPLERS if name != "euler"]
 
@@ -123,8 +123,8 @@ def test_an_option_the_sampler_does_not_take_is_an_error(capsys, tmp_path):
 def test_sample_writes_batch_by_batch(tmp_path, monkeypatch, tiny_model):
     """``sample --num`` never holds more than a batch of images beyond the capped contact sheet: each
     batch is written before the next one is generated."""
-    import patchforcing.generation as gen_module
-    import patchforcing.io.images as images_module
+    import patchforcing.sampling.generation as gen_module
+    import patchforcing.utils.io.images as images_module
 
     folder = tiny_model.save_pretrained(tmp_path / "m")
     events: list[tuple[str, int]] = []

@@ -92,7 +92,7 @@ def import_results() -> dict[str, list[str]]:
 
 
 def test_walk_finds_nested_modules() -> None:
-    assert {"patchforcing", "patchforcing.latent.vae", "patchforcing.cli.main"} <= set(MODULES)
+    assert {"patchforcing", "patchforcing.data.latent.vae", "patchforcing.cli.main"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

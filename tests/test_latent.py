@@ -8,8 +8,8 @@ import torch
 
 from patchforcing.cli.main import main
 from patchforcing.data import to_model_range
-from patchforcing.latent import SD_VAE_SCALE, VaeCodec, is_latent_folder, load_latents, load_vae
-from patchforcing.latent.encode import EncodeConfig, encode_dataset
+from patchforcing.data.latent import SD_VAE_SCALE, VaeCodec, is_latent_folder, load_latents, load_vae
+from patchforcing.data.latent.encode import EncodeConfig, encode_dataset
 
 diffusers = pytest.importorskip("diffusers")
 
@@ -87,6 +87,6 @@ def test_train_on_latents_then_sample_decoded_images(tmp_path, vae_dir, rgb_npz,
                  "--out", str(out)]) == 0
     pngs = sorted((out / "images").glob("*.png"))
     assert len(pngs) == 2
-    from patchforcing.io.images import load_png
+    from patchforcing.utils.io.images import load_png
 
     assert load_png(pngs[0]).shape == (16, 16, 3)  # decoded RGB at the VAE's resolution

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from patchforcing.cli.common import int_list
 from patchforcing.cli.main import main
 from patchforcing.data.npz import load_npz
-from patchforcing.generation import GenerationConfig
-from patchforcing.limits import (
+from patchforcing.model import ModelConfig, PatchForcingDiT
+from patchforcing.sampling.generation import GenerationConfig
+from patchforcing.utils.limits import (
     LIMITS_ENV,
     MAX_SEED,
     LimitError,
@@ -28,7 +29,6 @@ from patchforcing.limits import (
     check_seeds,
     current_limits,
 )
-from patchforcing.model import ModelConfig, PatchForcingDiT
 
 NAMES = [name for name in Limits.__dataclass_fields__ if name != "memory"]
 

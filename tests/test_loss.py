@@ -3,9 +3,9 @@ import math
 import torch
 
 from conftest import randomize
-from patchforcing.loss import LossConfig, flow_loss, patch_forcing_loss
+from patchforcing.core.loss import LossConfig, flow_loss, patch_forcing_loss
+from patchforcing.core.time_dist import LTG
 from patchforcing.model import PatchForcingDiT
-from patchforcing.timesamplers import LTG
 
 
 def test_loss_closed_form():

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from patchforcing.data import DataConfig, load_dataset
-from patchforcing.metrics import (
+from patchforcing.evaluation.metrics import (
     ClassifierFeatures,
     compute_quality,
     frechet_distance,
@@ -114,7 +114,7 @@ def test_reference_batches_cover_the_dataset():
 
 
 def test_background_masks_and_level_closed_form():
-    from patchforcing.metrics import background_masks
+    from patchforcing.evaluation.metrics import background_masks
 
     images = torch.zeros(4, 1, 2, 2, dtype=torch.uint8)
     images[0, 0, 0, 0] = 200  # class 0: pixel (0, 0) is lit in one of two images
@@ -132,7 +132,7 @@ def test_background_masks_and_level_closed_form():
 
 def test_background_of_a_white_colour_dataset():
     """Emoji and folder images with transparency lie on white: the level is the distance from white."""
-    from patchforcing.metrics import background_masks
+    from patchforcing.evaluation.metrics import background_masks
 
     images = torch.full((3, 3, 2, 2), 255, dtype=torch.uint8)
     images[:, :, 0, 0] = torch.tensor([200, 30, 90], dtype=torch.uint8).view(1, 3)  # an object in every image

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from patchforcing.cli.main import main
-from patchforcing.generation import GenerationConfig, generate_batches
-from patchforcing.metrics import InceptionFeatures
+from patchforcing.evaluation.metrics import InceptionFeatures
 from patchforcing.sampling import DualLoop
+from patchforcing.sampling.generation import GenerationConfig, generate_batches
 
 TINY = ["--preset", "T/4", "--depth", "1", "--width", "32", "--heads", "2", "--patch-size", "2", "--threads", "1",
         "--no-progress"]

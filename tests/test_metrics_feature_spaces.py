@@ -10,8 +10,14 @@ import torch
 import torch.nn.functional as F
 
 from patchforcing.cli.main import main
-from patchforcing.metrics import AugmentConfig, FeatureClassifier, augment, classifier_config, load_classifier
-from patchforcing.metrics.classifier import ClassifierConfig
+from patchforcing.evaluation.metrics import (
+    AugmentConfig,
+    FeatureClassifier,
+    augment,
+    classifier_config,
+    load_classifier,
+)
+from patchforcing.evaluation.metrics.classifier import ClassifierConfig
 
 TINY = ["--preset", "T/4", "--depth", "1", "--width", "32", "--heads", "2", "--patch-size", "2", "--threads", "1",
         "--no-progress"]

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from patchforcing.path import (
+from patchforcing.core.path import (
     broadcast_patches,
     from_sigma,
     interpolate,

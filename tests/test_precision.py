@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from patchforcing.bench.train_speed import TrainSpeedConfig, measure_train_modes, parse_train_modes
 from patchforcing.cli.main import build_parser
 from patchforcing.cli.train_cmd import build_train_config
+from patchforcing.core.time_dist import build_time_sampler
 from patchforcing.data import DataConfig, load_dataset
-from patchforcing.device import bf16_is_fast, resolve_precision
+from patchforcing.evaluation.speed.training import TrainSpeedConfig, measure_train_modes, parse_train_modes
 from patchforcing.model import ModelConfig, PatchForcingDiT
-from patchforcing.timesamplers import build_time_sampler
 from patchforcing.train import TrainConfig, train
 from patchforcing.train.config import OptimConfig
 from patchforcing.train.validate import validation_loss
+from patchforcing.utils.device import bf16_is_fast, resolve_precision
 
 
 def _cpuinfo(tmp_path: Path, flags: str) -> Path:
@@ -30,7 +30,7 @@ def _cpuinfo(tmp_path: Path, flags: str) -> Path:
 def test_bf16_is_the_default_only_where_the_cpu_has_bf16_instructions(tmp_path, monkeypatch, flags, fast):
     monkeypatch.setattr("platform.machine", lambda: "x86_64")
     assert bf16_is_fast(torch.device("cpu"), _cpuinfo(tmp_path, flags)) is fast
-    monkeypatch.setattr("patchforcing.device.bf16_is_fast", lambda device: fast)
+    monkeypatch.setattr("patchforcing.utils.device.bf16_is_fast", lambda device: fast)
     assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if fast else "fp32")
     assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
 
@@ -45,7 +45,7 @@ def test_other_machines_and_unreadable_cpuinfo_fall_back_to_fp32(tmp_path, monke
 
 
 def test_auto_keeps_the_precision_of_a_run_being_resumed(tmp_path, tiny_npz, monkeypatch):
-    monkeypatch.setattr("patchforcing.device.bf16_is_fast", lambda device: True)
+    monkeypatch.setattr("patchforcing.utils.device.bf16_is_fast", lambda device: True)
     argv = ["train", "--data", str(tiny_npz), "--preset", "T/4", "--patch-size", "2", "--out", str(tmp_path / "run")]
     assert build_train_config(build_parser().parse_args(argv)).precision == "bf16"
     old = build_train_config(build_parser().parse_args([*argv, "--precision", "fp32"]))

@@ -11,9 +11,9 @@ import torch
 from safetensors.torch import save_file
 
 from patchforcing.cli.main import main
-from patchforcing.metrics import ClassifierConfig, FeatureClassifier
+from patchforcing.evaluation.metrics import ClassifierConfig, FeatureClassifier
 from patchforcing.model import ModelConfig, PatchForcingDiT
-from patchforcing.pretrained import CheckpointError, read_meta
+from patchforcing.model.pretrained import CheckpointError, read_meta
 from patchforcing.train import TrainConfig
 from patchforcing.train.config import config_to_json
 

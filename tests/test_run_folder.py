@@ -18,10 +18,10 @@ from safetensors.torch import load_file, save_file
 
 import patchforcing.train.loop as loop
 from patchforcing.cli.main import main
-from patchforcing.io.lock import FolderInUseError
-from patchforcing.pretrained import list_checkpoints
-from patchforcing.pretrained.folder import MODEL_FORMAT_VERSION
+from patchforcing.model.pretrained import list_checkpoints
+from patchforcing.model.pretrained.folder import MODEL_FORMAT_VERSION
 from patchforcing.train.run_folder import locked_run
+from patchforcing.utils.io.lock import FolderInUseError
 
 TINY = ["--preset", "T/4", "--depth", "1", "--width", "32", "--heads", "2", "--patch-size", "2", "--threads", "1",
         "--no-progress", "--batch-size", "8", "--checkpoint-every", "1", "--warmup", "2", "--seed", "1"]
@@ -55,7 +55,7 @@ def test_a_second_writer_stops_at_once_naming_the_first(tiny_npz, tmp_path):
 
 def test_the_lock_is_released_when_the_holder_dies(tiny_npz, tmp_path):
     run = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from patchforcing.io.lock import "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from patchforcing.utils.io.lock import "
                                f"exclusive_folder\nwith exclusive_folder({str(run)!r}, 'run', '.lock'):\n"
                                "    print('held', flush=True); time.sleep(600)"], stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"

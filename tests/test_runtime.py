@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gl
 PROBE = textwrap.dedent("""
     import resource, torch
     from patchforcing.model import ModelConfig, PatchForcingDiT
-    from patchforcing.runtime import heap_kept, keep_freed_memory
+    from patchforcing.utils.runtime import heap_kept, keep_freed_memory
     applied = keep_freed_memory()
     config = ModelConfig(image_size=16, patch_size=2, depth=2, width=192, num_heads=3, num_classes=10)
     model = PatchForcingDiT(config).eval()

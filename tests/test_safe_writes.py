@@ -13,10 +13,10 @@ from unittest import mock
 import pytest
 from safetensors import SafetensorError
 
-import patchforcing.io.atomic as atomic
+import patchforcing.utils.io.atomic as atomic
 from patchforcing.cli.main import main
-from patchforcing.io.atomic import DiskWriteError, atomic_directory, atomic_write, clean_temporaries
-from patchforcing.io.write_error import write_cause
+from patchforcing.utils.io.atomic import DiskWriteError, atomic_directory, atomic_write, clean_temporaries
+from patchforcing.utils.io.write_error import write_cause
 
 TINY = ["--preset", "T/4", "--depth", "1", "--width", "32", "--heads", "2", "--patch-size", "2", "--threads", "1",
         "--no-progress", "--batch-size", "8"]
@@ -117,7 +117,7 @@ def test_every_write_error_is_one_line_naming_file_and_cause(tmp_path, error, ca
 
 def test_a_write_failing_without_a_reason_on_a_full_disk_is_enospc(tmp_path):
     full = os.statvfs_result((4096, 4096, 100, 0, 0, 100, 0, 0, 0, 255))
-    with mock.patch("patchforcing.io.write_error.os.statvfs", return_value=full):
+    with mock.patch("patchforcing.utils.io.write_error.os.statvfs", return_value=full):
         assert write_cause(RuntimeError("unexpected pos 704 vs 598"), tmp_path / "x") == (
             errno.ENOSPC, "No space left on device (ENOSPC)")
 
@@ -136,7 +136,7 @@ def test_written_files_follow_the_umask(tmp_path, tiny_model, mask, file_mode, f
 
 
 def test_export_on_a_failing_disk_is_one_line(run, tmp_path, capsys):
-    broken = mock.patch("patchforcing.pretrained.folder.save_file",
+    broken = mock.patch("patchforcing.model.pretrained.folder.save_file",
                         side_effect=SafetensorError("I/O error: Disk quota exceeded (os error 122)"))
     with broken:
         assert main(["export", str(run), str(tmp_path / "m")]) == 2

@@ -10,10 +10,10 @@ from safetensors.torch import load_file, save_file
 
 from patchforcing.cli.main import main
 from patchforcing.data import ImageArrays
-from patchforcing.generation import GenerationConfig, NonFiniteOutputError, generate
-from patchforcing.metrics.reference import reference_features
+from patchforcing.evaluation.metrics.reference import reference_features
 from patchforcing.model import PatchForcingDiT
-from patchforcing.pretrained import CheckpointError
+from patchforcing.model.pretrained import CheckpointError
+from patchforcing.sampling.generation import GenerationConfig, NonFiniteOutputError, generate
 
 
 def _sample(folder, out, *extra):

@@ -4,10 +4,10 @@ the class asked for."""
 import pytest
 import torch
 
-from patchforcing.metrics.classifier import load_classifier
+from patchforcing.evaluation.metrics.classifier import load_classifier
 from patchforcing.model import PatchForcingDiT
+from patchforcing.model.shipped import SHIPPED
 from patchforcing.sampling import euler, euler_pf, noise_for_seeds, uniform_schedule
-from patchforcing.shipped import SHIPPED
 
 FMNIST = ("fmnist-pf", "fmnist-global")
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from patchforcing.model import PatchForcingT2I, TextCondition, text_model_config_from_preset
-from patchforcing.text import (
+from patchforcing.model.text import (
     PretrainedTextEncoder,
     TextEncoder,
     WordTokenizer,
@@ -20,7 +20,7 @@ from patchforcing.text import (
     encode_cached,
     encoder_from_json,
 )
-from patchforcing.text.cache import cache_path
+from patchforcing.model.text.cache import cache_path
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

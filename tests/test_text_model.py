@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from conftest import randomize
-from patchforcing.loss import LossConfig, patch_forcing_loss
+from patchforcing.core.condition import null_condition
+from patchforcing.core.loss import LossConfig, patch_forcing_loss
+from patchforcing.core.time_dist import Independent
 from patchforcing.model import (
     TEXT_PRESETS,
     PatchForcingDiT,
@@ -17,14 +19,12 @@ from patchforcing.model import (
     load_model,
     text_model_config_from_preset,
 )
-from patchforcing.model.condition import null_condition
 from patchforcing.model.conditioning import SegmentConditioning
+from patchforcing.model.pretrained import CheckpointError
 from patchforcing.model.rope import Rotary, rotary_table_1d, rotary_table_2d
-from patchforcing.pretrained import CheckpointError
+from patchforcing.model.text import WordTokenizer
 from patchforcing.sampling import SAMPLERS, Guidance, ScheduleMatrix, uniform_schedule
 from patchforcing.sampling.guidance import predict
-from patchforcing.text import WordTokenizer
-from patchforcing.timesamplers import Independent
 from test_samplers import Counting
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -13,9 +13,9 @@ import torch
 
 from patchforcing.cli.main import main
 from patchforcing.data import ImageArrays
-from patchforcing.generation import NO_LABEL, GenerationConfig, batch_conditions, generate, single_image_config
-from patchforcing.generation.prompts import read_prompts
 from patchforcing.model import PatchForcingT2I, TextCondition, load_model, text_model_config_from_preset
+from patchforcing.sampling.generation import NO_LABEL, GenerationConfig, batch_conditions, generate, single_image_config
+from patchforcing.sampling.generation.prompts import read_prompts
 from patchforcing.train import train
 from patchforcing.train.config import TextConfig, TrainConfig, config_from_dict, config_to_dict
 from patchforcing.train.text import CaptionConditions, build_text_encoder, caption_generator
@@ -149,8 +149,8 @@ def test_sample_command_writes_prompts_into_names_and_manifest(tiny_run, tmp_pat
 
 
 def test_eval_scores_prompt_alignment_and_categories(tiny_run, tmp_path, capsys):
-    from patchforcing.metrics.alignment_train import image_text_model_for
-    from patchforcing.metrics.classifier import FeatureClassifier, classifier_config, save_classifier
+    from patchforcing.evaluation.metrics.alignment_train import image_text_model_for
+    from patchforcing.evaluation.metrics.classifier import FeatureClassifier, classifier_config, save_classifier
 
     data = _squares()
     _caption_folder(tmp_path / "reference", data)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from patchforcing.timesamplers import (
+from patchforcing.core.time_dist import (
     LTG,
     SRM,
     TIME_SAMPLERS,

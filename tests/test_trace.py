@@ -11,11 +11,11 @@ from PIL import Image
 
 from conftest import randomize
 from patchforcing.cli.main import main
+from patchforcing.evaluation.viz import colorize, save_compare_grid, save_trace
 from patchforcing.model import ModelConfig, PatchForcingDiT
 from patchforcing.sampling import DualLoop, uniform_schedule
 from patchforcing.train.checkpoint import save_checkpoint
 from patchforcing.train.config import TrainConfig
-from patchforcing.viz import colorize, save_compare_grid, save_trace
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -110,8 +110,8 @@ def test_sample_cli_rejects_bad_options(argv, capsys):
 
 @pytest.mark.parametrize("name", ["euler-pf", "dual-loop", "look-ahead", "random", "matrix"])
 def test_a_trace_function_sees_every_step_as_it_happens(name, tiny_model):
-    from patchforcing.generation import GenerationConfig, generate_batches
     from patchforcing.sampling import SAMPLERS
+    from patchforcing.sampling.generation import GenerationConfig, generate_batches
 
     seen = []
     config = GenerationConfig(sampler=SAMPLERS[name](), steps=3, num_images=2)

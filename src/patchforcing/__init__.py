@@ -1,7 +1,10 @@
 """Patch Forcing: flow matching with a time per patch, a difficulty head and difficulty-aware samplers; class- or
 text-conditioned."""
 
-from patchforcing.generation import GenerationConfig, generate, generate_batches
+from patchforcing._moved import install as _install_moved
+from patchforcing._version import __version__
+from patchforcing.core.path import broadcast_patches, interpolate, patchify, pool_patches, sample_path, unpatchify
+from patchforcing.core.time_dist import TIME_SAMPLERS, build_time_sampler
 from patchforcing.model import (
     ModelConfig,
     ModelOutput,
@@ -14,7 +17,6 @@ from patchforcing.model import (
     model_config_from_preset,
     text_model_config_from_preset,
 )
-from patchforcing.path import broadcast_patches, interpolate, patchify, pool_patches, sample_path, unpatchify
 from patchforcing.sampling import (
     SAMPLERS,
     DualLoop,
@@ -35,9 +37,10 @@ from patchforcing.sampling import (
     schedule_matrix,
     uniform_schedule,
 )
-from patchforcing.timesamplers import TIME_SAMPLERS, build_time_sampler
+from patchforcing.sampling.generation import GenerationConfig, generate, generate_batches
 
-__version__ = "0.1.0"
+_install_moved()  # old module paths (0.1) import with a DeprecationWarning
+
 
 __all__ = ["GenerationConfig", "generate", "generate_batches", "ModelConfig", "ModelOutput", "PatchForcingDiT",
            "PatchForcingT2I", "TextCondition", "TextModelConfig", "load_model", "text_model_config_from_preset",

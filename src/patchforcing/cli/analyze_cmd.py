@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from patchforcing.cli.common import HelpFormatter, nonneg_int, positive_int
-from patchforcing.shipped import SHIPPED
+from patchforcing.model.shipped import SHIPPED
 
 __all__ = ["add_analyze_parser"]
 
@@ -37,8 +37,8 @@ def run_analyze(args: argparse.Namespace) -> int:
 
     import torch
 
-    from patchforcing.analysis import ANALYSES, AnalysisConfig, run_analyses
     from patchforcing.data import DataConfig, held_out_split, load_dataset
+    from patchforcing.evaluation.analysis import ANALYSES, AnalysisConfig, run_analyses
     from patchforcing.model import load_model
 
     if args.threads:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from patchforcing.cli.bench_metrics_cmd import add_bench_metrics_parser
-from patchforcing.cli.bench_quality_cmd import add_bench_quality_parser
 from patchforcing.cli.common import HelpFormatter, nonneg_float, positive_int
 from patchforcing.model import PRESETS
 
@@ -23,7 +21,7 @@ def _sampler_names(text: str) -> tuple[str, ...]:
 
 
 def _train_modes(text: str) -> tuple[str, ...]:
-    from patchforcing.bench.train_speed import parse_train_modes
+    from patchforcing.evaluation.speed.training import parse_train_modes
 
     try:
         return parse_train_modes(text)
@@ -32,8 +30,8 @@ def _train_modes(text: str) -> tuple[str, ...]:
 
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:
-    from patchforcing.bench.speed import CLOCKS, SpeedConfig
-    from patchforcing.bench.train_speed import TRAIN_MODES, TrainSpeedConfig
+    from patchforcing.evaluation.speed.inference import CLOCKS, SpeedConfig
+    from patchforcing.evaluation.speed.training import TRAIN_MODES, TrainSpeedConfig
 
     p = sub.add_parser("bench", help="benchmarks on the current device", formatter_class=HelpFormatter)
     jobs = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
@@ -66,15 +64,27 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     s.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     s.set_defaults(func=run_bench_speed)
-    add_bench_quality_parser(jobs)
-    add_bench_metrics_parser(jobs)
+    for name, module, what in _EXPERIMENTS:
+        e = jobs.add_parser(name, help=f"{what} (an experiment of the repository: python -m {module})",
+                            add_help=False, prefix_chars="\0")  # every option it is given is the experiment's
+        e.add_argument("options", nargs="*")
+        e.set_defaults(func=lambda args, module=module: _experiment_elsewhere(module))
+
+
+_EXPERIMENTS = (("quality", "benchmarks.quality", "the paper's ablations at small scale"),
+                ("metrics", "benchmarks.metric_sensitivity", "how each feature space's FD responds to noise"))
+
+
+def _experiment_elsewhere(module: str) -> int:
+    raise ValueError(f"this experiment is not part of the installed package; from a checkout of the "
+                     f"repository run: python -m {module} --help")
 
 
 def run_bench_speed(args: argparse.Namespace) -> int:
     import torch
 
-    from patchforcing.bench.speed import SpeedConfig, run_speed, speed_markdown, write_report
-    from patchforcing.device import resolve_device
+    from patchforcing.evaluation.speed.inference import SpeedConfig, run_speed, speed_markdown, write_report
+    from patchforcing.utils.device import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -84,7 +94,7 @@ def run_bench_speed(args: argparse.Namespace) -> int:
     report = run_speed(config, resolve_device(args.device))
     print(speed_markdown(report), end="")
     if args.train:
-        from patchforcing.bench.train_speed import TrainSpeedConfig, measure_train_modes, train_modes_markdown
+        from patchforcing.evaluation.speed.training import TrainSpeedConfig, measure_train_modes, train_modes_markdown
 
         train_config = TrainSpeedConfig(preset=args.preset, image_size=args.image_size, channels=args.channels,
                                         num_classes=args.num_classes, batch=args.batch, steps=args.train_steps)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 
 from patchforcing.cli.common import HelpFormatter, nonneg_int, positive_float, positive_int
-from patchforcing.metrics.classifier import ARCH_DEFAULTS
+from patchforcing.evaluation.metrics.classifier import ARCH_DEFAULTS
 
 __all__ = ["add_classifier_parser"]
 
 SHIPPED_COMMAND = ("patchforcing classifier train --data fashion-mnist --epochs 2 --seed 0 --threads 1 "
-                   "--out src/patchforcing/checkpoints/fmnist-classifier")
+                   "--out src/patchforcing/model/checkpoints/fmnist-classifier")
 SHIPPED_RESNET_COMMAND = ("patchforcing classifier train --data fashion-mnist --arch resnet --augment --epochs 4 "
-                          "--seed 0 --threads 1 --out src/patchforcing/checkpoints/fmnist-resnet-aug")
+                          "--seed 0 --threads 1 --out src/patchforcing/model/checkpoints/fmnist-resnet-aug")
 SHIPPED_EMOJI_COMMAND = ("patchforcing classifier train --data emoji --epochs 10 --seed 0 --threads 1 "
-                         "--out src/patchforcing/checkpoints/emoji-classifier")
+                         "--out src/patchforcing/model/checkpoints/emoji-classifier")
 
 
 def add_classifier_parser(sub: argparse._SubParsersAction) -> None:
@@ -59,9 +59,9 @@ def run_train(args: argparse.Namespace) -> int:
     import torch
 
     from patchforcing.data import BUILTIN_SOURCES, DataConfig, load_images
-    from patchforcing.metrics.augment import AugmentConfig
-    from patchforcing.metrics.classifier import save_classifier
-    from patchforcing.metrics.classifier_train import ClassifierTrainConfig, train_classifier
+    from patchforcing.evaluation.metrics.augment import AugmentConfig
+    from patchforcing.evaluation.metrics.classifier import save_classifier
+    from patchforcing.evaluation.metrics.classifier_train import ClassifierTrainConfig, train_classifier
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -88,8 +88,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_test(args: argparse.Namespace) -> int:
     from patchforcing.data import DataConfig, held_out_split, load_images
-    from patchforcing.metrics.classifier import load_classifier
-    from patchforcing.metrics.classifier_train import classifier_accuracy
+    from patchforcing.evaluation.metrics.classifier import load_classifier
+    from patchforcing.evaluation.metrics.classifier_train import classifier_accuracy
 
     data = load_images(DataConfig(source=args.data, data_dir=args.data_dir, image_size=args.image_size,
                                   split=held_out_split(args.data)))

@@ -6,13 +6,13 @@ import argparse
 
 from patchforcing.cli.common import HelpFormatter, nonneg_int, positive_float, positive_int
 from patchforcing.data import BUILTIN_SOURCES, DataConfig, ImageArrays, held_out_split, load_images
-from patchforcing.metrics.alignment_train import ImageTextTrainConfig
+from patchforcing.evaluation.metrics.alignment_train import ImageTextTrainConfig
 
 __all__ = ["add_clip_parser"]
 
 DEFAULTS = ImageTextTrainConfig()
 SHIPPED_COMMAND = ("patchforcing clip train --data emoji --seed 0 --threads 1 "
-                   "--out src/patchforcing/checkpoints/emoji-clip")
+                   "--out src/patchforcing/model/checkpoints/emoji-clip")
 
 
 def add_clip_parser(sub: argparse._SubParsersAction) -> None:
@@ -60,8 +60,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     import torch
 
-    from patchforcing.metrics.alignment_train import train_image_text
-    from patchforcing.pretrained import check_destination
+    from patchforcing.evaluation.metrics.alignment_train import train_image_text
+    from patchforcing.model.pretrained import check_destination
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -89,8 +89,8 @@ def run_train(args: argparse.Namespace) -> int:
 def run_test(args: argparse.Namespace) -> int:
     import torch
 
-    from patchforcing.metrics.alignment_model import load_image_text_model
-    from patchforcing.metrics.alignment_train import caption_retrieval
+    from patchforcing.evaluation.metrics.alignment_model import load_image_text_model
+    from patchforcing.evaluation.metrics.alignment_train import caption_retrieval
 
     if args.threads:
         torch.set_num_threads(args.threads)

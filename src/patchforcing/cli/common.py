@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from patchforcing.limits import LimitError, check_limit
+from patchforcing.utils.limits import LimitError, check_limit
 
 __all__ = ["HelpFormatter", "positive_int", "nonneg_int", "positive_float", "nonneg_float", "unit_float", "key_value",
            "int_list"]

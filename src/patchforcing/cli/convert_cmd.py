@@ -29,8 +29,8 @@ def add_convert_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from patchforcing.convert import convert_authors_checkpoint
     from patchforcing.model import PatchForcingDiT
+    from patchforcing.model.convert import convert_authors_checkpoint
 
     path = convert_authors_checkpoint(args.source, args.destination, args.num_heads, args.trust_pickle, args.overwrite)
     m = PatchForcingDiT.from_pretrained(path).config

@@ -34,9 +34,9 @@ def add_encode_parser(sub: argparse._SubParsersAction) -> None:
 def run_encode(args: argparse.Namespace) -> int:
     import torch
 
-    from patchforcing.device import resolve_device
-    from patchforcing.latent import VaeCodec, load_vae
-    from patchforcing.latent.encode import EncodeConfig, check_encode_out, encode_dataset
+    from patchforcing.data.latent import VaeCodec, load_vae
+    from patchforcing.data.latent.encode import EncodeConfig, check_encode_out, encode_dataset
+    from patchforcing.utils.device import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

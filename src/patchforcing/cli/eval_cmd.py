@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
     from patchforcing.data import ImageArrays
     from patchforcing.evaluation import PromptScoring
-    from patchforcing.generation.prompts import PromptSet
-    from patchforcing.metrics import FeatureExtractor, QualityMetrics
+    from patchforcing.evaluation.metrics import FeatureExtractor, QualityMetrics
+    from patchforcing.sampling.generation.prompts import PromptSet
 
 __all__ = ["add_eval_parser", "add_metric_arguments", "metric_setup", "metrics_table", "DEFAULT_CLASSIFIER"]
 
@@ -91,7 +91,7 @@ def metric_setup(args: argparse.Namespace,
     """(extractors, their reference features, reference data) from the shared metric arguments: one
     extractor per name of :func:`feature_names`, in that order."""
     from patchforcing.data import DataConfig, held_out_split, load_images
-    from patchforcing.metrics import build_extractor, reference_features
+    from patchforcing.evaluation.metrics import build_extractor, reference_features
 
     data = load_images(DataConfig(source=args.reference, data_dir=args.data_dir, split=held_out_split(args.reference),
                                   image_size=args.image_size))
@@ -110,7 +110,7 @@ def metrics_table(rows: list[tuple[str, QualityMetrics]]) -> str:
 
 def reference_prompts(data: ImageArrays) -> PromptSet:
     """The first caption of every reference image, with its class name as the category."""
-    from patchforcing.generation.prompts import PromptSet
+    from patchforcing.sampling.generation.prompts import PromptSet
 
     if not data.has_captions:
         raise ValueError("--reference-prompts needs a reference set with captions (e.g. --reference emoji)")
@@ -123,9 +123,9 @@ def prompt_scoring(args: argparse.Namespace, prompts: PromptSet, classifier: str
     """The alignment scores of ``--image-text``; category accuracy with the primary classifier when the
     prompts name categories (its class names)."""
     from patchforcing.evaluation import PromptScoring
-    from patchforcing.metrics.alignment import AlignmentAccumulator
-    from patchforcing.metrics.alignment_model import load_image_text_model
-    from patchforcing.metrics.classifier import load_classifier
+    from patchforcing.evaluation.metrics.alignment import AlignmentAccumulator
+    from patchforcing.evaluation.metrics.alignment_model import load_image_text_model
+    from patchforcing.evaluation.metrics.classifier import load_classifier
 
     embedder = load_image_text_model(args.image_text, device)
     if all(c is None for c in prompts.categories) or args.features != "classifier":
@@ -144,14 +144,14 @@ def run_eval(args: argparse.Namespace) -> int:
 
     import torch
 
-    from patchforcing.device import resolve_device
-    from patchforcing.distributed import init_distributed
     from patchforcing.evaluation import evaluate_folder, evaluate_model
-    from patchforcing.generation import GenerationConfig
-    from patchforcing.io.destination import check_result_file
-    from patchforcing.io.json_file import write_json
-    from patchforcing.metrics import background_masks
+    from patchforcing.evaluation.metrics import background_masks
     from patchforcing.model import load_model
+    from patchforcing.sampling.generation import GenerationConfig
+    from patchforcing.utils.device import resolve_device
+    from patchforcing.utils.distributed import init_distributed
+    from patchforcing.utils.io.destination import check_result_file
+    from patchforcing.utils.io.json_file import write_json
 
     check_result_file(Path(args.out), "eval")  # before any work: never replace a file eval did not write
     if args.threads:

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from patchforcing._version import __version__
 from patchforcing.cli.analyze_cmd import add_analyze_parser
 from patchforcing.cli.bench_cmd import add_bench_parser
 from patchforcing.cli.classifier_cmd import add_classifier_parser
@@ -26,8 +27,6 @@ __all__ = ["build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="patchforcing", formatter_class=HelpFormatter,
                                      description="Patch Forcing: difficulty-aware flow-matching image generation.")
-    from patchforcing import __version__
-
     parser.add_argument("--version", action="version", version=f"patchforcing {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(sub)
@@ -47,9 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(expand_recipe(sys.argv[1:] if argv is None else argv))
-    from patchforcing.io.atomic import DiskWriteError
-    from patchforcing.runtime import keep_freed_memory
     from patchforcing.train.loop import NonFiniteLossError
+    from patchforcing.utils.io.atomic import DiskWriteError
+    from patchforcing.utils.runtime import keep_freed_memory
 
     keep_freed_memory()
 
@@ -58,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, NonFiniteLossError, DiskWriteError) as err:
         print(f"patchforcing {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except MemoryError:  # a size the limits (patchforcing.limits) could not foresee
+    except MemoryError:  # a size the limits (patchforcing.utils.limits) could not foresee
         print(f"patchforcing {args.command}: error: out of memory; use smaller sizes (--batch-size, --num, the model)",
               file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from patchforcing.generation.prompts import PromptSet, read_prompts
+from patchforcing.sampling.generation.prompts import PromptSet, read_prompts
 
 __all__ = ["add_prompt_arguments", "prompts_from_args", "load_text_encoder"]
 

@@ -16,7 +16,7 @@ from patchforcing.cli.sampler_args import (
     sampler_from_args,
     sampler_names,
 )
-from patchforcing.shipped import SHIPPED
+from patchforcing.model.shipped import SHIPPED
 
 __all__ = ["add_sample_parser", "add_checkpoint_argument", "run_sample", "MANIFEST", "GRID_IMAGES"]
 
@@ -102,7 +102,7 @@ def _matrix(path_text: str):
 
 def _sample_output():
     """What `sample` writes into --out; ``samples.jsonl`` (or ``compare.png``) marks a folder as its own."""
-    from patchforcing.io.destination import OutputKind, names
+    from patchforcing.utils.io.destination import OutputKind, names
 
     return OutputKind("a sample folder", (MANIFEST, "compare.png"),
                       names(MANIFEST, "images", "grid.png", "compare.png", "trace", *sampler_names(),
@@ -113,7 +113,7 @@ def _clear_out(out: Path, env) -> None:
     """Remove an earlier `sample` output (checked by check_output_folder) on rank 0, before any rank writes."""
     import torch.distributed as dist
 
-    from patchforcing.io.destination import clear_output_folder
+    from patchforcing.utils.io.destination import clear_output_folder
 
     if env.is_main:
         clear_output_folder(out, _sample_output())
@@ -127,8 +127,8 @@ def _known(args: argparse.Namespace, config, num: int, device):
     import torch
     from PIL import Image
 
-    from patchforcing.io.pixels import to_model_range
     from patchforcing.sampling import KnownContent
+    from patchforcing.utils.io.pixels import to_model_range
 
     if bool(args.inpaint) != bool(args.mask):
         raise ValueError("--inpaint and --mask go together")
@@ -182,15 +182,21 @@ def run_sample(args: argparse.Namespace) -> int:
 
     import torch
 
-    from patchforcing.device import resolve_device
-    from patchforcing.distributed import init_distributed
-    from patchforcing.generation import GenerationConfig, ImageRecord, generate_batches, merge_records, rank_seeds
-    from patchforcing.generation.prompts import prompt_slug
-    from patchforcing.io.destination import check_output_folder
-    from patchforcing.io.images import save_grid, save_images
-    from patchforcing.latent.decode import image_decoder
+    from patchforcing.data.latent.decode import image_decoder
+    from patchforcing.evaluation.viz import save_compare_grid, save_trace
     from patchforcing.model import load_model
-    from patchforcing.viz import save_compare_grid, save_trace
+    from patchforcing.sampling.generation import (
+        GenerationConfig,
+        ImageRecord,
+        generate_batches,
+        merge_records,
+        rank_seeds,
+    )
+    from patchforcing.sampling.generation.prompts import prompt_slug
+    from patchforcing.utils.device import resolve_device
+    from patchforcing.utils.distributed import init_distributed
+    from patchforcing.utils.io.destination import check_output_folder
+    from patchforcing.utils.io.images import save_grid, save_images
 
     if args.threads:
         torch.set_num_threads(args.threads)

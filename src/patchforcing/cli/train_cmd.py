@@ -18,9 +18,9 @@ from patchforcing.cli.common import (
     unit_float,
 )
 from patchforcing.cli.recipes import RECIPES
+from patchforcing.core.loss import LossConfig
+from patchforcing.core.time_dist import TIME_SAMPLERS
 from patchforcing.data import BAD_FILE_POLICIES, BUILTIN_SOURCES, ArrayData, DataConfig, load_dataset
-from patchforcing.device import PRECISION_CHOICES, resolve_device, resolve_precision
-from patchforcing.loss import LossConfig
 from patchforcing.model import (
     PRESETS,
     TEXT_PRESETS,
@@ -29,7 +29,6 @@ from patchforcing.model import (
     model_config_from_preset,
     text_model_config_from_preset,
 )
-from patchforcing.timesamplers import TIME_SAMPLERS
 from patchforcing.train.config import (
     LR_SCHEDULES,
     OptimConfig,
@@ -38,7 +37,8 @@ from patchforcing.train.config import (
     TrainConfig,
     config_to_json,
 )
-from patchforcing.train.distributed import STRATEGIES, Parallel
+from patchforcing.train.data_parallel import STRATEGIES, Parallel
+from patchforcing.utils.device import PRECISION_CHOICES, resolve_device, resolve_precision
 
 __all__ = ["add_train_parser", "run_train", "build_train_config", "TEXT_LTG_LOC"]
 
@@ -220,8 +220,8 @@ def _report_skipped(data: ArrayData) -> None:
 def run_train(args: argparse.Namespace) -> int:
     import torch
 
-    from patchforcing.distributed import shutdown_distributed
     from patchforcing.train import train
+    from patchforcing.utils.distributed import shutdown_distributed
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from patchforcing.cli.common import HelpFormatter, nonneg_int, positive_int
-from patchforcing.shipped import SHIPPED
+from patchforcing.model.shipped import SHIPPED
 
 __all__ = ["add_view_parser", "run_view"]
 
@@ -46,7 +46,7 @@ def add_view_parser(sub: argparse._SubParsersAction) -> None:
 def run_view(args: argparse.Namespace) -> int:
     import torch
 
-    from patchforcing.device import resolve_device
+    from patchforcing.utils.device import resolve_device
     from patchforcing.viewer import Viewer, load_catalog, write_static_page
 
     torch.set_num_threads(args.threads)

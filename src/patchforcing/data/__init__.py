@@ -11,7 +11,7 @@ from patchforcing.data.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_
 from patchforcing.data.folder import BAD_FILE_POLICIES, BadImageError, load_image_folder
 from patchforcing.data.latents import LatentArrays, is_latent_folder, load_latents
 from patchforcing.data.npz import load_npz
-from patchforcing.limits import check_limit
+from patchforcing.utils.limits import check_limit
 
 __all__ = ["DataConfig", "ArrayData", "Captions", "ImageArrays", "LatentArrays", "load_dataset", "load_images",
            "to_model_range", "from_model_range", "FASHION_MNIST_CLASSES", "BAD_FILE_POLICIES", "BadImageError",

@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from patchforcing.io.pixels import from_model_range, to_model_range
+from patchforcing.utils.io.pixels import from_model_range, to_model_range
 
 __all__ = ["Captions", "ArrayData", "CaptionsMixin", "ImageArrays", "check_captions", "to_model_range",
            "from_model_range"]  # pixel helpers re-exported

@@ -53,7 +53,7 @@ from PIL import Image
 
 from patchforcing.data.arrays import ImageArrays
 from patchforcing.data.folder import MAX_UPSCALE, to_8bit
-from patchforcing.limits import check_memory
+from patchforcing.utils.limits import check_memory
 
 __all__ = ["EMOJI_PACKAGE", "EMOJI_ENV", "STORED_SIZE", "TEST_PERCENT", "SKIN_TONES", "EmojiImage", "emoji_dir",
            "find_emoji", "read_emoji_json", "emoji_captions", "is_test_emoji", "load_emoji", "install_emoji", "main"]

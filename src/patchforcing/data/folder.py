@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from patchforcing.data.arrays import ImageArrays
-from patchforcing.limits import check_limit, check_memory
+from patchforcing.utils.limits import check_limit, check_memory
 
 __all__ = ["IMAGE_SUFFIXES", "BAD_FILE_POLICIES", "MAX_UPSCALE", "CAPTIONS_FILE", "BadImageError", "to_8bit",
            "load_image", "load_image_folder"]

@@ -1,6 +1,6 @@
 """Pre-encoded datasets: a folder of latent shards plus a manifest, loaded whole into memory.
 
-``patchforcing encode`` (:mod:`patchforcing.latent.encode`) writes the folder with :class:`ShardWriter`;
+``patchforcing encode`` (:mod:`patchforcing.data.latent.encode`) writes the folder with :class:`ShardWriter`;
 :func:`patchforcing.data.load_dataset` reads it back. The format lives here, below both.
 
     latents.json               manifest: count, shape, scale, classes, shard names (written last)
@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from patchforcing.data.arrays import Captions, CaptionsMixin, check_captions
-from patchforcing.io.atomic import atomic_write
+from patchforcing.utils.io.atomic import atomic_write
 
 __all__ = ["MANIFEST", "LatentArrays", "ShardWriter", "is_latent_folder", "load_latents"]
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from patchforcing.data.arrays import ImageArrays
-from patchforcing.limits import check_limit, check_memory
+from patchforcing.utils.limits import check_limit, check_memory
 
 __all__ = ["load_npz"]
 

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 
 from patchforcing.data.folder import IMAGE_SUFFIXES, load_image
-from patchforcing.distributed import DistEnv, gather_objects
-from patchforcing.generation import GenerationConfig, generate_batches, rank_seeds, read_manifest
-from patchforcing.io.pixels import from_model_range, to_model_range
-from patchforcing.metrics import BackgroundMasks, FeatureExtractor, QualityMetrics, compute_quality
-from patchforcing.metrics.alignment import AlignmentAccumulator, AlignmentPart, AlignmentResult
+from patchforcing.evaluation.metrics import BackgroundMasks, FeatureExtractor, QualityMetrics, compute_quality
+from patchforcing.evaluation.metrics.alignment import AlignmentAccumulator, AlignmentPart, AlignmentResult
 from patchforcing.model import PatchModel
+from patchforcing.sampling.generation import GenerationConfig, generate_batches, rank_seeds, read_manifest
+from patchforcing.utils.distributed import DistEnv, gather_objects
+from patchforcing.utils.io.pixels import from_model_range, to_model_range
 
 __all__ = ["EvalResult", "FeatureScores", "PromptScoring", "evaluate_model", "evaluate_folder", "folder_batches"]
 

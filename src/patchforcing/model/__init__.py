@@ -1,11 +1,11 @@
 """Patch Forcing DiT: per-token time conditioning, class or text conditioning and a difficulty head."""
 
-from patchforcing.model.condition import Condition, TextCondition
+from patchforcing.core.condition import Condition, TextCondition
+from patchforcing.core.protocol import ModelOutput, PatchModel
 from patchforcing.model.conditioning import Conditioning
 from patchforcing.model.config import PRESETS, ModelConfig, model_config_from_preset
-from patchforcing.model.dit import ModelOutput, PatchForcingDiT
+from patchforcing.model.dit import PatchForcingDiT
 from patchforcing.model.load import GENERATORS, load_model
-from patchforcing.model.protocol import PatchModel
 from patchforcing.model.text_config import TEXT_PRESETS, TextModelConfig, text_model_config_from_preset
 from patchforcing.model.text_dit import PatchForcingT2I
 

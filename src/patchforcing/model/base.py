@@ -14,7 +14,7 @@ from torch import nn
 
 from patchforcing.model.conditioning import GatherBuffer
 from patchforcing.model.embed import PatchEmbed
-from patchforcing.pretrained import DataSpec
+from patchforcing.model.pretrained import DataSpec
 
 __all__ = ["TIME_MODES", "PatchGrid", "check_common_fields", "PatchGenerator", "init_linears"]
 

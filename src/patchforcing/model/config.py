@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from patchforcing.limits import check_limit
+from patchforcing.core.path import check_patchable
 from patchforcing.model.base import TIME_MODES, PatchGrid, check_common_fields
-from patchforcing.path import check_patchable
+from patchforcing.utils.limits import check_limit
 
 __all__ = ["ModelConfig", "PRESETS", "model_config_from_preset", "TIME_MODES"]
 
@@ -47,7 +47,7 @@ class ModelConfig(PatchGrid):
         self._check_size()
 
     def _check_size(self) -> None:
-        """Limits (:mod:`patchforcing.limits`) before anything is allocated: a config.json of another
+        """Limits (:mod:`patchforcing.utils.limits`) before anything is allocated: a config.json of another
         origin may ask for any size."""
         for name, limit in (("depth", "depth"), ("width", "width"), ("frequency_dim", "width"),
                             ("image_size", "image_size"), ("num_classes", "classes")):

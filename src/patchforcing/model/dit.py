@@ -8,13 +8,14 @@ sample, per-segment rows, or distinct rows gathered per token; see
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from patchforcing.core.path import unpatchify
+from patchforcing.core.protocol import ModelOutput
 from patchforcing.model.base import PatchGenerator, init_linears
 from patchforcing.model.conditioning import (
     Conditioning,
@@ -24,33 +25,10 @@ from patchforcing.model.conditioning import (
 )
 from patchforcing.model.config import ModelConfig
 from patchforcing.model.embed import LabelEmbedder, PatchEmbed, TimestepEmbedder, sincos_pos_embed_2d
+from patchforcing.model.pretrained import PretrainedMixin
 from patchforcing.model.rope import Rotary
-from patchforcing.path import patch_difficulty, unpatchify
-from patchforcing.pretrained import PretrainedMixin
 
 __all__ = ["ModelOutput", "PatchForcingDiT"]
-
-
-@dataclass(frozen=True)
-class ModelOutput:
-    """Velocity and, for Patch Forcing models, the per-pixel log-variance of its error."""
-
-    v: torch.Tensor  # (B, C, H, W)
-    logvar: torch.Tensor | None  # (B, 1, H, W), None without a difficulty head
-
-    @classmethod
-    def split(cls, out: torch.Tensor, channels: int, difficulty_head: bool) -> ModelOutput:
-        """The network's (B, C + 1, H, W) or (B, C, H, W) output as velocity and log-variance."""
-        v, logvar = out[:, :channels], out[:, channels:] if difficulty_head else None
-        if torch.compiler.is_compiling():  # compiled graphs that return views of one output replay them with
-            v, logvar = v.clone(), None if logvar is None else logvar.clone()  # corrupt sizes (torch 2.13, CPU)
-        return cls(v=v, logvar=logvar)
-
-    def difficulty(self, patch_size: int) -> torch.Tensor:
-        """Per-patch difficulty: mean of exp(logvar) over each p x p patch, (B, N)."""
-        if self.logvar is None:
-            raise ValueError("this model has no difficulty head")
-        return patch_difficulty(self.logvar, patch_size)
 
 
 def key_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -129,7 +107,7 @@ class PatchForcingDiT(PatchGenerator, PretrainedMixin):
     """DiT with per-token time. ``forward(x, t, y)`` accepts t of shape (B,) or (B, N).
 
     ``PatchForcingDiT.from_pretrained(name_or_folder)`` / ``model.save_pretrained(folder)`` read and
-    write model folders (:mod:`patchforcing.pretrained`)."""
+    write model folders (:mod:`patchforcing.model.pretrained`)."""
 
     model_type: ClassVar[str] = "patchforcing-dit"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 
 from patchforcing.model.dit import PatchForcingDiT
+from patchforcing.model.pretrained import CheckpointError, read_meta, resolve_model_folder
 from patchforcing.model.text_dit import PatchForcingT2I
-from patchforcing.pretrained import CheckpointError, read_meta, resolve_model_folder
 
 __all__ = ["GENERATORS", "load_model"]
 

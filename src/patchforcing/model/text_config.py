@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from patchforcing.limits import check_limit
+from patchforcing.core.path import check_patchable
 from patchforcing.model.base import PatchGrid, check_common_fields
-from patchforcing.path import check_patchable
+from patchforcing.utils.limits import check_limit
 
 __all__ = ["TextModelConfig", "TEXT_PRESETS", "text_model_config_from_preset"]
 

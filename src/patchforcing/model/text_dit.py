@@ -11,30 +11,29 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from patchforcing.core.condition import Condition, TextCondition
+from patchforcing.core.path import unpatchify
+from patchforcing.core.protocol import ModelOutput
 from patchforcing.model.base import PatchGenerator, init_linears
-from patchforcing.model.condition import Condition, TextCondition
 from patchforcing.model.conditioning import (
     Conditioning,
     GatheredConditioning,
     SegmentConditioning,
     time_segments,
 )
-from patchforcing.model.dit import FinalLayer, ModelOutput
+from patchforcing.model.dit import FinalLayer
 from patchforcing.model.embed import PatchEmbed
+from patchforcing.model.pretrained import TEXT_ENCODER_FILE, CheckpointError, ModelMeta, PretrainedMixin
 from patchforcing.model.refiner import TextRefiner
 from patchforcing.model.rope import Rotary, rotary_table_2d
+from patchforcing.model.text.encoders import TextEncoder, encoder_from_json
 from patchforcing.model.text_blocks import MappingNetwork, TextDiTBlock
 from patchforcing.model.text_config import TextModelConfig
-from patchforcing.path import unpatchify
-from patchforcing.pretrained import TEXT_ENCODER_FILE, CheckpointError, ModelMeta, PretrainedMixin
-
-if TYPE_CHECKING:
-    from patchforcing.text.encoders import TextEncoder
 
 __all__ = ["PatchForcingT2I"]
 
@@ -95,8 +94,6 @@ class PatchForcingT2I(PatchGenerator, PretrainedMixin):
     def text_encoder(self) -> TextEncoder:
         """The encoder recorded with this model, rebuilt once (a pretrained one is loaded from its folder)
         and kept until the recorded description changes, so generation may ask for it every batch."""
-        from patchforcing.text.encoders import encoder_from_json  # the text package imports the model package
-
         if self.text_encoder_spec is None:
             raise ValueError("this model has no text encoder recorded; build it with text_encoder=... or call "
                              "set_text_encoder(encoder)")
@@ -115,8 +112,6 @@ class PatchForcingT2I(PatchGenerator, PretrainedMixin):
     def relocate_text_encoder(self, folder: str | Path) -> None:
         """Read the recorded pretrained encoder from ``folder`` instead of the folder it was recorded at (a model
         from another machine); its layer, length and dtype stay as recorded, and its feature size is checked."""
-        from patchforcing.text.encoders import encoder_from_json
-
         spec = self.text_encoder_spec
         if spec is None or spec.get("kind") != "pretrained":
             kind = "no text encoder" if spec is None else f"the {spec.get('kind')} text encoder, stored with it,"

@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import torch
 
+from patchforcing.core.path import broadcast_patches
 from patchforcing.model import Condition, PatchModel
-from patchforcing.path import broadcast_patches
 from patchforcing.sampling.certainty import certain_mask, check_fraction, quantile_pixels
 from patchforcing.sampling.guidance import Guidance, Prediction, predict
 from patchforcing.sampling.result import SampleResult, Trace, TraceRecorder, trace_step

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
+from patchforcing.core.condition import Condition, cat_conditions, null_condition
+from patchforcing.core.path import broadcast_patches, patch_difficulty
 from patchforcing.model import PatchModel
-from patchforcing.model.condition import Condition, cat_conditions, null_condition
-from patchforcing.path import broadcast_patches, patch_difficulty
 
 __all__ = ["Guidance", "Prediction", "predict"]
 

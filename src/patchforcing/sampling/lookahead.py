@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import torch
 
+from patchforcing.core.path import broadcast_patches
 from patchforcing.model import Condition, PatchModel
-from patchforcing.path import broadcast_patches
 from patchforcing.sampling.certainty import certain_mask, check_fraction, quantile_pixels
 from patchforcing.sampling.guidance import Guidance, predict
 from patchforcing.sampling.result import SampleResult, Trace, TraceRecorder, trace_step

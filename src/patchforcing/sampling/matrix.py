@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from patchforcing.core.path import broadcast_patches, interpolate, pool_patches
 from patchforcing.model import Condition, PatchModel
-from patchforcing.path import broadcast_patches, interpolate, pool_patches
 from patchforcing.sampling.guidance import Guidance, predict
 from patchforcing.sampling.result import SampleResult, Trace, TraceRecorder, trace_step
 from patchforcing.sampling.schedule import check_schedule

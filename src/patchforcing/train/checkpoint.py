@@ -1,5 +1,5 @@
 """Training checkpoints: one folder per step, written atomically. Each is a model folder
-(:mod:`patchforcing.pretrained`) plus what resuming needs:
+(:mod:`patchforcing.model.pretrained`) plus what resuming needs:
 
     config.json         model config (architecture, data, how it was trained), the model-folder schema
     model.safetensors   online weights
@@ -24,10 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from patchforcing.io.atomic import DiskWriteError, atomic_directory, clean_temporaries, remove_directory
 from patchforcing.model import PatchForcingDiT, PatchForcingT2I
-from patchforcing.model.text_config import TextModelConfig
-from patchforcing.pretrained import (
+from patchforcing.model.pretrained import (
     TEXT_ENCODER_FILE,
     CheckpointError,
     DataSpec,
@@ -39,9 +37,11 @@ from patchforcing.pretrained import (
     read_weights,
     write_weights,
 )
-from patchforcing.pretrained.card import model_card
-from patchforcing.pretrained.folder import check_format_version, checkpoint_name
+from patchforcing.model.pretrained.card import model_card
+from patchforcing.model.pretrained.folder import check_format_version, checkpoint_name
+from patchforcing.model.text_config import TextModelConfig
 from patchforcing.train.config import FORMAT_VERSION, TrainConfig, config_from_dict, config_to_dict, config_to_json
+from patchforcing.utils.io.atomic import DiskWriteError, atomic_directory, clean_temporaries, remove_directory
 
 __all__ = ["save_checkpoint", "read_config", "read_train_config", "load_train_state", "checkpoint_meta",
            "recorded_train_seconds"]

@@ -8,12 +8,12 @@ import types
 from dataclasses import asdict, dataclass, field
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from patchforcing.core.loss import LossConfig
+from patchforcing.core.time_dist import build_time_sampler
 from patchforcing.data import DataConfig
-from patchforcing.limits import MAX_TRAIN_STEPS, LimitError, check_limit, check_seeds
-from patchforcing.loss import LossConfig
 from patchforcing.model import ModelConfig
 from patchforcing.model.text_config import TextModelConfig
-from patchforcing.timesamplers import build_time_sampler
+from patchforcing.utils.limits import MAX_TRAIN_STEPS, LimitError, check_limit, check_seeds
 
 __all__ = ["FORMAT_VERSION", "TimeSamplerConfig", "OptimConfig", "TextConfig", "TrainConfig", "config_to_dict",
            "config_from_dict", "config_to_json", "TEXT_ENCODERS"]

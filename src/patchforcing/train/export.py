@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from patchforcing.model import load_model
-from patchforcing.pretrained import check_destination, resolve_model_folder
+from patchforcing.model.pretrained import check_destination, resolve_model_folder
 
 __all__ = ["export_checkpoint"]
 

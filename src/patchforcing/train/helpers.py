@@ -1,4 +1,4 @@
-"""Small pieces of the training loop: data order, per-step randomness, EMA, lr warm-up, metrics log."""
+"""Small pieces of the training loop: per-step randomness, EMA, lr warm-up, metrics log."""
 
 from __future__ import annotations
 
@@ -10,32 +10,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from patchforcing.io.atomic import DiskWriteError, atomic_write
+from patchforcing.data.order import seed64
+from patchforcing.utils.io.atomic import DiskWriteError, atomic_write
 
-__all__ = ["batch_indices", "step_generator", "update_ema", "ema_decay_at", "warmup_factor", "lr_factor", "MetricsLog"]
-
-
-def batch_indices(step: int, batch_size: int, dataset_size: int, seed: int) -> torch.Tensor:
-    """Indices of the global batch at ``step``: epochs of a seeded permutation, the last partial
-    batch of each epoch dropped. A pure function of its arguments, so resuming needs no data state."""
-    if dataset_size < batch_size:
-        raise ValueError(f"the dataset has {dataset_size} images, fewer than the batch size {batch_size}")
-    per_epoch = dataset_size // batch_size
-    epoch, offset = divmod(step, per_epoch)
-    perm = torch.randperm(dataset_size, generator=torch.Generator().manual_seed(_seed64(seed * 100_003 + epoch)))
-    return perm[offset * batch_size: (offset + 1) * batch_size]
+__all__ = ["step_generator", "update_ema", "ema_decay_at", "warmup_factor", "lr_factor", "MetricsLog"]
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:
     """The CPU generator for the noise, times and label dropout of one step's global batch (every
     data-parallel rank draws the whole batch and keeps its rows)."""
-    return torch.Generator().manual_seed(_seed64(seed * 1_000_003 * 10_000_019 + step))
-
-
-def _seed64(value: int) -> int:
-    """A derived seed folded into the 64 bits a torch generator takes (unchanged below 2**64, so runs
-    of small seeds keep their numbers)."""
-    return value % 2**64
+    return torch.Generator().manual_seed(seed64(seed * 1_000_003 * 10_000_019 + step))
 
 
 @torch.no_grad()

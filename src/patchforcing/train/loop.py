@@ -5,7 +5,7 @@ generator, so a run killed at any moment and resumed from its newest checkpoint 
 optimizer, global RNG) reaches bitwise the same weights on CPU as an uninterrupted one.
 
 Under ``torchrun`` every process runs this function on its rows of the same global batch
-(:mod:`patchforcing.train.distributed`); only rank 0 writes checkpoints, logs and samples.
+(:mod:`patchforcing.train.data_parallel`); only rank 0 writes checkpoints, logs and samples.
 """
 
 from __future__ import annotations
@@ -20,21 +20,17 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from patchforcing.core.loss import patch_forcing_loss
+from patchforcing.core.time_dist import GlobalUniform, build_time_sampler
 from patchforcing.data import BUILTIN_SOURCES, ArrayData, load_dataset
-from patchforcing.device import resolve_device
-from patchforcing.distributed import DistEnv, init_distributed, rank_slice
-from patchforcing.generation import GenerationConfig, generate
-from patchforcing.io.atomic import DiskWriteError, atomic_write
-from patchforcing.io.images import save_grid
-from patchforcing.limits import check_memory
-from patchforcing.loss import patch_forcing_loss
+from patchforcing.data.order import batch_indices
 from patchforcing.model import Condition, PatchForcingDiT, PatchForcingT2I
+from patchforcing.model.pretrained import latest_checkpoint
 from patchforcing.model.text_config import TextModelConfig
-from patchforcing.pretrained import latest_checkpoint
-from patchforcing.timesamplers import GlobalUniform, build_time_sampler
+from patchforcing.sampling.generation import GenerationConfig, generate
 from patchforcing.train.checkpoint import save_checkpoint
 from patchforcing.train.config import TrainConfig, config_to_json
-from patchforcing.train.distributed import (
+from patchforcing.train.data_parallel import (
     NullLog,
     Parallel,
     any_rank,
@@ -48,7 +44,6 @@ from patchforcing.train.distributed import (
 )
 from patchforcing.train.helpers import (
     MetricsLog,
-    batch_indices,
     ema_decay_at,
     lr_factor,
     step_generator,
@@ -65,6 +60,11 @@ from patchforcing.train.run_folder import check_run_folder, check_same_run, lock
 from patchforcing.train.signals import StopSignals
 from patchforcing.train.text import CaptionConditions, build_text_encoder, caption_generator, preview_prompts
 from patchforcing.train.validate import validation_loss
+from patchforcing.utils.device import resolve_device
+from patchforcing.utils.distributed import DistEnv, init_distributed, rank_slice
+from patchforcing.utils.io.atomic import DiskWriteError, atomic_write
+from patchforcing.utils.io.images import save_grid
+from patchforcing.utils.limits import check_memory
 
 __all__ = ["NonFiniteLossError", "TrainResult", "train", "check_data_fits_model"]
 

@@ -20,11 +20,11 @@ from typing import Any
 
 from torch import nn
 
-from patchforcing.io.atomic import atomic_write, clean_temporaries
-from patchforcing.io.lock import exclusive_folder
-from patchforcing.pretrained import CheckpointError, NewerFormatError, list_checkpoints
+from patchforcing.model.pretrained import CheckpointError, NewerFormatError, list_checkpoints
 from patchforcing.train.checkpoint import load_train_state, read_config
 from patchforcing.train.config import TrainConfig, config_to_dict
+from patchforcing.utils.io.atomic import atomic_write, clean_temporaries
+from patchforcing.utils.io.lock import exclusive_folder
 
 __all__ = ["RUN_ID", "RUN_FILES", "check_run_folder", "locked_run", "check_same_run", "run_id", "resume_point"]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
+from patchforcing.core.condition import TextCondition
 from patchforcing.data import ArrayData
-from patchforcing.model.condition import TextCondition
-from patchforcing.text import PretrainedTextEncoder, TextEncoder, WordTokenizer, encode_cached
+from patchforcing.model.text import PretrainedTextEncoder, TextEncoder, WordTokenizer, encode_cached
 from patchforcing.train.config import TextConfig
 
 __all__ = ["build_text_encoder", "caption_generator", "CaptionConditions", "preview_prompts"]

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import torch
 
+from patchforcing.core.loss import LossConfig, patch_forcing_loss
+from patchforcing.core.time_dist import TimeSampler
 from patchforcing.data import ArrayData
-from patchforcing.loss import LossConfig, patch_forcing_loss
 from patchforcing.model import Condition, PatchModel
-from patchforcing.timesamplers import TimeSampler
 
 __all__ = ["ValidationLoss", "validation_loss"]
 

@@ -29,11 +29,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from patchforcing.evaluation.viz import trace_frames
 from patchforcing.viewer.page import ASSETS, read_asset
 from patchforcing.viewer.request import RequestError
 from patchforcing.viewer.runs import Run
 from patchforcing.viewer.service import Viewer
-from patchforcing.viz import trace_frames
 
 __all__ = ["create_app", "LOOPBACK_HOSTS"]
 

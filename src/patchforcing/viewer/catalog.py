@@ -11,9 +11,9 @@ from typing import Any
 import torch
 
 from patchforcing.model import PatchForcingDiT, PatchForcingT2I, load_model
+from patchforcing.model.shipped import SHIPPED
 from patchforcing.sampling import SAMPLERS
 from patchforcing.sampling.registry import default_sampler
-from patchforcing.shipped import SHIPPED
 
 __all__ = ["Checkpoint", "load_catalog", "describe_checkpoint"]
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from patchforcing.io.pixels import from_model_range
 from patchforcing.sampling import TraceStep
+from patchforcing.utils.io.pixels import from_model_range
 
 __all__ = ["Frame", "OuterSteps", "encode_frame"]
 

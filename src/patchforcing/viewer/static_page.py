@@ -12,8 +12,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from patchforcing.io.atomic import atomic_write
 from patchforcing.sampling import SAMPLERS, Guidance
+from patchforcing.utils.io.atomic import atomic_write
 from patchforcing.viewer.catalog import Checkpoint
 from patchforcing.viewer.page import read_asset
 from patchforcing.viewer.request import RunRequest

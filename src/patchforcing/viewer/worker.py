@@ -2,7 +2,7 @@
 publishes every network pass as it is computed.
 
 A run's samplers (lanes) go one after the other through the one generation path
-(:func:`~patchforcing.generation.generate_batches` with one image of the run's seed and class or
+(:func:`~patchforcing.sampling.generation.generate_batches` with one image of the run's seed and class or
 prompt), so each image is the one ``patchforcing sample`` makes with the same options. The trace
 function that receives each pass also checks the run's cancel flag and stops the sampler by raising; a
 run that fails ends with an error event and leaves the worker (and the server) running.
@@ -16,8 +16,8 @@ import time
 
 import torch
 
-from patchforcing.generation import GenerationConfig, generate_batches
 from patchforcing.sampling import TraceStep, uniform_schedule
+from patchforcing.sampling.generation import GenerationConfig, generate_batches
 from patchforcing.viewer.frames import OuterSteps, encode_frame
 from patchforcing.viewer.runs import LaneResult, Run
 

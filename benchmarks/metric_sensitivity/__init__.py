@@ -1,0 +1,1 @@
+"""How sensitive each feature space's FD is to noise, blur and missing classes."""

@@ -1,0 +1,168 @@
+"""Training throughput on the current device: images/s and model FLOPs utilisation (MFU).
+
+MFU = (model FLOPs per training image x images/s) / the device's peak dense bf16 (or fp32) rate.
+Model FLOPs count the matmuls of the architecture (2 per multiply-add), forward x 3 for
+forward + backward, per-token adaLN included (training times differ per token, so no row is
+shared); attention scores count 4 N^2 D per block. The peak rate comes from a small table of known
+GPUs; elsewhere MFU is None and only images/s is reported.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+
+import torch
+
+from patchforcing.core.loss import LossConfig, patch_forcing_loss
+from patchforcing.core.time_dist import build_time_sampler
+from patchforcing.model import ModelConfig, PatchForcingDiT, model_config_from_preset
+from patchforcing.train.data_parallel import compile_model
+
+__all__ = ["TrainSpeedConfig", "TrainSpeed", "train_flops_per_image", "peak_flops", "measure_train_speed",
+           "train_speed_markdown", "TRAIN_MODES", "parse_train_modes", "measure_train_modes", "train_modes_markdown"]
+
+TRAIN_MODES = ("fp32", "bf16", "fp32+compile", "bf16+compile")  # what `bench speed --train` compares
+
+# dense peak FLOP/s (bf16, fp32) by a substring of torch.cuda.get_device_name()
+_PEAKS = {"H200": (989e12, 67e12), "H100": (989e12, 67e12), "A100": (312e12, 19.5e12), "L40S": (362e12, 91.6e12),
+          "A10G": (70e12, 31e12), "RTX 4090": (165e12, 82.6e12), "V100": (125e12, 15.7e12)}
+
+
+@dataclass(frozen=True)
+class TrainSpeedConfig:
+    preset: str = "S/2"
+    image_size: int = 16
+    channels: int = 1
+    num_classes: int = 10
+    batch: int = 8
+    steps: int = 5  # timed optimizer steps
+    warmup: int = 2  # untimed steps first (compilation, allocator)
+    precision: str = "fp32"
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if min(self.image_size, self.channels, self.batch, self.steps) < 1 or self.warmup < 0:
+            raise ValueError(f"train speed: sizes and steps must be >= 1, got {self}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"train speed: precision must be fp32 or bf16, got {self.precision!r}")
+
+
+@dataclass(frozen=True)
+class TrainSpeed:
+    device: str
+    config: TrainSpeedConfig
+    seconds_per_step: float  # median
+    warmup_seconds: float  # the untimed first steps (with --compile: mostly compilation)
+    images_per_s: float
+    flops_per_image: float  # model FLOPs of one training image (forward + backward)
+    achieved_flops: float  # FLOP/s
+    mfu: float | None  # None where the device's peak is unknown
+
+
+def train_flops_per_image(c: ModelConfig) -> float:
+    """Forward + backward model FLOPs of one image (3x the forward)."""
+    N, D, p = c.num_patches, c.width, c.patch_size
+    hidden = int(D * c.mlp_ratio)
+    block = 2 * N * (3 * D * D + D * D + 2 * D * hidden + 6 * D * D) + 4 * N * N * D
+    embed = 2 * N * (c.in_channels * p * p * D + c.frequency_dim * D + D * D)
+    final = 2 * N * (2 * D * D + D * p * p * c.out_channels)
+    return 3.0 * (embed + c.depth * block + final)
+
+
+def peak_flops(device: torch.device, precision: str) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    peaks = next((v for k, v in _PEAKS.items() if k in name), None)
+    return None if peaks is None else peaks[0 if precision == "bf16" else 1]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_train_speed(config: TrainSpeedConfig, device: torch.device) -> TrainSpeed:
+    """Time full optimizer steps (LTG times, loss, backward, AdamW) on random data and random weights."""
+    mc = model_config_from_preset(config.preset, image_size=config.image_size, in_channels=config.channels,
+                                  num_classes=config.num_classes)
+    model = PatchForcingDiT(mc).to(device).train()
+    net = compile_model(model) if config.compile else model
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    sampler = build_time_sampler("ltg", {})
+    gen = torch.Generator(device=device).manual_seed(0)
+    x1 = torch.randn(config.batch, mc.in_channels, mc.image_size, mc.image_size, device=device, generator=gen)
+    y = torch.randint(max(mc.num_classes, 1), (config.batch,), device=device, generator=gen)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.precision == "bf16" else nullcontext()
+
+    def step() -> None:
+        with autocast:
+            out = patch_forcing_loss(net, x1, y, sampler, gen, LossConfig())
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        opt.step()
+
+    start = time.perf_counter()
+    for _ in range(config.warmup):
+        step()
+    _sync(device)
+    warmup_seconds = time.perf_counter() - start
+    times = []
+    for _ in range(config.steps):
+        _sync(device)
+        start = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    flops = train_flops_per_image(mc)
+    achieved = flops * config.batch / seconds
+    peak = peak_flops(device, config.precision)
+    return TrainSpeed(str(device), config, seconds, warmup_seconds, config.batch / seconds, flops, achieved,
+                      None if peak is None else achieved / peak)
+
+
+def parse_train_modes(text: str) -> tuple[str, ...]:
+    """``fp32,bf16+compile`` -> the modes, each one of :data:`TRAIN_MODES`."""
+    modes = tuple(m for m in text.split(",") if m)
+    unknown = [m for m in modes if m not in TRAIN_MODES]
+    if not modes or unknown:
+        raise ValueError(f"unknown training mode(s) {unknown or text!r}; choose from {', '.join(TRAIN_MODES)}")
+    return modes
+
+
+def measure_train_modes(config: TrainSpeedConfig, device: torch.device,
+                        modes: tuple[str, ...] = TRAIN_MODES) -> list[TrainSpeed]:
+    """The same training step in each mode (precision, optionally compiled), one after the other."""
+    results = []
+    for mode in modes:
+        precision, _, compiled = mode.partition("+")
+        results.append(measure_train_speed(replace(config, precision=precision, compile=bool(compiled)), device))
+    return results
+
+
+def train_modes_markdown(results: list[TrainSpeed]) -> str:
+    """A table of the modes, with each one's speed relative to the first."""
+    first = results[0].images_per_s
+    c = results[0].config
+    lines = [f"\n### Training, preset {c.preset}, {c.image_size}x{c.image_size}x{c.channels}, batch {c.batch}, "
+             f"{c.steps} timed steps on {results[0].device}\n",
+             "| mode | images/s | ms/step | vs first | warm-up s | MFU |", "|---|---|---|---|---|---|"]
+    for r in results:
+        mode = r.config.precision + (" + compile" if r.config.compile else "")
+        mfu = "n/a" if r.mfu is None else f"{100 * r.mfu:.1f}%"
+        lines.append(f"| {mode} | {r.images_per_s:.1f} | {r.seconds_per_step * 1e3:.1f} | "
+                     f"{r.images_per_s / first:.2f}x | {r.warmup_seconds:.1f} | {mfu} |")
+    return "\n".join(lines) + "\n"
+
+
+def train_speed_markdown(r: TrainSpeed) -> str:
+    """Two table rows matching ``bench speed``'s report style."""
+    c = r.config
+    mfu = "n/a (peak unknown)" if r.mfu is None else f"{100 * r.mfu:.1f}%"
+    return (f"\ntraining, preset {c.preset}, batch {c.batch}, {c.precision}{', compiled' if c.compile else ''}: "
+            f"{r.images_per_s:.1f} images/s, {r.seconds_per_step * 1e3:.1f} ms/step, "
+            f"{r.flops_per_image / 1e9:.3f} GFLOP/image, {r.achieved_flops / 1e12:.3f} TFLOP/s, MFU {mfu}\n")

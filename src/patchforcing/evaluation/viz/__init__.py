@@ -1,0 +1,8 @@
+"""Pictures of sampling (Pillow only): denoising traces and sampler comparison grids."""
+
+from patchforcing.evaluation.viz.compare import compare_grid, save_compare_grid
+from patchforcing.evaluation.viz.render import colorize, image_panel, patch_panel
+from patchforcing.evaluation.viz.trace import save_trace, trace_frames
+
+__all__ = ["compare_grid", "save_compare_grid", "colorize", "image_panel", "patch_panel", "trace_frames",
+           "save_trace"]

@@ -1,0 +1,20 @@
+"""Generation: one typed config and one function that turns a model into batches of images."""
+
+from patchforcing.sampling.generation.batches import (
+    NO_LABEL,
+    GeneratedBatch,
+    NonFiniteOutputError,
+    batch_conditions,
+    batch_labels,
+    generate,
+    generate_batches,
+    mask_generators,
+    rank_seeds,
+    single_image_config,
+)
+from patchforcing.sampling.generation.config import DEFAULT_STEPS, GenerationConfig
+from patchforcing.sampling.generation.manifest import MANIFEST, ImageRecord, merge_records, read_manifest
+
+__all__ = ["DEFAULT_STEPS", "GenerationConfig", "GeneratedBatch", "NO_LABEL", "NonFiniteOutputError", "batch_labels",
+           "batch_conditions", "generate", "generate_batches", "mask_generators", "rank_seeds", "single_image_config",
+           "MANIFEST", "ImageRecord", "merge_records", "read_manifest"]
