@@ -23,12 +23,12 @@ def test_dry_run_prints_resolved_config(capsys, tiny_npz, tmp_path):
     assert code == 0
     config = json.loads(out)
     assert config["model"]["image_size"] == 8 and config["model"]["num_classes"] == 3
-    assert config["time_sampler"]["name"] == "ltg" and config["optim"]["lr"] == 1e-4
+    assert config["time_dist"]["name"] == "ltg" and config["optim"]["lr"] == 1e-4
     assert not (tmp_path / "r").exists()
     code, out, _ = run(capsys, "train", "--data", str(tiny_npz), *TINY, "--dry-run", "--baseline")
     config = json.loads(out)
     assert config["model"]["time_mode"] == "global" and not config["model"]["difficulty_head"]
-    assert config["time_sampler"]["name"] == "uniform"
+    assert config["time_dist"]["name"] == "uniform"
 
 
 def test_train_then_sample_is_deterministic(capsys, tiny_npz, tmp_path):
@@ -56,7 +56,8 @@ def test_train_then_sample_is_deterministic(capsys, tiny_npz, tmp_path):
     (["train", "--steps", "0"], "expected an integer >= 1"),
     (["train", "--lr", "nan"], "expected a number > 0"),
     (["train", "--ema-decay", "1.5"], "expected a number in [0, 1]"),
-    (["train", "--time-sampler", "fancy"], "invalid choice: 'fancy'"),
+    (["train", "--time-dist", "fancy"], "invalid choice: 'fancy'"),
+    (["train", "--time-dist-param", "std"], "expected name=value"),
     (["train", "--ts-param", "std"], "expected name=value"),
     (["sample", "--classes", "a,b"], "expected comma-separated integers"),
 ])
@@ -69,8 +70,10 @@ def test_argument_errors(capsys, argv, message):
 
 @pytest.mark.parametrize("extra,message", [
     (["--patch-size", "3"], "image size 8x8 is not divisible by the patch size 3"),
-    (["--ts-param", "sd=0.1"], "has no parameter(s) ['sd']"),
-    (["--baseline", "--time-sampler", "ltg"], "needs a global time sampler"),
+    (["--time-dist-param", "sd=0.1"], "has no parameter(s) ['sd']"),
+    (["--time-dist-param", "std=0.4", "--ts-param", "std=0.5"], "--time-dist-param std given more than once"),
+    (["--baseline", "--time-dist", "ltg"], "needs a global time distribution"),
+    (["--baseline", "--time-sampler", "ltg"], "needs a global time distribution"),
 ])
 def test_config_errors(capsys, tiny_npz, extra, message):
     code, _, err = run(capsys, "train", "--data", str(tiny_npz), *TINY, "--dry-run", *extra)
@@ -103,6 +106,24 @@ def test_sample_from_missing_or_bad_checkpoint(capsys, tmp_path):
     assert code == 2 and "cannot read model config" in err
 
 
+def test_sample_refuses_a_foreign_destination_before_loading_the_model(capsys, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    code, _, err = run(capsys, "sample", "--checkpoint", str(tmp_path / "none"), "--out", str(tmp_path / "out"))
+    assert code == 2 and "is not a sample folder" in err  # not the missing checkpoint: the folder is checked first
+
+
+def test_sample_constants_that_moved_to_the_library_warn():
+    import patchforcing.cli.sample_cmd as sample_cmd
+    from patchforcing.sampling import generation
+
+    for name in ("MANIFEST", "GRID_IMAGES"):
+        with pytest.warns(DeprecationWarning, match=f"patchforcing.sampling.generation.{name}"):
+            assert getattr(sample_cmd, name) == getattr(generation, name)
+    with pytest.raises(AttributeError):
+        sample_cmd.NOT_A_NAME  # noqa: B018
+
+
 def test_closed_stdout_stops_quietly(tiny_npz, tmp_path):
     """`patchforcing ... | head` style: the reader has gone before anything is written."""
     import subprocess
@@ -115,18 +136,37 @@ def test_closed_stdout_stops_quietly(tiny_npz, tmp_path):
     assert proc.wait(timeout=120) == 1 and err == ""
 
 
-def test_recipes_expand_to_flags_that_given_flags_override(tmp_path):
-    from patchforcing.cli.main import build_parser
-    from patchforcing.cli.recipes import RECIPES, expand_recipe
+def test_a_recipe_is_the_library_recipe_and_given_flags_override_it(capsys, tiny_npz):
+    """`--recipe` starts from the library's recipe; every flag typed wins, even one giving the default
+    value, and `--time-dist-param` adds to the recipe's parameters."""
+    from dataclasses import replace
 
-    argv = ["train", "--recipe", "fmnist-pf", "--steps", "10", "--out", str(tmp_path / "r")]
-    expanded = expand_recipe(argv)
-    assert expanded[1:len(RECIPES["fmnist-pf"][0]) + 1] == RECIPES["fmnist-pf"][0]
-    args = build_parser().parse_args(expanded)
-    assert (args.steps, args.lr, args.lr_schedule, args.preset, args.ema_warmup) == (10, 8e-4, "cosine", "T/4", True)
-    assert dict(args.ts_param) == {"global_share": 0.25}
-    assert expand_recipe(["sample", "--recipe", "fmnist-pf"]) == ["sample", "--recipe", "fmnist-pf"]
-    baseline = build_parser().parse_args(expand_recipe(["train", "--recipe=fmnist-global"]))
-    assert baseline.baseline and baseline.steps == 4000 and baseline.ts_param == []
-    same = {k: v for k, v in vars(args).items() if k not in ("steps", "out", "ts_param", "baseline", "recipe")}
-    assert same == {k: v for k, v in vars(baseline).items() if k in same}  # same backbone, batch, schedule, seed
+    from patchforcing.data import DataConfig
+    from patchforcing.train.config import config_to_dict
+    from patchforcing.train.recipes import recipe_setup
+    from patchforcing.train.setup import train_config_for
+
+    base = ["train", "--dry-run", "--recipe", "fmnist-pf", "--data", str(tiny_npz), "--precision", "fp32"]
+    code, out, _ = run(capsys, *base)
+    setup = replace(recipe_setup("fmnist-pf"), data=DataConfig(source=str(tiny_npz)))
+    assert code == 0 and json.loads(out) == json.loads(json.dumps(config_to_dict(train_config_for(setup))))
+    code, out, err = run(capsys, *base, "--steps", "10", "--lr", "1e-4", "--time-dist-param", "loc=0.3")
+    config = json.loads(out)
+    assert (config["steps"], config["optim"]["lr"], config["optim"]["schedule"], config["optim"]["ema_warmup"],
+            config["model"]["depth"]) == (10, 1e-4, "cosine", True, 4)
+    assert config["time_dist"] == {"name": "ltg", "params": {"global_share": 0.25, "loc": 0.3}} and err == ""
+    code, out, err = run(capsys, *base, "--steps", "10", "--lr", "1e-4", "--ts-param", "loc=0.3")
+    assert json.loads(out) == config and err.count("\n") == 1 and "--ts-param is deprecated" in err
+    code, out, _ = run(capsys, "train", "--dry-run", "--recipe=fmnist-global", "--data", str(tiny_npz))
+    baseline = json.loads(out)
+    assert baseline["time_dist"] == {"name": "uniform", "params": {}} and baseline["model"]["time_mode"] == "global"
+    assert {k: baseline[k] for k in ("steps", "batch_size", "seed", "optim")} == \
+        {**{k: config[k] for k in ("batch_size", "seed")}, "steps": 4000, "optim": {**config["optim"], "lr": 8e-4}}
+
+
+def test_recipe_needs_the_given_options():
+    from patchforcing.cli.main import build_parser
+    from patchforcing.cli.train_cmd import build_train_config
+
+    with pytest.raises(ValueError, match="which options were given"):
+        build_train_config(build_parser().parse_args(["train", "--recipe", "fmnist-pf"]))

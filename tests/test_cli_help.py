@@ -1,13 +1,16 @@
-"""``--help`` of every subcommand, nested ones included: each option explains itself and shows its default."""
+"""``--help`` of every subcommand, nested ones included: each option explains itself and shows its default;
+the subcommands that only point to the repository's experiments say how to run them."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from collections.abc import Iterator
 
 import pytest
 
-from patchforcing.cli.main import build_parser
+from patchforcing.cli.bench_cmd import _EXPERIMENTS
+from patchforcing.cli.main import build_parser, main
 
 
 def subcommands(parser: argparse.ArgumentParser, path: str = "") -> Iterator[tuple[str, argparse.ArgumentParser]]:
@@ -52,3 +55,15 @@ def test_every_option_has_help_and_shows_its_default(path: str) -> None:
         if has_default(action) and "default" not in formatter.format_help():
             silent.append(f"{name} ({action.default!r})")
     assert missing == [] and silent == [], f"{path}: no help for {missing}; default not shown for {silent}"
+
+
+@pytest.mark.parametrize("name,module", [(name, module) for name, module, _ in _EXPERIMENTS])
+def test_experiment_pointers_name_a_module_of_the_checkout(name: str, module: str, capsys) -> None:
+    """`bench quality|metrics` takes any options (theirs included) and answers with the command to run
+    from a checkout, which names a module that is there."""
+    assert module in PARSERS[f"bench {name}"].format_help()
+    for argv in ([], ["--help"], ["--smoke", "--out", "x"]):
+        assert main(["bench", name, *argv]) == 2
+        err = capsys.readouterr().err
+        assert "not part of the installed package" in err and f"python -m {module} --help" in err, argv
+    assert importlib.util.find_spec(module) is not None

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patchforcing.cli.main import main
-from patchforcing.train.config import FORMAT_VERSION, TrainConfig, config_from_dict, config_to_dict
+from patchforcing.train.config import FORMAT_VERSION, TimeDistConfig, TrainConfig, config_from_dict, config_to_dict
 
-# The config.json of a run trained before the reliability work: it must keep loading unchanged.
+# The config.json of a run trained before the reliability work (and before the time distributions were
+# named so: "time_sampler"): it must keep loading unchanged.
 OLD_RUN = {"batch_size": 128, "checkpoint_every": 200, "data": {"channels": None, "data_dir": None, "image_size": None,
            "source": "fashion-mnist", "split": "train"}, "format_version": 1, "keep_checkpoints": 2, "log_every": 50,
            "loss": {"label_dropout": 0.1, "logvar_max": 20.0, "logvar_min": -30.0, "nll_weight": 0.01},
@@ -56,6 +57,22 @@ def test_config_from_dict_only_raises_clear_value_errors(values) -> None:
 def test_old_run_config_still_loads() -> None:
     config = config_from_dict(OLD_RUN)
     assert config.data.on_bad_file == "error" and config.optim.betas == (0.9, 0.999)
+    assert config.time_dist == TimeDistConfig("ltg", {})
+    written = config_to_dict(config)
+    assert "time_sampler" not in written and written["time_dist"] == {"name": "ltg", "params": {}}
+    with pytest.raises(ValueError, match="both 'time_dist' and its old name 'time_sampler'"):
+        config_from_dict({**OLD_RUN, "time_dist": written["time_dist"]})
+    with pytest.warns(DeprecationWarning, match="renamed time_dist"):
+        assert config.time_sampler is config.time_dist
+
+
+def test_time_sampler_config_is_the_renamed_time_dist_config() -> None:
+    import patchforcing.train as train
+    from patchforcing.train import config
+
+    for module in (config, train):
+        with pytest.warns(DeprecationWarning, match="TimeSamplerConfig is renamed TimeDistConfig"):
+            assert module.TimeSamplerConfig is TimeDistConfig
 
 
 @pytest.mark.parametrize("change, message", [
@@ -101,7 +118,8 @@ def test_cli_rejects_bad_options(npz: Path, flags: list[str], capsys) -> None:
     (["--channels", "3"], "only apply to image folders"),
     (["--on-bad-file", "skip"], "only apply to image folders"),
     (["--ema-decay", "1"], "ema_decay must lie in"),
-    (["--baseline", "--time-sampler", "ltg"], "global time sampler"),
+    (["--baseline", "--time-dist", "ltg"], "global time distribution"),
+    (["--time-dist", "srm", "--time-sampler", "srm"], "--time-sampler is the old name of --time-dist"),
     (["--image-size", "16", "--batch-size", "64", "--device", "cpu"], "fewer than the batch size"),
     (["--device", "gpu0"], "unknown device"),
 ])

@@ -1,4 +1,5 @@
-"""Distributed generation: disjoint seed ranges, same images and metrics (prompt alignment too) as one process."""
+"""Distributed generation: disjoint seed ranges, same images and metrics (prompt alignment too) as one
+process, and the gathered result on every rank."""
 
 from dataclasses import asdict
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 
 from distributed_helpers import run_on_ranks
-from patchforcing.evaluation import PromptScoring, evaluate_model
+from patchforcing.evaluation import Evaluator, FeatureSpace, PromptScoring
 from patchforcing.evaluation.metrics.alignment import AlignmentAccumulator
 from patchforcing.model import ModelConfig, PatchForcingDiT, PatchForcingT2I, text_model_config_from_preset
 from patchforcing.model.text import WordTokenizer
@@ -46,6 +47,10 @@ def reference():
     return torch.randn(40, 6, generator=torch.Generator().manual_seed(2)) * 3
 
 
+def evaluator(env: DistEnv = DistEnv()) -> Evaluator:
+    return Evaluator((FeatureSpace("projection", Projection(), reference()),), env=env)
+
+
 @pytest.mark.parametrize("world", [1, 2, 3, 5])
 def test_rank_ranges_cover_every_seed_once_at_batch_boundaries(world):
     for total in (0, 1, 7, 11, 12, 40):
@@ -63,10 +68,9 @@ def _worker(rank, out):
                out / f"rank{rank}.pt")
     records = [ImageRecord(s, int(y), f"seed{s}.png", b.nfe) for b in batches for s, y in zip(b.seeds, b.labels)]
     merged = merge_records(records, env, out / "manifest.jsonl")
-    result = evaluate_model(model, CONFIG, Projection(), reference(), env=env)
-    assert (merged is None) == (result is None) == (rank != 0)
-    if rank == 0:
-        torch.save(result, out / "result.pt")
+    result = evaluator(env).score_model(model, CONFIG)
+    assert (merged is None) == (rank != 0)
+    torch.save(result, out / f"result{rank}.pt")  # every rank has the gathered result
 
 
 def test_two_ranks_give_the_single_process_images_and_metrics(tmp_path):
@@ -81,10 +85,11 @@ def test_two_ranks_give_the_single_process_images_and_metrics(tmp_path):
     assert torch.equal(torch.cat([p["images"] for p in parts]), torch.cat([b.images for b in single]))
     lines = (tmp_path / "manifest.jsonl").read_text().splitlines()
     assert len(lines) == 11 and '"seed": 5' in lines[0]
-    want = evaluate_model(model, CONFIG, Projection(), reference()).metrics  # this process's thread count
-    got = torch.load(tmp_path / "result.pt", weights_only=False)
+    want = evaluator().score_model(model, CONFIG).metrics  # this process's thread count
+    got, other = (torch.load(tmp_path / f"result{r}.pt", weights_only=False) for r in range(2))
     assert asdict(got.metrics) == pytest.approx(asdict(want), rel=METRIC_RTOL)
     assert got.num_images == 11 and got.seeds == (5, 15)
+    assert other == got  # rank 1 returns what rank 0 gathered, bit for bit
 
 
 PROMPTS = ("a red heart", "a blue circle", "heart")
@@ -99,8 +104,8 @@ def _text_evaluation(env: DistEnv):
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.05)
-    return evaluate_model(model.eval(), TEXT_CONFIG, Projection(), reference(), env=env,
-                          alignment=PromptScoring(AlignmentAccumulator(PromptVectors())))
+    return evaluator(env).score_model(model.eval(), TEXT_CONFIG,
+                                      alignment=PromptScoring(AlignmentAccumulator(PromptVectors())))
 
 
 class PromptVectors:
@@ -117,9 +122,7 @@ class PromptVectors:
 
 def _text_worker(rank, out):
     result = _text_evaluation(init_distributed(torch.device("cpu")))
-    assert (result is None) == (rank != 0)
-    if rank == 0:
-        torch.save(result, out / "text.pt")
+    torch.save(result, out / f"text{rank}.pt")
 
 
 def test_two_ranks_score_prompt_alignment_as_one_process(tmp_path):
@@ -128,7 +131,8 @@ def test_two_ranks_score_prompt_alignment_as_one_process(tmp_path):
     torch.set_num_threads(1)  # as in the workers
     want = _text_evaluation(DistEnv())
     torch.set_num_threads(threads)
-    got = torch.load(tmp_path / "text.pt", weights_only=False)
+    got, other = (torch.load(tmp_path / f"text{r}.pt", weights_only=False) for r in range(2))
+    assert other == got
     assert got.alignment is not None and want.alignment is not None
     assert (got.alignment.count, got.alignment.num_prompts, got.alignment.category_accuracy) == (7, 3, None)
     scores = ("clip_score", "retrieval_top1", "retrieval_top5")
@@ -146,8 +150,10 @@ def test_single_process_env_needs_no_process_group():
 def _sample_command(rank, out):
     from patchforcing.cli.main import main
 
-    assert main(["sample", "--checkpoint", str(out / "ckpt"), "--num", "5", "--steps", "3", "--out", str(out / "ranks"),
-                 "--batch-size", "3", "--device", "cpu"]) == 0
+    command = ["sample", "--checkpoint", str(out / "ckpt"), "--num", "5", "--steps", "3", "--out", str(out / "ranks"),
+               "--batch-size", "3", "--device", "cpu"]
+    assert main([*command, "--seed", "9"]) == 0
+    assert main([*command, "--overwrite"]) == 0  # every rank checks before rank 0 clears the earlier output
 
 
 def _tiny_checkpoint(folder):

@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 
 from distributed_helpers import run_on_ranks
 from patchforcing.core.loss import LossConfig, patch_forcing_loss
-from patchforcing.core.time_dist import build_time_sampler
+from patchforcing.core.time_dist import build_time_distribution
 from patchforcing.data import DataConfig, load_dataset
 from patchforcing.data.order import batch_indices
 from patchforcing.model import ModelConfig, PatchForcingDiT
@@ -34,11 +34,11 @@ def _manual_steps(rank, npz, out):
     model = PatchForcingDiT(MODEL)
     net = wrap_model(model, env, Parallel())
     opt = torch.optim.AdamW(net.parameters(), lr=1e-2)
-    data, sampler = load_dataset(DataConfig(source=str(npz))), build_time_sampler("ltg", {})
+    data, time_dist = load_dataset(DataConfig(source=str(npz))), build_time_distribution("ltg", {})
     rows = rank_slice(8, rank, 2)
     for step in range(3):
         x1, y = data.batch(batch_indices(step, 8, len(data), 0)[rows])
-        loss = patch_forcing_loss(net, x1, y, sampler, step_generator(0, step), LossConfig(), rows, 8).loss
+        loss = patch_forcing_loss(net, x1, y, time_dist, step_generator(0, step), LossConfig(), rows, 8).loss
         opt.zero_grad()
         loss.backward()
         opt.step()

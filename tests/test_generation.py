@@ -1,5 +1,6 @@
 """The one generation path: every image depends on its seed only (not on the batch, the command or
-the process), classes cycle from the first image, and eval scores exactly what sample writes."""
+the process), classes cycle from the first image, the sample folder holds exactly those images, and
+eval scores exactly what sample writes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from patchforcing.cli.main import main
 from patchforcing.evaluation import folder_batches
 from patchforcing.model import ModelConfig, PatchForcingDiT
 from patchforcing.sampling import SAMPLERS, Guidance
-from patchforcing.sampling.generation import GenerationConfig, generate, generate_batches, single_image_config
+from patchforcing.sampling.generation import (
+    GenerationConfig,
+    generate,
+    generate_batches,
+    read_manifest,
+    single_image_config,
+    write_sample_folder,
+)
 from patchforcing.utils.io.pixels import from_model_range, to_model_range
 
 PF_SAMPLERS = [name for name in SAMPLERS if name != "euler"]
@@ -123,12 +131,11 @@ def test_an_option_the_sampler_does_not_take_is_an_error(capsys, tmp_path):
 def test_sample_writes_batch_by_batch(tmp_path, monkeypatch, tiny_model):
     """``sample --num`` never holds more than a batch of images beyond the capped contact sheet: each
     batch is written before the next one is generated."""
-    import patchforcing.sampling.generation as gen_module
-    import patchforcing.utils.io.images as images_module
+    import patchforcing.sampling.generation.folder as folder_module
 
     folder = tiny_model.save_pretrained(tmp_path / "m")
     events: list[tuple[str, int]] = []
-    real_save, real_generate = images_module.save_images, gen_module.generate_batches
+    real_save, real_generate = folder_module.save_images, folder_module.generate_batches
 
     def save(images, out, names):
         events.append(("write", images.shape[0]))
@@ -139,9 +146,59 @@ def test_sample_writes_batch_by_batch(tmp_path, monkeypatch, tiny_model):
             events.append(("made", batch.images.shape[0]))
             yield batch
 
-    monkeypatch.setattr(images_module, "save_images", save)
-    monkeypatch.setattr(gen_module, "generate_batches", batches)
+    monkeypatch.setattr(folder_module, "save_images", save)
+    monkeypatch.setattr(folder_module, "generate_batches", batches)
     assert main(["sample", "--checkpoint", str(folder), "--num", "23", "--batch-size", "5", "--steps", "1",
                  "--out", str(tmp_path / "s")]) == 0
     assert events == [(kind, n) for n in (5, 5, 5, 5, 3) for kind in ("made", "write")]
     assert len(list((tmp_path / "s" / "images").iterdir())) == 23
+
+
+def test_a_written_sample_folder_holds_the_generated_images(tmp_path, tiny_model):
+    """Every image of the config as a PNG named by its seed and class, listed in seed order by the
+    manifest that ``eval --folder`` reads, with the very pixels :func:`generate` makes."""
+    config = GenerationConfig(steps=2, num_images=7, seed=4, batch_size=3, classes=(2, 0))
+    out = tmp_path / "samples"
+    written = write_sample_folder(tiny_model, config, out, nrow=4)
+    assert (written.count, written.steps, written.nfe, written.sampler) == (7, 2, 2, "euler-pf")
+    assert written.grid == out / "grid.png" and written.grid.is_file()
+    assert written.manifest is not None and [r.seed for r in written.manifest] == list(range(4, 11))
+    assert [r.file for r in written.manifest][:2] == ["images/seed000004_class2.png", "images/seed000005_class0.png"]
+    listed = read_manifest(out)
+    assert listed is not None and [label for _, label in listed] == [2, 0, 2, 0, 2, 0, 2]
+    batches = list(folder_batches(out, 8, 1))
+    pixels = torch.cat([p for p, _ in batches])
+    assert torch.equal(pixels, from_model_range(generate(tiny_model, config)))
+    assert torch.cat([labels for _, labels in batches]).tolist() == [2, 0, 2, 0, 2, 0, 2]
+
+
+def test_a_sample_folder_is_replaced_only_with_overwrite(tmp_path, tiny_model):
+    config = GenerationConfig(steps=1, num_images=3, seed=0)
+    out = tmp_path / "samples"
+    write_sample_folder(tiny_model, config, out)
+    with pytest.raises(ValueError, match="already holds a sample folder"):
+        write_sample_folder(tiny_model, config, out)
+    write_sample_folder(tiny_model, replace(config, seed=5, num_images=2), out, overwrite=True)
+    seeds = sorted(p.name.split("_")[0] for p in (out / "images").iterdir())
+    assert seeds == ["seed000005", "seed000006"]  # the earlier images are gone
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    with pytest.raises(ValueError, match="not empty and is not a sample folder"):
+        write_sample_folder(tiny_model, config, foreign, overwrite=True)
+    assert (foreign / "notes.txt").read_text() == "keep"
+
+
+def test_sample_command_writes_what_write_sample_folder_writes(tmp_path, tiny_model):
+    folder = tiny_model.save_pretrained(tmp_path / "m")
+    assert main(["sample", "--checkpoint", str(folder), "--num", "5", "--steps", "2", "--seed", "3", "--batch-size",
+                 "2", "--classes", "1,2", "--threads", "1", "--out", str(tmp_path / "cli")]) == 0
+    config = GenerationConfig(steps=2, num_images=5, seed=3, batch_size=2, classes=(1, 2))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the command ran
+    write_sample_folder(PatchForcingDiT.from_pretrained(folder), config, tmp_path / "lib")
+    torch.set_num_threads(threads)
+    cli, lib = (sorted((tmp_path / name / "images").iterdir()) for name in ("cli", "lib"))
+    assert [p.name for p in cli] == [p.name for p in lib] and len(cli) == 5
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(cli, lib))
+    assert (tmp_path / "cli/samples.jsonl").read_text() == (tmp_path / "lib/samples.jsonl").read_text()

@@ -1,5 +1,5 @@
-"""A second feature space: the residual classifier, its augmentation, the shipped one, ``bench metrics``
-(the sensitivity of each space's FD) and ``eval`` scoring in several spaces at once."""
+"""A second feature space: the residual classifier, its augmentation, the shipped one, and ``eval`` scoring
+in several spaces at once (the sensitivity of each space's FD: benchmarks/tests/test_metric_sensitivity.py)."""
 
 from __future__ import annotations
 
@@ -108,26 +108,6 @@ def test_shipped_second_classifier_loads_with_recorded_accuracy():
     assert model.meta.quality["test_accuracy"] > 0.85
     assert "--augment" in model.meta.training["command"]
     assert model.features(torch.zeros(2, 1, 28, 28)).shape == (2, model.num_features)
-
-
-def test_bench_metrics_on_a_tiny_set(capsys, tiny_npz, classifiers, tmp_path):
-    out = tmp_path / "sens.json"
-    assert main(["bench", "metrics", "--classifier", str(classifiers["cnn"]), "--classifier",
-                 str(classifiers["resnet"]), "--data", str(tiny_npz), "--reference", str(tiny_npz), "--num", "64",
-                 "--noise", "0.1,0.4,1.0", "--blur", "1", "--drop", "1", "--cache-dir", str(tmp_path / "cache"),
-                 "--threads", "1", "--out", str(out)]) == 0
-    report = json.loads(out.read_text())
-    rows = {row["corruption"]: row for row in report["rows"]}
-    assert len(report["spaces"]) == 2 and len(rows) == 1 + 3 + 3 + 1 + 1
-    assert rows["clean"]["fd"] == pytest.approx([0.0, 0.0], abs=1e-3)  # the reference itself
-    for space in range(2):
-        fds = [rows[f"noise sigma {s:g}"]["fd"][space] for s in (0.1, 0.4, 1.0)]
-        assert fds == sorted(fds) and fds[0] > rows["clean"]["fd"][space], (space, fds)
-    levels = [rows[f"background noise sigma {s:g}"]["background"] for s in (0.1, 0.4, 1.0)]
-    assert levels == sorted(levels) and levels[0] > rows["clean"]["background"]
-    assert rows["class 0 missing"]["num_images"] < 64
-    md = (tmp_path / "sens.md").read_text()
-    assert "FD / tr(S_ref)" in md and "none of these FDs is an FID" in md
 
 
 def test_eval_scores_in_two_feature_spaces(capsys, tiny_npz, classifiers, tmp_path):

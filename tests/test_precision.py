@@ -9,7 +9,7 @@ import torch
 
 from patchforcing.cli.main import build_parser
 from patchforcing.cli.train_cmd import build_train_config
-from patchforcing.core.time_dist import build_time_sampler
+from patchforcing.core.time_dist import build_time_distribution
 from patchforcing.data import DataConfig, load_dataset
 from patchforcing.evaluation.speed.training import TrainSpeedConfig, measure_train_modes, parse_train_modes
 from patchforcing.model import ModelConfig, PatchForcingDiT
@@ -60,7 +60,7 @@ def test_bf16_training_reaches_the_fp32_validation_loss(tmp_path, tiny_npz):
     within 5% of fp32's, and both improve on the initial loss by far more than that."""
     model = ModelConfig(image_size=8, in_channels=1, patch_size=2, depth=2, width=32, num_heads=2, num_classes=3)
     data = load_dataset(DataConfig(source=str(tiny_npz)))
-    ltg = build_time_sampler("ltg", {})
+    ltg = build_time_distribution("ltg", {})
     losses = {}
     for precision in ("fp32", "bf16"):
         config = TrainConfig(model=model, data=DataConfig(source=str(tiny_npz)), out_dir=str(tmp_path / precision),

@@ -12,8 +12,7 @@ import torch
 
 from conftest import randomize
 from patchforcing.model import ModelConfig, PatchForcingDiT
-from patchforcing.sampling import DualLoop, LookAhead, RandomControl, certain_mask, lookahead_nfe, uniform_schedule
-from patchforcing.sampling.random_control import random_control
+from patchforcing.sampling import DualLoop, LookAhead, RandomControl, certain_mask, uniform_schedule
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -114,7 +113,7 @@ def plain_count(steps: int, inclusive: bool) -> int:
 @pytest.mark.parametrize("strict_early,nfe_100,nfe_20", [(True, 195, 39), (False, 194, 38)])
 def test_lookahead_nfe_figures(strict_early, nfe_100, nfe_20):
     sampler = LookAhead(strict_early=strict_early)
-    assert sampler.nfe(uniform_schedule(100)) == lookahead_nfe(uniform_schedule(100), 0.05, strict_early) == nfe_100
+    assert sampler.nfe(uniform_schedule(100)) == nfe_100 and sampler.early_t == 0.05
     assert sampler.nfe(uniform_schedule(20)) == nfe_20
     # every uniform grid, including those whose float64 times miss 0.05 by one ulp (141 points, 221, ...)
     for steps in range(1, 401):
@@ -157,7 +156,7 @@ def test_random_control_image_does_not_depend_on_its_batch():
     together = RandomControl()(model, noise, y, schedule, generator=gens).x
     for seeds in ([2], [4, 2], [3, 2, 9]):  # image 2 alone and in other company
         noise_s, y_s, gens_s = per_image(seeds)
-        alone = random_control(model, noise_s, y_s, schedule, gens_s).x[seeds.index(2)]
+        alone = RandomControl()(model, noise_s, y_s, schedule, generator=gens_s).x[seeds.index(2)]
         assert torch.allclose(alone, together[2], atol=1e-5), seeds
     # with one generator for the whole batch, the masks (and so image 2) depend on the batch
     shared = RandomControl()(model, noise, y, schedule, generator=torch.Generator().manual_seed(1002)).x

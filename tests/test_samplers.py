@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 import torch
 from torch import nn
@@ -18,12 +20,6 @@ from patchforcing.sampling import (
     RandomControl,
     ScheduleMatrix,
     certain_mask,
-    dual_loop,
-    euler,
-    euler_pf,
-    lookahead,
-    masked_dual_loop,
-    random_control,
     uniform_schedule,
 )
 
@@ -87,62 +83,69 @@ def test_contract(model, inputs, name, cfg):
 
 def test_uniform_per_patch_euler_equals_global_euler(model, inputs):
     noise, y = inputs
-    a, b = euler(model, noise, y, SCHEDULE), euler_pf(model, noise, y, SCHEDULE)
+    a, b = Euler()(model, noise, y, SCHEDULE), EulerPF()(model, noise, y, SCHEDULE)
     assert torch.equal(a.x, b.x) and a.nfe == b.nfe == 5
 
 
 @pytest.mark.parametrize("cfg", [1.0, 3.0])
 def test_dual_loop_all_certain_equals_euler_pf(model, inputs, cfg):
     noise, y = inputs
-    ref = euler_pf(model, noise, y, SCHEDULE, Guidance(scale=cfg))
-    out = dual_loop(model, noise, y, SCHEDULE, p=1.0, n_inner=3, strict_quantile=False, guidance=Guidance(scale=cfg))
+    ref = EulerPF()(model, noise, y, SCHEDULE, Guidance(scale=cfg))
+    out = DualLoop(p=1.0, n_inner=3, strict_quantile=False)(model, noise, y, SCHEDULE, Guidance(scale=cfg))
     assert torch.equal(out.x, ref.x)
     assert out.nfe == 3 * ref.nfe  # the inner passes are still spent (and counted)
 
 
 def test_dual_loop_single_inner_step_equals_euler_pf(model, inputs):
     noise, y = inputs
-    ref = euler_pf(model, noise, y, SCHEDULE)
-    out = dual_loop(model, noise, y, SCHEDULE, p=0.4, n_inner=1)
+    ref = EulerPF()(model, noise, y, SCHEDULE)
+    out = DualLoop(p=0.4, n_inner=1)(model, noise, y, SCHEDULE)
     assert torch.equal(out.x, ref.x) and out.nfe == ref.nfe
 
 
 def test_dual_loop_moves_certain_patches_ahead(model, inputs):
     noise, y = inputs
-    out = dual_loop(model, noise, y, uniform_schedule(2), p=0.5, n_inner=4, trace=True)
+    out = DualLoop(p=0.5, n_inner=4)(model, noise, y, uniform_schedule(2), trace=True)
     t_inner = out.trace[0].t  # after the first pass of the first outer step
     ahead = t_inner == 0.5
     assert ahead.sum(dim=1).tolist() == [8, 8, 8]  # strict quantile at p = 0.5 of 16 distinct values
     assert torch.allclose(t_inner[~ahead], torch.tensor(0.125))
-    assert not torch.allclose(out.x, euler_pf(model, noise, y, uniform_schedule(2)).x)
+    assert not torch.allclose(out.x, EulerPF()(model, noise, y, uniform_schedule(2)).x)
 
 
 def test_lookahead_ratio_one_equals_euler_pf_and_reports_extra_passes(model, inputs):
     noise, y = inputs
-    ref = euler_pf(model, noise, y, SCHEDULE)
-    out = lookahead(model, noise, y, SCHEDULE, ratio=1.0)
+    ref = EulerPF()(model, noise, y, SCHEDULE)
+    out = LookAhead(ratio=1.0)(model, noise, y, SCHEDULE)
     assert torch.equal(out.x, ref.x)
     assert out.nfe == 2 * 5 - 1  # t = 0 is a plain early step (t < 0.05), the other 4 steps take 2 passes
-    assert lookahead(model, noise, y, SCHEDULE, ratio=1.0, early_t=-1).nfe == 10
+    assert LookAhead(ratio=1.0, early_t=-1).nfe(SCHEDULE) == 10
+    assert LookAhead(ratio=1.0, early_t=-1)(model, noise, y, SCHEDULE).nfe == 10
 
 
 def test_lookahead_quirk_options_change_the_result(model, inputs):
     noise, y = inputs
     g = Guidance(scale=3.0)
-    base = lookahead(model, noise, y, SCHEDULE, guidance=g)
+    base = LookAhead()(model, noise, y, SCHEDULE, g)
     for options in (dict(guided_early=True), dict(jump_guided=True), dict(strict_quantile=False, p=0.5)):
-        assert not torch.equal(lookahead(model, noise, y, SCHEDULE, guidance=g, **options).x, base.x), options
-    assert not torch.equal(lookahead(model, noise, y, SCHEDULE, guidance=Guidance(3.0, guide_logvar=False)).x, base.x)
+        assert not torch.equal(LookAhead(**options)(model, noise, y, SCHEDULE, g).x, base.x), options
+    assert not torch.equal(LookAhead()(model, noise, y, SCHEDULE, Guidance(3.0, guide_logvar=False)).x, base.x)
 
 
 def test_random_control_differs_from_dual_loop_only_in_the_mask(model, inputs):
     noise, y = inputs
-    out = random_control(model, noise, y, SCHEDULE, _gen(), p=0.4, n_inner=3, trace=True)
+    out = RandomControl(p=0.4, n_inner=3)(model, noise, y, SCHEDULE, generator=_gen(), trace=True)
     gen = _gen()
-    same = masked_dual_loop(model, noise, y, SCHEDULE, 3, lambda pred: certain_mask(
-        torch.rand(3, CONFIG.num_patches, generator=gen), 0.4, True, CONFIG.patch_size**2), trace=True)
+
+    @dataclass(frozen=True, kw_only=True)
+    class UniformScores(DualLoop):  # dual-loop's schedule, the mask written here from uniform scores
+        def mask_rule(self, model, noise, generator):
+            return lambda pred: certain_mask(torch.rand(3, CONFIG.num_patches, generator=gen), 0.4, True,
+                                             CONFIG.patch_size**2)
+
+    same = UniformScores(n_inner=3)(model, noise, y, SCHEDULE, trace=True)
     assert torch.equal(out.x, same.x)
-    ref = dual_loop(model, noise, y, SCHEDULE, p=0.4, n_inner=3, trace=True)
+    ref = DualLoop(p=0.4, n_inner=3)(model, noise, y, SCHEDULE, trace=True)
     assert out.nfe == ref.nfe == 15
     for k in range(0, 15, 3):  # the first inner state of each outer step: same number of patches ahead
         assert torch.equal((out.trace[k].t > out.trace[k].t.min(1, keepdim=True).values).sum(1),
@@ -170,9 +173,9 @@ def test_cached_modulation_equals_per_token_forward(model):
 def test_per_patch_interval_guidance(model, inputs):
     noise, y = inputs
     inside = Guidance(scale=2.0, interval=(0.0, 1.0), per_patch=True)
-    assert torch.allclose(euler_pf(model, noise, y, SCHEDULE, inside).x,
-                          euler_pf(model, noise, y, SCHEDULE, Guidance(scale=2.0)).x, atol=1e-6)
-    late = dual_loop(model, noise, y, SCHEDULE, guidance=Guidance(scale=2.0, interval=(0.5, 1.0), per_patch=True))
+    assert torch.allclose(EulerPF()(model, noise, y, SCHEDULE, inside).x,
+                          EulerPF()(model, noise, y, SCHEDULE, Guidance(scale=2.0)).x, atol=1e-6)
+    late = DualLoop()(model, noise, y, SCHEDULE, Guidance(scale=2.0, interval=(0.5, 1.0), per_patch=True))
     assert torch.isfinite(late.x).all()
 
 
@@ -203,8 +206,10 @@ def test_clear_errors(inputs):
         DualLoop(n_inner=0)
     with pytest.raises(ValueError, match="context ratio"):
         LookAhead(ratio=0.5)
+    with pytest.raises(TypeError):
+        DualLoop(0.3)  # options are keyword-only: their order is not part of the API
     with pytest.raises(ValueError, match="non-decreasing"):
-        euler_pf(randomize(PatchForcingDiT(CONFIG)), noise, y, torch.tensor([0.0, 0.6, 0.4, 1.0]))
+        EulerPF()(randomize(PatchForcingDiT(CONFIG)), noise, y, torch.tensor([0.0, 0.6, 0.4, 1.0]))
     assert ScheduleMatrix().nfe(SCHEDULE) == 5
 
 

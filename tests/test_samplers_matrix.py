@@ -8,20 +8,13 @@ import torch
 
 from conftest import randomize
 from patchforcing.model import ModelConfig, PatchForcingDiT
-from patchforcing.sampling import (
-    Guidance,
-    KnownContent,
-    ScheduleMatrix,
-    euler_pf,
-    inpainting_matrix,
-    schedule_matrix,
-    uniform_schedule,
-)
+from patchforcing.sampling import EulerPF, Guidance, KnownContent, ScheduleMatrix, inpainting_matrix, uniform_schedule
 from test_samplers import Counting
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 CONFIG = ModelConfig(image_size=8, patch_size=2, depth=1, width=32, num_heads=2, num_classes=3)
+SCHEDULE_UNUSED = uniform_schedule(1)  # a config with a fixed matrix takes its times from the matrix
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +32,7 @@ def test_matrix_rows_are_fed_and_negative_increments_clamped(model):
     matrix = ramp.expand(5, 16).clone()
     matrix[:, :8] = torch.tensor([0.0, 0.6, 0.3, 0.8, 1.0], dtype=torch.float64)[:, None]  # goes back once
     counting = Counting(model)
-    out = schedule_matrix(counting, noise, y, matrix, trace=True)
+    out = ScheduleMatrix(matrix=matrix)(counting, noise, y, SCHEDULE_UNUSED, trace=True)
     assert out.nfe == len(counting.calls) == 4
     for k, (_, t) in enumerate(counting.calls):
         assert torch.equal(t, matrix[k].float().expand(2, 16))
@@ -53,7 +46,9 @@ def test_uniform_matrix_equals_euler_pf(model):
     noise, y = _noise(), torch.tensor([0, 1])
     schedule = uniform_schedule(6)
     matrix = schedule[:, None].expand(7, 16)
-    assert torch.allclose(schedule_matrix(model, noise, y, matrix).x, euler_pf(model, noise, y, schedule).x, atol=1e-6)
+    fixed = ScheduleMatrix(matrix=matrix)(model, noise, y, SCHEDULE_UNUSED)
+    assert torch.allclose(fixed.x, EulerPF()(model, noise, y, schedule).x, atol=1e-6)
+    assert torch.equal(ScheduleMatrix()(model, noise, y, schedule).x, fixed.x)  # the rows built from the schedule
 
 
 @pytest.mark.parametrize("cfg", [1.0, 2.0])
@@ -79,11 +74,11 @@ def test_inpainting_matrix_and_errors(model):
     assert rows.shape == (1, 5, 16) and rows[0, :, 3].eq(1).all() and rows[0, :, 0].tolist() == [0, 0.25, 0.5, 0.75, 1]
     noise, y = _noise(1), torch.tensor([0])
     with pytest.raises(ValueError, match="no known content"):
-        schedule_matrix(model, noise, y, rows)
+        ScheduleMatrix(matrix=rows)(model, noise, y, SCHEDULE_UNUSED)
     with pytest.raises(ValueError, match="last row"):
-        schedule_matrix(model, noise, y, torch.zeros(3, 16))
+        ScheduleMatrix(matrix=torch.zeros(3, 16))(model, noise, y, SCHEDULE_UNUSED)
     with pytest.raises(ValueError, match="steps \\+ 1"):
-        schedule_matrix(model, noise, y, torch.ones(3, 15))
+        ScheduleMatrix(matrix=torch.ones(3, 15))(model, noise, y, SCHEDULE_UNUSED)
     with pytest.raises(ValueError, match="bool"):
         KnownContent(image=torch.zeros(1, 1, 8, 8), mask=torch.zeros(1, 1, 8, 8))
     fixed = ScheduleMatrix(matrix=torch.ones(4, 16))

@@ -1,5 +1,5 @@
-"""Lint and type checks as part of the suite, so that CI fails on a finding: ruff over src, tests and
-scripts, and mypy over the package, both with their settings from pyproject.toml.
+"""Lint and type checks as part of the suite, so that CI fails on a finding: ruff over src, tests, scripts
+and benchmarks, and mypy over the package and the benchmarks, both with their settings from pyproject.toml.
 
 They run from this interpreter's environment (``python -m ruff`` / ``python -m mypy``), which the
 ``test`` extra provides. mypy keeps its incremental cache in ``.mypy_cache/`` (ignored by git): the
@@ -28,7 +28,7 @@ def _check(module: str, *args: str) -> None:
 
 
 def test_ruff_finds_nothing():
-    _check("ruff", "check", "--no-cache", "src", "tests", "scripts")
+    _check("ruff", "check", "--no-cache", "src", "tests", "scripts", "benchmarks")
 
 
 def test_mypy_finds_nothing():

@@ -59,6 +59,21 @@ def test_resume_refuses_a_different_configuration(tmp_path, tiny_npz):
     assert train(tiny_run(tmp_path, tiny_npz, steps=3), progress=False).resumed_from == 2
 
 
+def test_a_run_written_before_the_time_dist_rename_resumes(tmp_path, tiny_npz):
+    """Release 0.1 wrote the time distribution under "time_sampler" (run config.json and each
+    checkpoint's train_config.json): such a run still reads, resumes, and is rewritten with the new key."""
+    config = tiny_run(tmp_path, tiny_npz, steps=2)
+    train(config, progress=False)
+    run = tmp_path / "run"
+    for path in (run / "config.json", *run.glob("checkpoints/*/train_config.json")):
+        values = json.loads(path.read_text())
+        values["time_sampler"] = values.pop("time_dist")
+        path.write_text(json.dumps(values))
+    assert read_train_config(run / "checkpoints/step_00000002") == config
+    assert train(tiny_run(tmp_path, tiny_npz, steps=3), progress=False).resumed_from == 2
+    assert "time_dist" in json.loads((run / "config.json").read_text())
+
+
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, tiny_npz, monkeypatch):
     config = tiny_run(tmp_path, tiny_npz, steps=6)
     train(config, progress=False, stop_after=2)

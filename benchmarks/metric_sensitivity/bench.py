@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,14 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from patchforcing.data import ImageArrays
-from patchforcing.evaluation.metrics import (
-    BackgroundMasks,
-    FeatureExtractor,
-    background_masks,
-    embed_batches,
-    frechet_distance,
-    reference_features,
-)
+from patchforcing.evaluation import Evaluator
+from patchforcing.evaluation.metrics import BackgroundMasks, embed_batches, frechet_distance
 from patchforcing.utils.io.atomic import atomic_write
 from patchforcing.utils.io.pixels import from_model_range, to_model_range
 
@@ -159,25 +153,27 @@ def _batches(images: torch.Tensor, batch_size: int = 500) -> Iterator[torch.Tens
         yield to_model_range(images[start: start + batch_size])
 
 
-def run_sensitivity(data: ImageArrays, reference: ImageArrays, spaces: Sequence[tuple[str, FeatureExtractor]],
-                    config: SensitivityConfig = SensitivityConfig(), cache_dir: str | Path | None = None,
+def run_sensitivity(data: ImageArrays, evaluator: Evaluator, config: SensitivityConfig = SensitivityConfig(),
                     progress: bool = False) -> SensitivityReport:
-    """Score each corruption of ``data`` against ``reference`` in every named feature space."""
+    """Score each corruption of ``data`` in every feature space of ``evaluator`` against its reference
+    features; the background noise and levels use the reference's background masks."""
     start = time.perf_counter()
-    masks = background_masks(reference.images, reference.labels, reference.num_classes)
-    refs = [reference_features(extractor, reference, cache_dir) for _, extractor in spaces]  # (M, D) each
-    infos = tuple(SpaceInfo(name, e.key, e.num_features, float(r.double().var(dim=0).sum()))
-                  for (name, e), r in zip(spaces, refs))
+    masks, reference = evaluator.background, evaluator.reference
+    if masks is None or reference is None:
+        raise ValueError("the sensitivity bench needs an evaluator built with its reference images (Evaluator.build)")
+    infos = tuple(SpaceInfo(s.name, s.key, s.extractor.num_features, float(s.reference.double().var(dim=0).sum()))
+                  for s in evaluator.spaces)
     rows = []
     for corruption in config.corruptions():
         images, labels = _select(data, corruption, config.num_images)
         pixels = corrupt(images, labels, corruption, masks, torch.Generator().manual_seed(config.seed))
-        fds = tuple(frechet_distance(ref, embed_batches(e, _batches(pixels))) for (_, e), ref in zip(spaces, refs))
+        fds = tuple(frechet_distance(s.reference, embed_batches(s.extractor, _batches(pixels)))
+                    for s in evaluator.spaces)
         rows.append(SensitivityRow(corruption.label, pixels.shape[0], masks.level(pixels, labels), fds))
         if progress:
             print(f"{corruption.label}: FD " + ", ".join(f"{f:.3f}" for f in fds), flush=True)
-    return SensitivityReport(infos, tuple(rows), len(reference), masks.level(reference.images, reference.labels),
-                             config, time.perf_counter() - start)
+    return SensitivityReport(infos, tuple(rows), len(reference), evaluator.reference_background, config,
+                             time.perf_counter() - start)
 
 
 def sensitivity_markdown(report: SensitivityReport) -> str:

@@ -1,17 +1,30 @@
-"""``patchforcing bench quality``: the paper's ablations at small scale, resumable, with a report."""
+"""``python -m benchmarks.quality``: the paper's ablations at small scale, resumable, with a report.
+
+Run from the repository's root folder; ``--help`` lists the options."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from patchforcing.cli.common import HelpFormatter, int_list, positive_int
+from patchforcing.cli.program import run_program
 from patchforcing.cli.sampler_args import add_sampler_arguments, given_options
 from patchforcing.utils.device import PRECISION_CHOICES
 
-__all__ = ["add_bench_quality_parser", "FULL_COMMAND", "adopt_spec"]
+if TYPE_CHECKING:
+    import torch
 
-FULL_COMMAND = ("patchforcing bench quality --out bench-quality --results docs/results_files/results.json "
-                "--docs docs/results.md")
+    from benchmarks.quality.plan import QualityBenchConfig
+
+__all__ = ["PROG", "FULL_COMMAND", "adopt_spec", "build_parser", "build_config", "main"]
+
+PROG = "python -m benchmarks.quality"
+FULL_COMMAND = f"{PROG} --out bench-quality --results docs/results_files/results.json --docs docs/results.md"
 
 
 def adopt_spec(text: str) -> tuple[str, int, str]:
@@ -23,12 +36,12 @@ def adopt_spec(text: str) -> tuple[str, int, str]:
     return label, int(seed), folder
 
 
-def add_bench_quality_parser(bench_sub: argparse._SubParsersAction) -> None:
-    p = bench_sub.add_parser("quality", help="time-sampler ablation, sampling ablation and main table on Fashion-MNIST",
-                             formatter_class=HelpFormatter,
-                             description="Train every arm with the fmnist-pf / fmnist-global recipe (same backbone, "
-                             "budget and seeds) and score it in two feature spaces. Rerun the same command to resume. "
-                             "Full run: " + FULL_COMMAND)
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG, formatter_class=HelpFormatter,
+        description="Time-sampler ablation, sampling ablation and main table on Fashion-MNIST. Trains every arm "
+        "with the fmnist-pf / fmnist-global recipe (same backbone, budget and seeds) and scores it in two "
+        f"feature spaces. Rerun the same command to resume. Full run: {FULL_COMMAND}")
     p.add_argument("--part", action="append", choices=("timesamplers", "sampling", "main"),
                    help="run only this part (repeatable; default: all three)")
     p.add_argument("--smoke", action="store_true", help="a tiny end-to-end run (well under a minute)")
@@ -61,13 +74,12 @@ def add_bench_quality_parser(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true", help="train the arms with torch.compile (faster after about "
                    "a minute of compilation; the arms' configuration and results files are the same either way)")
     add_sampler_arguments(p, choose=False)
-    p.set_defaults(func=run_bench_quality)
+    return p
 
 
-def build_config(args: argparse.Namespace):
-    from dataclasses import replace
-
-    from benchmarks.quality.bench.plan import SMOKE, QualityBenchConfig
+def build_config(args: argparse.Namespace) -> QualityBenchConfig:
+    """The bench configuration the options describe: the defaults (or the smoke run's) with what is given."""
+    from benchmarks.quality.plan import SMOKE, QualityBenchConfig
 
     base = SMOKE if args.smoke else QualityBenchConfig()
     overrides = {"out_dir": args.out or ("bench-quality-smoke" if args.smoke else base.out_dir),
@@ -80,10 +92,12 @@ def build_config(args: argparse.Namespace):
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def _estimate(config, parts: tuple[str, ...], device, results, compile: bool) -> None:
+def _estimate(config: QualityBenchConfig, parts: tuple[str, ...], device: torch.device, results: Path,
+              compile: bool) -> None:
     import torch
+
     from benchmarks.quality.bench import recorded_results
-    from benchmarks.quality.bench.estimate import estimate_cost
+    from benchmarks.quality.estimate import estimate_cost
 
     done, _ = recorded_results(config.resolved(device), results)
     e = estimate_cost(config, parts, device, recorded=frozenset(done), compile=compile)
@@ -96,17 +110,14 @@ def _estimate(config, parts: tuple[str, ...], device, results, compile: bool) ->
           f"loaded now; CPU time {e.total_cpu_s / 3600:.2f} h (the wall time on an idle core with --threads 1)")
 
 
-def run_bench_quality(args: argparse.Namespace) -> int:
-    import shlex
-    import sys
-    from pathlib import Path
-
+def run(args: argparse.Namespace, command: str) -> int:
+    """Do what the parsed options ask; ``command`` is recorded with every arm and evaluation."""
     import torch
-    from benchmarks.quality.bench import run_quality_bench
-    from benchmarks.quality.bench.plan import PARTS
-    from benchmarks.quality.bench.report import report_from_results, write_docs
-    from benchmarks.quality.bench.run import BenchInterrupted
 
+    from benchmarks.quality.bench import run_quality_bench
+    from benchmarks.quality.plan import PARTS
+    from benchmarks.quality.report import report_from_results, write_docs
+    from benchmarks.quality.run import BenchInterrupted
     from patchforcing.utils.device import resolve_device
 
     if args.threads:
@@ -123,16 +134,25 @@ def run_bench_quality(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"no results file {results}: run the bench first, or pass --results")
         print(f"wrote {report_from_results(results, config.out_dir)}")
     else:
-        command = "patchforcing " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "bench quality (API)"
         adopt = tuple((label, seed, Path(folder)) for label, seed, folder in args.adopt or ())
         try:
             result = run_quality_bench(config, parts, device, args.progress, command, results=results, adopt=adopt,
                                        compile=args.compile)
         except BenchInterrupted as stop:
-            print(f"patchforcing bench quality: {stop}", file=sys.stderr)
+            print(f"{PROG}: {stop}", file=sys.stderr)
             return 128 + stop.signum
-        print(f"bench quality: {len(result.evals)} evaluations, {result.seconds / 60:.1f} min; "
+        print(f"quality bench: {len(result.evals)} evaluations, {result.seconds / 60:.1f} min; "
               f"wrote {results} and {config.out_dir}/report.md")
     if args.docs:
         print(f"wrote {write_docs(results, args.docs)}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    return run_program(PROG, lambda: run(args, f"{PROG} {shlex.join(argv)}".strip()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""``bench quality``: the paper's ablations reproduced at small scale on Fashion-MNIST.
+"""The quality bench: the paper's ablations reproduced at small scale on Fashion-MNIST.
 
 Every arm trains with the ``fmnist-pf`` / ``fmnist-global`` recipe (3 training seeds by default).
 Parts (each runnable alone, all resumable):
@@ -31,31 +31,36 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.quality.bench.claims import Summary, summarize
-from benchmarks.quality.bench.plan import (
+from benchmarks.paths import portable_command, portable_path, record_root
+from benchmarks.quality.claims import Summary, summarize
+from benchmarks.quality.parts import part_summaries
+from benchmarks.quality.plan import (
     PARTS,
     EvalSpec,
     QualityBenchConfig,
     plan_arms,
     plan_part,
 )
-from benchmarks.quality.bench.run import (
+from benchmarks.quality.report import write_report
+from benchmarks.quality.run import (
+    PORTABLE_FIELDS,
     ArmRecord,
     EvalRecord,
     Provenance,
-    Scorer,
     adopt_arm,
+    arm_folder,
     load_results,
+    portable_results,
     run_eval,
     train_arm,
 )
-from patchforcing.data import DataConfig, ImageArrays, load_dataset, load_images
-from patchforcing.evaluation.metrics import ClassifierFeatures, background_masks, reference_features
+from patchforcing.data import DataConfig, load_dataset
+from patchforcing.evaluation import EvalOptions, Evaluator
+from patchforcing.utils.distributed import DistEnv
 from patchforcing.utils.io import file_lock
 from patchforcing.utils.io.json_file import write_json
 
-__all__ = ["QualityBenchResult", "run_quality_bench", "machine_description", "merge_results", "recorded_results",
-           "part_summaries", "pending_specs"]
+__all__ = ["QualityBenchResult", "run_quality_bench", "machine_description", "merge_results", "recorded_results"]
 
 
 @dataclass(frozen=True)
@@ -76,45 +81,24 @@ def machine_description(device: torch.device) -> str:
             f"torch {torch.__version__}, python {platform.python_version()}")
 
 
-def part_summaries(config: QualityBenchConfig, evals: list[EvalRecord]) -> dict[str, list[Summary]]:
-    """Summaries of the recorded evaluations each part plans (parts without any left out)."""
-    out = {}
-    for part in PARTS:
-        wanted = {s.key for s in plan_part(config, part)}
-        found = [e for e in evals if e.key in wanted]
-        if found:
-            out[part] = summarize(found)
-    return out
-
-
-def pending_specs(config: QualityBenchConfig, evals: list[EvalRecord]) -> dict[str, list[EvalSpec]]:
-    """The evaluations each part plans that the records lack (parts with none missing left out)."""
-    have = {e.key for e in evals}
-    out = {part: [s for s in plan_part(config, part) if s.key not in have] for part in PARTS}
-    return {part: specs for part, specs in out.items() if specs}
-
-
-def _scorer(config: QualityBenchConfig, device: torch.device) -> tuple[Scorer, dict[str, str]]:
-    test = load_images(DataConfig(data_dir=config.data_dir, split="test"))
-    if config.reference_size is not None:
-        keep = slice(0, min(config.reference_size, len(test)))
-        test = ImageArrays(test.images[keep], test.labels[keep], test.class_names)
-    extractors = tuple(ClassifierFeatures(name, device) for name in config.classifiers)
-    references = tuple(reference_features(e, test, Path(config.out_dir) / "reference") for e in extractors)
-    masks = background_masks(test.images, test.labels, test.num_classes)
-    scorer = Scorer(extractors, references, masks, masks.level(test.images, test.labels))
-    return scorer, {e.key: name for e, name in zip(extractors, config.classifiers)}
-
-
-_PORTABLE = ("out_dir", "data_dir")  # config fields that may differ between machines sharing results
+def _evaluator(config: QualityBenchConfig, device: torch.device) -> Evaluator:
+    """Every evaluation is scored against the (first ``reference_size``) Fashion-MNIST test images in
+    each of ``config.classifiers``' feature spaces, their features cached in the output folder."""
+    options = EvalOptions(reference="fashion-mnist", split="test", reference_size=config.reference_size,
+                          data_dir=config.data_dir, classifiers=tuple(config.classifiers),
+                          cache_dir=str(Path(config.out_dir) / "reference"))
+    return Evaluator.build(options, DistEnv(device=device))
 
 
 def _differing(a: dict, b: dict) -> list[str]:
-    return sorted(k for k in a.keys() | b.keys() if k not in _PORTABLE and a.get(k) != b.get(k))
+    return sorted(k for k in a.keys() | b.keys() if k not in PORTABLE_FIELDS and a.get(k) != b.get(k))
 
 
 def _config_dict(config: QualityBenchConfig) -> dict:
-    return json.loads(json.dumps(asdict(config)))  # tuples -> lists, as read back from disk
+    """The configuration as a results file records it: JSON types, and its folders portable."""
+    values = json.loads(json.dumps(asdict(config)))  # tuples -> lists, as read back from disk
+    root = record_root(config.out_dir)
+    return {**values, **{k: portable_path(values[k], root) for k in PORTABLE_FIELDS if values[k] is not None}}
 
 
 def _refuse_other(path: Path, saved: dict, config: dict) -> None:
@@ -146,7 +130,6 @@ def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS
     reused, and an arm whose evaluations are all there is not trained at all. ``adopt`` holds (arm label,
     training seed, run folder of ``patchforcing train``) to use as that arm (see :func:`adopt_arm`);
     ``compile`` trains the arms with ``torch.compile``."""
-    from benchmarks.quality.bench.report import write_report
     from patchforcing.evaluation.analysis.plots import require_pyplot
 
     require_pyplot()  # the report needs it: fail now, not after hours of training
@@ -155,6 +138,7 @@ def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS
         raise ValueError(f"unknown bench part(s) {unknown}; choose from {PARTS}")
     device = torch.device(device)
     config = config.resolved(device)
+    command = portable_command(command, record_root(config.out_dir))  # as results files record it
     made_by = Provenance(machine_description(device), command)
     start = time.perf_counter()
     results_path = results or Path(config.out_dir) / "results.json"
@@ -168,9 +152,9 @@ def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS
         arms[(label, seed)] = adopt_arm(config, planned[(label, seed)], source, made_by)
         log(f"arm {label} (train seed {seed}): adopted {source} as {arms[(label, seed)].run_dir}")
     data = load_dataset(DataConfig(data_dir=config.data_dir))
-    scorer, names = _scorer(config, device)
-    header = {"config": _config_dict(config), "feature_names": names,
-              "reference_background": scorer.reference_background, "machine": made_by.machine, "command": command}
+    evaluator = _evaluator(config, device)
+    header = {"config": _config_dict(config), "feature_names": evaluator.names,
+              "reference_background": evaluator.reference_background, "machine": made_by.machine, "command": command}
     fold = _Fold(results_path, header, start)
     fold.add(arms=tuple(arms.values()))
     evals: dict[EvalSpec, EvalRecord] = {}
@@ -178,7 +162,7 @@ def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS
     work = [(part, spec) for part in parts for spec in plan_part(config, part)]
     # evaluations of arms that are already trained (adopted, or recorded with their folder here) first: a
     # run stopped while training a new arm has then kept every evaluation it could make without training
-    ready = set(arms) | {k for k, a in done_arms.items() if (Path(a.run_dir) / "arm.json").is_file()}
+    ready = set(arms) | {k for k, a in done_arms.items() if (arm_folder(config, a) / "arm.json").is_file()}
     work.sort(key=lambda item: (item[1].arm.label, item[1].arm.train_seed) not in ready and item[1].key not in done)
     queue = deque(work)
     busy: set[tuple[str, int]] = set()  # arms another bench process was training when last asked
@@ -211,7 +195,7 @@ def run_quality_bench(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS
                     busy.discard(key)
                     arms[key] = record
                     fold.add(arms=(record,))
-                evals[spec] = e = run_eval(config, spec, arms[key], scorer, device, made_by)
+                evals[spec] = e = run_eval(config, spec, arms[key], evaluator, made_by)
                 fold.add(evals=(e,))
                 log(f"[{part}] {spec.arm.label} {spec.sampler} NFE {e.nfe} seed {spec.sample_seed}: "
                     f"FD {e.metrics['fd']:.3f} ({e.seconds:.1f} s)")
@@ -263,7 +247,7 @@ def _keep(items: list[dict], new: list[dict], key: Callable[[dict], object]) -> 
 
 def _merge_locked(payload: dict, path: Path) -> dict:
     if path.is_file():
-        old = json.loads(path.read_text())
+        old = portable_results(json.loads(path.read_text()))  # a file of an older version: paths as today
         _refuse_other(path, old.get("config", {}), payload["config"])
         payload = {**payload, "arms": _keep(old.get("arms", []), payload["arms"],
                                             lambda a: (a["label"], a["train_seed"])),

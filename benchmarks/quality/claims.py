@@ -1,4 +1,4 @@
-"""Summaries of ``bench quality`` evaluations and the paper's claims (SPEC.md section 5) checked on them.
+"""Summaries of the quality bench's evaluations and the paper's claims (SPEC.md section 5) checked on them.
 
 A claim "A has lower FD than B" gets one of three verdicts in each feature space:
 
@@ -26,7 +26,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from benchmarks.quality.bench.run import EvalRecord
+from benchmarks.quality.run import EvalRecord
 
 __all__ = ["Summary", "summarize", "METRICS", "Claim", "CLAIMS", "PAPER_TABLES", "Verdict", "verdict", "SpaceTest",
            "ClaimCheck", "check_claims", "t_critical", "t_power", "VERDICTS"]

@@ -1,4 +1,4 @@
-"""Predicting the wall time of ``bench quality`` from a short measurement of one arm on this machine.
+"""Predicting the wall time of the quality bench from a short measurement of one arm on this machine.
 
 total ~= (arms to train x train_steps) x t_step + (sum over pending evaluations of NFE x batches) x t_forward
          + (pending evaluations x batches) x t_embed [+ arms to train x t_compile, with --compile]
@@ -9,9 +9,9 @@ high); t_embed one evaluation batch through every feature extractor. All are mea
 process CPU time: on a busy machine the wall-time estimate includes the other jobs' share, while the
 CPU-time one (with one torch thread) is the wall time on an idle core. Evaluations a results file already
 holds, and arms already finished in the output folder, are not counted. With ``compile`` the step is timed on
-the compiled model (as ``bench quality --compile`` trains), and t_compile, its first call less one step,
-is paid once per arm; evaluations are not compiled. Reference features, checkpoints
-and final validations add a few percent and are not counted.
+the compiled model (as ``python -m benchmarks.quality --compile`` trains), and t_compile, its first call
+less one step, is paid once per arm; evaluations are not compiled. Reference features, checkpoints and
+final validations add a few percent and are not counted.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.quality.bench.plan import (
+from benchmarks.quality.plan import (
     PARTS,
     RECIPE_SHARE,
     Arm,
@@ -34,7 +34,6 @@ from benchmarks.quality.bench.plan import (
     plan_part,
 )
 from patchforcing.core.loss import patch_forcing_loss
-from patchforcing.core.time_dist import build_time_sampler
 from patchforcing.evaluation.metrics import ClassifierFeatures
 from patchforcing.model import ModelConfig, PatchForcingDiT
 from patchforcing.train.data_parallel import compile_model
@@ -88,7 +87,7 @@ def estimate_cost(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS, de
     model = PatchForcingDiT(run.model).to(device)
     net = compile_model(model) if compile else model
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
-    sampler = build_time_sampler(run.time_sampler.name, run.time_sampler.params)
+    time_dist = run.time_dist.build()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.precision == "bf16" else nullcontext()
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(config.batch_size, 1, 28, 28, generator=gen).to(device)
@@ -96,7 +95,7 @@ def estimate_cost(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS, de
 
     def step() -> None:
         with autocast:
-            loss = patch_forcing_loss(net, x, y, sampler).loss
+            loss = patch_forcing_loss(net, x, y, time_dist).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

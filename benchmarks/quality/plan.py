@@ -1,65 +1,73 @@
 """What ``bench quality`` trains and evaluates: its configuration, the arms and the evaluations.
 
-An *arm* is one trained model (backbone, time sampler, training seed); every arm trains with the same
-recipe (the ``fmnist-pf`` / ``fmnist-global`` recipes of ``patchforcing train``), so arms differ only
-in what the ablation varies. An *evaluation* is (arm, sampler, NFE budget, sampling seed). Parts share
+An *arm* is one trained model (backbone, time distribution, training seed); every arm is built from
+the same recipe (:func:`patchforcing.train.recipes.recipe_setup`: ``fmnist-global`` for the global-time
+baseline, ``fmnist-pf`` for every Patch Forcing arm) plus the arm's changes, so arms differ only in
+what the ablation varies. An *evaluation* is (arm, sampler, NFE budget, sampling seed). Parts share
 arms and evaluations: the recipe's PF arm ("pf": LTG with a quarter of the samples at one global time)
 serves all three parts, and each arm and evaluation is trained and scored once (cached on disk by key).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import torch
 
-from patchforcing.data import DataConfig
-from patchforcing.model import ModelConfig
+from patchforcing.data import ArrayData, DataConfig, load_dataset
+from patchforcing.model import PRESETS
 from patchforcing.sampling import SAMPLERS, Sampler
 from patchforcing.sampling.options import sampler_options
-from patchforcing.train.config import LR_SCHEDULES, OptimConfig, TimeSamplerConfig, TrainConfig, config_to_json
+from patchforcing.train.config import LR_SCHEDULES, TrainConfig, config_to_dict
+from patchforcing.train.recipes import recipe_setup
+from patchforcing.train.setup import train_config_for
 from patchforcing.utils.device import PRECISION_CHOICES, resolve_precision
 
-__all__ = ["QualityBenchConfig", "Arm", "EvalSpec", "PARTS", "TIME_SAMPLER_ARMS", "PF_SAMPLERS", "CONTROL_SAMPLERS",
+__all__ = ["QualityBenchConfig", "Arm", "EvalSpec", "PARTS", "TIME_DIST_ARMS", "PF_SAMPLERS", "CONTROL_SAMPLERS",
            "RECIPE_ARMS", "RECIPE_SHARE", "FEATURE_SPACES", "plan_part", "plan_arms", "arm_train_config",
            "bench_config_from_dict", "SMOKE"]
 
-PARTS = ("timesamplers", "sampling", "main")
-RECIPE_SHARE = (("global_share", 0.25),)  # the fmnist-pf recipe's LTG parameters
-# (label, time sampler, parameters) of the time-sampler ablation: the paper's samplers as SPEC.md section 3
+PARTS = ("timesamplers", "sampling", "main")  # "timesamplers": the time distribution ablation
+RECIPE_ARMS = {"pf": "fmnist-pf", "baseline": "fmnist-global"}  # arm label -> the `train --recipe` that builds it
+_RECIPE = recipe_setup(RECIPE_ARMS["pf"])  # the bench's defaults are its values (the baseline's are the same)
+assert _RECIPE.preset is not None  # the recipe names its backbone
+_BACKBONE = PRESETS[_RECIPE.preset]
+RECIPE_SHARE = tuple(sorted(_RECIPE.time_dist_params.items()))  # the recipe's LTG parameters (its global share)
+# (label, time distribution, parameters) of the time distribution ablation: the paper's as SPEC.md section 3
 # ("ltg" is plain LTG), then the recipe's LTG ("pf"), so the ablation holds the A/B of its global share.
-TIME_SAMPLER_ARMS: tuple[tuple[str, str, tuple[tuple[str, float], ...]], ...] = (
+TIME_DIST_ARMS: tuple[tuple[str, str, tuple[tuple[str, float], ...]], ...] = (
     ("global-uniform", "uniform", ()), ("global-logit-normal", "logit_normal", ()), ("independent", "independent", ()),
     ("srm-s1", "srm", (("sharpness", 1.0),)), ("srm-s4", "srm", (("sharpness", 4.0),)),
     ("srm-s10", "srm", (("sharpness", 10.0),)), ("truncated-gaussian", "truncated_gaussian", ()), ("ltg", "ltg", ()),
     ("pf", "ltg", RECIPE_SHARE))
 PF_SAMPLERS = ("euler-pf", "dual-loop", "look-ahead")
 CONTROL_SAMPLERS = ("random", "hardest-first")
-RECIPE_ARMS = {"pf": "fmnist-pf", "baseline": "fmnist-global"}  # arm label -> the `train --recipe` that builds it
 FEATURE_SPACES = ("fmnist-classifier", "fmnist-resnet-aug")  # shipped classifiers; the first is the primary space
 
 
 @dataclass(frozen=True)
 class QualityBenchConfig:
-    """Defaults are the ``fmnist-pf`` / ``fmnist-global`` training recipes with 3 training seeds.
+    """The training fields default to the ``fmnist-pf`` recipe's values (read from it); 3 training seeds.
 
     ``precision`` "auto" is resolved for the device when the bench runs (:meth:`resolved`), and the
     results record the resolved value."""
 
     out_dir: str = "bench-quality"
-    depth: int = 4
-    width: int = 128
-    num_heads: int = 4
-    patch_size: int = 4
-    train_steps: int = 4000
-    batch_size: int = 128
-    lr: float = 8e-4
-    warmup_steps: int = 100
-    lr_schedule: str = "cosine"
-    ema_decay: float = 0.999
-    ema_warmup: bool = True
+    depth: int = _BACKBONE["depth"]
+    width: int = _BACKBONE["width"]
+    num_heads: int = _BACKBONE["num_heads"]
+    patch_size: int = _BACKBONE["patch_size"]
+    train_steps: int = _RECIPE.steps
+    batch_size: int = _RECIPE.batch_size
+    lr: float = _RECIPE.optim.lr
+    warmup_steps: int = _RECIPE.optim.warmup_steps
+    lr_schedule: str = _RECIPE.optim.schedule
+    ema_decay: float = _RECIPE.optim.ema_decay
+    ema_warmup: bool = _RECIPE.optim.ema_warmup
     precision: str = "auto"
     train_seeds: tuple[int, ...] = (0, 1, 2)
     sample_seeds: tuple[int, ...] = (0, 1, 2)
@@ -128,7 +136,7 @@ def bench_config_from_dict(values: dict[str, Any]) -> QualityBenchConfig:
 @dataclass(frozen=True)
 class Arm:
     label: str  # e.g. "pf", "baseline", "ltg"
-    time_sampler: str
+    time_dist: str
     params: tuple[tuple[str, float], ...]
     global_time: bool  # the SiT-style baseline: one time per image, no difficulty head
     train_seed: int
@@ -147,28 +155,40 @@ class EvalSpec:
         return self.arm.label, self.arm.train_seed, self.sampler, self.nfe, self.sample_seed
 
 
+@functools.cache
+def _train_data(data_dir: str | None) -> ArrayData:
+    """The training set, loaded once: the arms' model sizes follow from it."""
+    return load_dataset(DataConfig(data_dir=data_dir))
+
+
+def _digest(train: TrainConfig) -> str:
+    """A digest of the run configuration, the time distribution hashed under its key of release 0.1
+    ("time_sampler") so that arm folders made before it was renamed keep their names."""
+    values = config_to_dict(train)
+    values["time_sampler"] = values.pop("time_dist")
+    return hashlib.sha256(json.dumps(values, indent=2, sort_keys=True).encode()).hexdigest()[:10]
+
+
 def arm_train_config(config: QualityBenchConfig, arm: Arm, out_root: str) -> TrainConfig:
-    """The run configuration of an arm: for "pf" and "baseline" with the default bench configuration,
-    what ``patchforcing train --recipe fmnist-pf|fmnist-global --seed S`` builds (but the folder). The
-    folder's name holds a digest of everything but the folder."""
+    """The run configuration of an arm: its recipe with the arm's training seed and time distribution
+    and the bench's backbone, budget, schedule and precision. With the default bench configuration the
+    "pf" and "baseline" arms are what ``patchforcing train --recipe fmnist-pf|fmnist-global --seed S``
+    builds (but the folder). The folder's name holds a digest of everything but the folder."""
     if config.precision not in ("fp32", "bf16"):
         raise ValueError(f"resolve the bench's precision {config.precision!r} first (QualityBenchConfig.resolved)")
-    model = replace(ModelConfig(), image_size=28, in_channels=1, patch_size=config.patch_size, depth=config.depth,
-                    width=config.width, num_heads=config.num_heads, num_classes=10,
-                    time_mode="global" if arm.global_time else "patch", difficulty_head=not arm.global_time)
-    optim = OptimConfig(lr=config.lr, warmup_steps=config.warmup_steps, ema_decay=config.ema_decay,
-                        ema_warmup=config.ema_warmup, schedule=config.lr_schedule)
-    train = TrainConfig(model=model, data=DataConfig(data_dir=config.data_dir),
-                        time_sampler=TimeSamplerConfig(arm.time_sampler, dict(arm.params)), optim=optim,
-                        out_dir="", steps=config.train_steps, batch_size=config.batch_size, seed=arm.train_seed,
-                        precision=config.precision, log_every=50, sample_every=500, checkpoint_every=500,
-                        keep_checkpoints=2)
-    digest = hashlib.sha256(config_to_json(train).encode()).hexdigest()[:10]
-    return replace(train, out_dir=f"{out_root}/{arm.label}-seed{arm.train_seed}-{digest}")
+    setup = recipe_setup(RECIPE_ARMS["baseline" if arm.global_time else "pf"], seed=arm.train_seed)
+    optim = replace(setup.optim, lr=config.lr, warmup_steps=config.warmup_steps, ema_decay=config.ema_decay,
+                    ema_warmup=config.ema_warmup, schedule=config.lr_schedule)
+    setup = replace(setup, data=replace(setup.data, data_dir=config.data_dir), depth=config.depth,
+                    width=config.width, num_heads=config.num_heads, patch_size=config.patch_size,
+                    time_dist=arm.time_dist, time_dist_params=dict(arm.params), optim=optim,
+                    steps=config.train_steps, batch_size=config.batch_size, precision=config.precision, out_dir="")
+    train = train_config_for(setup, _train_data(config.data_dir))
+    return replace(train, out_dir=f"{out_root}/{arm.label}-seed{arm.train_seed}-{_digest(train)}")
 
 
-def _arms(config: QualityBenchConfig, label: str, sampler: str, params=(), global_time: bool = False) -> list[Arm]:
-    return [Arm(label, sampler, params, global_time, seed) for seed in config.train_seeds]
+def _arms(config: QualityBenchConfig, label: str, time_dist: str, params=(), global_time: bool = False) -> list[Arm]:
+    return [Arm(label, time_dist, params, global_time, seed) for seed in config.train_seeds]
 
 
 def plan_part(config: QualityBenchConfig, part: str) -> list[EvalSpec]:
@@ -180,7 +200,7 @@ def plan_part(config: QualityBenchConfig, part: str) -> list[EvalSpec]:
     runs: list[tuple[list[Arm], str, int]] = []
     if part == "timesamplers":
         runs = [(_arms(config, label, name, params), "euler-pf", config.nfe)
-                for label, name, params in TIME_SAMPLER_ARMS]
+                for label, name, params in TIME_DIST_ARMS]
     elif part == "sampling":
         runs = [(pf, s, config.nfe) for s in (*CONTROL_SAMPLERS, *PF_SAMPLERS)]  # the two controls first
         runs += [(baseline, "euler", n) for n in config.nfe_sweep]

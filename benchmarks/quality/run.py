@@ -1,4 +1,4 @@
-"""Training, adopting and scoring the arms of ``bench quality``, each cached on disk.
+"""Training, adopting and scoring the arms of the quality bench, each cached on disk.
 
 Arms train through :func:`patchforcing.train.train` in folders keyed by their configuration, so an
 interrupted arm resumes and a finished one is reused; a lock per arm lets bench processes running
@@ -8,7 +8,8 @@ only when nothing else is left. A finished run of
 original is never touched). Each finished evaluation is a JSON file keyed by (arm folder, sampler,
 NFE, sampling seed, image count, feature spaces); rerunning skips it. Every record says which machine
 and command produced it, so results merged from several machines stay attributed; :func:`load_results`
-reads the records of a results file of any version back.
+reads the records of a results file of any version back. Records name an arm's folder relative to the
+output folder (``arms/NAME``) and hold no machine's absolute path (:mod:`benchmarks.paths`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import json
 import shutil
 import signal
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
 import torch
 
-from benchmarks.quality.bench.plan import (
+from benchmarks.paths import portable_command, portable_path, record_root
+from benchmarks.quality.plan import (
     RECIPE_ARMS,
     Arm,
     EvalSpec,
@@ -31,8 +33,7 @@ from benchmarks.quality.bench.plan import (
     bench_config_from_dict,
 )
 from patchforcing.data import ArrayData
-from patchforcing.evaluation import evaluate_model
-from patchforcing.evaluation.metrics import BackgroundMasks, FeatureExtractor
+from patchforcing.evaluation import Evaluator
 from patchforcing.model import PatchForcingDiT
 from patchforcing.model.pretrained import latest_checkpoint, list_checkpoints
 from patchforcing.model.pretrained.folder import checkpoint_name
@@ -44,10 +45,12 @@ from patchforcing.train.data_parallel import Parallel
 from patchforcing.utils.io import file_lock
 from patchforcing.utils.io.json_file import write_json
 
-__all__ = ["ArmRecord", "EvalRecord", "Provenance", "Scorer", "BenchInterrupted", "Results", "load_record",
-           "load_results", "train_arm", "adopt_arm", "run_eval", "IMAGE_SEED_STRIDE"]
+__all__ = ["ArmRecord", "EvalRecord", "Provenance", "BenchInterrupted", "Results", "load_record",
+           "load_results", "portable_results", "run_name", "arm_folder", "train_arm", "adopt_arm", "run_eval",
+           "IMAGE_SEED_STRIDE", "PORTABLE_FIELDS"]
 
 IMAGE_SEED_STRIDE = 1_000_000  # sampling seed s uses image seeds s * stride + i
+PORTABLE_FIELDS = ("out_dir", "data_dir")  # config fields that may differ between machines sharing results
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class Provenance:
 class ArmRecord:
     label: str
     train_seed: int
-    run_dir: str
+    run_dir: str  # relative to the output folder: arms/NAME (run_name)
     train_seconds: float | None  # training-loop wall time of all its steps, over resumes (None: not recorded)
     val: dict
     machine: str = ""  # "" in files written before records were attributed
@@ -94,17 +97,6 @@ class EvalRecord:
         return self.arm, self.train_seed, self.sampler, self.nfe_requested, self.sample_seed
 
 
-@dataclass(frozen=True)
-class Scorer:
-    """What every evaluation is scored with: the extractors (the first is the primary feature space),
-    their reference features, and the background masks of the reference set."""
-
-    extractors: tuple[FeatureExtractor, ...]
-    references: tuple[torch.Tensor, ...]  # (M, D) per extractor
-    masks: BackgroundMasks
-    reference_background: float | None
-
-
 class BenchInterrupted(Exception):
     """SIGINT / SIGTERM stopped an arm's training (its checkpoint is saved; rerunning resumes)."""
 
@@ -136,9 +128,54 @@ class Results:
     spaces: tuple[tuple[str, str], ...]  # (extractor key, classifier name) per feature space, the primary first
 
 
+def run_name(run_dir: str | PurePath) -> str:
+    """An arm's folder as records name it, relative to the output folder: ``arms/NAME``. Files of older
+    versions hold ``OUT/arms/NAME``, absolute or relative to where the bench ran."""
+    return PurePath(*PurePath(run_dir).parts[-2:]).as_posix()
+
+
+def arm_folder(config: QualityBenchConfig, arm: ArmRecord) -> Path:
+    """Where the arm's folder is on this machine."""
+    return Path(config.out_dir) / arm.run_dir
+
+
+def _portable_record(values: dict[str, Any], root: Path) -> dict[str, Any]:
+    """A record's JSON form with its paths portable; ``root`` is what absolute ones are made relative to."""
+    out = dict(values)
+    if "run_dir" in out:
+        out["run_dir"] = run_name(out["run_dir"])
+    if out.get("adopted_from"):
+        out["adopted_from"] = portable_path(out["adopted_from"], root)
+    if out.get("command"):
+        out["command"] = portable_command(out["command"], root)
+    return out
+
+
+def portable_results(payload: dict) -> dict:
+    """A results payload with every path portable (:mod:`benchmarks.paths`): the absolute paths of files
+    written by older versions become relative to the output folder the file records (or shortened)."""
+    config = payload.get("config", {})
+    root = record_root(config.get("out_dir") or ".")
+    out = {**payload, "config": {**config, **{k: portable_path(config[k], root) for k in PORTABLE_FIELDS
+                                               if config.get(k)}},
+           "arms": [_portable_record(a, root) for a in payload.get("arms", [])],
+           "evals": [_portable_record(e, root) for e in payload.get("evals", [])]}
+    if "command" in payload:
+        out["command"] = portable_command(payload["command"], root)
+    if "commands" in payload:
+        out["commands"] = [portable_command(c, root) for c in payload["commands"]]
+    return out
+
+
+def _read_record(cls: type[Record], path: Path, config: QualityBenchConfig, made_by: Provenance) -> Record:
+    """A record cached on disk (beside its arm), its paths portable whatever version wrote it."""
+    return load_record(cls, _portable_record(json.loads(path.read_text()), record_root(config.out_dir)), made_by)
+
+
 def load_results(payload: dict) -> Results:
     """The records of a results payload; files from before records were attributed give every record the
-    file's machine and commands."""
+    file's machine and commands, and absolute paths of older files are made portable."""
+    payload = portable_results(payload)
     default = Provenance(payload.get("machine", ""), "; ".join(payload.get("commands", [payload.get("command", "")])))
     config = bench_config_from_dict(payload.get("config", {}))
     by_name = {name: key for key, name in payload.get("feature_names", {}).items()}
@@ -165,14 +202,14 @@ def train_arm(config: QualityBenchConfig, arm: Arm, data: ArrayData, device: tor
         if not held:
             return None
         if record_path.is_file() and latest_checkpoint(run.out_dir) is not None:
-            return load_record(ArmRecord, json.loads(record_path.read_text()), made_by)
+            return _read_record(ArmRecord, record_path, config, made_by)
         result = train(run, device=str(device), progress=progress, data=data, parallel=Parallel(compile=compile))
         if result.stopped_by_signal is not None:
             raise BenchInterrupted(result.stopped_by_signal,
                                    f"{signal.Signals(result.stopped_by_signal).name} stopped arm {arm.label} (train "
                                    f"seed {arm.train_seed}) after step {result.steps_done}; its checkpoint is in "
                                    f"{run.out_dir}: rerun the same command to resume")
-        record = ArmRecord(arm.label, arm.train_seed, run.out_dir, result.train_seconds, result.val,
+        record = ArmRecord(arm.label, arm.train_seed, run_name(run.out_dir), result.train_seconds, result.val,
                            made_by.machine, made_by.command)
         write_json(asdict(record), record_path)
     return record
@@ -222,32 +259,34 @@ def adopt_arm(config: QualityBenchConfig, arm: Arm, source: str | Path, made_by:
     target = Path(wanted.out_dir)
     with file_lock(_arm_lock(config, wanted.out_dir)):
         if (target / "arm.json").is_file():
-            return load_record(ArmRecord, json.loads((target / "arm.json").read_text()), made_by)
+            return _read_record(ArmRecord, target / "arm.json", config, made_by)
         if target.exists():
             raise ValueError(f"{where}: the arm's folder {target} already holds a partial training; remove it to "
                              "adopt the run, or drop --adopt to let the bench finish it")
         shutil.copytree(source, target, ignore=shutil.ignore_patterns(".lock"))
-        record = ArmRecord(arm.label, arm.train_seed, str(target), recorded_train_seconds(final),
+        shown = portable_path(source.resolve(), record_root(config.out_dir))
+        record = ArmRecord(arm.label, arm.train_seed, run_name(target), recorded_train_seconds(final),
                            _last_validation(source), made_by.machine,
-                           f"patchforcing train (run {source}, adopted by `{made_by.command}`)", str(source.resolve()))
+                           f"patchforcing train (run {shown}, adopted by `{made_by.command}`)", shown)
         write_json(asdict(record), target / "arm.json")
     return record
 
 
-def run_eval(config: QualityBenchConfig, spec: EvalSpec, arm: ArmRecord, scorer: Scorer, device: torch.device,
+def run_eval(config: QualityBenchConfig, spec: EvalSpec, arm: ArmRecord, evaluator: Evaluator,
              made_by: Provenance) -> EvalRecord:
-    """Generate and score one evaluation in every feature space, or read it from the cache."""
-    spaces = "+".join(e.key for e in scorer.extractors)
+    """Generate and score one evaluation in every feature space of ``evaluator`` (on its device), or
+    read it from the cache."""
+    spaces = "+".join(s.key for s in evaluator.spaces)
     name = f"{spec.sampler}{config.options_tag}-nfe{spec.nfe}-seed{spec.sample_seed}-n{config.num_images}-{spaces}.json"
-    path = Path(arm.run_dir) / "evals" / name
+    folder = arm_folder(config, arm)
+    path = folder / "evals" / name
     if path.is_file():
-        return load_record(EvalRecord, json.loads(path.read_text()), made_by)
-    model = PatchForcingDiT.from_pretrained(arm.run_dir, device=device)
+        return _read_record(EvalRecord, path, config, made_by)
+    model = PatchForcingDiT.from_pretrained(folder, device=evaluator.env.device)
     gen = GenerationConfig(sampler=config.sampler(spec.sampler), nfe=spec.nfe, num_images=config.num_images,
                            seed=spec.sample_seed * IMAGE_SEED_STRIDE, batch_size=config.eval_batch)
-    result = evaluate_model(model, gen, list(scorer.extractors), list(scorer.references), arm.run_dir, device,
-                            background=scorer.masks, reference_background=scorer.reference_background)
-    assert result is not None and result.nfe is not None  # one process: rank 0; a model's evaluation spends NFE
+    result = evaluator.score_model(model, gen, source=str(folder))
+    assert result.nfe is not None  # a model's evaluation spends NFE
     record = EvalRecord(spec.arm.label, spec.arm.train_seed, spec.sampler, spec.nfe, result.nfe, spec.sample_seed,
                         result.num_images, result.seconds, asdict(result.metrics),
                         {s.features: asdict(s.metrics) for s in result.scores}, result.background,

@@ -2,9 +2,10 @@
 text-conditioned."""
 
 from patchforcing._moved import install as _install_moved
+from patchforcing._moved import moved_names as _moved_names
 from patchforcing._version import __version__
 from patchforcing.core.path import broadcast_patches, interpolate, patchify, pool_patches, sample_path, unpatchify
-from patchforcing.core.time_dist import TIME_SAMPLERS, build_time_sampler
+from patchforcing.core.time_dist import TIME_DISTRIBUTIONS, build_time_distribution
 from patchforcing.model import (
     ModelConfig,
     ModelOutput,
@@ -23,29 +24,38 @@ from patchforcing.sampling import (
     Euler,
     EulerPF,
     Guidance,
+    HardestFirst,
     KnownContent,
     LookAhead,
     RandomControl,
+    Sampler,
     SampleResult,
     ScheduleMatrix,
-    dual_loop,
-    euler,
-    euler_pf,
-    lookahead,
     noise_for_seeds,
-    random_control,
-    schedule_matrix,
     uniform_schedule,
 )
+
+# the sampler functions of 0.1 (deprecated: each warns and calls its sampler config)
+from patchforcing.sampling.deprecated import dual_loop as dual_loop
+from patchforcing.sampling.deprecated import euler as euler
+from patchforcing.sampling.deprecated import euler_pf as euler_pf
+from patchforcing.sampling.deprecated import lookahead as lookahead
+from patchforcing.sampling.deprecated import random_control as random_control
+from patchforcing.sampling.deprecated import schedule_matrix as schedule_matrix
 from patchforcing.sampling.generation import GenerationConfig, generate, generate_batches
 
 _install_moved()  # old module paths (0.1) import with a DeprecationWarning
 
+__getattr__ = _moved_names(__name__, {
+    "TIME_SAMPLERS": "patchforcing.core.time_dist:TIME_DISTRIBUTIONS",
+    "build_time_sampler": "patchforcing.core.time_dist:build_time_distribution",
+})
 
 __all__ = ["GenerationConfig", "generate", "generate_batches", "ModelConfig", "ModelOutput", "PatchForcingDiT",
            "PatchForcingT2I", "TextCondition", "TextModelConfig", "load_model", "text_model_config_from_preset",
            "PatchModel", "model_config_from_preset", "broadcast_patches",
            "interpolate", "patchify", "pool_patches", "sample_path", "unpatchify", "Guidance", "SampleResult",
-           "euler", "euler_pf", "dual_loop", "lookahead", "random_control", "schedule_matrix", "KnownContent",
-           "SAMPLERS", "Euler", "EulerPF", "DualLoop", "LookAhead", "RandomControl", "ScheduleMatrix",
-           "noise_for_seeds", "uniform_schedule", "TIME_SAMPLERS", "build_time_sampler", "__version__"]
+           "KnownContent", "SAMPLERS", "Sampler", "Euler", "EulerPF", "DualLoop", "LookAhead", "RandomControl",
+           "HardestFirst", "ScheduleMatrix",
+           "noise_for_seeds", "uniform_schedule", "TIME_DISTRIBUTIONS", "build_time_distribution",
+           "__version__"]

@@ -1,7 +1,9 @@
-"""Module paths of release 0.1 that moved in the 0.2 layout, importable for one more release.
+"""Module paths and names of release 0.1 that moved in the 0.2 layout, usable for one more release.
 
-``import patchforcing.loss`` (an old path) imports ``patchforcing.core.loss`` and warns once with a
-:class:`DeprecationWarning` that names the new path; the old path is removed in 0.3.
+``import patchforcing.loss`` (an old path) imports ``patchforcing.core.loss`` and warns with a
+:class:`DeprecationWarning` that names the new path; a module whose names moved or were renamed
+sets ``__getattr__ = moved_names(__name__, {...})``, so reading an old name warns and returns the
+new object. Both are removed in 0.3.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import importlib.machinery
 import importlib.util
 import sys
 import warnings
+from collections.abc import Callable
 from types import FrameType, ModuleType
+from typing import Any
 
-__all__ = ["MOVED", "install"]
+__all__ = ["MOVED", "install", "moved_names"]
 
-MOVED = {  # old prefix -> new prefix; a sub-module of an old prefix moved with it
+MOVED = {  # old prefix -> new prefix; a sub-module of an old prefix moved with it (the longest prefix wins)
     "patchforcing.io": "patchforcing.utils.io",
     "patchforcing.limits": "patchforcing.utils.limits",
     "patchforcing.device": "patchforcing.utils.device",
@@ -36,6 +40,7 @@ MOVED = {  # old prefix -> new prefix; a sub-module of an old prefix moved with 
     "patchforcing.metrics": "patchforcing.evaluation.metrics",
     "patchforcing.analysis": "patchforcing.evaluation.analysis",
     "patchforcing.viz": "patchforcing.evaluation.viz",
+    "patchforcing.bench": "patchforcing.evaluation.speed",  # its quality bench is benchmarks/quality
     "patchforcing.bench.speed": "patchforcing.evaluation.speed.inference",
     "patchforcing.bench.train_speed": "patchforcing.evaluation.speed.training",
     "patchforcing.train.distributed": "patchforcing.train.data_parallel",
@@ -44,9 +49,9 @@ MOVED = {  # old prefix -> new prefix; a sub-module of an old prefix moved with 
 
 def new_name(name: str) -> str | None:
     """The module an old dotted path now lives at, or None when the path did not move."""
-    for old, new in MOVED.items():
+    for old in sorted(MOVED, key=len, reverse=True):
         if name == old or name.startswith(old + "."):
-            return new + name[len(old):]
+            return MOVED[old] + name[len(old):]
     return None
 
 
@@ -90,3 +95,18 @@ def install() -> None:
     """Put the finder first on ``sys.meta_path`` (once)."""
     if not any(isinstance(finder, _MovedFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _MovedFinder())  # before the path finder, which would load a second copy
+
+
+def moved_names(module: str, moved: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` serving the old names ``moved`` maps to ``"new.module:new_name"``."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in moved:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        where, _, new = moved[name].partition(":")
+        now = f"moved to {where}.{new}" if new == name else f"renamed {new} ({where}.{new})"
+        warnings.warn(f"{module}.{name} is {now}; the old name is removed in patchforcing 0.3",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(where), new)
+
+    return __getattr__

@@ -1,4 +1,7 @@
-"""``patchforcing bench speed``: forward cost of per-patch time and sampler overhead on this device."""
+"""``patchforcing bench speed``: forward cost of per-patch time and sampler overhead on this device.
+
+``bench quality`` and ``bench metrics`` only point to the repository's experiments, which are not
+installed with the package (``python -m benchmarks.quality`` from a checkout)."""
 
 from __future__ import annotations
 
@@ -67,17 +70,18 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     for name, module, what in _EXPERIMENTS:
         e = jobs.add_parser(name, help=f"{what} (an experiment of the repository: python -m {module})",
                             add_help=False, prefix_chars="\0")  # every option it is given is the experiment's
-        e.add_argument("options", nargs="*")
+        e.add_argument("options", nargs="*", help=f"the experiment's options (python -m {module} --help)")
         e.set_defaults(func=lambda args, module=module: _experiment_elsewhere(module))
 
 
+# experiments of the repository, outside the installed package: `bench NAME` only says how to run them
 _EXPERIMENTS = (("quality", "benchmarks.quality", "the paper's ablations at small scale"),
                 ("metrics", "benchmarks.metric_sensitivity", "how each feature space's FD responds to noise"))
 
 
 def _experiment_elsewhere(module: str) -> int:
-    raise ValueError(f"this experiment is not part of the installed package; from a checkout of the "
-                     f"repository run: python -m {module} --help")
+    raise ValueError(f"this experiment is not part of the installed package; from the root folder of a "
+                     f"checkout of the repository run: python -m {module} --help")
 
 
 def run_bench_speed(args: argparse.Namespace) -> int:

@@ -14,18 +14,18 @@ from patchforcing.cli.sampler_args import (
     guidance_from_args,
     sampler_from_args,
 )
+from patchforcing.evaluation.evaluator import DEFAULT_CLASSIFIER
 
 if TYPE_CHECKING:
     import torch
 
     from patchforcing.data import ImageArrays
-    from patchforcing.evaluation import PromptScoring
+    from patchforcing.evaluation import EvalOptions
     from patchforcing.evaluation.metrics import FeatureExtractor, QualityMetrics
-    from patchforcing.sampling.generation.prompts import PromptSet
 
-__all__ = ["add_eval_parser", "add_metric_arguments", "metric_setup", "metrics_table", "DEFAULT_CLASSIFIER"]
+__all__ = ["add_eval_parser", "add_metric_arguments", "eval_options", "metric_setup", "metrics_table",
+           "DEFAULT_CLASSIFIER"]
 
-DEFAULT_CLASSIFIER = "fmnist-classifier"
 
 
 def add_metric_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,26 +79,6 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_eval)
 
 
-def feature_names(args: argparse.Namespace) -> list[str]:
-    """The feature spaces the metric arguments ask for, by the name given (each once, in order)."""
-    if args.features == "inception":
-        return ["inception"]
-    return list(dict.fromkeys(args.classifier or [DEFAULT_CLASSIFIER]))
-
-
-def metric_setup(args: argparse.Namespace,
-                 device: torch.device | str) -> tuple[list[FeatureExtractor], list[torch.Tensor], ImageArrays]:
-    """(extractors, their reference features, reference data) from the shared metric arguments: one
-    extractor per name of :func:`feature_names`, in that order."""
-    from patchforcing.data import DataConfig, held_out_split, load_images
-    from patchforcing.evaluation.metrics import build_extractor, reference_features
-
-    data = load_images(DataConfig(source=args.reference, data_dir=args.data_dir, split=held_out_split(args.reference),
-                                  image_size=args.image_size))
-    extractors = [build_extractor(args.features, name, args.inception_weights, device) for name in feature_names(args)]
-    return extractors, [reference_features(e, data, args.cache_dir) for e in extractors], data
-
-
 def metrics_table(rows: list[tuple[str, QualityMetrics]]) -> str:
     """A plain-text table of named QualityMetrics."""
     width = max([24] + [len(name) for name, _ in rows])
@@ -108,35 +88,14 @@ def metrics_table(rows: list[tuple[str, QualityMetrics]]) -> str:
     return "\n".join(lines)
 
 
-def reference_prompts(data: ImageArrays) -> PromptSet:
-    """The first caption of every reference image, with its class name as the category."""
-    from patchforcing.sampling.generation.prompts import PromptSet
+def eval_options(args: argparse.Namespace) -> EvalOptions:
+    """The evaluation setup the shared metric arguments ask for (EvalOptions' defaults where not given)."""
+    from patchforcing.evaluation import EvalOptions
 
-    if not data.has_captions:
-        raise ValueError("--reference-prompts needs a reference set with captions (e.g. --reference emoji)")
-    names = data.class_names or tuple(str(i) for i in range(data.num_classes))
-    return PromptSet(tuple(c[0] for c in data.captions), tuple(names[int(y)] for y in data.labels))
-
-
-def prompt_scoring(args: argparse.Namespace, prompts: PromptSet, classifier: str,
-                   device: torch.device) -> PromptScoring:
-    """The alignment scores of ``--image-text``; category accuracy with the primary classifier when the
-    prompts name categories (its class names)."""
-    from patchforcing.evaluation import PromptScoring
-    from patchforcing.evaluation.metrics.alignment import AlignmentAccumulator
-    from patchforcing.evaluation.metrics.alignment_model import load_image_text_model
-    from patchforcing.evaluation.metrics.classifier import load_classifier
-
-    embedder = load_image_text_model(args.image_text, device)
-    if all(c is None for c in prompts.categories) or args.features != "classifier":
-        return PromptScoring(AlignmentAccumulator(embedder))
-    model = load_classifier(classifier, device)
-    names = model.meta.data.class_names if model.meta is not None else ()
-    unknown = sorted({c for c in prompts.categories if c not in names}, key=str)
-    if unknown:
-        raise ValueError(f"categories {unknown} are not classes of the classifier {classifier} ({', '.join(names)})")
-    return PromptScoring(AlignmentAccumulator(embedder, model),
-                         tuple(names.index(str(c)) for c in prompts.categories))
+    return EvalOptions(reference=args.reference, image_size=args.image_size, data_dir=args.data_dir,
+                       features=args.features, classifiers=tuple(args.classifier or EvalOptions.classifiers),
+                       inception_weights=args.inception_weights, cache_dir=args.cache_dir,
+                       image_text=getattr(args, "image_text", None) or EvalOptions.image_text)  # `eval` only
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -144,8 +103,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     import torch
 
-    from patchforcing.evaluation import evaluate_folder, evaluate_model
-    from patchforcing.evaluation.metrics import background_masks
+    from patchforcing.evaluation import Evaluator
     from patchforcing.model import load_model
     from patchforcing.sampling.generation import GenerationConfig
     from patchforcing.utils.device import resolve_device
@@ -157,33 +115,28 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     env = init_distributed(resolve_device(args.device))
-    extractors, references, data = metric_setup(args, env.device)
-    names = dict(zip((e.key for e in extractors), feature_names(args)))  # key -> the name given
-    masks = background_masks(data.images, data.labels, data.num_classes)
-    real_level = masks.level(data.images, data.labels)
+    evaluator = Evaluator.build(eval_options(args), env)
     if args.folder:
-        result = evaluate_folder(args.folder, extractors, references, data.image_size, data.channels, masks,
-                                 real_level)
+        result = evaluator.score_folder(args.folder)
         name = Path(args.folder).name
     else:
         model = load_model(args.checkpoint, ema=not args.raw_weights, device=env.device)
         load_text_encoder(model, args)
         sampler = sampler_from_args(args.sampler, args) if args.sampler else None
-        prompts = reference_prompts(data) if args.reference_prompts else prompts_from_args(args)
+        prompts = evaluator.reference_prompts() if args.reference_prompts else prompts_from_args(args)
         config = GenerationConfig(sampler=sampler, nfe=args.nfe, guidance=guidance_from_args(args),
                                   num_images=args.num, seed=args.seed, batch_size=args.batch_size,
                                   classes=tuple(args.classes) if args.classes else None,
                                   prompts=prompts.prompts if prompts else None, progress=env.is_main)
-        scoring = prompt_scoring(args, prompts, feature_names(args)[0], env.device) if prompts else None
-        evaluated = evaluate_model(model, config, extractors, references, str(args.checkpoint), env.device, env,
-                                   masks, real_level, scoring)
-        if evaluated is None:  # not rank 0: its features went to rank 0
-            return 0
-        result = evaluated
+        scoring = evaluator.prompt_scoring(prompts.categories) if prompts else None
+        result = evaluator.score_model(model, config, alignment=scoring, source=str(args.checkpoint))
         name = f"{config.resolved_sampler(model.config.time_mode).name} @ NFE {result.nfe}"
+    if not env.is_main:  # every rank has the result; one prints and writes it
+        return 0
+    names = evaluator.names
     print(metrics_table([(f"{name} [{names[s.features]}]", s.metrics) for s in result.scores]))
     spaces = ", ".join(f"{names[s.features]} = {s.features}" for s in result.scores)
-    print(f"{result.num_images} images vs {references[0].shape[0]} reference ({args.reference}); "
+    print(f"{result.num_images} images vs {evaluator.spaces[0].reference.shape[0]} reference ({args.reference}); "
           f"FD etc. in the feature space of each row's network (only Inception-v3 features give FID): {spaces}; "
           f"{result.seconds:.1f} s")
     if result.background is not None and result.reference_background is not None:
@@ -197,3 +150,20 @@ def run_eval(args: argparse.Namespace) -> int:
     record = {"command": "eval", "reference": args.reference, "feature_names": names, **result.to_dict()}
     print(f"wrote {write_json(record, args.out)}")
     return 0
+
+
+def metric_setup(args: argparse.Namespace,
+                 device: torch.device | str) -> tuple[list[FeatureExtractor], list[torch.Tensor], ImageArrays]:
+    """Deprecated (removed in 0.3): ``Evaluator.build(eval_options(args))`` owns the evaluation setup."""
+    import warnings
+
+    import torch
+
+    from patchforcing.evaluation import Evaluator
+    from patchforcing.utils.distributed import DistEnv
+
+    warnings.warn("patchforcing.cli.eval_cmd.metric_setup is deprecated; use patchforcing.evaluation.Evaluator",
+                  DeprecationWarning, stacklevel=2)
+    evaluator = Evaluator.build(eval_options(args), DistEnv(device=torch.device(device)))
+    assert evaluator.reference is not None  # built from options: it holds the reference images
+    return [s.extractor for s in evaluator.spaces], [s.reference for s in evaluator.spaces], evaluator.reference

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from patchforcing._version import __version__
@@ -16,9 +15,9 @@ from patchforcing.cli.convert_cmd import add_convert_parser
 from patchforcing.cli.encode_cmd import add_encode_parser
 from patchforcing.cli.eval_cmd import add_eval_parser
 from patchforcing.cli.export_cmd import add_export_parser
-from patchforcing.cli.recipes import expand_recipe
+from patchforcing.cli.program import run_program
 from patchforcing.cli.sample_cmd import add_sample_parser
-from patchforcing.cli.train_cmd import add_train_parser
+from patchforcing.cli.train_cmd import add_train_parser, given_options
 from patchforcing.cli.view_cmd import add_view_parser
 
 __all__ = ["build_parser", "main"]
@@ -44,30 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(expand_recipe(sys.argv[1:] if argv is None else argv))
-    from patchforcing.train.loop import NonFiniteLossError
-    from patchforcing.utils.io.atomic import DiskWriteError
-    from patchforcing.utils.runtime import keep_freed_memory
-
-    keep_freed_memory()
-
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError, NonFiniteLossError, DiskWriteError) as err:
-        print(f"patchforcing {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except MemoryError:  # a size the limits (patchforcing.utils.limits) could not foresee
-        print(f"patchforcing {args.command}: error: out of memory; use smaller sizes (--batch-size, --num, the model)",
-              file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly, as Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
-        return 1
-    except OSError as err:
-        print(f"patchforcing {args.command}: error: {err.strerror or err} ({err.filename or 'file'})", file=sys.stderr)
-        return 2
-
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    if args.command == "train":  # a recipe keeps its values of the options not given
+        args.given = given_options(argv[argv.index("train") + 1:])
+    return run_program(f"patchforcing {args.command}", lambda: args.func(args),
+                       sizes="--batch-size, --num, the model")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,12 +1,15 @@
 """``patchforcing sample``: images from a checkpoint with any sampler, an NFE budget, guidance,
-inpainting, denoising traces and sampler comparisons. One seed per image; images are written batch
-by batch, so any ``--num`` runs in bounded memory."""
+inpainting, denoising traces and sampler comparisons, written as a sample folder
+(:func:`~patchforcing.sampling.generation.write_sample_folder`: one seed per image, written batch by
+batch, so any ``--num`` runs in bounded memory)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from patchforcing._moved import moved_names
 from patchforcing.cli.common import HelpFormatter, int_list, nonneg_int, positive_int
 from patchforcing.cli.prompt_args import add_prompt_arguments, load_text_encoder, prompts_from_args
 from patchforcing.cli.sampler_args import (
@@ -18,11 +21,11 @@ from patchforcing.cli.sampler_args import (
 )
 from patchforcing.model.shipped import SHIPPED
 
-__all__ = ["add_sample_parser", "add_checkpoint_argument", "run_sample", "MANIFEST", "GRID_IMAGES"]
+if TYPE_CHECKING:
+    from patchforcing.evaluation.viz import ComparedSampler
+    from patchforcing.sampling.generation import SampleFolder
 
-MANIFEST = "samples.jsonl"  # one line per image written: seed, label, file, NFE (what `eval --folder` reads)
-GRID_IMAGES = 100  # the contact sheet shows at most this many images
-COMPARE_IMAGES = 100
+__all__ = ["add_sample_parser", "add_checkpoint_argument", "run_sample"]
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -100,27 +103,6 @@ def _matrix(path_text: str):
     return matrix.double()
 
 
-def _sample_output():
-    """What `sample` writes into --out; ``samples.jsonl`` (or ``compare.png``) marks a folder as its own."""
-    from patchforcing.utils.io.destination import OutputKind, names
-
-    return OutputKind("a sample folder", (MANIFEST, "compare.png"),
-                      names(MANIFEST, "images", "grid.png", "compare.png", "trace", *sampler_names(),
-                            patterns=(r"grid_rank\d+\.png",)))
-
-
-def _clear_out(out: Path, env) -> None:
-    """Remove an earlier `sample` output (checked by check_output_folder) on rank 0, before any rank writes."""
-    import torch.distributed as dist
-
-    from patchforcing.utils.io.destination import clear_output_folder
-
-    if env.is_main:
-        clear_output_folder(out, _sample_output())
-    if env.distributed:
-        dist.barrier()
-
-
 def _known(args: argparse.Namespace, config, num: int, device):
     """KnownContent from --inpaint/--mask (white = generate); both must have the model's image size."""
     import numpy as np
@@ -155,8 +137,6 @@ def _samplers(args: argparse.Namespace, known, num_patches: int) -> dict:
 
     if args.compare and args.sampler:
         raise ValueError("--compare names its samplers; drop --sampler")
-    if args.compare and args.num > COMPARE_IMAGES:
-        raise ValueError(f"--compare shows every image in one picture: use --num <= {COMPARE_IMAGES}")
     matrix_given = known is not None or args.matrix is not None
     if args.compare:
         names = args.compare
@@ -176,89 +156,71 @@ def _samplers(args: argparse.Namespace, known, num_patches: int) -> dict:
     return out
 
 
+def _speed(name: str, run: SampleFolder | ComparedSampler, budget: int | None, device) -> str:
+    """What one sampler made on this rank: images, steps, NFE against the budget, and speed."""
+    asked = "" if budget is None else f" (budget {budget}{'' if run.nfe == budget else ', closest reachable'})"
+    return (f"{name}: {run.count} images, {run.steps} steps, NFE {run.nfe}{asked}, "
+            f"{run.count / max(run.seconds, 1e-9):.1f} images/s on {device}")
+
+
 def run_sample(args: argparse.Namespace) -> int:
     import dataclasses
-    import time
 
     import torch
 
     from patchforcing.data.latent.decode import image_decoder
-    from patchforcing.evaluation.viz import save_compare_grid, save_trace
+    from patchforcing.evaluation.viz import write_comparison, write_trace
     from patchforcing.model import load_model
     from patchforcing.sampling.generation import (
+        GRID_IMAGES,
+        MANIFEST,
         GenerationConfig,
-        ImageRecord,
-        generate_batches,
-        merge_records,
-        rank_seeds,
+        check_sample_folder,
+        write_sample_folder,
     )
-    from patchforcing.sampling.generation.prompts import prompt_slug
     from patchforcing.utils.device import resolve_device
     from patchforcing.utils.distributed import init_distributed
-    from patchforcing.utils.io.destination import check_output_folder
-    from patchforcing.utils.io.images import save_grid, save_images
 
     if args.threads:
         torch.set_num_threads(args.threads)
     env = init_distributed(resolve_device(args.device))  # under torchrun each rank takes a range of the seeds
-    device = env.device
     out = Path(args.out)
-    replacing = check_output_folder(out, _sample_output(), args.overwrite)  # before any work; cleared below
-    model = load_model(args.checkpoint, ema=not args.raw_weights, device=device)
+    check_sample_folder(out, args.overwrite)  # before any work; an earlier output is replaced when writing
+    model = load_model(args.checkpoint, ema=not args.raw_weights, device=env.device)
     load_text_encoder(model, args)
     c = model.config
-    decode = image_decoder(c, args.vae, device)
-    known = _known(args, c, min(args.batch_size, args.num), device)
+    decode = image_decoder(c, args.vae, env.device)
+    known = _known(args, c, min(args.batch_size, args.num), env.device)
     prompts = prompts_from_args(args)
-    base = GenerationConfig(steps=args.steps, nfe=args.nfe, guidance=guidance_from_args(args), num_images=args.num,
-                            seed=args.seed, classes=tuple(args.classes) if args.classes else None,
-                            prompts=prompts.prompts if prompts else None,
-                            batch_size=args.batch_size if known is None else args.num, progress=env.is_main)
-    seeds = rank_seeds(base, env)
+    config = GenerationConfig(steps=args.steps, nfe=args.nfe, guidance=guidance_from_args(args), num_images=args.num,
+                              seed=args.seed, classes=tuple(args.classes) if args.classes else None,
+                              prompts=prompts.prompts if prompts else None,
+                              batch_size=args.batch_size if known is None else args.num, progress=env.is_main)
     samplers = _samplers(args, known, c.num_patches)
-    if replacing:
-        _clear_out(out, env)
-    rows = []
-    for name, sampler in samplers.items():
-        config = dataclasses.replace(base, sampler=sampler)
-        folder = out / name if args.compare else out
-        start, records = time.perf_counter(), []
-        shown: list[torch.Tensor] = []  # the first batches, for the grid
-        spent = steps = 0
-        for batch in generate_batches(model, config, device, decode, seeds=seeds):
-            spent, steps = batch.nfe, batch.steps
-            if len(shown) * config.batch_size < (COMPARE_IMAGES if args.compare else GRID_IMAGES):
-                shown.append(batch.images)
-            if args.compare:
-                continue
-            texts: list[str | None] = list(batch.prompts) if batch.prompts else [None] * len(batch.seeds)
-            files = [f"seed{s:06d}_" + (prompt_slug(text) if text else f"class{int(label)}")
-                     for s, label, text in zip(batch.seeds, batch.labels, texts)]
-            save_images(batch.images, out / "images", files)
-            records += [ImageRecord(s, int(label), f"images/{f}.png", batch.nfe, text)
-                        for s, label, text, f in zip(batch.seeds, batch.labels, texts, files)]
-        seconds = time.perf_counter() - start
-        label = name or config.resolved_sampler(c.time_mode).name
-        budget = "" if args.nfe is None else f" (budget {args.nfe}{'' if spent == args.nfe else ', closest reachable'})"
-        print(f"{label}: {len(seeds)} images, {steps} steps, NFE {spent}{budget}, "
-              f"{len(seeds) / max(seconds, 1e-9):.1f} images/s on {device}")
-        images = torch.cat(shown) if shown else torch.zeros(0)
-        if args.trace and len(seeds):
-            first = dataclasses.replace(config, num_images=min(args.trace, args.num), progress=False)
-            result = next(generate_batches(model, first, device, decode, trace=True))
-            written = save_trace(result.trace, folder / "trace", list(range(first.num_images)))
-            print(f"wrote {len(written)} trace files in {folder / 'trace'}")
-        if args.compare:
-            rows.append((f"{label} NFE {spent}", images))
-            continue
-        merged = merge_records(records, env, out / MANIFEST)
-        if len(seeds):
-            grid = out / f"grid{'' if env.is_main else f'_rank{env.rank}'}.png"
-            save_grid(images[:GRID_IMAGES], grid, nrow=args.nrow, scale=2)
-            print(f"wrote {grid}{'' if len(seeds) <= GRID_IMAGES else f' (first {GRID_IMAGES})'} and "
-                  f"{len(seeds)} PNGs in {out / 'images'}")
-        if merged is not None:
-            print(f"wrote {out / MANIFEST} ({len(merged)} images)")
-    if rows:
-        print(f"wrote {save_compare_grid(rows, out / 'compare.png')}")
+    if args.compare:
+        comparison = write_comparison(model, config, samplers, out, decode=decode, env=env, overwrite=args.overwrite,
+                                      trace=args.trace)
+        for row in comparison.samplers:
+            print(_speed(row.name, row, args.nfe, env.device))
+            if row.trace:
+                print(f"wrote {len(row.trace)} trace files in {out / row.name / 'trace'}")
+        print(f"wrote {comparison.path}")
+        return 0
+    (sampler,) = samplers.values()
+    config = dataclasses.replace(config, sampler=sampler)
+    written = write_sample_folder(model, config, out, decode=decode, env=env, overwrite=args.overwrite,
+                                  nrow=args.nrow)
+    print(_speed(written.sampler, written, args.nfe, env.device))
+    if args.trace and written.count:
+        traced = write_trace(model, config, out / "trace", args.trace, decode=decode, device=env.device)
+        print(f"wrote {len(traced)} trace files in {out / 'trace'}")
+    if written.grid is not None:
+        print(f"wrote {written.grid}{'' if written.count <= GRID_IMAGES else f' (first {GRID_IMAGES})'} and "
+              f"{written.count} PNGs in {out / 'images'}")
+    if written.manifest is not None:
+        print(f"wrote {out / MANIFEST} ({len(written.manifest)} images)")
     return 0
+
+
+__getattr__ = moved_names(__name__, {name: f"patchforcing.sampling.generation:{name}"
+                                      for name in ("MANIFEST", "GRID_IMAGES")})

@@ -1,4 +1,5 @@
-"""``patchforcing train``: build the config from flags, print it with --dry-run, or train / resume."""
+"""``patchforcing train``: map the flags to a :class:`TrainSetup` (over a recipe's, when one is named),
+print the resolved config with --dry-run, or train / resume."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import argparse
 import json
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+from patchforcing._moved import moved_names
 from patchforcing.cli.common import (
     HelpFormatter,
     key_value,
@@ -17,38 +21,39 @@ from patchforcing.cli.common import (
     positive_int,
     unit_float,
 )
-from patchforcing.cli.recipes import RECIPES
 from patchforcing.core.loss import LossConfig
-from patchforcing.core.time_dist import TIME_SAMPLERS
+from patchforcing.core.time_dist import TIME_DISTRIBUTIONS
 from patchforcing.data import BAD_FILE_POLICIES, BUILTIN_SOURCES, ArrayData, DataConfig, load_dataset
-from patchforcing.model import (
-    PRESETS,
-    TEXT_PRESETS,
-    ModelConfig,
-    TextModelConfig,
-    model_config_from_preset,
-    text_model_config_from_preset,
-)
-from patchforcing.train.config import (
-    LR_SCHEDULES,
-    OptimConfig,
-    TextConfig,
-    TimeSamplerConfig,
-    TrainConfig,
-    config_to_json,
-)
+from patchforcing.model import PRESETS, TEXT_PRESETS
+from patchforcing.train.config import LR_SCHEDULES, OptimConfig, TextConfig, TrainConfig, config_to_json
 from patchforcing.train.data_parallel import STRATEGIES, Parallel
+from patchforcing.train.recipes import RECIPES, recipe_setup
+from patchforcing.train.setup import TrainSetup, train_config_for
 from patchforcing.utils.device import PRECISION_CHOICES, resolve_device, resolve_precision
 
-__all__ = ["add_train_parser", "run_train", "build_train_config", "TEXT_LTG_LOC"]
-
-TEXT_LTG_LOC = 0.5  # the authors' LTG location for text-to-image (SPEC.md section 3)
+__all__ = ["add_train_parser", "run_train", "build_train_config", "train_setup", "given_options"]
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train or resume a model", allow_abbrev=False, formatter_class=HelpFormatter,
                        description="Train a Patch Forcing model (or the global-time baseline). Rerun the same "
                        "command to resume from the last checkpoint; SIGINT/SIGTERM save one and exit.")
+    _add_arguments(p)
+    p.set_defaults(func=run_train, given=None)
+
+
+def given_options(argv: list[str]) -> frozenset[str]:
+    """The options ``argv`` (what follows ``train``) gives, by destination: parsed once more with every
+    default suppressed, so that only what was typed lands in the namespace. A recipe keeps its values
+    of the others."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    _add_arguments(parser)
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return frozenset(vars(parser.parse_args(argv)))
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="fashion-mnist",
                    help="'fashion-mnist', 'emoji' (colour, 32 px by default), an image folder, or an .npz file")
     p.add_argument("--data-dir", help="where a built-in data set is installed (default: its usual place)")
@@ -59,8 +64,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                    help="image folders: 'error' lists every unusable file and stops; 'skip' leaves them "
                    "out, names each and prints the count")
     p.add_argument("--recipe", choices=sorted(RECIPES),
-                   help="a named set of the flags below (flags given as well override it): "
-                   + "; ".join(f"{name}: {text}" for name, (_, text) in sorted(RECIPES.items())))
+                   help="a named training recipe (patchforcing.train.recipes; flags given as well override its "
+                   "values): "
+                   + "; ".join(f"{name}: {text}" for name, text in sorted(RECIPES.items())))
     p.add_argument("--preset", choices=sorted(PRESETS) + sorted(TEXT_PRESETS),
                    help="backbone size (default: S/4, or T2I-S/4 with --text)")
     p.add_argument("--depth", type=positive_int, help="transformer blocks (default: the preset's)")
@@ -69,10 +75,13 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patch-size", type=positive_int, help="patch size p in pixels (default: the preset's)")
     p.add_argument("--baseline", action="store_true",
                    help="global-time SiT-style baseline: one time per image, no difficulty head")
-    p.add_argument("--time-sampler", choices=sorted(TIME_SAMPLERS),
-                   help="default: ltg (Patch Forcing) or uniform (--baseline)")
-    p.add_argument("--ts-param", type=key_value, action="append", default=[], metavar="NAME=VALUE",
-                   help="time-sampler parameter, e.g. std=0.6 loc=0.7 sharpness=4")
+    p.add_argument("--time-dist", choices=sorted(TIME_DISTRIBUTIONS),
+                   help="training time distribution; default: ltg (Patch Forcing) or uniform (--baseline)")
+    p.add_argument("--time-dist-param", type=key_value, action="append", default=[], metavar="NAME=VALUE",
+                   help="time distribution parameter, e.g. std=0.6 loc=0.7 sharpness=4 (adds to a recipe's)")
+    p.add_argument("--time-sampler", choices=sorted(TIME_DISTRIBUTIONS), help="deprecated name of --time-dist")
+    p.add_argument("--ts-param", type=key_value, action="append", metavar="NAME=VALUE",
+                   help="deprecated name of --time-dist-param")
     p.add_argument("--unconditional", action="store_true", help="ignore class labels")
     t = p.add_argument_group("text-to-image (--text)")
     t.add_argument("--text", action="store_true",
@@ -125,89 +134,116 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     p.add_argument("--dry-run", action="store_true", help="print the resolved configuration and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_train)
 
 
-def _data_config(args: argparse.Namespace) -> DataConfig:
-    """The data section; options that only apply to some sources are refused where they would
-    otherwise be silently ignored."""
-    folder = args.data not in BUILTIN_SOURCES and not args.data.endswith(".npz")
-    if args.data_dir is not None and args.data not in BUILTIN_SOURCES:
+_SETUP_FIELDS: dict[str, tuple[str, str]] = {  # option -> (section of TrainSetup, "" for the setup itself; field)
+    "data": ("data", "source"), "data_dir": ("data", "data_dir"), "image_size": ("data", "image_size"),
+    "channels": ("data", "channels"), "on_bad_file": ("data", "on_bad_file"),
+    "preset": ("", "preset"), "depth": ("", "depth"), "width": ("", "width"), "heads": ("", "num_heads"),
+    "patch_size": ("", "patch_size"), "baseline": ("", "baseline"), "unconditional": ("", "unconditional"),
+    "steps": ("", "steps"), "batch_size": ("", "batch_size"), "seed": ("", "seed"), "out": ("", "out_dir"),
+    "log_every": ("", "log_every"), "sample_every": ("", "sample_every"),
+    "checkpoint_every": ("", "checkpoint_every"), "keep_checkpoints": ("", "keep_checkpoints"),
+    "on_nonfinite": ("", "on_nonfinite"),
+    "lr": ("optim", "lr"), "weight_decay": ("optim", "weight_decay"), "warmup": ("optim", "warmup_steps"),
+    "grad_clip": ("optim", "grad_clip"), "ema_decay": ("optim", "ema_decay"),
+    "ema_warmup": ("optim", "ema_warmup"), "lr_schedule": ("optim", "schedule"),
+    "nll_weight": ("loss", "nll_weight"), "label_dropout": ("loss", "label_dropout"),
+    "text_layer": ("text", "layer"), "text_max_length": ("text", "max_length"),
+    "text_min_count": ("text", "min_count"),
+}
+
+
+def _given(args: argparse.Namespace) -> frozenset[str]:
+    """The options the command line gave (:func:`given_options`, filled in by ``main``). A namespace
+    parsed without it counts every option with a value, which is exact unless a recipe is named."""
+    if args.given is not None:
+        return args.given
+    if args.recipe is not None:
+        raise ValueError("--recipe needs to know which options were given: run the command through "
+                         "patchforcing.cli.main.main")
+    return frozenset(dest for dest, value in vars(args).items() if value is not None)
+
+
+def _check_data(data: DataConfig) -> None:
+    """Options that only apply to some sources are refused where they would otherwise be silently ignored."""
+    folder = data.source not in BUILTIN_SOURCES and not data.source.endswith(".npz")
+    if data.data_dir is not None and data.source not in BUILTIN_SOURCES:
         raise ValueError(f"--data-dir only applies to the built-in data sets ({', '.join(BUILTIN_SOURCES)})")
-    if not folder and (args.channels is not None or args.on_bad_file != "error"):
+    if not folder and (data.channels is not None or data.on_bad_file != "error"):
         raise ValueError("--channels and --on-bad-file only apply to image folders")
-    return DataConfig(source=args.data, data_dir=args.data_dir, image_size=args.image_size,
-                      channels=args.channels, on_bad_file=args.on_bad_file)
 
 
-def _precision(args: argparse.Namespace) -> str:
+def _precision(requested: str, out_dir: str, device: str) -> str:
     """The resolved --precision; ``auto`` keeps the precision of a run being resumed."""
-    saved = Path(args.out) / "config.json"
-    if args.precision == "auto" and saved.is_file():
+    saved = Path(out_dir) / "config.json"
+    if requested == "auto" and saved.is_file():
         try:
             return str(json.loads(saved.read_text())["precision"])
         except (OSError, ValueError, KeyError, TypeError):
             pass  # an unreadable run config is reported by the resume check with its own message
-    return resolve_precision(args.precision, resolve_device(args.device))
+    return resolve_precision(requested, resolve_device(device))
+
+
+def _old_name(old: str, new: str) -> None:
+    print(f"patchforcing train: {old} is deprecated; use {new} (the old name is removed in patchforcing 0.3)",
+          file=sys.stderr)
+
+
+def _time_dist(args: argparse.Namespace, given: frozenset[str], base: TrainSetup) -> dict[str, Any]:
+    """The setup's time distribution fields: the name given (or the base's), parameters added to the base's."""
+    name = base.time_dist
+    if "time_sampler" in given:
+        if "time_dist" in given:
+            raise ValueError("--time-sampler is the old name of --time-dist: give one of them")
+        _old_name("--time-sampler", "--time-dist")
+        name = args.time_sampler
+    if "time_dist" in given:
+        name = args.time_dist
+    pairs = list(args.time_dist_param) if "time_dist_param" in given else []
+    if "ts_param" in given:
+        _old_name("--ts-param", "--time-dist-param")
+        pairs += args.ts_param
+    keys = [k for k, _ in pairs]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise ValueError(f"--time-dist-param {', '.join(repeated)} given more than once")
+    return {"time_dist": name, "time_dist_params": {**base.time_dist_params, **dict(pairs)}}
+
+
+def _text(args: argparse.Namespace, given: frozenset[str], base: TrainSetup) -> TextConfig | None:
+    """The text section: the base's (a text recipe), or the built-in encoder with --text, changed by the
+    options given."""
+    if not args.text and base.text is None:
+        return None
+    text = base.text or TextConfig()
+    if "text_encoder" in given:
+        pretrained = args.text_encoder != "builtin"
+        text = replace(text, encoder="pretrained" if pretrained else "builtin",
+                       pretrained_path=str(Path(args.text_encoder).resolve()) if pretrained else None)
+    return text
+
+
+def train_setup(args: argparse.Namespace) -> TrainSetup:
+    """The run's choices: the recipe's (or the defaults), changed by every option given."""
+    given = _given(args)
+    base = recipe_setup(args.recipe) if args.recipe is not None else TrainSetup()
+    changes: dict[str, dict[str, Any]] = {"": {}, "data": {}, "optim": {}, "loss": {}, "text": {}}
+    for dest in sorted(given & _SETUP_FIELDS.keys()):
+        section, name = _SETUP_FIELDS[dest]
+        changes[section][name] = getattr(args, dest)
+    text = _text(args, given, base)
+    setup = replace(base, **changes[""], data=replace(base.data, **changes["data"]),
+                    optim=replace(base.optim, **changes["optim"]), loss=replace(base.loss, **changes["loss"]),
+                    text=None if text is None else replace(text, **changes["text"]),
+                    **_time_dist(args, given, base))
+    _check_data(setup.data)
+    return replace(setup, precision=_precision(args.precision, setup.out_dir, args.device))
 
 
 def build_train_config(args: argparse.Namespace, data: ArrayData | None = None) -> TrainConfig:
-    """The run's config from the flags; ``data`` (loaded from the flags if None) sets image size,
-    channels and classes."""
-    data_config = _data_config(args)
-    arrays = data if data is not None else load_dataset(data_config)
-    size, channels, classes = arrays.image_size, arrays.channels, arrays.num_classes
-    overrides = {k: v for k, v in (("depth", args.depth), ("width", args.width), ("num_heads", args.heads),
-                                   ("patch_size", args.patch_size)) if v is not None}
-    time = {"time_mode": "global" if args.baseline else "patch", "difficulty_head": not args.baseline}
-    model: ModelConfig | TextModelConfig
-    text: TextConfig | None = None
-    if args.text:
-        text, model = _text_model(args, arrays, time, overrides)
-    else:
-        if args.preset in TEXT_PRESETS:
-            raise ValueError(f"--preset {args.preset} is a text-to-image model: add --text")
-        model = model_config_from_preset(args.preset or "S/4", image_size=size, in_channels=channels,
-                                         num_classes=0 if args.unconditional else classes, **time, **overrides)
-    sampler = args.time_sampler or ("uniform" if args.baseline else "ltg")
-    repeated = sorted({k for k, _ in args.ts_param if [n for n, _ in args.ts_param].count(k) > 1})
-    if repeated:
-        raise ValueError(f"--ts-param {', '.join(repeated)} given more than once")
-    params = dict(args.ts_param)
-    if args.text and sampler == "ltg":
-        params.setdefault("loc", TEXT_LTG_LOC)
-    return TrainConfig(
-        model=model, text=text, data=data_config, time_sampler=TimeSamplerConfig(sampler, params),
-        loss=LossConfig(nll_weight=args.nll_weight, label_dropout=args.label_dropout),
-        optim=OptimConfig(lr=args.lr, weight_decay=args.weight_decay, warmup_steps=args.warmup,
-                          grad_clip=args.grad_clip, ema_decay=args.ema_decay, ema_warmup=args.ema_warmup,
-                          schedule=args.lr_schedule),
-        out_dir=args.out, steps=args.steps, batch_size=args.batch_size, seed=args.seed, precision=_precision(args),
-        log_every=args.log_every, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
-        keep_checkpoints=args.keep_checkpoints, on_nonfinite=args.on_nonfinite)
-
-
-def _text_model(args: argparse.Namespace, data: ArrayData, time: dict, overrides: dict
-                ) -> tuple[TextConfig, TextModelConfig]:
-    """The text section and the text-to-image model config (its input size from the run's encoder)."""
-    from patchforcing.train.text import build_text_encoder
-
-    if args.preset is not None and args.preset not in TEXT_PRESETS:
-        raise ValueError(f"--text needs a text-to-image preset ({', '.join(sorted(TEXT_PRESETS))}), "
-                         f"not {args.preset}")
-    if args.unconditional:
-        raise ValueError("--text and --unconditional exclude each other (a text model drops captions with "
-                         "--label-dropout)")
-    pretrained = args.text_encoder != "builtin"
-    text = TextConfig(encoder="pretrained" if pretrained else "builtin",
-                      pretrained_path=str(Path(args.text_encoder).resolve()) if pretrained else None,
-                      layer=args.text_layer, min_count=args.text_min_count, max_length=args.text_max_length)
-    encoder = build_text_encoder(text, data)
-    model = text_model_config_from_preset(
-        args.preset or "T2I-S/4", image_size=data.image_size, in_channels=data.channels,
-        text_vocab_size=encoder.vocab_size, text_feature_dim=encoder.feature_dim or 0,
-        max_text_length=encoder.max_length, **time, **overrides)
-    return text, model
+    """The run's config from the flags; ``data`` is the loaded data set (loaded here if None)."""
+    return train_config_for(train_setup(args), data)
 
 
 def _report_skipped(data: ArrayData) -> None:
@@ -225,9 +261,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = load_dataset(_data_config(args))
+    setup = train_setup(args)
+    data = load_dataset(setup.data)
     _report_skipped(data)
-    config = build_train_config(args, data)
+    config = train_config_for(setup, data)
     if args.dry_run:
         print(config_to_json(config))
         return 0
@@ -245,3 +282,6 @@ def run_train(args: argparse.Namespace) -> int:
     for key, value in result.val.items():
         print(f"{key}: {value:.5f}" if value is not None else f"{key}: -")
     return 0
+
+
+__getattr__ = moved_names(__name__, {"TEXT_LTG_LOC": "patchforcing.train.setup:TEXT_LTG_LOC"})

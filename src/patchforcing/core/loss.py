@@ -16,7 +16,7 @@ import torch
 from patchforcing.core.condition import Condition, drop_condition
 from patchforcing.core.path import num_patches, pool_patches, sample_path
 from patchforcing.core.protocol import PatchModel
-from patchforcing.core.time_dist import TimeSampler
+from patchforcing.core.time_dist import TimeDistribution
 
 __all__ = ["LossConfig", "LossOutput", "flow_loss", "patch_forcing_loss"]
 
@@ -60,7 +60,7 @@ def flow_loss(v: torch.Tensor, u: torch.Tensor, logvar: torch.Tensor | None, pat
     return LossOutput(loss=mse + config.nll_weight * nll, mse=mse, nll=nll, per_patch_mse=per_patch)
 
 
-def patch_forcing_loss(model: PatchModel, x1: torch.Tensor, y: Condition, time_sampler: TimeSampler,
+def patch_forcing_loss(model: PatchModel, x1: torch.Tensor, y: Condition, time_dist: TimeDistribution,
                        generator: torch.Generator | None = None, config: LossConfig = LossConfig(),
                        rows: slice | None = None, global_batch: int | None = None) -> LossOutput:
     """Draw per-patch times and noise, drop labels to null, and evaluate the objective.
@@ -71,7 +71,7 @@ def patch_forcing_loss(model: PatchModel, x1: torch.Tensor, y: Condition, time_s
     p = model.config.patch_size
     B = global_batch or x1.shape[0]
     rows = rows or slice(0, B)
-    t = time_sampler(B, num_patches(x1.shape[-2], x1.shape[-1], p), device=x1.device, generator=generator)[rows]
+    t = time_dist(B, num_patches(x1.shape[-2], x1.shape[-1], p), device=x1.device, generator=generator)[rows]
     gen_device = generator.device if generator is not None else x1.device
     noise = torch.randn((B, *x1.shape[1:]), generator=generator, device=gen_device, dtype=x1.dtype)[rows].to(x1.device)
     drop = torch.rand(B, generator=generator, device=gen_device)[rows].to(x1.device) < config.label_dropout

@@ -1,8 +1,10 @@
-"""Training-time samplers: each returns a per-patch time t of shape (B, N) in [0, 1].
+"""Training time distributions: each draws a per-patch time t of shape (B, N) in [0, 1].
 
-Every sampler has one signature, ``sampler(batch, num_patches, *, device, dtype, generator)``.
-A global sampler is the broadcast case (all N entries equal), not a second code path.
-Names and defaults follow the paper (SPEC.md section 3).
+They are called "time samplers" in the paper; here they are *distributions*, so that "sampler"
+names only the image samplers of :mod:`patchforcing.sampling`. Every distribution has one
+signature, ``dist(batch, num_patches, *, device, dtype, generator)``. A global distribution is the
+broadcast case (all N entries equal), not a second code path. Names and defaults follow the paper
+(SPEC.md section 3).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import torch
 
+from patchforcing._moved import moved_names
+
 __all__ = [
-    "TimeSampler",
+    "TimeDistribution",
     "GlobalUniform",
     "GlobalLogitNormal",
     "Independent",
@@ -23,13 +27,13 @@ __all__ = [
     "GaussianMean",
     "TruncatedGaussian",
     "LTG",
-    "TIME_SAMPLERS",
-    "build_time_sampler",
-    "time_sampler_spec",
+    "TIME_DISTRIBUTIONS",
+    "build_time_distribution",
+    "time_distribution_spec",
 ]
 
 
-class TimeSampler(Protocol):
+class TimeDistribution(Protocol):
     name: ClassVar[str]
     is_global: ClassVar[bool]
     __dataclass_fields__: ClassVar[dict[str, Field[Any]]]  # a (frozen) dataclass of its parameters
@@ -179,32 +183,43 @@ class LTG:
         return t.to(dtype)
 
 
-TIME_SAMPLERS: dict[str, type] = {
+TIME_DISTRIBUTIONS: dict[str, type] = {
     cls.name: cls
     for cls in (GlobalUniform, GlobalLogitNormal, Independent, SRM, GaussianMean, TruncatedGaussian, LTG)
 }
 
 
-def build_time_sampler(name: str, params: dict[str, Any] | None = None) -> TimeSampler:
-    """Build a sampler by name; unknown names or parameters raise ``ValueError``."""
-    if name not in TIME_SAMPLERS:
-        raise ValueError(f"unknown time sampler {name!r}; choose one of {sorted(TIME_SAMPLERS)}")
-    cls = TIME_SAMPLERS[name]
+def build_time_distribution(name: str, params: dict[str, Any] | None = None) -> TimeDistribution:
+    """Build a time distribution by name; unknown names or parameters raise ``ValueError``."""
+    if name not in TIME_DISTRIBUTIONS:
+        raise ValueError(f"unknown time distribution {name!r}; choose one of {sorted(TIME_DISTRIBUTIONS)}")
+    cls = TIME_DISTRIBUTIONS[name]
     params = dict(params or {})
     allowed = {f.name for f in fields(cls)}
     unknown = sorted(set(params) - allowed)
     if unknown:
-        raise ValueError(f"time sampler {name!r} has no parameter(s) {unknown}; it takes {sorted(allowed)}")
+        raise ValueError(f"time distribution {name!r} has no parameter(s) {unknown}; it takes {sorted(allowed)}")
     for key, value in params.items():
         if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"time sampler parameter {key}={value!r} must be a finite number")
+            raise ValueError(f"time distribution parameter {key}={value!r} must be a finite number")
         if key in ("std", "scale", "sharpness") and value <= 0:
-            raise ValueError(f"time sampler parameter {key} must be > 0, got {value}")
+            raise ValueError(f"time distribution parameter {key} must be > 0, got {value}")
         if key == "global_share" and not 0 <= value <= 1:
-            raise ValueError(f"time sampler parameter global_share must lie in [0, 1], got {value}")
+            raise ValueError(f"time distribution parameter global_share must lie in [0, 1], got {value}")
     return cls(**params)
 
 
-def time_sampler_spec(sampler: TimeSampler) -> dict[str, Any]:
-    """The JSON form of a sampler: its name and parameters."""
-    return {"name": sampler.name, "params": asdict(sampler)}
+def time_distribution_spec(dist: TimeDistribution) -> dict[str, Any]:
+    """The JSON form of a time distribution: its name and parameters."""
+    return {"name": dist.name, "params": asdict(dist)}
+
+
+_RENAMED = {  # name of release 0.1 -> its name now; the old names are removed in 0.3
+    "TimeSampler": "TimeDistribution",
+    "TIME_SAMPLERS": "TIME_DISTRIBUTIONS",
+    "build_time_sampler": "build_time_distribution",
+    "time_sampler_spec": "time_distribution_spec",
+}
+
+
+__getattr__ = moved_names(__name__, {old: f"patchforcing.core.time_dist:{new}" for old, new in _RENAMED.items()})

@@ -7,17 +7,18 @@ from pathlib import Path
 import torch
 
 from patchforcing.model.dit import PatchForcingDiT
+from patchforcing.model.kinds import AnyModel
 from patchforcing.model.pretrained import CheckpointError, read_meta, resolve_model_folder
 from patchforcing.model.text_dit import PatchForcingT2I
 
 __all__ = ["GENERATORS", "load_model"]
 
-GENERATORS: dict[str, type[PatchForcingDiT] | type[PatchForcingT2I]] = {
+GENERATORS: dict[str, type[AnyModel]] = {
     cls.model_type: cls for cls in (PatchForcingDiT, PatchForcingT2I)}
 
 
 def load_model(name: str | Path, ema: bool = True, device: torch.device | str = "cpu",
-               download: bool = False) -> PatchForcingDiT | PatchForcingT2I:
+               download: bool = False) -> AnyModel:
     """A class-conditional or text-to-image model from a folder, run, shipped name or hub id (as
     ``from_pretrained`` of its class takes them), in eval mode on ``device``."""
     folder = resolve_model_folder(name, download)

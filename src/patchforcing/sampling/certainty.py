@@ -12,13 +12,22 @@ repeated values, the strict rule selects ceil((pos + 1) / r) - 1 patches and the
 floor(pos / r) + 1. With r = 1 these are ceil(p (N - 1)) and floor(p (N - 1)) + 1; the two quantiles
 then differ by one patch at some N (p = 0.4, patch size 2: 25 vs 26 of 64, 19 vs 20 of 49, 409 vs 410
 of 1024; equal at 16, 196 and 256).
+
+:class:`CertaintySampler` declares these choices once for every sampler that moves a certain set
+ahead (dual-loop, look-ahead and their controls).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 
-__all__ = ["certain_mask", "check_fraction", "quantile_pixels"]
+from patchforcing.sampling.base import Sampler
+from patchforcing.sampling.options import option
+
+__all__ = ["certain_mask", "check_fraction", "quantile_pixels", "CertaintySampler"]
 
 
 def check_fraction(p: float) -> float:
@@ -29,7 +38,8 @@ def check_fraction(p: float) -> float:
 
 
 def quantile_pixels(patch_size: int, pixel_quantile: bool) -> int:
-    """How many values each patch contributes to the quantile: its p x p pixels (the authors' map) or one."""
+    """How many values each patch contributes to the quantile: its p x p pixels (the authors' map)
+    or one."""
     return patch_size**2 if pixel_quantile else 1
 
 
@@ -39,3 +49,30 @@ def certain_mask(scores: torch.Tensor, p: float, strict: bool = True, pixels: in
     values = scores.double()  # (B, N)
     q = torch.quantile(values.repeat_interleave(pixels, dim=1), p, dim=1, keepdim=True)  # (B, 1)
     return values < q if strict else values <= q
+
+
+@dataclass(frozen=True, kw_only=True)
+class CertaintySampler(Sampler):
+    """Base of the samplers that move the fraction p of patches with the lowest score ahead of the
+    rest: the fraction and the quantile rule that picks them."""
+
+    difficulty: ClassVar[bool] = True
+    p: float = option(
+        0.4, "fraction of patches made certain at each (outer) step", check=check_fraction
+    )
+    strict_quantile: bool = option(
+        True,
+        "certain = score <= quantile instead of < (authors: strict <)",
+        flag="--inclusive-quantile",
+    )
+    pixel_quantile: bool = option(
+        True,
+        "certainty quantile over the N patch values instead of the pixel-level map "
+        "(authors: each patch's value counted patch_size^2 times)",
+        flag="--patch-quantile",
+    )
+
+    def certain(self, scores: torch.Tensor, patch_size: int) -> torch.Tensor:
+        """Scores (B, N) -> bool mask (B, N) of the certain patches under this config's rule."""
+        pixels = quantile_pixels(patch_size, self.pixel_quantile)
+        return certain_mask(scores, self.p, self.strict_quantile, pixels)

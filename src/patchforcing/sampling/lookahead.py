@@ -27,17 +27,22 @@ precision the model is fed times at, so float64 grid rounding (``linspace(0, 1, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 
+from patchforcing.core.condition import Condition
 from patchforcing.core.path import broadcast_patches
-from patchforcing.model import Condition, PatchModel
-from patchforcing.sampling.certainty import certain_mask, check_fraction, quantile_pixels
+from patchforcing.core.protocol import PatchModel
+from patchforcing.sampling.base import Generators
+from patchforcing.sampling.certainty import CertaintySampler
 from patchforcing.sampling.guidance import Guidance, predict
+from patchforcing.sampling.options import option
 from patchforcing.sampling.result import SampleResult, Trace, TraceRecorder, trace_step
 from patchforcing.sampling.schedule import check_schedule
-from patchforcing.sampling.scope import sampling_scope
 
-__all__ = ["lookahead", "lookahead_nfe", "check_lookahead", "check_ratio", "check_early_t", "plain_early_steps"]
+__all__ = ["LookAhead", "check_ratio", "check_early_t"]
 
 
 def check_ratio(ratio: float) -> float:
@@ -52,63 +57,79 @@ def check_early_t(early_t: float) -> float:
     return early_t
 
 
-def check_lookahead(p: float, ratio: float, early_t: float) -> None:
-    check_fraction(p)
-    check_ratio(ratio)
-    check_early_t(early_t)
-
-
-def plain_early_steps(times: list[float], early_t: float, strict_early: bool = True) -> list[bool]:
-    """For each step time t_k, whether it is a plain single-pass step: t_k < early_t (the authors'
-    release, see the module docstring) or, with ``strict_early=False``, t_k <= early_t; in float32."""
-    t = torch.tensor(times, dtype=torch.float32)  # (S,)
-    bound = torch.tensor(early_t, dtype=torch.float32)
-    return (t < bound if strict_early else t <= bound).tolist()
-
-
-def lookahead_nfe(schedule: torch.Tensor, early_t: float = 0.05, strict_early: bool = True) -> int:
-    """NFE look-ahead spends on ``schedule``: one pass per plain early step, two per other step."""
-    times = check_schedule(schedule).tolist()[:-1]
-    return sum(1 if plain else 2 for plain in plain_early_steps(times, early_t, strict_early))
-
-
-@sampling_scope
-def lookahead(model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
-              p: float = 0.4, ratio: float = 1.4, strict_quantile: bool = True, pixel_quantile: bool = True,
-              early_t: float = 0.05, strict_early: bool = True, guided_early: bool = False,
-              jump_guided: bool = False, guidance: Guidance = Guidance(), trace: Trace = False) -> SampleResult:
+@dataclass(frozen=True, kw_only=True)
+class LookAhead(CertaintySampler):
     """Look-ahead: uncertain patches are updated with a velocity predicted while the certain
     patches sit at a cleaner time t_c = min(ratio t_k, 1)."""
-    check_lookahead(p, ratio, early_t)
-    times = check_schedule(schedule).tolist()  # one host copy, no per-step syncs
-    plain_steps = plain_early_steps(times[:-1], early_t, strict_early)
-    c = model.config
-    pixels = quantile_pixels(c.patch_size, pixel_quantile)
-    B, H, W = noise.shape[0], noise.shape[-2], noise.shape[-1]
-    x = noise
-    steps = TraceRecorder(trace)
-    images = nfe = 0
-    for t_k, t_next, plain in zip(times[:-1], times[1:], plain_steps):
-        dt = t_next - t_k
-        t = torch.full((B, c.num_patches), t_k, device=x.device, dtype=x.dtype)  # (B, N)
-        pred = predict(model, x, t, y, guidance)
-        images, nfe = images + pred.images, nfe + 1
-        if plain:
-            x = x + dt * (pred.v if guided_early else pred.v_cond)
+
+    name: ClassVar[str] = "look-ahead"
+    ratio: float = option(1.4, "context ratio: certain patches jump to t_c = min(ratio * t, 1)",
+                          check=check_ratio)
+    early_t: float = option(
+        0.05, "plain single-pass steps while t < this (negative: none)", check=check_early_t
+    )
+    strict_early: bool = option(
+        True,
+        "plain early steps while t <= early_t instead of < "
+        "(authors: their float32 test, in effect <)",
+        flag="--inclusive-early",
+    )
+    guided_early: bool = option(False, "guided v in the plain early steps (authors: unguided v_c)")
+    jump_guided: bool = option(False, "jump ahead along the guided v (authors: unguided v_c)",
+                               flag="--guided-jump")
+
+    def plain_steps(self, times: list[float]) -> list[bool]:
+        """For each step time t_k, whether it is a plain single-pass step: t_k < early_t (the
+        authors' release, see the module docstring) or, with ``strict_early=False``, t_k <= early_t;
+        in float32."""
+        t = torch.tensor(times, dtype=torch.float32)  # (S,)
+        bound = torch.tensor(self.early_t, dtype=torch.float32)
+        return (t < bound if self.strict_early else t <= bound).tolist()
+
+    def nfe(self, schedule: torch.Tensor) -> int:
+        """One pass per plain early step, two per other step."""
+        times = check_schedule(schedule).tolist()[:-1]
+        return sum(1 if plain else 2 for plain in self.plain_steps(times))
+
+    def run(
+        self,
+        model: PatchModel,
+        noise: torch.Tensor,
+        y: Condition,
+        schedule: torch.Tensor,
+        *,
+        guidance: Guidance,
+        generator: Generators | None,
+        trace: Trace,
+    ) -> SampleResult:
+        times = check_schedule(schedule).tolist()  # one host copy, no per-step syncs
+        plain_steps = self.plain_steps(times[:-1])
+        c = model.config
+        B, H, W = noise.shape[0], noise.shape[-2], noise.shape[-1]
+        x = noise
+        steps = TraceRecorder(trace)
+        images = nfe = 0
+        for t_k, t_next, plain in zip(times[:-1], times[1:], plain_steps):
+            dt = t_next - t_k
+            t = torch.full((B, c.num_patches), t_k, device=x.device, dtype=x.dtype)  # (B, N)
+            pred = predict(model, x, t, y, guidance)
+            images, nfe = images + pred.images, nfe + 1
+            if plain:
+                x = x + dt * (pred.v if self.guided_early else pred.v_cond)
+                if trace:
+                    steps.append(trace_step(pred, x, torch.full_like(t, t_next), c.patch_size))
+                continue
+            certain = self.certain(pred.difficulty(c.patch_size), c.patch_size)  # (B, N)
+            certain_px = broadcast_patches(certain.to(x.dtype), c.patch_size, H, W)  # (B, 1, H, W)
+            t_c = min(self.ratio * t_k, 1.0)
+            jump = pred.v if self.jump_guided else pred.v_cond
+            x_ctx = x + ((t_c - t_k) * certain_px) * jump
+            t_ctx = torch.where(certain, t_c, t_k).to(x.dtype)  # (B, N)
             if trace:
-                steps.append(trace_step(pred, x, torch.full_like(t, t_next), c.patch_size))
-            continue
-        certain = certain_mask(pred.difficulty(c.patch_size), p, strict_quantile, pixels)  # (B, N)
-        certain_px = broadcast_patches(certain.to(x.dtype), c.patch_size, H, W)  # (B, 1, H, W)
-        t_c = min(ratio * t_k, 1.0)
-        jump = pred.v if jump_guided else pred.v_cond
-        x_ctx = x + ((t_c - t_k) * certain_px) * jump
-        t_ctx = torch.where(certain, t_c, t_k).to(x.dtype)  # (B, N)
-        if trace:
-            steps.append(trace_step(pred, x_ctx, t_ctx, c.patch_size))
-        ctx = predict(model, x_ctx, t_ctx, y, guidance)
-        images, nfe = images + ctx.images, nfe + 1
-        x = x + dt * torch.lerp(ctx.v, pred.v, certain_px)  # v on S, v_ctx elsewhere (weights are 0/1: exact)
-        if trace:
-            steps.append(trace_step(ctx, x, torch.full_like(t, t_next), c.patch_size))
-    return SampleResult(x=x, nfe=nfe, images_forwarded=images, trace=steps)
+                steps.append(trace_step(pred, x_ctx, t_ctx, c.patch_size))
+            ctx = predict(model, x_ctx, t_ctx, y, guidance)
+            images, nfe = images + ctx.images, nfe + 1
+            x = x + dt * torch.lerp(ctx.v, pred.v, certain_px)  # v on S, v_ctx off S (exact)
+            if trace:
+                steps.append(trace_step(ctx, x, torch.full_like(t, t_next), c.patch_size))
+        return SampleResult(x=x, nfe=nfe, images_forwarded=images, trace=steps)

@@ -14,17 +14,20 @@ reset to the path x_t at their patch's current time after every step and equal x
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
+from patchforcing.core.condition import Condition
 from patchforcing.core.path import broadcast_patches, interpolate, pool_patches
-from patchforcing.model import Condition, PatchModel
+from patchforcing.core.protocol import PatchModel
+from patchforcing.sampling.base import Generators, Sampler
+from patchforcing.sampling.budget import Budget
 from patchforcing.sampling.guidance import Guidance, predict
 from patchforcing.sampling.result import SampleResult, Trace, TraceRecorder, trace_step
 from patchforcing.sampling.schedule import check_schedule
-from patchforcing.sampling.scope import sampling_scope
 
-__all__ = ["KnownContent", "schedule_matrix", "check_matrix", "inpainting_matrix"]
+__all__ = ["KnownContent", "ScheduleMatrix", "check_matrix", "inpainting_matrix"]
 
 
 @dataclass(frozen=True)
@@ -69,30 +72,66 @@ def inpainting_matrix(known: torch.Tensor, schedule: torch.Tensor) -> torch.Tens
     return torch.where(known[:, None, :], 1.0, ramp[None, :, None].to(torch.float64))
 
 
-@sampling_scope
-def schedule_matrix(model: PatchModel, noise: torch.Tensor, y: Condition, matrix: torch.Tensor,
-                    guidance: Guidance = Guidance(), known: KnownContent | None = None,
-                    trace: Trace = False) -> SampleResult:
-    """Integrate a per-patch schedule matrix; with ``known`` the known pixels are kept exactly."""
-    c = model.config
-    B, H, W = noise.shape[0], noise.shape[-2], noise.shape[-1]
-    rows = check_matrix(matrix.to(noise.device), B, c.num_patches).to(noise.dtype)  # (B, S + 1, N)
-    if known is None and bool((rows[:, 0] > 0).any()):
-        raise ValueError("the first row of the schedule matrix is above 0 but no known content was given")
-    increments = rows.diff(dim=1).clamp(min=0)  # (B, S, N)
-    x = noise if known is None else interpolate(noise, known.image, rows[:, 0], c.patch_size)
-    steps = TraceRecorder(trace)
-    images = 0
-    t = rows[:, 0]
-    for k in range(increments.shape[1]):
-        pred = predict(model, x, t, y, guidance)
-        images += pred.images
-        x = x + broadcast_patches(increments[:, k], c.patch_size, H, W) * pred.v
-        t = rows[:, k + 1]
+@dataclass(frozen=True, kw_only=True)
+class ScheduleMatrix(Sampler):
+    """A fixed ``matrix`` ((S + 1, N) or (B, S + 1, N); the schedule it is called with is then
+    unused) or, without one, rows built from the schedule: every patch follows it, except patches
+    fully inside ``known`` content, which stay at t = 1. With ``known`` the known pixels are kept
+    exactly."""
+
+    name: ClassVar[str] = "matrix"
+    matrix: torch.Tensor | None = None
+    known: KnownContent | None = None
+
+    def nfe(self, schedule: torch.Tensor) -> int:
+        return super().nfe(schedule) if self.matrix is None else self.matrix.shape[-2] - 1
+
+    def budget(self, nfe: int) -> Budget:
+        if self.matrix is None:
+            return super().budget(nfe)
+        return Budget(steps=self.matrix.shape[-2] - 1, nfe=self.matrix.shape[-2] - 1, requested=nfe)
+
+    def rows(self, model: PatchModel, noise: torch.Tensor, schedule: torch.Tensor) -> torch.Tensor:
+        """The (B, S + 1, N) matrix this config integrates."""
+        c = model.config
+        if self.matrix is not None:
+            return check_matrix(self.matrix.to(noise.device), noise.shape[0], c.num_patches)
+        known = (torch.zeros(noise.shape[0], c.num_patches, dtype=torch.bool, device=noise.device)
+                 if self.known is None else self.known.known_patches(c.patch_size))
+        return inpainting_matrix(known, schedule)
+
+    def run(
+        self,
+        model: PatchModel,
+        noise: torch.Tensor,
+        y: Condition,
+        schedule: torch.Tensor,
+        *,
+        guidance: Guidance,
+        generator: Generators | None,
+        trace: Trace,
+    ) -> SampleResult:
+        c, known = model.config, self.known
+        H, W = noise.shape[-2], noise.shape[-1]
+        rows = self.rows(model, noise, schedule).to(noise.device).to(noise.dtype)  # (B, S + 1, N)
+        if known is None and bool((rows[:, 0] > 0).any()):
+            raise ValueError(
+                "the first row of the schedule matrix is above 0 but no known content was given"
+            )
+        increments = rows.diff(dim=1).clamp(min=0)  # (B, S, N)
+        x = noise if known is None else interpolate(noise, known.image, rows[:, 0], c.patch_size)
+        steps = TraceRecorder(trace)
+        images = 0
+        t = rows[:, 0]
+        for k in range(increments.shape[1]):
+            pred = predict(model, x, t, y, guidance)
+            images += pred.images
+            x = x + broadcast_patches(increments[:, k], c.patch_size, H, W) * pred.v
+            t = rows[:, k + 1]
+            if known is not None:
+                x = torch.where(known.mask, interpolate(noise, known.image, t, c.patch_size), x)
+            if trace:
+                steps.append(trace_step(pred, x, t, c.patch_size))
         if known is not None:
-            x = torch.where(known.mask, interpolate(noise, known.image, t, c.patch_size), x)
-        if trace:
-            steps.append(trace_step(pred, x, t, c.patch_size))
-    if known is not None:
-        x = torch.where(known.mask, known.image, x)
-    return SampleResult(x=x, nfe=increments.shape[1], images_forwarded=images, trace=steps)
+            x = torch.where(known.mask, known.image, x)
+        return SampleResult(x=x, nfe=increments.shape[1], images_forwarded=images, trace=steps)

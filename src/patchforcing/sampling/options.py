@@ -1,10 +1,11 @@
 """Sampler options declared once, on the sampler configs, and read by every front end.
 
-Each option of a sampler config (:mod:`patchforcing.sampling.registry`) is a dataclass field made
-by :func:`option`: its default, a one-line help text and the command-line flag that sets it. The CLI
-builds its flags from these fields, so adding a sampler or an option touches the registry only.
-A boolean option's flag sets the opposite of its default (``--inclusive-quantile`` sets
-``strict_quantile=False``).
+Each option of a sampler config (:class:`~patchforcing.sampling.base.Sampler`) is a dataclass
+field made by :func:`option`: its default, a one-line help text and the command-line flag that sets
+it. The CLI builds its flags from these fields, so adding a sampler or an option touches its class
+and the registry only. An option shared by several samplers is declared once on their common base
+(:class:`~patchforcing.sampling.certainty.CertaintySampler`). A boolean option's flag sets the
+opposite of its default (``--inclusive-quantile`` sets ``strict_quantile=False``).
 """
 
 from __future__ import annotations

@@ -14,19 +14,17 @@ is the same whether it is generated alone or in any batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from patchforcing.model import Condition, PatchModel
-from patchforcing.sampling.certainty import certain_mask, check_fraction, quantile_pixels
-from patchforcing.sampling.dual_loop import masked_dual_loop
-from patchforcing.sampling.guidance import Guidance, Prediction
-from patchforcing.sampling.result import SampleResult, Trace
-from patchforcing.sampling.scope import sampling_scope
+from patchforcing.core.protocol import PatchModel
+from patchforcing.sampling.base import Generators
+from patchforcing.sampling.dual_loop import DualLoop, MaskRule
+from patchforcing.sampling.guidance import Prediction
 
-__all__ = ["random_control", "check_generators", "Generators"]
-
-Generators = torch.Generator | Sequence[torch.Generator]  # one for the batch, or one per image
+__all__ = ["RandomControl", "check_generators", "uniform_scores", "Generators"]
 
 
 def check_generators(generator: Generators | None, batch: int) -> Generators:
@@ -49,19 +47,22 @@ def uniform_scores(generator: Generators, batch: int, num_patches: int, device: 
     return torch.stack([torch.rand(num_patches, generator=g, device=device) for g in generator])
 
 
-@sampling_scope
-def random_control(model: PatchModel, noise: torch.Tensor, y: Condition, schedule: torch.Tensor,
-                   generator: Generators | None, p: float = 0.4, n_inner: int = 4, strict_quantile: bool = True,
-                   pixel_quantile: bool = True, guidance: Guidance = Guidance(), trace: Trace = False) -> SampleResult:
-    """Dual-loop with a random mask; ``generator`` (on the noise's device: one, or one per image)
-    makes it reproducible."""
-    check_fraction(p)
-    B, c = noise.shape[0], model.config
-    generators = check_generators(generator, B)
-    pixels = quantile_pixels(c.patch_size, pixel_quantile)
+@dataclass(frozen=True, kw_only=True)
+class RandomControl(DualLoop):
+    """Dual-loop with a random mask; the ``generator`` it is called with (on the noise's device:
+    one, or one per image) makes it reproducible."""
 
-    def rule(pred: Prediction) -> torch.Tensor:
-        scores = uniform_scores(generators, B, c.num_patches, pred.v.device)  # (B, N)
-        return certain_mask(scores, p, strict_quantile, pixels)
+    name: ClassVar[str] = "random"
+    difficulty: ClassVar[bool] = False
 
-    return masked_dual_loop(model, noise, y, schedule, n_inner, rule, guidance, trace)
+    def mask_rule(
+        self, model: PatchModel, noise: torch.Tensor, generator: Generators | None
+    ) -> MaskRule:
+        B, c = noise.shape[0], model.config
+        generators = check_generators(generator, B)
+
+        def rule(pred: Prediction) -> torch.Tensor:
+            scores = uniform_scores(generators, B, c.num_patches, pred.v.device)  # (B, N)
+            return self.certain(scores, c.patch_size)
+
+        return rule

@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 import math
 import types
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from patchforcing._moved import moved_names
 from patchforcing.core.loss import LossConfig
-from patchforcing.core.time_dist import build_time_sampler
+from patchforcing.core.time_dist import TimeDistribution, build_time_distribution
 from patchforcing.data import DataConfig
-from patchforcing.model import ModelConfig
+from patchforcing.model import AnyModelConfig, ModelConfig
 from patchforcing.model.text_config import TextModelConfig
 from patchforcing.utils.limits import MAX_TRAIN_STEPS, LimitError, check_limit, check_seeds
 
-__all__ = ["FORMAT_VERSION", "TimeSamplerConfig", "OptimConfig", "TextConfig", "TrainConfig", "config_to_dict",
+__all__ = ["FORMAT_VERSION", "TimeDistConfig", "OptimConfig", "TextConfig", "TrainConfig", "config_to_dict",
            "config_from_dict", "config_to_json", "TEXT_ENCODERS"]
 
 FORMAT_VERSION = 1
@@ -26,12 +28,18 @@ TEXT_ENCODERS = ("builtin", "pretrained")
 
 
 @dataclass(frozen=True)
-class TimeSamplerConfig:
+class TimeDistConfig:
+    """The training time distribution by name (:data:`~patchforcing.core.time_dist.TIME_DISTRIBUTIONS`)
+    and its parameters."""
+
     name: str = "ltg"
     params: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        build_time_sampler(self.name, self.params)
+        self.build()
+
+    def build(self) -> TimeDistribution:
+        return build_time_distribution(self.name, self.params)
 
 
 @dataclass(frozen=True)
@@ -91,9 +99,9 @@ class TrainConfig:
     """``model`` is a class-conditional :class:`ModelConfig`, or a :class:`TextModelConfig` together
     with ``text`` (how captions are encoded) for a text-to-image run."""
 
-    model: ModelConfig | TextModelConfig = field(default_factory=ModelConfig)
+    model: AnyModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    time_sampler: TimeSamplerConfig = field(default_factory=TimeSamplerConfig)
+    time_dist: TimeDistConfig = field(default_factory=TimeDistConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     out_dir: str = "runs/fmnist-pf"
@@ -124,14 +132,20 @@ class TrainConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.on_nonfinite not in ON_NONFINITE:
             raise ValueError(f"on_nonfinite must be one of {ON_NONFINITE}, got {self.on_nonfinite!r}")
-        sampler = build_time_sampler(self.time_sampler.name, self.time_sampler.params)
-        if self.model.time_mode == "global" and not sampler.is_global:
-            raise ValueError(f"a global-time model needs a global time sampler, not {sampler.name!r}")
+        if self.model.time_mode == "global" and not self.time_dist.build().is_global:
+            raise ValueError(f"a global-time model needs a global time distribution, not {self.time_dist.name!r}")
         if isinstance(self.model, TextModelConfig) != (self.text is not None):
             raise ValueError("a text-to-image model needs a text section (how captions are encoded), and only it")
         if self.data.image_size not in (None, self.model.image_size):
             raise ValueError(f"data image_size {self.data.image_size} differs from "
                              f"model image_size {self.model.image_size}")
+
+    @property
+    def time_sampler(self) -> TimeDistConfig:
+        """Deprecated name of :attr:`time_dist` (removed in patchforcing 0.3)."""
+        warnings.warn("TrainConfig.time_sampler is renamed time_dist; the old name is removed in patchforcing 0.3",
+                      DeprecationWarning, stacklevel=2)
+        return self.time_dist
 
 
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:
@@ -206,8 +220,11 @@ def _model_section(values: Any) -> type:
 
 _SECTIONS: dict[tuple[type, str], Any] = {
     (TrainConfig, "model"): _model_section, (TrainConfig, "data"): DataConfig,
-    (TrainConfig, "time_sampler"): TimeSamplerConfig, (TrainConfig, "loss"): LossConfig,
+    (TrainConfig, "time_dist"): TimeDistConfig, (TrainConfig, "loss"): LossConfig,
     (TrainConfig, "optim"): OptimConfig, (TrainConfig, "text"): TextConfig}
+
+
+_OLD_TIME_KEY = "time_sampler"  # the key of `time_dist` in configs of release 0.1, still read
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
@@ -222,8 +239,15 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     if version > FORMAT_VERSION:
         raise ValueError(f"config format version {version} is newer than this patchforcing supports "
                          f"({FORMAT_VERSION}); upgrade patchforcing")
+    if _OLD_TIME_KEY in values:  # written before the time distributions were named so
+        if "time_dist" in values:
+            raise ValueError(f"config has both 'time_dist' and its old name {_OLD_TIME_KEY!r}")
+        values["time_dist"] = values.pop(_OLD_TIME_KEY)
     return _build(TrainConfig, values, "")
 
 
 def config_to_json(config: TrainConfig) -> str:
     return json.dumps(config_to_dict(config), indent=2, sort_keys=True)
+
+
+__getattr__ = moved_names(__name__, {"TimeSamplerConfig": "patchforcing.train.config:TimeDistConfig"})

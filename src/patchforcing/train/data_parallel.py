@@ -17,8 +17,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from patchforcing.core.loss import LossOutput
-from patchforcing.model import ModelConfig, PatchForcingDiT, PatchForcingT2I, PatchModel
-from patchforcing.model.text_config import TextModelConfig
+from patchforcing.model import AnyModel, AnyModelConfig, PatchModel
 from patchforcing.utils.distributed import DistEnv, all_reduce_mean, rank_slice
 
 __all__ = ["STRATEGIES", "Parallel", "DataParallel", "compile_model", "wrap_model", "shard_ema", "model_state",
@@ -40,16 +39,13 @@ class Parallel:
             raise ValueError(f"parallel strategy must be one of {STRATEGIES}, got {self.strategy!r}")
 
 
-Generator = PatchForcingDiT | PatchForcingT2I  # the two model kinds a run trains
-
-
 class DataParallel(DistributedDataParallel):
     """DDP that still exposes the wrapped model's ``config`` (the loss reads the patch size)."""
 
-    module: Generator  # what it wraps (DDP types it as any Module)
+    module: AnyModel  # what it wraps (DDP types it as any Module)
 
     @property
-    def config(self) -> ModelConfig | TextModelConfig:
+    def config(self) -> AnyModelConfig:
         return self.module.config
 
 
@@ -59,7 +55,7 @@ def compile_model(model: PatchModel) -> PatchModel:
     return torch.compile(model)  # type: ignore[return-value]  # torch types the result as a bare callable
 
 
-def _fsdp(model: Generator) -> Generator:
+def _fsdp(model: AnyModel) -> AnyModel:
     """FSDP2: every block sharded on its own (so one block's weights are gathered at a time), then the root.
     ``fully_shard`` shards in place and returns the module it was given (its class now also an FSDPModule)."""
     from torch.distributed.fsdp import fully_shard
@@ -70,10 +66,10 @@ def _fsdp(model: Generator) -> Generator:
     return model
 
 
-def wrap_model(model: Generator, env: DistEnv, parallel: Parallel) -> PatchModel:
+def wrap_model(model: AnyModel, env: DistEnv, parallel: Parallel) -> PatchModel:
     """The module to train: ``model`` itself on one process, DDP or FSDP on several; compiled on request.
     FSDP shards ``model`` in place, so build the optimizer from the returned module's parameters."""
-    net: Generator | DataParallel = model
+    net: AnyModel | DataParallel = model
     if env.distributed and parallel.strategy == "fsdp":
         net = _fsdp(model)
     elif env.distributed:
@@ -82,7 +78,7 @@ def wrap_model(model: Generator, env: DistEnv, parallel: Parallel) -> PatchModel
     return compile_model(net) if parallel.compile else net
 
 
-def shard_ema(ema: Generator, env: DistEnv, parallel: Parallel) -> Generator:
+def shard_ema(ema: AnyModel, env: DistEnv, parallel: Parallel) -> AnyModel:
     """The EMA copy, sharded like the online model under FSDP (so the update is shard against shard)."""
     return _fsdp(ema) if env.distributed and parallel.strategy == "fsdp" else ema
 

@@ -21,10 +21,10 @@ import torch
 from tqdm import tqdm
 
 from patchforcing.core.loss import patch_forcing_loss
-from patchforcing.core.time_dist import GlobalUniform, build_time_sampler
+from patchforcing.core.time_dist import GlobalUniform
 from patchforcing.data import BUILTIN_SOURCES, ArrayData, load_dataset
 from patchforcing.data.order import batch_indices
-from patchforcing.model import Condition, PatchForcingDiT, PatchForcingT2I
+from patchforcing.model import AnyModel, Condition, PatchForcingDiT, PatchForcingT2I, PatchModel
 from patchforcing.model.pretrained import latest_checkpoint
 from patchforcing.model.text_config import TextModelConfig
 from patchforcing.sampling.generation import GenerationConfig, generate
@@ -94,7 +94,7 @@ def _sample_path(run_dir: Path, step: int) -> Path:
     return run_dir / "samples" / f"step_{step:08d}.png"
 
 
-def _save_samples(ema: PatchForcingDiT | PatchForcingT2I, path: Path, device: torch.device, write: bool = True,
+def _save_samples(ema: PatchModel, path: Path, device: torch.device, write: bool = True,
                   prompts: tuple[str, ...] | None = None) -> None:
     """A preview grid of 20 images (classes 0, 1, ... in turn, or the ``prompts`` of a text-to-image
     model) with the EMA weights and the model's default sampler at 25 steps; every rank samples (FSDP
@@ -144,11 +144,11 @@ def _train(config: TrainConfig, env: DistEnv, progress: bool, data: ArrayData | 
         assert config.text is not None  # TrainConfig checks it
         encoder = build_text_encoder(config.text, data)
         captions, prompts = CaptionConditions(encoder, data), preview_prompts(data, 20)
-        model: PatchForcingDiT | PatchForcingT2I = PatchForcingT2I(config.model, encoder).to(dev)
+        model: AnyModel = PatchForcingT2I(config.model, encoder).to(dev)
     else:
         model = PatchForcingDiT(config.model).to(dev)
     ema = copy.deepcopy(model).requires_grad_(False).eval()
-    sampler = build_time_sampler(config.time_sampler.name, config.time_sampler.params)
+    time_dist = config.time_dist.build()
 
     start = 0
     before: float | None = 0.0  # the training seconds of earlier calls (None: not recorded)
@@ -198,7 +198,7 @@ def _train(config: TrainConfig, env: DistEnv, progress: bool, data: ArrayData | 
                 group["lr"] = config.optim.lr * lr_factor(step, config.steps, config.optim.warmup_steps,
                                                           config.optim.schedule)
             with autocast:
-                out = patch_forcing_loss(net, x1, y, sampler, step_generator(config.seed, step), config.loss,
+                out = patch_forcing_loss(net, x1, y, time_dist, step_generator(config.seed, step), config.loss,
                                          rows, config.batch_size)
             opt.zero_grad(set_to_none=True)
             loss, mse, nll = global_stats(out, env)
@@ -253,7 +253,7 @@ def _seconds_so_far(before: float | None, t0: float) -> float | None:
     return None if before is None else float(before) + time.perf_counter() - t0
 
 
-def _final_validation(ema: PatchForcingDiT | PatchForcingT2I, config: TrainConfig, dev: torch.device,
+def _final_validation(ema: PatchModel, config: TrainConfig, dev: torch.device,
                       captions: CaptionConditions | None) -> dict[str, float | None]:
     """Held-out loss on a built-in data set's test split (other sources have no built-in split); a
     text-to-image model reads the test images' captions, encoded by the run's encoder."""
@@ -266,7 +266,6 @@ def _final_validation(ema: PatchForcingDiT | PatchForcingT2I, config: TrainConfi
             return {}
         test_captions = CaptionConditions(captions.encoder, test)
         condition = lambda index, gen: test_captions(index, gen, dev)  # noqa: E731
-    own_sampler = build_time_sampler(config.time_sampler.name, config.time_sampler.params)
-    own = validation_loss(ema, test, own_sampler, device=dev, condition=condition)
+    own = validation_loss(ema, test, config.time_dist.build(), device=dev, condition=condition)
     common = validation_loss(ema, test, GlobalUniform(), device=dev, condition=condition)
     return {"val_loss": own.loss, "val_mse": own.mse, "val_nll": own.nll, "val_mse_uniform_t": common.mse}

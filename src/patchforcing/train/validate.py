@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from patchforcing.core.loss import LossConfig, patch_forcing_loss
-from patchforcing.core.time_dist import TimeSampler
+from patchforcing.core.time_dist import TimeDistribution
 from patchforcing.data import ArrayData
 from patchforcing.model import Condition, PatchModel
 
@@ -24,7 +24,7 @@ class ValidationLoss:
 
 
 @torch.no_grad()
-def validation_loss(model: PatchModel, data: ArrayData, time_sampler: TimeSampler, limit: int = 2000,
+def validation_loss(model: PatchModel, data: ArrayData, time_dist: TimeDistribution, limit: int = 2000,
                     batch_size: int = 250, seed: int = 1234, device: torch.device | str = "cpu",
                     condition: Callable[[torch.Tensor, torch.Generator], Condition] | None = None) -> ValidationLoss:
     """Mean objective over the first ``limit`` images, labels kept (no dropout), fixed noise per batch.
@@ -41,7 +41,7 @@ def validation_loss(model: PatchModel, data: ArrayData, time_sampler: TimeSample
             y: Condition = labels.to(device)
         else:  # captions drawn from a stream of their own, apart from the noise and times
             y = condition(index, torch.Generator().manual_seed(seed + start + 2**40))
-        out = patch_forcing_loss(model, x1.to(device), y, time_sampler, gen,
+        out = patch_forcing_loss(model, x1.to(device), y, time_dist, gen,
                                  LossConfig(label_dropout=0.0))
         weight = len(index) / total
         sums["loss"] += float(out.loss) * weight

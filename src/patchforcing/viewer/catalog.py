@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from patchforcing.model import PatchForcingDiT, PatchForcingT2I, load_model
+from patchforcing.model import AnyModel, PatchForcingT2I, PatchModel, load_model
 from patchforcing.model.shipped import SHIPPED
 from patchforcing.sampling import SAMPLERS
 from patchforcing.sampling.registry import default_sampler
@@ -23,7 +23,7 @@ class Checkpoint:
     """A loaded model and the samplers that run on it, under the name the viewer was given."""
 
     name: str  # a shipped name or a folder, exactly as given on the command line
-    model: PatchForcingDiT | PatchForcingT2I
+    model: AnyModel
     samplers: tuple[str, ...]
     class_names: tuple[str, ...]  # one per class label (none for a text-to-image model)
 
@@ -38,7 +38,7 @@ def _class_names(names: tuple[str, ...], num_classes: int) -> tuple[str, ...]:
     return names if len(names) == num_classes else tuple(f"class {i}" for i in range(num_classes))
 
 
-def _suitable_samplers(model: PatchForcingDiT | PatchForcingT2I) -> tuple[str, ...]:
+def _suitable_samplers(model: PatchModel) -> tuple[str, ...]:
     names = []
     for name, cls in SAMPLERS.items():
         try:

@@ -7,20 +7,20 @@ from pathlib import Path
 
 import torch
 
+from patchforcing.core.protocol import PatchModelConfig
 from patchforcing.data.latent.vae import WEIGHTS_HINT, VaeCodec
-from patchforcing.model import ModelConfig, TextModelConfig
 
 __all__ = ["is_latent_model", "image_decoder"]
 
 IMAGE_CHANNELS = (1, 3)
 
 
-def is_latent_model(config: ModelConfig | TextModelConfig) -> bool:
+def is_latent_model(config: PatchModelConfig) -> bool:
     """Pixel models see grey or RGB images; any other channel count (4 for the SD-VAE) is a latent model."""
     return config.in_channels not in IMAGE_CHANNELS
 
 
-def image_decoder(config: ModelConfig | TextModelConfig, vae: str | Path | None, device: torch.device | str = "cpu",
+def image_decoder(config: PatchModelConfig, vae: str | Path | None, device: torch.device | str = "cpu",
                   batch_size: int = 32) -> Callable[[torch.Tensor], torch.Tensor]:
     """A function from the model's samples (B, C, H, W) to images in [-1, 1]: the VAE decoder for a
     latent model (which then needs ``vae``), the identity for a pixel model (which refuses one)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from patchforcing.core.loss import LossConfig, patch_forcing_loss
-from patchforcing.core.time_dist import build_time_sampler
+from patchforcing.core.time_dist import LTG
 from patchforcing.model import ModelConfig, PatchForcingDiT, model_config_from_preset
 from patchforcing.train.data_parallel import compile_model
 
@@ -92,7 +92,7 @@ def measure_train_speed(config: TrainSpeedConfig, device: torch.device) -> Train
     model = PatchForcingDiT(mc).to(device).train()
     net = compile_model(model) if config.compile else model
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    sampler = build_time_sampler("ltg", {})
+    time_dist = LTG()
     gen = torch.Generator(device=device).manual_seed(0)
     x1 = torch.randn(config.batch, mc.in_channels, mc.image_size, mc.image_size, device=device, generator=gen)
     y = torch.randint(max(mc.num_classes, 1), (config.batch,), device=device, generator=gen)
@@ -100,7 +100,7 @@ def measure_train_speed(config: TrainSpeedConfig, device: torch.device) -> Train
 
     def step() -> None:
         with autocast:
-            out = patch_forcing_loss(net, x1, y, sampler, gen, LossConfig())
+            out = patch_forcing_loss(net, x1, y, time_dist, gen, LossConfig())
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
         opt.step()

@@ -1,4 +1,5 @@
-"""Generation: one typed config and one function that turns a model into batches of images."""
+"""Generation: one typed config, one function that turns a model into batches of images, and the
+sample folder those images are written to."""
 
 from patchforcing.sampling.generation.batches import (
     NO_LABEL,
@@ -13,8 +14,16 @@ from patchforcing.sampling.generation.batches import (
     single_image_config,
 )
 from patchforcing.sampling.generation.config import DEFAULT_STEPS, GenerationConfig
+from patchforcing.sampling.generation.folder import (
+    GRID_IMAGES,
+    SAMPLE_FOLDER,
+    SampleFolder,
+    check_sample_folder,
+    write_sample_folder,
+)
 from patchforcing.sampling.generation.manifest import MANIFEST, ImageRecord, merge_records, read_manifest
 
 __all__ = ["DEFAULT_STEPS", "GenerationConfig", "GeneratedBatch", "NO_LABEL", "NonFiniteOutputError", "batch_labels",
            "batch_conditions", "generate", "generate_batches", "mask_generators", "rank_seeds", "single_image_config",
-           "MANIFEST", "ImageRecord", "merge_records", "read_manifest"]
+           "MANIFEST", "ImageRecord", "merge_records", "read_manifest", "GRID_IMAGES", "SAMPLE_FOLDER", "SampleFolder",
+           "check_sample_folder", "write_sample_folder"]

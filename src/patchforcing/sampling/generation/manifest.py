@@ -1,7 +1,7 @@
 """The manifest of a folder of generated images: one JSON line per image (seed, label, file, NFE, and
-the prompt for text-to-image models), sorted by seed. ``patchforcing sample`` writes it; ``eval
---folder`` scores exactly the files it lists, so the contact sheet and other files in the folder are
-never mistaken for samples."""
+the prompt for text-to-image models), sorted by seed. ``write_sample_folder`` (folder.py) writes it;
+``eval --folder`` scores exactly the files it lists, so the contact sheet and other files in the
+folder are never mistaken for samples."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from patchforcing.utils.distributed.env import (
     DistEnv,
     all_reduce_mean,
+    broadcast_object,
     gather_objects,
     init_distributed,
     launched_by_torchrun,
@@ -10,5 +11,5 @@ from patchforcing.utils.distributed.env import (
 )
 from patchforcing.utils.distributed.shard import rank_range, rank_slice
 
-__all__ = ["DistEnv", "all_reduce_mean", "gather_objects", "init_distributed", "launched_by_torchrun",
-           "shutdown_distributed", "rank_range", "rank_slice"]
+__all__ = ["DistEnv", "all_reduce_mean", "broadcast_object", "gather_objects", "init_distributed",
+           "launched_by_torchrun", "shutdown_distributed", "rank_range", "rank_slice"]

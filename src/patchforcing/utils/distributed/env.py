@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["DistEnv", "launched_by_torchrun", "init_distributed", "shutdown_distributed", "all_reduce_mean",
-           "gather_objects"]
+           "gather_objects", "broadcast_object"]
 
 _VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 T = TypeVar("T")
@@ -95,3 +95,14 @@ def gather_objects(obj: T, env: DistEnv) -> list[T] | None:
     out: list[Any] | None = [None] * env.world_size if env.is_main else None  # filled with the ranks' objects
     dist.gather_object(obj, out, dst=0)
     return out
+
+
+def broadcast_object(obj: T | None, env: DistEnv) -> T:
+    """Rank 0's small picklable ``obj`` on every rank (the other ranks pass None), so that a result
+    gathered on rank 0 is returned by every process."""
+    if not env.distributed:
+        assert obj is not None, "a single process is rank 0: it has the object"
+        return obj
+    box: list[Any] = [obj if env.is_main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

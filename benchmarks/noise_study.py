@@ -1,6 +1,6 @@
-"""Where the background noise of samples comes from: a table per model.
+"""Where the background noise of samples comes from: a table per model (docs/noise.md).
 
-    python scripts/noise_study.py fmnist-pf fmnist-global [--images 200] [--threads 1]
+    python -m benchmarks.noise_study fmnist-pf fmnist-global [--images 200] [--threads 1]
 
 For each model (a shipped name, a model folder or a run folder):
 - velocity MSE at uniform t (every patch at the same t) on the first 1000 test images, fixed noise;
@@ -15,17 +15,23 @@ For each model (a shipped name, a model folder or a run folder):
 from __future__ import annotations
 
 import argparse
+import sys
 
 import torch
 
+from patchforcing.cli.common import HelpFormatter, positive_int
+from patchforcing.cli.program import run_program
 from patchforcing.core.path import broadcast_patches, pool_patches
-from patchforcing.core.time_dist import build_time_sampler
-from patchforcing.data import DataConfig, load_dataset
+from patchforcing.core.time_dist import build_time_distribution
+from patchforcing.data import DataConfig, load_images
 from patchforcing.evaluation.metrics import BackgroundMasks, background_masks
 from patchforcing.model import PatchForcingDiT
-from patchforcing.sampling import euler, euler_pf, noise_for_seeds, uniform_schedule
+from patchforcing.sampling import Euler, EulerPF, noise_for_seeds, uniform_schedule
 from patchforcing.utils.io.pixels import from_model_range, to_model_range
 
+__all__ = ["PROG", "build_parser", "main"]
+
+PROG = "python -m benchmarks.noise_study"
 TIMES = (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995)
 JUMPS = (1.0, 0.95, 0.9, 0.8)
 
@@ -43,7 +49,7 @@ def ltg_bins(model: PatchForcingDiT, x1: torch.Tensor, y: torch.Tensor) -> list[
     """Rows: t bin, patches LTG put there, their MSE in LTG context, MSE with every patch at the bin's middle."""
     c = model.config
     x0 = torch.randn(x1.shape, generator=torch.Generator().manual_seed(0))
-    t_ltg = build_time_sampler("ltg")(len(x1), c.num_patches, generator=torch.Generator().manual_seed(1))
+    t_ltg = build_time_distribution("ltg")(len(x1), c.num_patches, generator=torch.Generator().manual_seed(1))
 
     def errors(t: torch.Tensor) -> torch.Tensor:  # (B, N) per-patch squared velocity error
         tp = broadcast_patches(t, c.patch_size, c.image_size, c.image_size)
@@ -63,7 +69,7 @@ def ltg_bins(model: PatchForcingDiT, x1: torch.Tensor, y: torch.Tensor) -> list[
 
 
 def background(model: PatchForcingDiT, masks: BackgroundMasks, images: int, schedule: torch.Tensor) -> float:
-    sampler = euler_pf if model.config.time_mode == "patch" else euler
+    sampler = EulerPF() if model.config.time_mode == "patch" else Euler()
     noise = noise_for_seeds(range(images), (model.config.in_channels, 28, 28))
     y = torch.arange(images) % 10
     x = sampler(model, noise, y, schedule).x
@@ -71,15 +77,20 @@ def background(model: PatchForcingDiT, masks: BackgroundMasks, images: int, sche
     return float("nan") if level is None else level
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="+")
-    parser.add_argument("--images", type=int, default=200, help="samples per background figure")
-    parser.add_argument("--threads", type=int, default=1)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0],
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("models", nargs="+", help="shipped names, model folders or run folders")
+    parser.add_argument("--images", type=positive_int, default=200, help="samples per background figure")
+    parser.add_argument("--threads", type=positive_int, default=1, help="CPU threads for torch")
     parser.add_argument("--online", action="store_true", help="the online weights instead of the EMA")
-    args = parser.parse_args()
+    return parser
+
+
+def study(args: argparse.Namespace) -> int:
+    """Print the three tables for the models ``args`` names."""
     torch.set_num_threads(args.threads)
-    test = load_dataset(DataConfig(source="fashion-mnist", split="test"))
+    test = load_images(DataConfig(source="fashion-mnist", split="test"))
     masks = background_masks(test.images, test.labels, 10)
     x1, y = to_model_range(test.images[:1000]), test.labels[:1000]
     print(f"test images: background level {masks.level(test.images, test.labels):.2f}")
@@ -103,7 +114,13 @@ def main() -> None:
             schedule = torch.cat([head, torch.ones(1, dtype=torch.float64)])
             cells.append(background(model, masks, args.images, schedule))
         print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells) + " |", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_program(PROG, lambda: study(args))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

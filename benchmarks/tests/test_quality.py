@@ -1,5 +1,6 @@
-"""``bench quality``: the plan follows the training recipes, finished runs can be adopted, the verdicts state
-their power, and the smoke mode runs end to end in two feature spaces and resumes."""
+"""The quality bench: the plan follows the training recipes, finished runs can be adopted, the verdicts state
+their power, the smoke mode runs end to end in two feature spaces and resumes, and what it writes names no
+machine's absolute path."""
 
 from __future__ import annotations
 
@@ -9,19 +10,19 @@ from dataclasses import replace
 
 import pytest
 import torch
-from benchmarks.quality.bench.claims import check_claims, verdict
-from benchmarks.quality.bench.plan import (
+
+from benchmarks.quality.__main__ import build_config, build_parser, main
+from benchmarks.quality.bench import run_quality_bench
+from benchmarks.quality.claims import check_claims, verdict
+from benchmarks.quality.plan import (
     PARTS,
-    RECIPE_ARMS,
     SMOKE,
     QualityBenchConfig,
     arm_train_config,
     plan_arms,
     plan_part,
 )
-from benchmarks.quality.bench.run import EvalRecord
-
-from patchforcing.cli.main import main
+from benchmarks.quality.run import EvalRecord, _arm_lock
 from patchforcing.model.pretrained import latest_checkpoint
 from patchforcing.train.checkpoint import recorded_train_seconds
 from patchforcing.utils.io import file_lock
@@ -30,7 +31,7 @@ CPU = torch.device("cpu")
 
 
 def bench(*argv: str) -> int:
-    return main(["bench", "quality", *argv])
+    return main(list(argv))
 
 
 def test_plan_shares_arms_and_counts_evaluations():
@@ -45,27 +46,6 @@ def test_plan_shares_arms_and_counts_evaluations():
     assert {arm_train_config(config, a, "x").steps for a in arms} == {config.train_steps}
     with pytest.raises(ValueError, match="resolve"):
         arm_train_config(QualityBenchConfig(), arms[0], "x")  # precision "auto" means nothing before a device
-
-
-@pytest.mark.parametrize("label", sorted(RECIPE_ARMS))
-def test_recipe_arms_are_what_train_recipe_builds(label):
-    """`patchforcing train --recipe fmnist-pf|fmnist-global --seed S` builds exactly the default bench's arm."""
-    from patchforcing.cli.main import build_parser
-    from patchforcing.cli.recipes import expand_recipe
-    from patchforcing.cli.train_cmd import build_train_config
-    from patchforcing.data import DataConfig, load_dataset
-    from patchforcing.train.config import config_to_json
-    from patchforcing.utils.device import resolve_device
-
-    data = load_dataset(DataConfig())
-    config = QualityBenchConfig().resolved(resolve_device("auto"))
-    for seed in (0, 2):
-        args = build_parser().parse_args(expand_recipe(["train", "--recipe", RECIPE_ARMS[label], "--seed", str(seed),
-                                                        "--out", "runs/x"]))
-        arm = next(a for a in plan_arms(config) if (a.label, a.train_seed) == (label, seed))
-        ours = arm_train_config(config, arm, "arms")
-        assert config_to_json(replace(ours, out_dir="")) == config_to_json(replace(build_train_config(args, data),
-                                                                                   out_dir=""))
 
 
 def test_verdicts_state_their_power():
@@ -122,7 +102,7 @@ def test_claims_with_several_training_seeds_test_across_trainings():
 def test_partial_and_old_format_results_render(tmp_path):
     """A results file of an older version (no feature spaces, background or attribution) still renders,
     with what the plan still lacks listed as pending."""
-    from benchmarks.quality.bench.report import render_markdown
+    from benchmarks.quality.report import render_markdown
 
     old_config = {k: v for k, v in json.loads(json.dumps(vars(QualityBenchConfig()))).items()
                   if k not in ("precision", "lr_schedule", "ema_warmup", "classifiers")}
@@ -177,6 +157,48 @@ def test_smoke_runs_end_to_end_in_two_feature_spaces(smoke):
     assert "results_files/main.png" in docs.read_text() and (docs.parent / "results_files" / "main.png").is_file()
 
 
+def test_results_file_and_reports_hold_no_absolute_path(smoke):
+    """Run folders are named relative to the output folder, and the command's paths are shortened."""
+    out, docs = smoke
+    texts = {p: p.read_text() for p in (out / "results.json", out / "report.md", docs)}
+    top = f"/{out.parts[1]}/"  # e.g. /tmp/: where the bench ran
+    for path, text in texts.items():
+        assert str(out) not in text and top not in text, path
+    results = json.loads(texts[out / "results.json"])
+    assert {a["run_dir"].partition("/")[0] for a in results["arms"]} == {"arms"}
+    assert results["config"]["out_dir"] == out.name == "bench"
+    assert results["commands"][0] == ("python -m benchmarks.quality --smoke --out bench --threads 1 --docs "
+                                      "docs/results.md")  # the docs page lies beside the output folder
+
+
+def test_an_older_results_file_is_made_portable():
+    """Absolute paths of a file written by an older version: under the output folder made relative to it,
+    elsewhere shortened to their last two components; every number is kept."""
+    from benchmarks.quality.run import load_results, portable_results
+
+    command = "patchforcing bench quality --out /data/bq --adopt pf:0=/data/runs/fmnist-pf --part main"
+    evals = [{"arm": "pf", "train_seed": 0, "sampler": "euler-pf", "nfe_requested": 16, "nfe": 16, "sample_seed": 0,
+              "num_images": 500, "seconds": 1.5, "metrics": {"fd": 12.345}, "command": command}]
+    old = {"config": {"out_dir": "/data/bq", "data_dir": "/srv/datasets/fmnist"}, "command": command,
+           "commands": [command], "evals": evals, "seconds": 60.0,
+           "arms": [{"label": "pf", "train_seed": 0, "run_dir": "/data/bq/arms/pf-seed0-abc", "train_seconds": 5.0,
+                     "val": {"val_loss": 0.5}, "adopted_from": "/data/runs/fmnist-pf",
+                     "command": f"patchforcing train (run /data/runs/fmnist-pf, adopted by `{command}`)"},
+                    {"label": "ltg", "train_seed": 0, "run_dir": "bq/arms/ltg-seed0-def", "train_seconds": None,
+                     "val": {}}]}
+    new = portable_results(old)
+    short = "patchforcing bench quality --out bq --adopt pf:0=runs/fmnist-pf --part main"
+    assert new["command"] == short and new["commands"] == [short] and new["evals"][0]["command"] == short
+    assert new["config"] == {"out_dir": "bq", "data_dir": "datasets/fmnist"}
+    pf, ltg = new["arms"]
+    assert (pf["run_dir"], ltg["run_dir"]) == ("arms/pf-seed0-abc", "arms/ltg-seed0-def")
+    assert pf["adopted_from"] == "runs/fmnist-pf"
+    assert pf["command"].startswith("patchforcing train (run runs/fmnist-pf,")
+    assert new["evals"][0]["metrics"] == {"fd": 12.345} and pf["val"] == {"val_loss": 0.5}
+    assert portable_results(new) == new  # what is portable stays as it is
+    assert "/data/" not in json.dumps(new) and load_results(old) == load_results(new)
+
+
 def test_smoke_resumes_from_its_cache_and_from_a_kept_results_file(smoke, tmp_path, capsys):
     out, _ = smoke
     results = json.loads((out / "results.json").read_text())
@@ -207,7 +229,7 @@ def test_adopt_refuses_another_configuration_and_copies_a_matching_run(smoke, tm
     err = capsys.readouterr().err
     assert "differs from the arm's in sections ['seed']" in err and "seed: run 0, arm 1" in err
     assert bench("--smoke", "--out", str(target), "--adopt", f"baseline:0={run}") == 2
-    assert "['model', 'time_sampler']" in capsys.readouterr().err
+    assert "['model', 'time_dist']" in capsys.readouterr().err
     assert bench("--smoke", "--out", str(target), "--adopt", f"srm-s4:7={run}") == 2
     assert "no such arm" in capsys.readouterr().err
     assert not target.exists()
@@ -219,7 +241,7 @@ def test_adopt_refuses_another_configuration_and_copies_a_matching_run(smoke, tm
     (copy,) = (p for p in (target / "arms").iterdir() if p.is_dir())
     assert copy.name == run.name and (copy / "checkpoints").is_dir()
     adopted = next(a for a in json.loads(kept.read_text())["arms"] if a["label"] == "pf")
-    assert adopted["adopted_from"] == str(run.resolve()) and adopted["run_dir"] == str(copy)
+    assert adopted["adopted_from"] == f"arms/{run.name}" and adopted["run_dir"] == f"arms/{copy.name}"
     trained = next(a for a in json.loads((out / "results.json").read_text())["arms"] if a["label"] == "pf")
     assert adopted["train_seconds"] == recorded_train_seconds(latest_checkpoint(run)) > 0  # its training loop time
     assert adopted["train_seconds"] == pytest.approx(trained["train_seconds"], abs=1.0)
@@ -228,10 +250,10 @@ def test_adopt_refuses_another_configuration_and_copies_a_matching_run(smoke, tm
 @pytest.mark.parametrize("compile", [False, True])
 def test_estimate_prints_a_wall_time(capsys, monkeypatch, compile):
     """With --compile the estimate times the compiled training step, as the bench would train it."""
-    from benchmarks import quality_estimate
+    from benchmarks.quality import estimate
 
     compiled: list[torch.nn.Module] = []
-    monkeypatch.setattr(quality_estimate, "compile_model", lambda model: compiled.append(model) or model)
+    monkeypatch.setattr(estimate, "compile_model", lambda model: compiled.append(model) or model)
     flags = ("--compile",) if compile else ()
     assert bench("--smoke", "--estimate", *flags, "--threads", "1", "--out", "/nonexistent/bench") == 0
     out = capsys.readouterr().out
@@ -239,49 +261,10 @@ def test_estimate_prints_a_wall_time(capsys, monkeypatch, compile):
     assert len(compiled) == int(compile) and ("s of compilation per arm" in out) == compile
 
 
-def test_file_lock_excludes_another_process(tmp_path):
-    """What lets two bench processes (different parts) share an arm and results.json safely."""
-    import subprocess
-    import sys
-
-    from patchforcing.utils.io import file_lock
-
-    lock = tmp_path / "arm.lock"
-    probe = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR)\n"
-             "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('free')\n"
-             "except BlockingIOError:\n    print('held')")
-
-    def ask() -> str:
-        return subprocess.run([sys.executable, "-c", probe, str(lock)], capture_output=True, text=True).stdout.strip()
-
-    with file_lock(lock) as held:
-        assert held and ask() == "held"
-        with file_lock(lock, wait=False) as second:  # a second open file of the lock, as another process has
-            assert not second
-    assert ask() == "free"
-    with file_lock(lock, wait=False) as held:
-        assert held and ask() == "held"
-
-
-def test_file_lock_that_cannot_be_created_names_it(tmp_path):
-    """A lock file whose folder cannot exist (a file stands in its place) stops with the disk-write error
-    that names it, as the folder lock does, not a bare OSError."""
-    from patchforcing.utils.io import file_lock
-    from patchforcing.utils.io.atomic import DiskWriteError
-
-    (tmp_path / "taken").write_text("a user's file")
-    with pytest.raises(DiskWriteError, match="lock file"), file_lock(tmp_path / "taken" / "arm.lock"):
-        pass
-    assert (tmp_path / "taken").read_text() == "a user's file"
-
-
 def test_an_arm_another_process_trains_is_left_for_later(tmp_path):
     """Two bench processes on the same part train different arms: the arm whose lock is held elsewhere
     is deferred while the other is trained, and waited for (then trained here) once nothing else is left."""
     from contextlib import ExitStack
-
-    from benchmarks.quality.bench import run_quality_bench
-    from benchmarks.quality.bench.run import _arm_lock
 
     config = replace(SMOKE, out_dir=str(tmp_path / "b"), train_seeds=(0,))
     resolved = config.resolved(CPU)
@@ -317,10 +300,7 @@ def test_an_arm_another_process_trains_is_left_for_later(tmp_path):
 
 
 def test_sampler_options_reach_every_sampler_that_takes_them():
-    from patchforcing.cli.bench_quality_cmd import build_config
-    from patchforcing.cli.main import build_parser
-
-    args = build_parser().parse_args(["bench", "quality", "--smoke", "--p", "0.3", "--n-inner", "2"])
+    args = build_parser().parse_args(["--smoke", "--p", "0.3", "--n-inner", "2"])
     config = build_config(args)
     assert config.sampler_options == (("n_inner", 2), ("p", 0.3))
     assert (config.sampler("dual-loop").p, config.sampler("dual-loop").n_inner) == (0.3, 2)
@@ -332,8 +312,6 @@ def test_sampler_options_reach_every_sampler_that_takes_them():
 def test_evaluations_of_trained_arms_come_before_any_training(smoke, tmp_path):
     """With the pf arm adopted, every evaluation it needs runs before the baseline is trained, and reaches
     the results file before that training starts, so a run stopped during a long training keeps them."""
-    from benchmarks.quality.bench import run_quality_bench
-
     out, _ = smoke
     run = next(p for p in (out / "arms").glob("pf-seed0-*") if p.is_dir())
     lines: list[str] = []
@@ -354,8 +332,6 @@ def test_evaluations_of_trained_arms_come_before_any_training(smoke, tmp_path):
 
 def test_compile_reaches_every_arm_the_bench_trains(smoke, tmp_path, monkeypatch):
     """`bench quality --compile`: the arms trained here are compiled (compilation itself: test_compile.py)."""
-    from benchmarks.quality.bench import run_quality_bench
-
     import patchforcing.train.data_parallel as distributed
 
     out, _ = smoke
@@ -371,8 +347,6 @@ def test_recorded_arms_are_evaluated_before_any_training(smoke, tmp_path):
     """An arm the results file records, with its folder here, counts as trained: its missing evaluations
     run before a new arm is trained."""
     import shutil
-
-    from benchmarks.quality.bench import run_quality_bench
 
     out, _ = smoke
     source = next(p for p in (out / "arms").glob("pf-seed0-*") if p.is_dir())

@@ -1,0 +1,1 @@
+"""Tests of the experiments (run with the package's suite: pyproject.toml lists both folders)."""

@@ -1,0 +1,100 @@
+"""What every sampler is: a frozen config of its options, called with one signature.
+
+``sampler(model, noise, y, schedule, guidance, generator, trace) -> SampleResult`` integrates from
+noise (t = 0) to data (t = 1) along ``schedule``; ``sampler.nfe(schedule)`` is the NFE it will
+spend there and ``sampler.budget(nfe)`` the uniform outer steps that spend an NFE budget (or the
+closest it can). A sampler's algorithm is its :meth:`Sampler.run`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from patchforcing.core.condition import Condition
+from patchforcing.core.protocol import PatchModel
+from patchforcing.sampling.budget import Budget, steps_for_nfe
+from patchforcing.sampling.guidance import Guidance
+from patchforcing.sampling.options import sampler_options
+from patchforcing.sampling.result import SampleResult, Trace
+from patchforcing.sampling.schedule import check_schedule, uniform_schedule
+
+__all__ = ["Sampler", "Generators"]
+
+Generators = torch.Generator | Sequence[torch.Generator]  # one for the batch, or one per image
+
+
+@contextmanager
+def _sampling_scope(model: PatchModel) -> Iterator[None]:
+    """No gradients and, when ``model`` offers it (a model class, not a wrapper), its reused
+    gather buffer for the whole run."""
+    reuse = getattr(model, "reuse_buffers", None)
+    with torch.no_grad(), (reuse() if callable(reuse) else nullcontext()):
+        yield
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sampler:
+    """Base of the sampler configs. ``patch_time``: needs a Patch Forcing model (per-patch t);
+    ``difficulty``: needs its difficulty head."""
+
+    name: ClassVar[str] = ""
+    patch_time: ClassVar[bool] = True
+    difficulty: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        """Every declared option's range check (the one the front ends run on their input)."""
+        for info in sampler_options(type(self)):
+            if info.check is not None:
+                info.check(getattr(self, info.name))
+
+    def nfe(self, schedule: torch.Tensor) -> int:
+        return check_schedule(schedule).numel() - 1
+
+    def budget(self, nfe: int) -> Budget:
+        return steps_for_nfe(lambda steps: self.nfe(uniform_schedule(steps)), nfe)
+
+    def check_model(self, model: PatchModel) -> None:
+        c = model.config
+        if self.patch_time and c.time_mode != "patch":
+            raise ValueError(f"sampler {self.name!r} needs a Patch Forcing model (per-patch time); "
+                             "this is a global-time model (use euler)")
+        if self.difficulty and not c.difficulty_head:
+            raise ValueError(f"sampler {self.name!r} needs a model with a difficulty head")
+
+    def __call__(
+        self,
+        model: PatchModel,
+        noise: torch.Tensor,
+        y: Condition,
+        schedule: torch.Tensor,
+        guidance: Guidance = Guidance(),
+        generator: Generators | None = None,
+        trace: Trace = False,
+    ) -> SampleResult:
+        """Sample from ``noise`` (B, C, H, W) with condition ``y`` along ``schedule`` (S + 1,).
+        ``generator`` feeds the samplers that draw (the random control); ``trace`` records every
+        pass (a callable also receives each step as it happens)."""
+        self.check_model(model)
+        with _sampling_scope(model):
+            return self.run(
+                model, noise, y, schedule, guidance=guidance, generator=generator, trace=trace
+            )
+
+    def run(
+        self,
+        model: PatchModel,
+        noise: torch.Tensor,
+        y: Condition,
+        schedule: torch.Tensor,
+        *,
+        guidance: Guidance,
+        generator: Generators | None,
+        trace: Trace,
+    ) -> SampleResult:
+        """The algorithm, called by ``__call__`` after the model check, without gradients."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement run")
