@@ -4,12 +4,14 @@
 
 For each model (a shipped name, a model folder or a run folder):
 - velocity MSE at uniform t (every patch at the same t) on the first 1000 test images, fixed noise;
-- for Patch Forcing models, the velocity MSE of the patches whose LTG time falls in a bin (LTG context)
-  against all patches at the bin's middle time, and how many patches LTG puts in each bin;
+- for Patch Forcing models, the velocity MSE of the patches whose LTG time falls in a bin
+  (LTG context) against all patches at the bin's middle time, and how many patches LTG puts in
+  each bin;
 - the background level (mean pixel value, 0-255, on pixels that are 0 in >= 95% of the test images
-  of the class; patchforcing.evaluation.metrics.background) of samples of the model's default sampler at NFE
-  8 / 16 / 32 / 64, and of 64-step samples whose last stretch [t_end, 1] is one jump, which shows
-  which part of the trajectory adds the noise. The test set's own level is printed first.
+  of the class; patchforcing.evaluation.metrics.background) of samples of the model's default
+  sampler at NFE 8 / 16 / 32 / 64, and of 64-step samples whose last stretch [t_end, 1] is one jump,
+  which shows which part of the trajectory adds the noise. The test set's own level is
+  printed first.
 """
 
 from __future__ import annotations
@@ -40,22 +42,34 @@ def velocity_mse(model: PatchForcingDiT, x1: torch.Tensor, y: torch.Tensor, t: f
     x0 = torch.randn(x1.shape, generator=torch.Generator().manual_seed(0))
     xt = t * x1 + (1 - t) * x0
     with torch.no_grad():
-        v = torch.cat([model(xt[i:i + 250], torch.full((len(xt[i:i + 250]),), t), y[i:i + 250]).v
-                       for i in range(0, len(xt), 250)])
+        v = torch.cat(
+            [
+                model(xt[i : i + 250], torch.full((len(xt[i : i + 250]),), t), y[i : i + 250]).v
+                for i in range(0, len(xt), 250)
+            ]
+        )
     return float(((v - (x1 - x0)) ** 2).mean())
 
 
 def ltg_bins(model: PatchForcingDiT, x1: torch.Tensor, y: torch.Tensor) -> list[str]:
-    """Rows: t bin, patches LTG put there, their MSE in LTG context, MSE with every patch at the bin's middle."""
+    """Rows: t bin, patches LTG put there, their MSE in LTG context, MSE with every patch at the
+    bin's middle."""
     c = model.config
     x0 = torch.randn(x1.shape, generator=torch.Generator().manual_seed(0))
-    t_ltg = build_time_distribution("ltg")(len(x1), c.num_patches, generator=torch.Generator().manual_seed(1))
+    t_ltg = build_time_distribution("ltg")(
+        len(x1), c.num_patches, generator=torch.Generator().manual_seed(1)
+    )
 
     def errors(t: torch.Tensor) -> torch.Tensor:  # (B, N) per-patch squared velocity error
         tp = broadcast_patches(t, c.patch_size, c.image_size, c.image_size)
         xt = tp * x1 + (1 - tp) * x0
         with torch.no_grad():
-            v = torch.cat([model(xt[i:i + 250], t[i:i + 250], y[i:i + 250]).v for i in range(0, len(xt), 250)])
+            v = torch.cat(
+                [
+                    model(xt[i : i + 250], t[i : i + 250], y[i : i + 250]).v
+                    for i in range(0, len(xt), 250)
+                ]
+            )
         return pool_patches((v - (x1 - x0)) ** 2, c.patch_size)
 
     in_context = errors(t_ltg)
@@ -68,7 +82,9 @@ def ltg_bins(model: PatchForcingDiT, x1: torch.Tensor, y: torch.Tensor) -> list[
     return rows
 
 
-def background(model: PatchForcingDiT, masks: BackgroundMasks, images: int, schedule: torch.Tensor) -> float:
+def background(
+    model: PatchForcingDiT, masks: BackgroundMasks, images: int, schedule: torch.Tensor
+) -> float:
     sampler = EulerPF() if model.config.time_mode == "patch" else Euler()
     noise = noise_for_seeds(range(images), (model.config.in_channels, 28, 28))
     y = torch.arange(images) % 10
@@ -78,12 +94,17 @@ def background(model: PatchForcingDiT, masks: BackgroundMasks, images: int, sche
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0],
-                                     formatter_class=HelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__.splitlines()[0], formatter_class=HelpFormatter
+    )
     parser.add_argument("models", nargs="+", help="shipped names, model folders or run folders")
-    parser.add_argument("--images", type=positive_int, default=200, help="samples per background figure")
+    parser.add_argument(
+        "--images", type=positive_int, default=200, help="samples per background figure"
+    )
     parser.add_argument("--threads", type=positive_int, default=1, help="CPU threads for torch")
-    parser.add_argument("--online", action="store_true", help="the online weights instead of the EMA")
+    parser.add_argument(
+        "--online", action="store_true", help="the online weights instead of the EMA"
+    )
     return parser
 
 
@@ -96,21 +117,40 @@ def study(args: argparse.Namespace) -> int:
     print(f"test images: background level {masks.level(test.images, test.labels):.2f}")
     print("| model | " + " | ".join(f"MSE t={t}" for t in TIMES) + " |")
     print("|---|" + "---|" * len(TIMES))
-    models = {name: PatchForcingDiT.from_pretrained(name, ema=not args.online) for name in args.models}
+    models = {
+        name: PatchForcingDiT.from_pretrained(name, ema=not args.online) for name in args.models
+    }
     for name, model in models.items():
-        print(f"| {name} | " + " | ".join(f"{velocity_mse(model, x1, y, t):.3f}" for t in TIMES) + " |", flush=True)
+        print(
+            f"| {name} | "
+            + " | ".join(f"{velocity_mse(model, x1, y, t):.3f}" for t in TIMES)
+            + " |",
+            flush=True,
+        )
     for name, model in models.items():
         if model.config.time_mode == "patch":
-            print(f"\n{name}: | t bin | patches in 1000 LTG draws | MSE in LTG context | MSE, all patches at mid |")
+            print(
+                f"\n{name}: | t bin | patches in 1000 LTG draws | MSE in LTG context | MSE, "
+                "all patches at mid |"
+            )
             print("|---|---|---|---|")
             print("\n".join(ltg_bins(model, x1, y)), flush=True)
-    print("\n| model | " + " | ".join(f"bg NFE {n}" for n in (8, 16, 32, 64)) + " | "
-          + " | ".join(f"bg 64 steps, jump from {t}" for t in JUMPS[1:]) + " |")
+    print(
+        "\n| model | "
+        + " | ".join(f"bg NFE {n}" for n in (8, 16, 32, 64))
+        + " | "
+        + " | ".join(f"bg 64 steps, jump from {t}" for t in JUMPS[1:])
+        + " |"
+    )
     print("|---|" + "---|" * (4 + len(JUMPS) - 1))
     for name, model in models.items():
-        cells = [background(model, masks, args.images, uniform_schedule(n)) for n in (8, 16, 32, 64)]
+        cells = [
+            background(model, masks, args.images, uniform_schedule(n)) for n in (8, 16, 32, 64)
+        ]
         for t_end in JUMPS[1:]:
-            head = torch.linspace(0, t_end, 64, dtype=torch.float64)  # 63 steps up to t_end, then one jump
+            head = torch.linspace(
+                0, t_end, 64, dtype=torch.float64
+            )  # 63 steps up to t_end, then one jump
             schedule = torch.cat([head, torch.ones(1, dtype=torch.float64)])
             cells.append(background(model, masks, args.images, schedule))
         print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells) + " |", flush=True)

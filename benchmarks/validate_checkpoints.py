@@ -27,9 +27,12 @@ PROG = "python -m benchmarks.validate_checkpoints"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0],
-                                     formatter_class=HelpFormatter)
-    parser.add_argument("checkpoints", nargs="+", help="shipped names, run folders or checkpoint folders")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__.splitlines()[0], formatter_class=HelpFormatter
+    )
+    parser.add_argument(
+        "checkpoints", nargs="+", help="shipped names, run folders or checkpoint folders"
+    )
     parser.add_argument("--threads", type=positive_int, default=1, help="CPU threads for torch")
     return parser
 
@@ -45,17 +48,28 @@ def validate(args: argparse.Namespace) -> int:
                 continue
             model = PatchForcingDiT.from_pretrained(folder, ema=use_ema)
             if model.meta is None:
-                raise ValueError(f"{name}: the folder records no training, so no time sampler to validate with")
+                raise ValueError(
+                    f"{name}: the folder records no training, so no time sampler to validate with"
+                )
             training = model.meta.training
             spec = training.get("time_dist") or training["time_sampler"]  # its name in release 0.1
-            own = validation_loss(model, test, build_time_distribution(spec["name"], spec["params"]))
+            own = validation_loss(
+                model, test, build_time_distribution(spec["name"], spec["params"])
+            )
             uniform = validation_loss(model, test, GlobalUniform())
             nll = "-" if own.nll is None else f"{own.nll:.4f}"
             # a checkpoint holds both weights; an exported folder only the ones `export` chose
-            label = "EMA" if use_ema else "online" if (folder / "ema.safetensors").is_file() else \
-                training.get("weights", "exported")
-            print(f"{name} [{label}]: loss with {spec['name']} t {own.loss:.4f} "
-                  f"(mse {own.mse:.4f}, nll {nll}); mse at uniform t {uniform.mse:.4f}")
+            label = (
+                "EMA"
+                if use_ema
+                else "online"
+                if (folder / "ema.safetensors").is_file()
+                else training.get("weights", "exported")
+            )
+            print(
+                f"{name} [{label}]: loss with {spec['name']} t {own.loss:.4f} "
+                f"(mse {own.mse:.4f}, nll {nll}); mse at uniform t {uniform.mse:.4f}"
+            )
     return 0
 
 

@@ -41,8 +41,10 @@ def address_space(extra: int = 3 << 30) -> Iterator[None]:
     MemoryError here instead of waking the kernel's OOM killer."""
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     used = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
-    resource.setrlimit(resource.RLIMIT_AS, (used + extra if hard == resource.RLIM_INFINITY else min(used + extra,
-                                                                                                     hard), hard))
+    resource.setrlimit(
+        resource.RLIMIT_AS,
+        (used + extra if hard == resource.RLIM_INFINITY else min(used + extra, hard), hard),
+    )
     try:
         yield
     finally:
@@ -72,30 +74,76 @@ def _model_with(folder: Path, out: Path, **architecture: int) -> Path:
 
 
 def limit_rows(npz: Path, work: Path) -> list[Row]:
-    """Tiny inputs asking for huge sizes: each must end in one clear line, fast, without the memory."""
+    """Tiny inputs asking for huge sizes: each must end in one clear line, fast, without
+    the memory."""
     model = work / "limits_model"
     assert cli(train_args(npz, work / "limits_run", 1))[0] == 0
     assert cli(["export", str(work / "limits_run"), str(model), "--weights", "online"])[0] == 0
     rng = np.random.default_rng(0)
     labels = np.arange(8)
     labels[-1] = 10**12
-    np.savez(work / "huge_labels.npz", images=rng.integers(0, 256, (8, 8, 8), dtype=np.uint8), labels=labels)
-    sample = ["sample", "--checkpoint", str(model), "--steps", "2", "--out", str(work / "limits_out")]
+    np.savez(
+        work / "huge_labels.npz",
+        images=rng.integers(0, 256, (8, 8, 8), dtype=np.uint8),
+        labels=labels,
+    )
+    sample = [
+        "sample",
+        "--checkpoint",
+        str(model),
+        "--steps",
+        "2",
+        "--out",
+        str(work / "limits_out"),
+    ]
     probes = [
-        (train_args(work / "huge_labels.npz", work / "l1", 2), "largest label is 1,000,000,000,000"),
-        (["sample", "--checkpoint", str(_model_with(model, work / "deep", depth=10**9)), "--out", str(work / "l2")],
-         "depth is 1,000,000,000"),
-        (["sample", "--checkpoint", str(_model_with(model, work / "wide", width=10**7, num_heads=2)),
-          "--out", str(work / "l3")], "width is 10,000,000"),
+        (
+            train_args(work / "huge_labels.npz", work / "l1", 2),
+            "largest label is 1,000,000,000,000",
+        ),
+        (
+            [
+                "sample",
+                "--checkpoint",
+                str(_model_with(model, work / "deep", depth=10**9)),
+                "--out",
+                str(work / "l2"),
+            ],
+            "depth is 1,000,000,000",
+        ),
+        (
+            [
+                "sample",
+                "--checkpoint",
+                str(_model_with(model, work / "wide", width=10**7, num_heads=2)),
+                "--out",
+                str(work / "l3"),
+            ],
+            "width is 10,000,000",
+        ),
         ([*sample, "--classes", "0-10000000000"], "the number of values"),
         ([*sample, "--num", str(10**15)], "number of images is"),
-        (["sample", "--checkpoint", str(model), "--steps", str(10**12), "--out", str(work / "l4")], "outer steps is"),
+        (
+            [
+                "sample",
+                "--checkpoint",
+                str(model),
+                "--steps",
+                str(10**12),
+                "--out",
+                str(work / "l4"),
+            ],
+            "outer steps is",
+        ),
         ([*sample, "--seed", str(2**70)], "seed range"),
         (train_args(npz, work / "l5", 10**12), "at most 99,999,999 steps"),
         (train_args(npz, work / "l6", 2, "--seed", str(2**64)), "seed range"),
         (train_args(npz, work / "l7", 2, "--image-size", str(10**6)), "image_size is 1,000,000"),
         (train_args(npz, work / "l8", 2, "--batch-size", str(10**12)), "batch_size is"),
-        (train_args(npz, work / "l9", 2, "--depth", "500", "--width", "16384", "--heads", "128"), "parameters is"),
+        (
+            train_args(npz, work / "l9", 2, "--depth", "500", "--width", "16384", "--heads", "128"),
+            "parameters is",
+        ),
     ]
     clear, failures = 0, []
     with address_space():
@@ -103,17 +151,43 @@ def limit_rows(npz: Path, work: Path) -> list[Row]:
             code, err = cli(args)
             clear += one_line(code, err, phrase)
             if not one_line(code, err, phrase):
-                failures.append(f"{' '.join(args[:1] + args[-4:])}: exit {code}, {err.strip()[-300:]}")
-        with env(LIMITS_ENV, "parameters=100000000000000"):  # raised on purpose: the memory check answers
-            code, err = cli(train_args(npz, work / "l10", 2, "--depth", "500", "--width", "16384", "--heads", "128"))
+                failures.append(
+                    f"{' '.join(args[:1] + args[-4:])}: exit {code}, {err.strip()[-300:]}"
+                )
+        with env(
+            LIMITS_ENV, "parameters=100000000000000"
+        ):  # raised on purpose: the memory check answers
+            code, err = cli(
+                train_args(
+                    npz, work / "l10", 2, "--depth", "500", "--width", "16384", "--heads", "128"
+                )
+            )
             clear += one_line(code, err, "GiB of memory")
-        with env(LIMITS_ENV, "depth=1000000"):  # raised on purpose: the next check (weights) answers
-            code, err = cli(["sample", "--checkpoint", str(_model_with(model, work / "deeper", depth=600)),
-                             "--out", str(work / "l11")])
+        with env(
+            LIMITS_ENV, "depth=1000000"
+        ):  # raised on purpose: the next check (weights) answers
+            code, err = cli(
+                [
+                    "sample",
+                    "--checkpoint",
+                    str(_model_with(model, work / "deeper", depth=600)),
+                    "--out",
+                    str(work / "l11"),
+                ]
+            )
             clear += one_line(code, err, "missing tensor")
     total = len(probes) + 2
-    return [Row("resource limits (sizes from files and flags)", total, "-", 0, "-", clear == total,
-                "\n".join(failures))]
+    return [
+        Row(
+            "resource limits (sizes from files and flags)",
+            total,
+            "-",
+            0,
+            "-",
+            clear == total,
+            "\n".join(failures),
+        )
+    ]
 
 
 class _Features:
@@ -129,11 +203,18 @@ def sampling_rows(npz: Path, work: Path) -> list[Row]:
     assert cli(train_args(npz, run, 1))[0] == 0
     assert cli(["export", str(run), str(model), "--weights", "online"])[0] == 0
     weights = load_file(str(model / "model.safetensors"))
-    nan_model, huge_model = shutil.copytree(model, work / "nan_model"), shutil.copytree(model, work / "huge_model")
-    save_file({**weights, "final_layer.linear.bias": weights["final_layer.linear.bias"] * float("nan")},
-              str(nan_model / "model.safetensors"))
-    save_file({k: v * 1e30 + 1e30 if v.is_floating_point() else v for k, v in weights.items()},
-              str(huge_model / "model.safetensors"))
+    nan_model, huge_model = (
+        shutil.copytree(model, work / "nan_model"),
+        shutil.copytree(model, work / "huge_model"),
+    )
+    save_file(
+        {**weights, "final_layer.linear.bias": weights["final_layer.linear.bias"] * float("nan")},
+        str(nan_model / "model.safetensors"),
+    )
+    save_file(
+        {k: v * 1e30 + 1e30 if v.is_floating_point() else v for k, v in weights.items()},
+        str(huge_model / "model.safetensors"),
+    )
     Image.new("L", (8, 8), 128).save(work / "known.png")
     Image.new("L", (5, 5), 255).save(work / "small_mask.png")
     np.save(work / "wrong.npy", np.ones((3, 7)))
@@ -141,18 +222,83 @@ def sampling_rows(npz: Path, work: Path) -> list[Row]:
     torch.save({"not": "a tensor"}, work / "dict.pt")
     sample = ["sample", "--steps", "2", "--num", "2", "--threads", "1"]
     probes = [
-        ([*sample, "--checkpoint", str(nan_model), "--out", str(work / "s1")], "non-finite values", work / "s1"),
-        ([*sample, "--checkpoint", str(huge_model), "--out", str(work / "s2")], "non-finite values", work / "s2"),
-        ([*sample, "--checkpoint", str(model), "--inpaint", str(work / "known.png"), "--mask",
-          str(work / "small_mask.png"), "--out", str(work / "s3")], "the mask", work / "s3"),
-        ([*sample, "--checkpoint", str(model), "--matrix", str(work / "wrong.npy"), "--out", str(work / "s4")],
-         "a schedule matrix must be", work / "s4"),
-        ([*sample, "--checkpoint", str(model), "--matrix", str(work / "damaged.npy"), "--out", str(work / "s5")],
-         "cannot read --matrix", work / "s5"),
-        ([*sample, "--checkpoint", str(model), "--matrix", str(work / "dict.pt"), "--out", str(work / "s6")],
-         "must hold one numeric array", work / "s6"),
-        ([*sample, "--checkpoint", str(model), "--seed", str(2**63 - 1), "--out", str(work / "s7")], "seed range",
-         work / "s7"),
+        (
+            [*sample, "--checkpoint", str(nan_model), "--out", str(work / "s1")],
+            "non-finite values",
+            work / "s1",
+        ),
+        (
+            [*sample, "--checkpoint", str(huge_model), "--out", str(work / "s2")],
+            "non-finite values",
+            work / "s2",
+        ),
+        (
+            [
+                *sample,
+                "--checkpoint",
+                str(model),
+                "--inpaint",
+                str(work / "known.png"),
+                "--mask",
+                str(work / "small_mask.png"),
+                "--out",
+                str(work / "s3"),
+            ],
+            "the mask",
+            work / "s3",
+        ),
+        (
+            [
+                *sample,
+                "--checkpoint",
+                str(model),
+                "--matrix",
+                str(work / "wrong.npy"),
+                "--out",
+                str(work / "s4"),
+            ],
+            "a schedule matrix must be",
+            work / "s4",
+        ),
+        (
+            [
+                *sample,
+                "--checkpoint",
+                str(model),
+                "--matrix",
+                str(work / "damaged.npy"),
+                "--out",
+                str(work / "s5"),
+            ],
+            "cannot read --matrix",
+            work / "s5",
+        ),
+        (
+            [
+                *sample,
+                "--checkpoint",
+                str(model),
+                "--matrix",
+                str(work / "dict.pt"),
+                "--out",
+                str(work / "s6"),
+            ],
+            "must hold one numeric array",
+            work / "s6",
+        ),
+        (
+            [
+                *sample,
+                "--checkpoint",
+                str(model),
+                "--seed",
+                str(2**63 - 1),
+                "--out",
+                str(work / "s7"),
+            ],
+            "seed range",
+            work / "s7",
+        ),
     ]
     clear, failures = 0, []
     for args, phrase, out in probes:
@@ -162,18 +308,32 @@ def sampling_rows(npz: Path, work: Path) -> list[Row]:
         if not good:
             failures.append(f"{phrase}: exit {code}, {err.strip()[-300:]}")
     cache = work / "reference-cache"
-    data = ImageArrays(torch.arange(256, dtype=torch.uint8).reshape(4, 1, 8, 8), torch.zeros(4, dtype=torch.long))
+    data = ImageArrays(
+        torch.arange(256, dtype=torch.uint8).reshape(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)
+    )
     first = reference_features(_Features(), data, cache)
     for path in cache.iterdir():
         path.write_bytes(b"damaged")
     note = io.StringIO()
     with contextlib.redirect_stderr(note):
         again = reference_features(_Features(), data, cache)
-    cache_ok = torch.equal(first, again) and "damaged" in note.getvalue() and all(
-        load_file(str(p))["features"].shape == (4, 4) for p in cache.iterdir())
-    rows = [Row("sampling inputs (NaN, masks, matrices, seeds)", len(probes), "-", 0, "-", clear == len(probes),
-                "\n".join(failures)),
-            Row("damaged reference-statistics cache", 1, "-", 0, "-", cache_ok, note.getvalue())]
+    cache_ok = (
+        torch.equal(first, again)
+        and "damaged" in note.getvalue()
+        and all(load_file(str(p))["features"].shape == (4, 4) for p in cache.iterdir())
+    )
+    rows = [
+        Row(
+            "sampling inputs (NaN, masks, matrices, seeds)",
+            len(probes),
+            "-",
+            0,
+            "-",
+            clear == len(probes),
+            "\n".join(failures),
+        ),
+        Row("damaged reference-statistics cache", 1, "-", 0, "-", cache_ok, note.getvalue()),
+    ]
     return rows + [_umask_row(run, work)]
 
 
@@ -182,24 +342,59 @@ def _umask_row(run: Path, work: Path) -> Row:
     old = os.umask(0o027)
     try:
         exported = cli(["export", str(run), str(work / "umask_model")])[0] == 0
-        sampled = cli(["sample", "--checkpoint", str(run), "--steps", "2", "--num", "1", "--out",
-                       str(work / "umask_samples")])[0] == 0
+        sampled = (
+            cli(
+                [
+                    "sample",
+                    "--checkpoint",
+                    str(run),
+                    "--steps",
+                    "2",
+                    "--num",
+                    "1",
+                    "--out",
+                    str(work / "umask_samples"),
+                ]
+            )[0]
+            == 0
+        )
     finally:
         os.umask(old)
-    files = [work / "umask_model" / "model.safetensors", work / "umask_model" / "config.json",
-             *(work / "umask_samples" / "images").glob("*.png"), work / "umask_samples" / "samples.jsonl"]
+    files = [
+        work / "umask_model" / "model.safetensors",
+        work / "umask_model" / "config.json",
+        *(work / "umask_samples" / "images").glob("*.png"),
+        work / "umask_samples" / "samples.jsonl",
+    ]
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in files if p.exists()}
     folder = oct((work / "umask_model").stat().st_mode & 0o777) if exported else "-"
-    ok = exported and sampled and len(modes) == 4 and set(modes.values()) == {"0o640"} and folder == "0o750"
-    return Row("written files follow the umask", len(files) + 1, "-", 0, "-", ok, f"{modes}, folder {folder}")
+    ok = (
+        exported
+        and sampled
+        and len(modes) == 4
+        and set(modes.values()) == {"0o640"}
+        and folder == "0o750"
+    )
+    return Row(
+        "written files follow the umask",
+        len(files) + 1,
+        "-",
+        0,
+        "-",
+        ok,
+        f"{modes}, folder {folder}",
+    )
 
 
 def mount_tmpfs(folder: Path, size_kb: int) -> bool:
     """Mount a ``size_kb`` tmpfs on ``folder``; False where the machine does not allow it."""
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(folder)],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(folder)],
+            capture_output=True,
+            text=True,
+        )
     except OSError:  # no mount command
         return False
     return proc.returncode == 0
@@ -226,13 +421,30 @@ def real_disk_rows(npz: Path, work: Path, quick: bool) -> list[Row]:
     ENOSPC each time, every checkpoint intact, and a rerun after freeing space finishes."""
     disk = work / "tmpfs"
     if not mount_tmpfs(disk, 3072):
-        return [Row("real full disk (tmpfs): not available, simulated only", 0, "-", "-", "-", True)]
+        return [
+            Row("real full disk (tmpfs): not available, simulated only", 0, "-", "-", "-", True)
+        ]
     try:
         probe = work / "size_probe"
         assert cli(train_args(npz, probe, 1))[0] == 0
-        checkpoint_kb = sum(p.stat().st_size for p in (probe / "checkpoints" / "step_00000001").iterdir()) // 1024
-        levels = [4, 12, checkpoint_kb + checkpoint_kb // 2] if quick else [
-            0, 4, 8, 12, 24, checkpoint_kb // 2, checkpoint_kb + checkpoint_kb // 2, 2 * checkpoint_kb + 200]
+        checkpoint_kb = (
+            sum(p.stat().st_size for p in (probe / "checkpoints" / "step_00000001").iterdir())
+            // 1024
+        )
+        levels = (
+            [4, 12, checkpoint_kb + checkpoint_kb // 2]
+            if quick
+            else [
+                0,
+                4,
+                8,
+                12,
+                24,
+                checkpoint_kb // 2,
+                checkpoint_kb + checkpoint_kb // 2,
+                2 * checkpoint_kb + 200,
+            ]
+        )
         clear, damaged, finished, notes = 0, 0, 0, []
         for leave in levels:
             for entry in disk.iterdir():
@@ -246,16 +458,43 @@ def real_disk_rows(npz: Path, work: Path, quick: bool) -> list[Row]:
             clear += good
             damaged += not _checkpoints_load(disk / "run")
             (disk / "filler").unlink()
-            finished += cli(train_args(npz, disk / "run", 6))[0] == 0 and _checkpoints_load(disk / "run")
+            finished += cli(train_args(npz, disk / "run", 6))[0] == 0 and _checkpoints_load(
+                disk / "run"
+            )
             if not good:
                 notes.append(f"{leave} KB free: exit {code}, {err.strip()[-300:]}")
         _fill(disk, 2)
-        others = [one_line(*cli(["sample", "--checkpoint", str(probe), "--steps", "2", "--num", "4", "--out",
-                                 str(disk / "samples")]), "(ENOSPC)"),
-                  one_line(*cli(["export", str(probe), str(disk / "model")]), "(ENOSPC)")]
+        others = [
+            one_line(
+                *cli(
+                    [
+                        "sample",
+                        "--checkpoint",
+                        str(probe),
+                        "--steps",
+                        "2",
+                        "--num",
+                        "4",
+                        "--out",
+                        str(disk / "samples"),
+                    ]
+                ),
+                "(ENOSPC)",
+            ),
+            one_line(*cli(["export", str(probe), str(disk / "model")]), "(ENOSPC)"),
+        ]
         injected = len(levels) + len(others)
         ok = clear == len(levels) and all(others) and damaged == 0 and finished == len(levels)
-        return [Row(f"real full disk (tmpfs, {len(levels)} fill levels)", injected, finished, damaged, "-", ok,
-                    "\n".join(notes) + f"\nsample/export on a full disk: {others}")]
+        return [
+            Row(
+                f"real full disk (tmpfs, {len(levels)} fill levels)",
+                injected,
+                finished,
+                damaged,
+                "-",
+                ok,
+                "\n".join(notes) + f"\nsample/export on a full disk: {others}",
+            )
+        ]
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)

@@ -1,7 +1,8 @@
-"""Fault injection: SIGKILL at random moments, SIGTERM/SIGINT, every kind of failed write (simulated,
-and on a real full tmpfs where the machine allows one), bad data, non-finite losses, destinations that
-are not a command's own, side-by-side runs, backups and leftovers among a run's files, other spellings
-of a run's path, restarts, damaged checkpoints, sizes beyond the limits and bad sampling inputs.
+"""Fault injection: SIGKILL at random moments, SIGTERM/SIGINT, every kind of failed write
+(simulated, and on a real full tmpfs where the machine allows one), bad data, non-finite losses,
+destinations that are not a command's own, side-by-side runs, backups and leftovers among a run's
+files, other spellings of a run's path, restarts, damaged checkpoints, sizes beyond the limits and
+bad sampling inputs.
 Prints a table and exits non-zero unless every checkpoint stayed readable, no user file was lost and
 every interrupted run reached bitwise the weights of an uninterrupted one.
 
@@ -37,20 +38,57 @@ from fault_probes import cli, destination_rows, run_folder_rows, train_args  # n
 from fault_scenarios import Row, data_fault_rows, disk_fault_rows, nonfinite_rows  # noqa: E402
 
 STEPS = 30
-TINY = ["--preset", "T/4", "--depth", "1", "--width", "32", "--heads", "2", "--batch-size", "8", "--warmup", "5",
-        "--checkpoint-every", "1", "--keep-checkpoints", "2", "--sample-every", "10", "--log-every", "5",
-        "--threads", "1", "--no-progress", "--seed", "3"]
+TINY = [
+    "--preset",
+    "T/4",
+    "--depth",
+    "1",
+    "--width",
+    "32",
+    "--heads",
+    "2",
+    "--batch-size",
+    "8",
+    "--warmup",
+    "5",
+    "--checkpoint-every",
+    "1",
+    "--keep-checkpoints",
+    "2",
+    "--sample-every",
+    "10",
+    "--log-every",
+    "5",
+    "--threads",
+    "1",
+    "--no-progress",
+    "--seed",
+    "3",
+]
 
 
 def write_tiny_npz(path: Path) -> Path:
     rng = np.random.default_rng(0)
-    np.savez(path, images=rng.integers(0, 256, (48, 8, 8), dtype=np.uint8), labels=np.arange(48) % 3)
+    np.savez(
+        path, images=rng.integers(0, 256, (48, 8, 8), dtype=np.uint8), labels=np.arange(48) % 3
+    )
     return path
 
 
 def train_cmd(npz: Path, out: Path, steps: int = STEPS) -> list[str]:
-    return [sys.executable, "-m", "patchforcing", "train", "--data", str(npz), "--steps", str(steps), "--out", str(out),
-            *TINY]
+    return [
+        sys.executable,
+        "-m",
+        "patchforcing",
+        "train",
+        "--data",
+        str(npz),
+        "--steps",
+        str(steps),
+        "--out",
+        str(out),
+        *TINY,
+    ]
 
 
 def checkpoint_problems(run: Path) -> list[str]:
@@ -60,7 +98,9 @@ def checkpoint_problems(run: Path) -> list[str]:
         try:
             model = PatchForcingDiT(read_train_config(folder).model)
             load_train_state(folder, model, PatchForcingDiT(model.config))
-        except Exception as err:  # any failure here is a corrupted checkpoint, which is what we count
+        except (
+            Exception
+        ) as err:  # any failure here is a corrupted checkpoint, which is what we count
             problems.append(f"{folder}: {err}")
     return problems
 
@@ -115,8 +155,13 @@ def kill_loop(npz: Path, ref: Path, work: Path, kills: int, rng: random.Random) 
             if list_checkpoints(run):
                 stats.resumed += 1
             launched = time.time()
-            proc = subprocess.Popen(train_cmd(npz, run), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            if _wait_started(proc, run, launched, steady=rng.random() < 0.75) and stats.kills < kills:
+            proc = subprocess.Popen(
+                train_cmd(npz, run), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+            if (
+                _wait_started(proc, run, launched, steady=rng.random() < 0.75)
+                and stats.kills < kills
+            ):
                 time.sleep(rng.uniform(0.0, 0.5))
             if proc.poll() is None and stats.kills < kills:
                 proc.send_signal(signal.SIGKILL)
@@ -127,7 +172,9 @@ def kill_loop(npz: Path, ref: Path, work: Path, kills: int, rng: random.Random) 
                 continue
             _, err = proc.communicate()
             if proc.returncode != 0:
-                raise RuntimeError(f"training exited with {proc.returncode}: {err.decode()[-2000:]}")
+                raise RuntimeError(
+                    f"training exited with {proc.returncode}: {err.decode()[-2000:]}"
+                )
             break
         stats.corrupted += len(checkpoint_problems(run))
         stats.equal += same_final(run, ref)
@@ -140,37 +187,60 @@ def signal_rows(npz: Path, ref: Path, work: Path, signals: tuple[signal.Signals,
     for sig in signals:
         run = work / f"signal_{sig.name}"
         launched = time.time()
-        proc = subprocess.Popen(train_cmd(npz, run), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            train_cmd(npz, run), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         _wait_started(proc, run, launched)
         time.sleep(0.3)
         proc.send_signal(sig)
         _, err = proc.communicate()
-        clean = proc.returncode == 128 + sig and b"Traceback" not in err and bool(list_checkpoints(run))
+        clean = (
+            proc.returncode == 128 + sig and b"Traceback" not in err and bool(list_checkpoints(run))
+        )
         rerun = subprocess.run(train_cmd(npz, run), capture_output=True, text=True)
         equal = same_final(run, ref)
         bad = len(checkpoint_problems(run))
-        detail = (f"first run: exit {proc.returncode}, {err.decode()[-800:]}\n"
-                  f"rerun: exit {rerun.returncode}, {rerun.stderr[-800:]}")
-        rows.append(Row(f"{sig.name} (save + clean exit)", 1, int(rerun.returncode == 0), bad, f"{int(equal)}/1",
-                        clean and rerun.returncode == 0 and equal and bad == 0, detail))
+        detail = (
+            f"first run: exit {proc.returncode}, {err.decode()[-800:]}\n"
+            f"rerun: exit {rerun.returncode}, {rerun.stderr[-800:]}"
+        )
+        rows.append(
+            Row(
+                f"{sig.name} (save + clean exit)",
+                1,
+                int(rerun.returncode == 0),
+                bad,
+                f"{int(equal)}/1",
+                clean and rerun.returncode == 0 and equal and bad == 0,
+                detail,
+            )
+        )
     return rows
 
 
 def print_table(rows: list[Row]) -> None:
-    head = f"{'fault':<46} {'injected':>8} {'resumed':>8} {'corrupted':>9} {'final equal':>11}  result"
+    head = (
+        f"{'fault':<46} {'injected':>8} {'resumed':>8} {'corrupted':>9} {'final equal':>11}  result"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r.fault:<46} {r.injected:>8} {r.resumed:>8} {r.corrupted:>9} {r.equal:>11}  "
-              f"{'ok' if r.ok else 'FAIL'}")
+        print(
+            f"{r.fault:<46} {r.injected:>8} {r.resumed:>8} {r.corrupted:>9} {r.equal:>11}  "
+            f"{'ok' if r.ok else 'FAIL'}"
+        )
     for r in rows:
         if not r.ok and r.detail:
             print(f"\n{r.fault} failed:\n{r.detail}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="3 kill points instead of --kills, SIGTERM only")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="3 kill points instead of --kills, SIGTERM only"
+    )
     parser.add_argument("--kills", type=int, default=24, help="random SIGKILL points (default 24)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill times")
     args = parser.parse_args(argv)
@@ -184,11 +254,28 @@ def main(argv: list[str] | None = None) -> int:
         ref = work / "reference"
         subprocess.run(train_cmd(npz, ref), check=True, capture_output=True)
         stats = kill_loop(npz, ref, work, 3 if args.quick else args.kills, random.Random(args.seed))
-        rows = [Row("SIGKILL at a random moment", stats.kills, stats.resumed, stats.corrupted,
-                    f"{stats.equal}/{stats.episodes}", stats.corrupted == 0 and stats.equal == stats.episodes),
-                Row("  of which during a checkpoint write", stats.mid_write, "-", "-", "-",
-                    args.quick or stats.mid_write > 0, "no kill hit a checkpoint write; try another --seed")]
-        rows += signal_rows(npz, ref, work, (signal.SIGTERM,) if args.quick else (signal.SIGTERM, signal.SIGINT))
+        rows = [
+            Row(
+                "SIGKILL at a random moment",
+                stats.kills,
+                stats.resumed,
+                stats.corrupted,
+                f"{stats.equal}/{stats.episodes}",
+                stats.corrupted == 0 and stats.equal == stats.episodes,
+            ),
+            Row(
+                "  of which during a checkpoint write",
+                stats.mid_write,
+                "-",
+                "-",
+                "-",
+                args.quick or stats.mid_write > 0,
+                "no kill hit a checkpoint write; try another --seed",
+            ),
+        ]
+        rows += signal_rows(
+            npz, ref, work, (signal.SIGTERM,) if args.quick else (signal.SIGTERM, signal.SIGINT)
+        )
         rows += disk_fault_rows(npz, work, args.quick)
         rows += real_disk_rows(npz, work, args.quick)
         rows += data_fault_rows(work)
@@ -201,7 +288,10 @@ def main(argv: list[str] | None = None) -> int:
         rows += sampling_rows(npz, work)
     print_table(rows)
     ok = all(r.ok for r in rows)
-    print(f"\n{'all faults handled' if ok else 'FAILURES above'}; wall time {time.perf_counter() - start:.0f} s")
+    print(
+        f"\n{'all faults handled' if ok else 'FAILURES above'}; wall time "
+        f"{time.perf_counter() - start:.0f} s"
+    )
     return 0 if ok else 1
 
 

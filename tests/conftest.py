@@ -31,7 +31,9 @@ def single_thread():
 
 @pytest.fixture
 def tiny_config() -> ModelConfig:
-    return ModelConfig(image_size=8, in_channels=1, patch_size=2, depth=2, width=32, num_heads=2, num_classes=3)
+    return ModelConfig(
+        image_size=8, in_channels=1, patch_size=2, depth=2, width=32, num_heads=2, num_classes=3
+    )
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ def tiny_npz(tmp_path):
     labels = rng.integers(0, 3, 64)
     images = np.zeros((64, 8, 8), dtype=np.uint8)
     for i, label in enumerate(labels):
-        images[i, 2 * label: 2 * label + 3, 1:7] = 200 + rng.integers(0, 55)
+        images[i, 2 * label : 2 * label + 3, 1:7] = 200 + rng.integers(0, 55)
     path = tmp_path / "tiny.npz"
     np.savez(path, images=images, labels=labels, class_names=np.array(["a", "b", "c"]))
     return path
@@ -55,17 +57,27 @@ def tiny_npz(tmp_path):
 @pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory):
     """A 2-layer BERT with hidden size 32 and a 9-word tokenizer, randomly initialised and saved."""
-    transformers = pytest.importorskip("transformers", reason="pretrained encoders need the [text] extra")
+    transformers = pytest.importorskip(
+        "transformers", reason="pretrained encoders need the [text] extra"
+    )
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     folder = tmp_path_factory.mktemp("tiny-lm")
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "red", "heart", "blue", "circle"]
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]")
+    fast = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]"
+    )
     fast.save_pretrained(str(folder))
-    config = transformers.BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                     intermediate_size=64, max_position_embeddings=32)
+    config = transformers.BertConfig(
+        vocab_size=len(words),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=32,
+    )
     torch.manual_seed(0)
     transformers.BertModel(config).save_pretrained(str(folder))
     return folder

@@ -1,5 +1,5 @@
-"""Captions: read from image folders (.txt beside an image, captions.jsonl at the root), checked in the
-in-memory data sets, and drawn per image by caption_batch."""
+"""Captions: read from image folders (.txt beside an image, captions.jsonl at the root), checked in
+the in-memory data sets, and drawn per image by caption_batch."""
 
 from __future__ import annotations
 
@@ -43,20 +43,32 @@ def test_txt_files_beside_images(folder: Path) -> None:
     (folder / "dog/dog1.txt").write_text("a puppy")
     data = load_image_folder(folder, 8)
     assert data.has_captions and len(data) == 4 and data.skipped == ()
-    assert _by_file(data, folder) == {"cat/cat0.png": ("a grey cat", "a cat"), "cat/cat1.png": ("a cat",),
-                                      "dog/dog0.png": ("a dog",), "dog/dog1.png": ("a puppy",)}
+    assert _by_file(data, folder) == {
+        "cat/cat0.png": ("a grey cat", "a cat"),
+        "cat/cat1.png": ("a cat",),
+        "dog/dog0.png": ("a dog",),
+        "dog/dog1.png": ("a puppy",),
+    }
     assert data.class_names == ("cat", "dog")
 
 
 def test_captions_jsonl_adds_alternatives(folder: Path) -> None:
-    lines = [{"file": "cat/cat0.png", "caption": "a cat"}, {"file": "cat/cat1.png", "caption": ["a cat", "kitty"]},
-             {"file": "./dog/dog0.png", "caption": "a dog"}, {"file": "dog/dog1.png", "caption": "a puppy"},
-             {"file": "dog/dog1.png", "caption": ["a young dog"]}]
+    lines = [
+        {"file": "cat/cat0.png", "caption": "a cat"},
+        {"file": "cat/cat1.png", "caption": ["a cat", "kitty"]},
+        {"file": "./dog/dog0.png", "caption": "a dog"},
+        {"file": "dog/dog1.png", "caption": "a puppy"},
+        {"file": "dog/dog1.png", "caption": ["a young dog"]},
+    ]
     (folder / "captions.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n\n")
     (folder / "cat/cat0.txt").write_text("a sleeping cat\n")
     data = load_dataset(DataConfig(source=str(folder), image_size=8))
-    assert _by_file(data, folder) == {"cat/cat0.png": ("a cat", "a sleeping cat"), "cat/cat1.png": ("a cat", "kitty"),
-                                      "dog/dog0.png": ("a dog",), "dog/dog1.png": ("a puppy", "a young dog")}
+    assert _by_file(data, folder) == {
+        "cat/cat0.png": ("a cat", "a sleeping cat"),
+        "cat/cat1.png": ("a cat", "kitty"),
+        "dog/dog0.png": ("a dog",),
+        "dog/dog1.png": ("a puppy", "a young dog"),
+    }
 
 
 def test_images_without_captions_are_listed_or_skipped(folder: Path) -> None:
@@ -65,7 +77,9 @@ def test_images_without_captions_are_listed_or_skipped(folder: Path) -> None:
     with pytest.raises(BadImageError) as info:
         load_image_folder(folder, 8)
     message = str(info.value)
-    assert "3 bad file(s)" in message and all(f"{n}.png: no caption" in message for n in ("cat1", "dog0", "dog1"))
+    assert "3 bad file(s)" in message and all(
+        f"{n}.png: no caption" in message for n in ("cat1", "dog0", "dog1")
+    )
     data = load_image_folder(folder, 8, on_bad_file="skip")
     assert len(data) == 1 and data.captions == (("a cat",),) and len(data.skipped) == 3
     assert int(data.labels[0]) == 0 and data.class_names == ("cat", "dog")
@@ -79,16 +93,27 @@ def test_folder_without_captions_and_stray_text_files(folder: Path) -> None:
         load_image_folder(folder, 8)
 
 
-@pytest.mark.parametrize("line, message", [
-    ("{not json", "line 2: not valid JSON"),
-    ('["cat/cat0.png", "a cat"]', "line 2: each line must be"),
-    ('{"file": "cat/cat0.png"}', "line 2: each line must be"),
-    ('{"file": "cat/cat0.png", "caption": ""}', "line 2: 'caption' must be a non-empty string"),
-    ('{"file": "cat/cat0.png", "caption": ["a", 3]}', "line 2: 'caption' must be a non-empty string"),
-    ('{"file": "cat/missing.png", "caption": "a cat"}', "line 2: 'cat/missing.png' is not an image file"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("{not json", "line 2: not valid JSON"),
+        ('["cat/cat0.png", "a cat"]', "line 2: each line must be"),
+        ('{"file": "cat/cat0.png"}', "line 2: each line must be"),
+        ('{"file": "cat/cat0.png", "caption": ""}', "line 2: 'caption' must be a non-empty string"),
+        (
+            '{"file": "cat/cat0.png", "caption": ["a", 3]}',
+            "line 2: 'caption' must be a non-empty string",
+        ),
+        (
+            '{"file": "cat/missing.png", "caption": "a cat"}',
+            "line 2: 'cat/missing.png' is not an image file",
+        ),
+    ],
+)
 def test_bad_jsonl_lines_name_file_and_line(folder: Path, line: str, message: str) -> None:
-    (folder / "captions.jsonl").write_text('{"file": "dog/dog0.png", "caption": "a dog"}\n' + line + "\n")
+    (folder / "captions.jsonl").write_text(
+        '{"file": "dog/dog0.png", "caption": "a dog"}\n' + line + "\n"
+    )
     with pytest.raises(ValueError, match=message) as info:
         load_image_folder(folder, 8)
     assert str(folder / "captions.jsonl") in str(info.value)
@@ -96,8 +121,11 @@ def test_bad_jsonl_lines_name_file_and_line(folder: Path, line: str, message: st
 
 def _captioned(count: int = 6) -> ImageArrays:
     captions = tuple(tuple(f"image {i} text {k}" for k in range(i % 3 + 1)) for i in range(count))
-    return ImageArrays(torch.zeros(count, 1, 4, 4, dtype=torch.uint8), torch.zeros(count, dtype=torch.long),
-                       captions=captions)
+    return ImageArrays(
+        torch.zeros(count, 1, 4, 4, dtype=torch.uint8),
+        torch.zeros(count, dtype=torch.long),
+        captions=captions,
+    )
 
 
 def test_caption_batch_is_deterministic_under_a_seed_and_uniform() -> None:
@@ -123,5 +151,7 @@ def test_caption_checks() -> None:
         ImageArrays(data.images, data.labels, captions=((), ("b",)))
     with pytest.raises(ValueError, match="1-D index"):
         _captioned().caption_batch(torch.tensor(0))
-    latents = LatentArrays(torch.zeros(2, 4, 2, 2), torch.zeros(2, dtype=torch.long), 1.0, captions=(("a",), ("b",)))
+    latents = LatentArrays(
+        torch.zeros(2, 4, 2, 2), torch.zeros(2, dtype=torch.long), 1.0, captions=(("a",), ("b",))
+    )
     assert latents.has_captions and latents.caption_batch(torch.tensor([1, 0])) == ["b", "a"]

@@ -19,8 +19,11 @@ from patchforcing.utils.io.atomic import atomic_directory, remove_directory
 
 def _tiny(width: int = 32) -> PatchForcingDiT:
     torch.manual_seed(0)
-    return PatchForcingDiT(model_config_from_preset("T/4", depth=1, width=width, num_heads=2, image_size=8,
-                                                    in_channels=1, num_classes=3))
+    return PatchForcingDiT(
+        model_config_from_preset(
+            "T/4", depth=1, width=width, num_heads=2, image_size=8, in_channels=1, num_classes=3
+        )
+    )
 
 
 @pytest.fixture
@@ -34,7 +37,10 @@ def run(tmp_path: Path) -> Path:
 
 
 def test_keeps_newest_and_leaves_no_temporaries(run: Path) -> None:
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_00000002", "step_00000003"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "step_00000002",
+        "step_00000003",
+    ]
 
 
 def test_partial_folders_are_ignored(run: Path) -> None:
@@ -50,6 +56,7 @@ def test_atomic_directory_failure_leaves_nothing(tmp_path: Path) -> None:
     def fill(tmp: Path) -> None:
         (tmp / "a").write_text("half")
         raise OSError(28, "No space left on device")
+
     with pytest.raises(OSError):
         atomic_directory(tmp_path / "target", fill)
     assert list(tmp_path.iterdir()) == []
@@ -65,26 +72,36 @@ def test_atomic_directory_failure_leaves_nothing(tmp_path: Path) -> None:
 
 def test_mismatched_model_names_the_first_tensor(run: Path) -> None:
     wide = _tiny(width=64)
-    with pytest.raises(CheckpointError, match=r"tensor '[\w.]+' has shape \(\d+(, \d+)*\), the model expects"):
+    with pytest.raises(
+        CheckpointError, match=r"tensor '[\w.]+' has shape \(\d+(, \d+)*\), the model expects"
+    ):
         load_train_state(latest_checkpoint(run), wide, wide)
     weights = load_file(str(latest_checkpoint(run) / "model.safetensors"))
     del weights[sorted(weights)[0]]
     save_file(weights, str(latest_checkpoint(run) / "model.safetensors"))
-    with pytest.raises(CheckpointError, match=f"missing tensor '{sorted(_tiny().state_dict())[0]}'"):
+    with pytest.raises(
+        CheckpointError, match=f"missing tensor '{sorted(_tiny().state_dict())[0]}'"
+    ):
         load_train_state(latest_checkpoint(run), _tiny(), _tiny())
 
 
 def test_newer_config_version_is_refused(run: Path) -> None:
     path = latest_checkpoint(run) / "config.json"
-    path.write_text(json.dumps({**json.loads(path.read_text()), "format_version": MODEL_FORMAT_VERSION + 1}))
+    path.write_text(
+        json.dumps({**json.loads(path.read_text()), "format_version": MODEL_FORMAT_VERSION + 1})
+    )
     with pytest.raises(CheckpointError, match="newer than this patchforcing supports"):
         PatchForcingDiT.from_pretrained(run)
 
 
 def test_newer_weights_version_is_refused(run: Path) -> None:
     path = latest_checkpoint(run) / "ema.safetensors"
-    save_file(load_file(str(path)), str(path), metadata={"format_version": str(MODEL_FORMAT_VERSION + 1)})
-    with pytest.raises(CheckpointError, match=f"format version {MODEL_FORMAT_VERSION + 1}, newer than"):
+    save_file(
+        load_file(str(path)), str(path), metadata={"format_version": str(MODEL_FORMAT_VERSION + 1)}
+    )
+    with pytest.raises(
+        CheckpointError, match=f"format version {MODEL_FORMAT_VERSION + 1}, newer than"
+    ):
         PatchForcingDiT.from_pretrained(run)
 
 

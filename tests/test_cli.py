@@ -8,8 +8,21 @@ from PIL import Image
 
 from patchforcing.cli.main import main
 
-TINY = ["--preset", "T/4", "--depth", "1", "--width", "32", "--heads", "2", "--patch-size", "2", "--threads", "1",
-        "--no-progress"]
+TINY = [
+    "--preset",
+    "T/4",
+    "--depth",
+    "1",
+    "--width",
+    "32",
+    "--heads",
+    "2",
+    "--patch-size",
+    "2",
+    "--threads",
+    "1",
+    "--no-progress",
+]
 
 
 def run(capsys, *argv):
@@ -19,7 +32,9 @@ def run(capsys, *argv):
 
 
 def test_dry_run_prints_resolved_config(capsys, tiny_npz, tmp_path):
-    code, out, _ = run(capsys, "train", "--data", str(tiny_npz), *TINY, "--dry-run", "--out", str(tmp_path / "r"))
+    code, out, _ = run(
+        capsys, "train", "--data", str(tiny_npz), *TINY, "--dry-run", "--out", str(tmp_path / "r")
+    )
     assert code == 0
     config = json.loads(out)
     assert config["model"]["image_size"] == 8 and config["model"]["num_classes"] == 3
@@ -33,14 +48,39 @@ def test_dry_run_prints_resolved_config(capsys, tiny_npz, tmp_path):
 
 def test_train_then_sample_is_deterministic(capsys, tiny_npz, tmp_path):
     run_dir = tmp_path / "run"
-    code, out, err = run(capsys, "train", "--data", str(tiny_npz), *TINY, "--steps", "3", "--batch-size", "8",
-                         "--out", str(run_dir))
+    code, out, err = run(
+        capsys,
+        "train",
+        "--data",
+        str(tiny_npz),
+        *TINY,
+        "--steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--out",
+        str(run_dir),
+    )
     assert code == 0, err
     assert "trained steps 0..3" in out and "min of training in all" in out
     pngs = []
     for name in ("s1", "s2"):
-        code, out, err = run(capsys, "sample", "--checkpoint", str(run_dir), "--steps", "4", "--num", "3",
-                             "--seed", "7", "--out", str(tmp_path / name), "--threads", "1")
+        code, out, err = run(
+            capsys,
+            "sample",
+            "--checkpoint",
+            str(run_dir),
+            "--steps",
+            "4",
+            "--num",
+            "3",
+            "--seed",
+            "7",
+            "--out",
+            str(tmp_path / name),
+            "--threads",
+            "1",
+        )
         assert code == 0, err
         assert "NFE 4" in out
         pngs.append(sorted((tmp_path / name / "images").glob("*.png")))
@@ -51,16 +91,19 @@ def test_train_then_sample_is_deterministic(capsys, tiny_npz, tmp_path):
     assert (tmp_path / "s1" / "grid.png").is_file()
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["train", "--bogus"], "unrecognized arguments: --bogus"),
-    (["train", "--steps", "0"], "expected an integer >= 1"),
-    (["train", "--lr", "nan"], "expected a number > 0"),
-    (["train", "--ema-decay", "1.5"], "expected a number in [0, 1]"),
-    (["train", "--time-dist", "fancy"], "invalid choice: 'fancy'"),
-    (["train", "--time-dist-param", "std"], "expected name=value"),
-    (["train", "--ts-param", "std"], "expected name=value"),
-    (["sample", "--classes", "a,b"], "expected comma-separated integers"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["train", "--bogus"], "unrecognized arguments: --bogus"),
+        (["train", "--steps", "0"], "expected an integer >= 1"),
+        (["train", "--lr", "nan"], "expected a number > 0"),
+        (["train", "--ema-decay", "1.5"], "expected a number in [0, 1]"),
+        (["train", "--time-dist", "fancy"], "invalid choice: 'fancy'"),
+        (["train", "--time-dist-param", "std"], "expected name=value"),
+        (["train", "--ts-param", "std"], "expected name=value"),
+        (["sample", "--classes", "a,b"], "expected comma-separated integers"),
+    ],
+)
 def test_argument_errors(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
@@ -68,13 +111,19 @@ def test_argument_errors(capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["--patch-size", "3"], "image size 8x8 is not divisible by the patch size 3"),
-    (["--time-dist-param", "sd=0.1"], "has no parameter(s) ['sd']"),
-    (["--time-dist-param", "std=0.4", "--ts-param", "std=0.5"], "--time-dist-param std given more than once"),
-    (["--baseline", "--time-dist", "ltg"], "needs a global time distribution"),
-    (["--baseline", "--time-sampler", "ltg"], "needs a global time distribution"),
-])
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--patch-size", "3"], "image size 8x8 is not divisible by the patch size 3"),
+        (["--time-dist-param", "sd=0.1"], "has no parameter(s) ['sd']"),
+        (
+            ["--time-dist-param", "std=0.4", "--ts-param", "std=0.5"],
+            "--time-dist-param std given more than once",
+        ),
+        (["--baseline", "--time-dist", "ltg"], "needs a global time distribution"),
+        (["--baseline", "--time-sampler", "ltg"], "needs a global time distribution"),
+    ],
+)
 def test_config_errors(capsys, tiny_npz, extra, message):
     code, _, err = run(capsys, "train", "--data", str(tiny_npz), *TINY, "--dry-run", *extra)
     assert code == 2 and message in err
@@ -92,7 +141,9 @@ def test_corrupt_image_is_named(capsys, tmp_path):
     folder.mkdir(parents=True)
     Image.new("RGB", (10, 10), (200, 10, 10)).save(folder / "good.png")
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    code, _, err = run(capsys, "train", "--data", str(tmp_path / "imgs"), "--image-size", "8", "--dry-run")
+    code, _, err = run(
+        capsys, "train", "--data", str(tmp_path / "imgs"), "--image-size", "8", "--dry-run"
+    )
     assert code == 2 and "broken.png" in err
 
 
@@ -109,8 +160,12 @@ def test_sample_from_missing_or_bad_checkpoint(capsys, tmp_path):
 def test_sample_refuses_a_foreign_destination_before_loading_the_model(capsys, tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "notes.txt").write_text("mine")
-    code, _, err = run(capsys, "sample", "--checkpoint", str(tmp_path / "none"), "--out", str(tmp_path / "out"))
-    assert code == 2 and "is not a sample folder" in err  # not the missing checkpoint: the folder is checked first
+    code, _, err = run(
+        capsys, "sample", "--checkpoint", str(tmp_path / "none"), "--out", str(tmp_path / "out")
+    )
+    assert (
+        code == 2 and "is not a sample folder" in err
+    )  # not the missing checkpoint: the folder is checked first
 
 
 def test_sample_constants_that_moved_to_the_library_warn():
@@ -129,16 +184,30 @@ def test_closed_stdout_stops_quietly(tiny_npz, tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "patchforcing", "train", "--data", str(tiny_npz), *TINY,
-                             "--dry-run", "--out", str(tmp_path / "r")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "patchforcing",
+            "train",
+            "--data",
+            str(tiny_npz),
+            *TINY,
+            "--dry-run",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.close()  # long before the child has imported torch and printed
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 1 and err == ""
 
 
 def test_a_recipe_is_the_library_recipe_and_given_flags_override_it(capsys, tiny_npz):
-    """`--recipe` starts from the library's recipe; every flag typed wins, even one giving the default
-    value, and `--time-dist-param` adds to the recipe's parameters."""
+    """`--recipe` starts from the library's recipe; every flag typed wins, even one giving the
+    default value, and `--time-dist-param` adds to the recipe's parameters."""
     from dataclasses import replace
 
     from patchforcing.data import DataConfig
@@ -146,22 +215,51 @@ def test_a_recipe_is_the_library_recipe_and_given_flags_override_it(capsys, tiny
     from patchforcing.train.recipes import recipe_setup
     from patchforcing.train.setup import train_config_for
 
-    base = ["train", "--dry-run", "--recipe", "fmnist-pf", "--data", str(tiny_npz), "--precision", "fp32"]
+    base = [
+        "train",
+        "--dry-run",
+        "--recipe",
+        "fmnist-pf",
+        "--data",
+        str(tiny_npz),
+        "--precision",
+        "fp32",
+    ]
     code, out, _ = run(capsys, *base)
     setup = replace(recipe_setup("fmnist-pf"), data=DataConfig(source=str(tiny_npz)))
-    assert code == 0 and json.loads(out) == json.loads(json.dumps(config_to_dict(train_config_for(setup))))
-    code, out, err = run(capsys, *base, "--steps", "10", "--lr", "1e-4", "--time-dist-param", "loc=0.3")
+    assert code == 0 and json.loads(out) == json.loads(
+        json.dumps(config_to_dict(train_config_for(setup)))
+    )
+    code, out, err = run(
+        capsys, *base, "--steps", "10", "--lr", "1e-4", "--time-dist-param", "loc=0.3"
+    )
     config = json.loads(out)
-    assert (config["steps"], config["optim"]["lr"], config["optim"]["schedule"], config["optim"]["ema_warmup"],
-            config["model"]["depth"]) == (10, 1e-4, "cosine", True, 4)
-    assert config["time_dist"] == {"name": "ltg", "params": {"global_share": 0.25, "loc": 0.3}} and err == ""
+    assert (
+        config["steps"],
+        config["optim"]["lr"],
+        config["optim"]["schedule"],
+        config["optim"]["ema_warmup"],
+        config["model"]["depth"],
+    ) == (10, 1e-4, "cosine", True, 4)
+    assert (
+        config["time_dist"] == {"name": "ltg", "params": {"global_share": 0.25, "loc": 0.3}}
+        and err == ""
+    )
     code, out, err = run(capsys, *base, "--steps", "10", "--lr", "1e-4", "--ts-param", "loc=0.3")
     assert json.loads(out) == config and err.count("\n") == 1 and "--ts-param is deprecated" in err
-    code, out, _ = run(capsys, "train", "--dry-run", "--recipe=fmnist-global", "--data", str(tiny_npz))
+    code, out, _ = run(
+        capsys, "train", "--dry-run", "--recipe=fmnist-global", "--data", str(tiny_npz)
+    )
     baseline = json.loads(out)
-    assert baseline["time_dist"] == {"name": "uniform", "params": {}} and baseline["model"]["time_mode"] == "global"
-    assert {k: baseline[k] for k in ("steps", "batch_size", "seed", "optim")} == \
-        {**{k: config[k] for k in ("batch_size", "seed")}, "steps": 4000, "optim": {**config["optim"], "lr": 8e-4}}
+    assert (
+        baseline["time_dist"] == {"name": "uniform", "params": {}}
+        and baseline["model"]["time_mode"] == "global"
+    )
+    assert {k: baseline[k] for k in ("steps", "batch_size", "seed", "optim")} == {
+        **{k: config[k] for k in ("batch_size", "seed")},
+        "steps": 4000,
+        "optim": {**config["optim"], "lr": 8e-4},
+    }
 
 
 def test_recipe_needs_the_given_options():

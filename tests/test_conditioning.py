@@ -1,18 +1,29 @@
-"""Layouts of the per-token conditioning: which one a forward picks, and that all give the same output."""
+"""Layouts of the per-token conditioning: which one a forward picks, and that all give the
+same output."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from patchforcing.model.conditioning import MAX_SEGMENTS, GatheredConditioning, SegmentConditioning, time_segments
+from patchforcing.model.conditioning import (
+    MAX_SEGMENTS,
+    GatheredConditioning,
+    SegmentConditioning,
+    time_segments,
+)
 
 
-def equal_count_times(batch: int, values: list[float], counts: list[int], seed: int) -> torch.Tensor:
-    """(batch, sum(counts)) times: every sample has counts[j] tokens at values[j], at random places."""
+def equal_count_times(
+    batch: int, values: list[float], counts: list[int], seed: int
+) -> torch.Tensor:
+    """(batch, sum(counts)) times: every sample has counts[j] tokens at values[j], at
+    random places."""
     gen = torch.Generator().manual_seed(seed)
     row = torch.cat([torch.full((n,), v) for v, n in zip(values, counts)])  # (N,)
-    return torch.stack([row[torch.randperm(row.numel(), generator=gen)] for _ in range(batch)])  # (B, N)
+    return torch.stack(
+        [row[torch.randperm(row.numel(), generator=gen)] for _ in range(batch)]
+    )  # (B, N)
 
 
 def test_time_segments_orders_tokens_by_time():
@@ -24,14 +35,23 @@ def test_time_segments_orders_tokens_by_time():
 
 
 def test_time_segments_refuses_unshared_or_too_many_segments():
-    assert time_segments(torch.tensor([[0.1, 0.2, 0.2], [0.1, 0.1, 0.2]])) is None  # sizes (1, 2) vs (2, 1)
-    assert time_segments(torch.tensor([[0.1, 0.2, 0.2], [0.3, 0.4, 0.4]])) is not None  # other values, same sizes
+    assert (
+        time_segments(torch.tensor([[0.1, 0.2, 0.2], [0.1, 0.1, 0.2]])) is None
+    )  # sizes (1, 2) vs (2, 1)
+    assert (
+        time_segments(torch.tensor([[0.1, 0.2, 0.2], [0.3, 0.4, 0.4]])) is not None
+    )  # other values, same sizes
     many = torch.linspace(0, 1, MAX_SEGMENTS + 1)[None]
-    assert time_segments(many) is None and time_segments(many, max_segments=MAX_SEGMENTS + 1) is not None
+    assert (
+        time_segments(many) is None
+        and time_segments(many, max_segments=MAX_SEGMENTS + 1) is not None
+    )
 
 
-@pytest.mark.parametrize("values,counts", [([0.3, 0.7], [6, 10]), ([0.9, 0.1, 0.5], [1, 5, 10]),
-                                           ([0.2, 0.4, 0.6, 0.8], [4, 4, 4, 4])])
+@pytest.mark.parametrize(
+    "values,counts",
+    [([0.3, 0.7], [6, 10]), ([0.9, 0.1, 0.5], [1, 5, 10]), ([0.2, 0.4, 0.6, 0.8], [4, 4, 4, 4])],
+)
 def test_segment_forward_equals_per_token_forward(tiny_model, values, counts):
     t = equal_count_times(5, values, counts, seed=len(values))
     gen = torch.Generator().manual_seed(1)
@@ -41,7 +61,9 @@ def test_segment_forward_equals_per_token_forward(tiny_model, values, counts):
         assert isinstance(tiny_model.conditioning(t, y), SegmentConditioning)
         fast, plain = tiny_model(x, t, y), tiny_model(x, t, y, cache_modulation=False)
         again = tiny_model(x, t, y)
-    assert torch.allclose(fast.v, plain.v, atol=1e-5) and torch.allclose(fast.logvar, plain.logvar, atol=1e-5)
+    assert torch.allclose(fast.v, plain.v, atol=1e-5) and torch.allclose(
+        fast.logvar, plain.logvar, atol=1e-5
+    )
     assert torch.equal(fast.v, again.v)  # deterministic
 
 
@@ -50,7 +72,9 @@ def test_layout_choice(tiny_model):
     mixed = equal_count_times(3, [0.2, 0.6], [7, 9], seed=0)
     unequal = mixed.clone()
     unequal[0, mixed[0] == 0.2] = 0.6  # sample 0 now has a single time, the others two
-    many = equal_count_times(3, torch.linspace(0.1, 0.9, MAX_SEGMENTS + 1).tolist(), [3, 3, 3, 3, 4], seed=1)
+    many = equal_count_times(
+        3, torch.linspace(0.1, 0.9, MAX_SEGMENTS + 1).tolist(), [3, 3, 3, 3, 4], seed=1
+    )
     uniform = torch.full((3, 16), 0.4)
     with torch.no_grad():
         assert tiny_model.conditioning(uniform, y).order is None  # patch order, one row per sample
@@ -96,7 +120,13 @@ def test_adaptive_samplers_run_their_mixed_passes_on_segments(tiny_model, name, 
     monkeypatch.setattr(tiny_model, "conditioning", record)
     noise = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     schedule = torch.linspace(0, 1, 5)
-    SAMPLERS[name]()(tiny_model, noise, torch.tensor([0, 1, 2, 0]), schedule, Guidance(scale=2.0),
-                     torch.Generator().manual_seed(0))
+    SAMPLERS[name]()(
+        tiny_model,
+        noise,
+        torch.tensor([0, 1, 2, 0]),
+        schedule,
+        Guidance(scale=2.0),
+        torch.Generator().manual_seed(0),
+    )
     mixed = [layout for layout in layouts if layout[1] != (16,)]
     assert mixed and all(kind == "SegmentConditioning" and len(sizes) == 2 for kind, sizes in mixed)

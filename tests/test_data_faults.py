@@ -17,7 +17,9 @@ from patchforcing.data.fashion_mnist import read_idx
 from patchforcing.data.folder import load_image, load_image_folder
 from patchforcing.data.npz import load_npz
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 BAD = ["truncated.png", "empty.png", "text.png", "notes.txt", "tiny.png", "truncated.jpg"]
 
 
@@ -60,19 +62,33 @@ def test_error_policy_lists_every_bad_file(bad_folder: Path) -> None:
 
 
 def test_skip_policy_converts_the_rest_and_counts(bad_folder: Path) -> None:
-    data = load_dataset(DataConfig(source=str(bad_folder), image_size=16, channels=1, on_bad_file="skip"))
+    data = load_dataset(
+        DataConfig(source=str(bad_folder), image_size=16, channels=1, on_bad_file="skip")
+    )
     assert sorted(Path(s.split(": ")[0]).name for s in data.skipped) == sorted(BAD)
     assert len(data) == 7 and data.class_names == ("a", "b")
-    value = {n: int(data.images[i].float().mean().round()) for i, n in enumerate(
-        ["alpha.png", "cmyk.jpg", "deep16.png", "good.png", "grey_alpha.png", "palette.png"])}
-    assert value == {"alpha.png": 255, "cmyk.jpg": 255, "deep16.png": 128, "good.png": 10, "grey_alpha.png": 0,
-                     "palette.png": 77}
+    value = {
+        n: int(data.images[i].float().mean().round())
+        for i, n in enumerate(
+            ["alpha.png", "cmyk.jpg", "deep16.png", "good.png", "grey_alpha.png", "palette.png"]
+        )
+    }
+    assert value == {
+        "alpha.png": 255,
+        "cmyk.jpg": 255,
+        "deep16.png": 128,
+        "good.png": 10,
+        "grey_alpha.png": 0,
+        "palette.png": 77,
+    }
 
 
 def test_rgb_conversion_of_every_mode(bad_folder: Path) -> None:
     data = load_image_folder(bad_folder, 16, channels=3, on_bad_file="skip")
     assert data.images.shape == (7, 3, 16, 16)
-    assert len(load_image_folder(bad_folder, 8, channels=3, on_bad_file="skip")) == 8  # 2x2 may upscale 4x to 8x8
+    assert (
+        len(load_image_folder(bad_folder, 8, channels=3, on_bad_file="skip")) == 8
+    )  # 2x2 may upscale 4x to 8x8
 
 
 def test_folder_structure_errors(tmp_path: Path) -> None:
@@ -96,11 +112,13 @@ def test_folder_structure_errors(tmp_path: Path) -> None:
 
 def test_npz_label_errors_name_the_file(tmp_path: Path) -> None:
     images = np.zeros((6, 8, 8), np.uint8)
-    cases = {"beyond.npz": dict(labels=np.arange(6), class_names=np.array(["a", "b"])),
-             "gaps.npz": dict(labels=np.array([0, 0, 2, 2, 5, 5])),
-             "negative.npz": dict(labels=-np.arange(6)),
-             "length.npz": dict(labels=np.arange(4)),
-             "float.npz": dict(labels=np.zeros(6))}
+    cases = {
+        "beyond.npz": dict(labels=np.arange(6), class_names=np.array(["a", "b"])),
+        "gaps.npz": dict(labels=np.array([0, 0, 2, 2, 5, 5])),
+        "negative.npz": dict(labels=-np.arange(6)),
+        "length.npz": dict(labels=np.arange(4)),
+        "float.npz": dict(labels=np.zeros(6)),
+    }
     for name, arrays in cases.items():
         np.savez(tmp_path / name, images=images, **arrays)
         with pytest.raises(ValueError, match=name):
@@ -116,7 +134,9 @@ def _check_rejects(call, path: Path) -> None:
 
 
 @FUZZ
-@given(data=st.binary(max_size=400), suffix=st.sampled_from([".png", ".jpg", ".gif", ".bmp", ".tif"]))
+@given(
+    data=st.binary(max_size=400), suffix=st.sampled_from([".png", ".jpg", ".gif", ".bmp", ".tif"])
+)
 def test_load_image_on_random_bytes(tmp_path: Path, data: bytes, suffix: str) -> None:
     path = tmp_path / f"fuzz{suffix}"
     path.write_bytes(data)
@@ -128,7 +148,7 @@ def test_load_image_on_random_bytes(tmp_path: Path, data: bytes, suffix: str) ->
 def test_load_image_on_damaged_png(tmp_path: Path, cut: int, noise: bytes) -> None:
     png = encoded(Image.new("RGB", (16, 16), (1, 2, 3)), "PNG")
     path = tmp_path / "damaged.png"
-    path.write_bytes(png[:cut] + noise + png[cut + len(noise):])
+    path.write_bytes(png[:cut] + noise + png[cut + len(noise) :])
     _check_rejects(lambda: load_image(path, 8, 1), path)
 
 

@@ -1,9 +1,10 @@
-"""A real full disk: training, sampling and export on a small tmpfs filled to several levels end in one
-line naming the file and ENOSPC, keep every checkpoint intact, and a rerun after freeing space finishes.
+"""A real full disk: training, sampling and export on a small tmpfs filled to several levels end in
+one line naming the file and ENOSPC, keep every checkpoint intact, and a rerun after freeing
+space finishes.
 
-Mounting a tmpfs needs root with CAP_SYS_ADMIN. Where the machine refuses, the same commands run with
-the writers patched to fail as they do on a full disk (torch's RuntimeError, safetensors' error,
-Pillow's OSError), and the free-space probe patched to report a full disk.
+Mounting a tmpfs needs root with CAP_SYS_ADMIN. Where the machine refuses, the same commands run
+with the writers patched to fail as they do on a full disk (torch's RuntimeError, safetensors'
+error, Pillow's OSError), and the free-space probe patched to report a full disk.
 """
 
 from __future__ import annotations
@@ -25,8 +26,27 @@ from patchforcing.model import PatchForcingDiT
 from patchforcing.model.pretrained import list_checkpoints
 from patchforcing.train.checkpoint import load_train_state, read_train_config
 
-TINY = ["--preset", "T/4", "--depth", "1", "--width", "32", "--heads", "2", "--patch-size", "2", "--threads", "1",
-        "--no-progress", "--batch-size", "8", "--checkpoint-every", "1", "--keep-checkpoints", "2"]
+TINY = [
+    "--preset",
+    "T/4",
+    "--depth",
+    "1",
+    "--width",
+    "32",
+    "--heads",
+    "2",
+    "--patch-size",
+    "2",
+    "--threads",
+    "1",
+    "--no-progress",
+    "--batch-size",
+    "8",
+    "--checkpoint-every",
+    "1",
+    "--keep-checkpoints",
+    "2",
+]
 SIZE_KB = 3072
 
 
@@ -36,8 +56,13 @@ def disk(tmp_path: Path) -> Iterator[tuple[Path, bool]]:
     folder = tmp_path / "disk"
     folder.mkdir()
     try:
-        real = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE_KB}k", "tmpfs", str(folder)],
-                              capture_output=True).returncode == 0
+        real = (
+            subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", f"size={SIZE_KB}k", "tmpfs", str(folder)],
+                capture_output=True,
+            ).returncode
+            == 0
+        )
     except OSError:  # no mount command
         real = False
     yield folder, real
@@ -55,13 +80,28 @@ def _simulated_full_disk() -> ExitStack:
     """The writers fail as on a full disk, and the disk reports no free space."""
     stack = ExitStack()
     full = os.statvfs_result((4096, 4096, 100, 0, 0, 100, 0, 0, 0, 255))
-    stack.enter_context(mock.patch("patchforcing.utils.io.write_error.os.statvfs", return_value=full))
-    stack.enter_context(mock.patch("patchforcing.train.checkpoint.torch.save",
-                                   side_effect=RuntimeError("[enforce fail at inline_container.cc:672] . unexpected "
-                                                            "pos 704 vs 598")))
-    stack.enter_context(mock.patch("patchforcing.model.pretrained.folder.save_file", side_effect=SafetensorError(
-        "Error while serializing: I/O error: No space left on device (os error 28)")))
-    stack.enter_context(mock.patch("PIL.Image.Image.save", side_effect=OSError(errno.ENOSPC, "No space left")))
+    stack.enter_context(
+        mock.patch("patchforcing.utils.io.write_error.os.statvfs", return_value=full)
+    )
+    stack.enter_context(
+        mock.patch(
+            "patchforcing.train.checkpoint.torch.save",
+            side_effect=RuntimeError(
+                "[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598"
+            ),
+        )
+    )
+    stack.enter_context(
+        mock.patch(
+            "patchforcing.model.pretrained.folder.save_file",
+            side_effect=SafetensorError(
+                "Error while serializing: I/O error: No space left on device (os error 28)"
+            ),
+        )
+    )
+    stack.enter_context(
+        mock.patch("PIL.Image.Image.save", side_effect=OSError(errno.ENOSPC, "No space left"))
+    )
     return stack
 
 
@@ -96,12 +136,17 @@ def test_training_on_a_full_disk(disk, tiny_npz, tmp_path, capsys):
                 faults.enter_context(_simulated_full_disk())
             assert main(train) == 2
         line = _one_line(capsys.readouterr().err)
-        assert line.startswith("patchforcing train: error: cannot write ") and "(ENOSPC)" in line, line
+        assert line.startswith("patchforcing train: error: cannot write ") and "(ENOSPC)" in line, (
+            line
+        )
         assert str(folder / "run") in line and _intact(folder / "run")
         if real:
             (folder / "filler").unlink()
         assert main(train) == 0 and _intact(folder / "run")
-        assert [p.name for p in list_checkpoints(folder / "run")] == ["step_00000004", "step_00000005"]
+        assert [p.name for p in list_checkpoints(folder / "run")] == [
+            "step_00000004",
+            "step_00000005",
+        ]
         hidden = [p for p in (folder / "run").rglob(".*") if p.name != ".lock"]
         assert hidden == []
         capsys.readouterr()
@@ -113,9 +158,20 @@ def test_sampling_and_export_on_a_full_disk(disk, tiny_npz, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--data", str(tiny_npz), *TINY, "--steps", "1", "--out", str(run)]) == 0
     capsys.readouterr()
-    commands = {"sample": ["sample", "--checkpoint", str(run), "--num", "4", "--steps", "2", "--out",
-                           str(folder / "samples")],
-                "export": ["export", str(run), str(folder / "model")]}
+    commands = {
+        "sample": [
+            "sample",
+            "--checkpoint",
+            str(run),
+            "--num",
+            "4",
+            "--steps",
+            "2",
+            "--out",
+            str(folder / "samples"),
+        ],
+        "export": ["export", str(run), str(folder / "model")],
+    }
     for name, args in commands.items():
         with ExitStack() as faults:
             if real:
@@ -124,7 +180,11 @@ def test_sampling_and_export_on_a_full_disk(disk, tiny_npz, tmp_path, capsys):
                 faults.enter_context(_simulated_full_disk())
             assert main(args) == 2
         line = _one_line(capsys.readouterr().err)
-        assert line.startswith(f"patchforcing {name}: error: cannot write ") and "(ENOSPC)" in line, line
+        assert (
+            line.startswith(f"patchforcing {name}: error: cannot write ") and "(ENOSPC)" in line
+        ), line
         if real:
             (folder / "filler").unlink()
-    assert not (folder / "model").exists() and not any(p.name.startswith(".model.") for p in folder.iterdir())
+    assert not (folder / "model").exists() and not any(
+        p.name.startswith(".model.") for p in folder.iterdir()
+    )

@@ -1,5 +1,5 @@
-"""Distributed generation: disjoint seed ranges, same images and metrics (prompt alignment too) as one
-process, and the gathered result on every rank."""
+"""Distributed generation: disjoint seed ranges, same images and metrics (prompt alignment too) as
+one process, and the gathered result on every rank."""
 
 from dataclasses import asdict
 
@@ -9,23 +9,38 @@ import torch
 from distributed_helpers import run_on_ranks
 from patchforcing.evaluation import Evaluator, FeatureSpace, PromptScoring
 from patchforcing.evaluation.metrics.alignment import AlignmentAccumulator
-from patchforcing.model import ModelConfig, PatchForcingDiT, PatchForcingT2I, text_model_config_from_preset
+from patchforcing.model import (
+    ModelConfig,
+    PatchForcingDiT,
+    PatchForcingT2I,
+    text_model_config_from_preset,
+)
 from patchforcing.model.text import WordTokenizer
 from patchforcing.sampling import DualLoop
-from patchforcing.sampling.generation import GenerationConfig, ImageRecord, generate_batches, merge_records, rank_seeds
+from patchforcing.sampling.generation import (
+    GenerationConfig,
+    ImageRecord,
+    generate_batches,
+    merge_records,
+    rank_seeds,
+)
 from patchforcing.utils.distributed import DistEnv, init_distributed, rank_range
 
 CONFIG = GenerationConfig(sampler=DualLoop(), nfe=4, num_images=11, seed=5, batch_size=3)
-# Metrics computed in other processes, or with another thread count, reduce the same features in another
-# order (CPU kernels split sums by thread; FD takes a matrix square root), so they agree to this relative
-# tolerance rather than bitwise: a two-rank FD of 132.37285 against 132.37284 is the same result.
+# Metrics computed in other processes, or with another thread count, reduce the same features in
+# another order (CPU kernels split sums by thread; FD takes a matrix square root), so they agree to
+# this relative tolerance rather than bitwise: a two-rank FD of 132.37285 against 132.37284 is the
+# same result.
 METRIC_RTOL = 1e-5
 
 
 def tiny_model() -> PatchForcingDiT:
     torch.manual_seed(0)
-    model = PatchForcingDiT(ModelConfig(image_size=8, in_channels=1, patch_size=2, depth=1, width=32, num_heads=2,
-                                        num_classes=3))
+    model = PatchForcingDiT(
+        ModelConfig(
+            image_size=8, in_channels=1, patch_size=2, depth=1, width=32, num_heads=2, num_classes=3
+        )
+    )
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.05)
@@ -64,9 +79,18 @@ def _worker(rank, out):
     assert (env.rank, env.world_size) == (rank, 2)
     model = tiny_model()
     batches = list(generate_batches(model, CONFIG, "cpu", seeds=rank_seeds(CONFIG, env)))
-    torch.save({"images": torch.cat([b.images for b in batches]), "seeds": [s for b in batches for s in b.seeds]},
-               out / f"rank{rank}.pt")
-    records = [ImageRecord(s, int(y), f"seed{s}.png", b.nfe) for b in batches for s, y in zip(b.seeds, b.labels)]
+    torch.save(
+        {
+            "images": torch.cat([b.images for b in batches]),
+            "seeds": [s for b in batches for s in b.seeds],
+        },
+        out / f"rank{rank}.pt",
+    )
+    records = [
+        ImageRecord(s, int(y), f"seed{s}.png", b.nfe)
+        for b in batches
+        for s, y in zip(b.seeds, b.labels)
+    ]
     merged = merge_records(records, env, out / "manifest.jsonl")
     result = evaluator(env).score_model(model, CONFIG)
     assert (merged is None) == (rank != 0)
@@ -82,7 +106,9 @@ def test_two_ranks_give_the_single_process_images_and_metrics(tmp_path):
     torch.set_num_threads(threads)
     parts = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
     assert parts[0]["seeds"] == list(range(5, 11)) and parts[1]["seeds"] == list(range(11, 16))
-    assert torch.equal(torch.cat([p["images"] for p in parts]), torch.cat([b.images for b in single]))
+    assert torch.equal(
+        torch.cat([p["images"] for p in parts]), torch.cat([b.images for b in single])
+    )
     lines = (tmp_path / "manifest.jsonl").read_text().splitlines()
     assert len(lines) == 11 and '"seed": 5' in lines[0]
     want = evaluator().score_model(model, CONFIG).metrics  # this process's thread count
@@ -99,13 +125,22 @@ TEXT_CONFIG = GenerationConfig(nfe=2, num_images=7, seed=3, batch_size=2, prompt
 def _text_evaluation(env: DistEnv):
     torch.manual_seed(0)
     tokenizer = WordTokenizer.build(list(PROMPTS), max_length=8)
-    model = PatchForcingT2I(text_model_config_from_preset("T2I-T/2", image_size=8, in_channels=1, max_text_length=8,
-                                                          text_vocab_size=tokenizer.vocab_size), tokenizer)
+    model = PatchForcingT2I(
+        text_model_config_from_preset(
+            "T2I-T/2",
+            image_size=8,
+            in_channels=1,
+            max_text_length=8,
+            text_vocab_size=tokenizer.vocab_size,
+        ),
+        tokenizer,
+    )
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.05)
-    return evaluator(env).score_model(model.eval(), TEXT_CONFIG,
-                                      alignment=PromptScoring(AlignmentAccumulator(PromptVectors())))
+    return evaluator(env).score_model(
+        model.eval(), TEXT_CONFIG, alignment=PromptScoring(AlignmentAccumulator(PromptVectors()))
+    )
 
 
 class PromptVectors:
@@ -134,10 +169,15 @@ def test_two_ranks_score_prompt_alignment_as_one_process(tmp_path):
     got, other = (torch.load(tmp_path / f"text{r}.pt", weights_only=False) for r in range(2))
     assert other == got
     assert got.alignment is not None and want.alignment is not None
-    assert (got.alignment.count, got.alignment.num_prompts, got.alignment.category_accuracy) == (7, 3, None)
+    assert (got.alignment.count, got.alignment.num_prompts, got.alignment.category_accuracy) == (
+        7,
+        3,
+        None,
+    )
     scores = ("clip_score", "retrieval_top1", "retrieval_top5")
-    assert [getattr(got.alignment, k) for k in scores] == pytest.approx([getattr(want.alignment, k) for k in scores],
-                                                                      rel=METRIC_RTOL)
+    assert [getattr(got.alignment, k) for k in scores] == pytest.approx(
+        [getattr(want.alignment, k) for k in scores], rel=METRIC_RTOL
+    )
     assert asdict(got.metrics) == pytest.approx(asdict(want.metrics), rel=METRIC_RTOL)
 
 
@@ -150,10 +190,25 @@ def test_single_process_env_needs_no_process_group():
 def _sample_command(rank, out):
     from patchforcing.cli.main import main
 
-    command = ["sample", "--checkpoint", str(out / "ckpt"), "--num", "5", "--steps", "3", "--out", str(out / "ranks"),
-               "--batch-size", "3", "--device", "cpu"]
+    command = [
+        "sample",
+        "--checkpoint",
+        str(out / "ckpt"),
+        "--num",
+        "5",
+        "--steps",
+        "3",
+        "--out",
+        str(out / "ranks"),
+        "--batch-size",
+        "3",
+        "--device",
+        "cpu",
+    ]
     assert main([*command, "--seed", "9"]) == 0
-    assert main([*command, "--overwrite"]) == 0  # every rank checks before rank 0 clears the earlier output
+    assert (
+        main([*command, "--overwrite"]) == 0
+    )  # every rank checks before rank 0 clears the earlier output
 
 
 def _tiny_checkpoint(folder):
@@ -179,13 +234,34 @@ def test_sample_command_under_torchrun_writes_the_same_pngs(tmp_path):
     run_on_ranks(_sample_command, 2, tmp_path)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    assert main(["sample", "--checkpoint", str(tmp_path / "ckpt"), "--num", "5", "--steps", "3",
-                 "--out", str(tmp_path / "one"), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                str(tmp_path / "ckpt"),
+                "--num",
+                "5",
+                "--steps",
+                "3",
+                "--out",
+                str(tmp_path / "one"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     torch.set_num_threads(threads)
-    one, ranks = sorted((tmp_path / "one/images").glob("*.png")), sorted((tmp_path / "ranks/images").glob("*.png"))
+    one, ranks = (
+        sorted((tmp_path / "one/images").glob("*.png")),
+        sorted((tmp_path / "ranks/images").glob("*.png")),
+    )
     assert [p.name for p in one] == [p.name for p in ranks] and len(one) == 5
     for a, b in zip(one, ranks):  # other processes and thread counts: equal up to one grey level
         assert np.abs(load_png(a).astype(int) - load_png(b).astype(int)).max() <= 1
     assert (tmp_path / "ranks/grid.png").is_file() and (tmp_path / "ranks/grid_rank1.png").is_file()
     manifest = (tmp_path / "ranks/samples.jsonl").read_text()
-    assert manifest == (tmp_path / "one/samples.jsonl").read_text() and len(manifest.splitlines()) == 5
+    assert (
+        manifest == (tmp_path / "one/samples.jsonl").read_text() and len(manifest.splitlines()) == 5
+    )

@@ -1,4 +1,5 @@
-"""Data-parallel training on 2 CPU processes (gloo): same steps as one process, resumable on any world size."""
+"""Data-parallel training on 2 CPU processes (gloo): same steps as one process, resumable on any
+world size."""
 
 import json
 
@@ -17,12 +18,23 @@ from patchforcing.train.data_parallel import Parallel, batch_report, wrap_model
 from patchforcing.train.helpers import step_generator
 from patchforcing.utils.distributed import gather_objects, init_distributed, rank_slice
 
-MODEL = ModelConfig(image_size=8, in_channels=1, patch_size=2, depth=1, width=32, num_heads=2, num_classes=3)
+MODEL = ModelConfig(
+    image_size=8, in_channels=1, patch_size=2, depth=1, width=32, num_heads=2, num_classes=3
+)
 
 
 def tiny_run(tmp_path, npz, name, **kw) -> TrainConfig:
-    base = dict(model=MODEL, data=DataConfig(source=str(npz)), out_dir=str(tmp_path / name), steps=6, batch_size=8,
-                checkpoint_every=2, sample_every=100, log_every=1, optim=OptimConfig(lr=1e-3, warmup_steps=2))
+    base = dict(
+        model=MODEL,
+        data=DataConfig(source=str(npz)),
+        out_dir=str(tmp_path / name),
+        steps=6,
+        batch_size=8,
+        checkpoint_every=2,
+        sample_every=100,
+        log_every=1,
+        optim=OptimConfig(lr=1e-3, warmup_steps=2),
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -38,7 +50,9 @@ def _manual_steps(rank, npz, out):
     rows = rank_slice(8, rank, 2)
     for step in range(3):
         x1, y = data.batch(batch_indices(step, 8, len(data), 0)[rows])
-        loss = patch_forcing_loss(net, x1, y, time_dist, step_generator(0, step), LossConfig(), rows, 8).loss
+        loss = patch_forcing_loss(
+            net, x1, y, time_dist, step_generator(0, step), LossConfig(), rows, 8
+        ).loss
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -75,13 +89,19 @@ def test_two_ranks_equal_one_process_on_the_global_batch(tmp_path, tiny_npz):
     single = _single(tiny_run(tmp_path, tiny_npz, "single"))
     for rank in range(2):
         losses = torch.load(tmp_path / f"losses_{rank}.pt")
-        assert torch.allclose(torch.tensor(losses), torch.tensor(single.losses), rtol=1e-4, atol=1e-6)
+        assert torch.allclose(
+            torch.tensor(losses), torch.tensor(single.losses), rtol=1e-4, atol=1e-6
+        )
     a = load_file(str(tmp_path / "ddp/checkpoints/step_00000006/ema.safetensors"))
     b = load_file(str(tmp_path / "single/checkpoints/step_00000006/ema.safetensors"))
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
     log = [json.loads(line) for line in (tmp_path / "ddp/metrics.jsonl").read_text().splitlines()]
-    assert log[0] == {"step": 0, "run_id": (tmp_path / "ddp" / "run_id").read_text().strip(),  # once, by rank 0
-                      "effective_batch_size": 8, "world_size": 2}
+    assert log[0] == {
+        "step": 0,
+        "run_id": (tmp_path / "ddp" / "run_id").read_text().strip(),  # once, by rank 0
+        "effective_batch_size": 8,
+        "world_size": 2,
+    }
     assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4, 5, 6]
 
 
@@ -91,9 +111,13 @@ def test_resume_on_a_different_world_size(tmp_path, tiny_npz):
     run_on_ranks(_train, 2, config, tmp_path)  # then 2 processes to the end
     straight = _single(tiny_run(tmp_path, tiny_npz, "straight"))
     resumed = first.losses + torch.load(tmp_path / "losses_0.pt")
-    log = [json.loads(line) for line in (tmp_path / "resumed/metrics.jsonl").read_text().splitlines()]
+    log = [
+        json.loads(line) for line in (tmp_path / "resumed/metrics.jsonl").read_text().splitlines()
+    ]
     assert [r["world_size"] for r in log if "world_size" in r] == [1, 2]
-    assert torch.allclose(torch.tensor(resumed), torch.tensor(straight.losses), rtol=1e-4, atol=1e-6)
+    assert torch.allclose(
+        torch.tensor(resumed), torch.tensor(straight.losses), rtol=1e-4, atol=1e-6
+    )
 
 
 def _train_fsdp(rank, config, out):
@@ -106,7 +130,13 @@ def test_fsdp_matches_one_process_and_its_checkpoint_resumes_without_it(tmp_path
     run_on_ranks(_train_fsdp, 2, config, tmp_path)
     single = _single(tiny_run(tmp_path, tiny_npz, "single", steps=6))
     losses = torch.load(tmp_path / "fsdp_0.pt")
-    assert torch.allclose(torch.tensor(losses), torch.tensor(single.losses[:4]), rtol=1e-4, atol=1e-6)
-    resumed = _single(tiny_run(tmp_path, tiny_npz, "fsdp", steps=6))  # same run, longer: FSDP -> one process
+    assert torch.allclose(
+        torch.tensor(losses), torch.tensor(single.losses[:4]), rtol=1e-4, atol=1e-6
+    )
+    resumed = _single(
+        tiny_run(tmp_path, tiny_npz, "fsdp", steps=6)
+    )  # same run, longer: FSDP -> one process
     assert resumed.resumed_from == 4
-    assert torch.allclose(torch.tensor(resumed.losses), torch.tensor(single.losses[4:]), rtol=1e-4, atol=1e-6)
+    assert torch.allclose(
+        torch.tensor(resumed.losses), torch.tensor(single.losses[4:]), rtol=1e-4, atol=1e-6
+    )

@@ -1,5 +1,5 @@
-"""The emoji data set: loader, captions, split, install from the npm tarball, on a tiny synthetic package
-(and on the real one when it is installed here)."""
+"""The emoji data set: loader, captions, split, install from the npm tarball, on a tiny synthetic
+package (and on the real one when it is installed here)."""
 
 from __future__ import annotations
 
@@ -30,23 +30,69 @@ def _png(colour: tuple[int, int, int] = RED) -> bytes:
     return out.getvalue()
 
 
-def _entry(name: str, short: list[str], category: str, sub: str, unified: str, order: int, **extra) -> dict:
-    return {"name": name, "short_names": short, "category": category, "subcategory": sub, "unified": unified,
-            "image": unified.lower() + ".png", "sort_order": order, "has_img_google": True, **extra}
+def _entry(
+    name: str, short: list[str], category: str, sub: str, unified: str, order: int, **extra
+) -> dict:
+    return {
+        "name": name,
+        "short_names": short,
+        "category": category,
+        "subcategory": sub,
+        "unified": unified,
+        "image": unified.lower() + ".png",
+        "sort_order": order,
+        "has_img_google": True,
+        **extra,
+    }
 
 
 def _package() -> list[dict]:
     """Named emoji plus 40 faces, so that both splits have members; categories out of file order."""
-    wave_tone = {"1F3FD": {"unified": "1F44B-1F3FD", "image": "1f44b-1f3fd.png", "has_img_google": True}}
-    entries = [_entry("Vatican City Flag", ["flag-va"], "Flags", "country-flag", "1F1FB-1F1E6", 90),
-               _entry("GRINNING FACE", ["grinning"], "Smileys & Emotion", "face-smiling", "1F600", 1),
-               _entry("WAVING HAND SIGN", ["wave"], "People & Body", "hand-fingers-open", "1F44B", 20,
-                      skin_variations=wave_tone),
-               _entry("EMOJI MODIFIER FITZPATRICK TYPE-4", ["skin-tone-4"], "Component", "skin-tone", "1F3FD", 30),
-               _entry("DOG FACE", ["dog"], "Animals & Nature", "animal-mammal", "1F436", 40),
-               _entry("NO PICTURE", ["none"], "Animals & Nature", "animal-mammal", "1F437", 41, has_img_google=False)]
-    entries += [_entry(f"FACE {i}", [f"face_{i}"], "Smileys & Emotion", "face-neutral-skeptical", f"1F9{i:02d}", 2 + i)
-                for i in range(40)]
+    wave_tone = {
+        "1F3FD": {"unified": "1F44B-1F3FD", "image": "1f44b-1f3fd.png", "has_img_google": True}
+    }
+    entries = [
+        _entry("Vatican City Flag", ["flag-va"], "Flags", "country-flag", "1F1FB-1F1E6", 90),
+        _entry("GRINNING FACE", ["grinning"], "Smileys & Emotion", "face-smiling", "1F600", 1),
+        _entry(
+            "WAVING HAND SIGN",
+            ["wave"],
+            "People & Body",
+            "hand-fingers-open",
+            "1F44B",
+            20,
+            skin_variations=wave_tone,
+        ),
+        _entry(
+            "EMOJI MODIFIER FITZPATRICK TYPE-4",
+            ["skin-tone-4"],
+            "Component",
+            "skin-tone",
+            "1F3FD",
+            30,
+        ),
+        _entry("DOG FACE", ["dog"], "Animals & Nature", "animal-mammal", "1F436", 40),
+        _entry(
+            "NO PICTURE",
+            ["none"],
+            "Animals & Nature",
+            "animal-mammal",
+            "1F437",
+            41,
+            has_img_google=False,
+        ),
+    ]
+    entries += [
+        _entry(
+            f"FACE {i}",
+            [f"face_{i}"],
+            "Smileys & Emotion",
+            "face-neutral-skeptical",
+            f"1F9{i:02d}",
+            2 + i,
+        )
+        for i in range(40)
+    ]
     return entries
 
 
@@ -78,7 +124,9 @@ def test_images_are_rgb_on_white_with_categories_as_labels(package: Path) -> Non
     category = {e["name"].lower(): e["category"] for e in _package()}
     for captions, label in zip(data.captions, data.labels):
         assert data.class_names[int(label)] == category[captions[0].split(":")[0]]
-    assert not any("fitzpatrick" in text or "no picture" in text for c in data.captions for text in c)
+    assert not any(
+        "fitzpatrick" in text or "no picture" in text for c in data.captions for text in c
+    )
 
 
 def test_image_size_64_keeps_the_stored_pixels(package: Path) -> None:
@@ -94,15 +142,28 @@ def test_captions_and_skin_tones(package: Path) -> None:
     test = load_emoji("test", package)
     captions = {c[0]: c for c in data.captions + test.captions}
     assert captions["grinning face"] == (
-        "grinning face", "grinning", "grinning face, face smiling, smileys and emotion", "a face")
+        "grinning face",
+        "grinning",
+        "grinning face, face smiling, smileys and emotion",
+        "a face",
+    )
     assert captions["waving hand sign: medium skin tone"] == (
-        "waving hand sign: medium skin tone", "wave: medium skin tone",
-        "waving hand sign: medium skin tone, hand fingers open, people and body", "a hand: medium skin tone")
-    assert captions["vatican city flag"] == ("vatican city flag", "flag va", "vatican city flag, country flag, flags",
-                                             "a flag")
+        "waving hand sign: medium skin tone",
+        "wave: medium skin tone",
+        "waving hand sign: medium skin tone, hand fingers open, people and body",
+        "a hand: medium skin tone",
+    )
+    assert captions["vatican city flag"] == (
+        "vatican city flag",
+        "flag va",
+        "vatican city flag, country flag, flags",
+        "a flag",
+    )
     assert captions["dog face"][-1] == "an animal"
     assert all(text == text.lower() for c in captions.values() for text in c)
-    assert len(captions) == 45  # 44 emoji with pictures (Component and no-picture dropped) + 1 skin tone
+    assert (
+        len(captions) == 45
+    )  # 44 emoji with pictures (Component and no-picture dropped) + 1 skin tone
 
 
 def test_split_is_a_stable_hash_disjoint_and_complete(package: Path) -> None:
@@ -122,7 +183,10 @@ def test_split_is_a_stable_hash_disjoint_and_complete(package: Path) -> None:
 def test_load_dataset_source_emoji(package: Path) -> None:
     data = load_dataset(DataConfig(source="emoji", data_dir=str(package), split="test"))
     assert data.image_size == 32 and data.channels == 3 and data.has_captions
-    assert load_dataset(DataConfig(source="emoji", data_dir=str(package), image_size=16)).image_size == 16
+    assert (
+        load_dataset(DataConfig(source="emoji", data_dir=str(package), image_size=16)).image_size
+        == 16
+    )
     assert held_out_split("emoji") == held_out_split("fashion-mnist") == "test"
     assert held_out_split("some/folder") == "train"
     with pytest.raises(ValueError, match="RGB"):
@@ -135,13 +199,22 @@ def test_missing_data_says_how_to_install(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(FileNotFoundError) as info:
         load_emoji("train")
     message = str(info.value)
-    assert str(tmp_path / "nowhere") in message and "npm pack emoji-datasource-google@16.0.0" in message
-    assert "python -m patchforcing.data.emoji install --tarball" in message and "--data-dir" in message
+    assert (
+        str(tmp_path / "nowhere") in message
+        and "npm pack emoji-datasource-google@16.0.0" in message
+    )
+    assert (
+        "python -m patchforcing.data.emoji install --tarball" in message and "--data-dir" in message
+    )
 
 
 def _tarball(path: Path, source: Path, extra: dict[str, bytes]) -> Path:
     with tarfile.open(path, "w:gz") as archive:
-        files = {f"package/{p.relative_to(source)}": p.read_bytes() for p in source.rglob("*") if p.is_file()}
+        files = {
+            f"package/{p.relative_to(source)}": p.read_bytes()
+            for p in source.rglob("*")
+            if p.is_file()
+        }
         for name, data in {**files, **extra}.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -150,8 +223,13 @@ def _tarball(path: Path, source: Path, extra: dict[str, bytes]) -> Path:
 
 
 def test_install_extracts_only_the_needed_members(package: Path, tmp_path: Path, capsys) -> None:
-    extra = {"package/README.md": b"x", "package/img/google/sheets/64.png": b"x", "package/emoji_pretty.json": b"{}",
-             "package/img/google/64/../../../../evil.png": b"x", "package/img/google/32/1f600.png": b"x"}
+    extra = {
+        "package/README.md": b"x",
+        "package/img/google/sheets/64.png": b"x",
+        "package/emoji_pretty.json": b"{}",
+        "package/img/google/64/../../../../evil.png": b"x",
+        "package/img/google/32/1f600.png": b"x",
+    }
     tarball = _tarball(tmp_path / "pkg.tgz", package, extra)
     target = tmp_path / "installed"
     assert main(["install", "--tarball", str(tarball), "--data-dir", str(target)]) == 0
@@ -159,9 +237,17 @@ def test_install_extracts_only_the_needed_members(package: Path, tmp_path: Path,
     written = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
     expected = sorted(str(p.relative_to(package)) for p in package.rglob("*") if p.is_file())
     assert written == expected and not (tmp_path / "evil.png").exists()
-    assert [c for c in load_emoji("test", target).captions] == [c for c in load_emoji("test", package).captions]
-    assert install_emoji(tmp_path / "gone.tgz", target) == target  # installed: kept, tarball not needed
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["emoji", "installed", "pkg.tgz"]  # no staging left
+    assert [c for c in load_emoji("test", target).captions] == [
+        c for c in load_emoji("test", package).captions
+    ]
+    assert (
+        install_emoji(tmp_path / "gone.tgz", target) == target
+    )  # installed: kept, tarball not needed
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "emoji",
+        "installed",
+        "pkg.tgz",
+    ]  # no staging left
 
 
 def test_install_refuses_other_tarballs_and_foreign_folders(tmp_path: Path, capsys) -> None:
@@ -173,19 +259,40 @@ def test_install_refuses_other_tarballs_and_foreign_folders(tmp_path: Path, caps
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep")
     assert main(["install", "--tarball", str(other), "--data-dir", str(foreign)]) == 1
-    assert "is not an emoji install" in capsys.readouterr().err and (foreign / "notes.txt").read_text() == "keep"
+    assert (
+        "is not an emoji install" in capsys.readouterr().err
+        and (foreign / "notes.txt").read_text() == "keep"
+    )
 
 
 def test_the_installed_data_set() -> None:
     folder = emoji_dir()
     if not (folder / "emoji.json").is_file():
-        pytest.skip(f"the emoji data set is not installed in {folder} (bash scripts/setup.sh installs it)")
+        pytest.skip(
+            f"the emoji data set is not installed in {folder} (bash scripts/setup.sh installs it)"
+        )
     train, test = load_emoji("train"), load_emoji("test")
-    assert train.class_names == test.class_names == (
-        "Smileys & Emotion", "People & Body", "Animals & Nature", "Food & Drink", "Travel & Places", "Activities",
-        "Objects", "Symbols", "Flags")
-    assert len(train) + len(test) == 3781  # 1906 emoji (Component dropped) + 1875 skin-tone variations
+    assert (
+        train.class_names
+        == test.class_names
+        == (
+            "Smileys & Emotion",
+            "People & Body",
+            "Animals & Nature",
+            "Food & Drink",
+            "Travel & Places",
+            "Activities",
+            "Objects",
+            "Symbols",
+            "Flags",
+        )
+    )
+    assert (
+        len(train) + len(test) == 3781
+    )  # 1906 emoji (Component dropped) + 1875 skin-tone variations
     assert 0.08 < len(test) / (len(train) + len(test)) < 0.12
     assert train.images.shape[1:] == (3, 32, 32) and len(train.captions) == len(train)
-    white_corner = (train.images[:, :, 0, 0] == 255).all(dim=1).float().mean()  # a few emoji fill their square
+    white_corner = (
+        (train.images[:, :, 0, 0] == 255).all(dim=1).float().mean()
+    )  # a few emoji fill their square
     assert white_corner > 0.95

@@ -30,7 +30,9 @@ PF_SAMPLERS = [name for name in SAMPLERS if name != "euler"]
 
 @pytest.fixture
 def global_model(tiny_config: ModelConfig) -> PatchForcingDiT:
-    return randomize(PatchForcingDiT(replace(tiny_config, time_mode="global", difficulty_head=False))).eval()
+    return randomize(
+        PatchForcingDiT(replace(tiny_config, time_mode="global", difficulty_head=False))
+    ).eval()
 
 
 def _model(name: str, tiny_model, global_model):
@@ -43,27 +45,40 @@ def test_an_image_does_not_depend_on_its_batch(name, tiny_model, global_model):
     round differently for other row counts (about 1e-7 here), nothing more: every image keeps its
     own noise, class and masks."""
     model = _model(name, tiny_model, global_model)
-    config = GenerationConfig(sampler=SAMPLERS[name](), steps=3, num_images=5, seed=11, batch_size=2,
-                              guidance=Guidance(scale=1.5))
+    config = GenerationConfig(
+        sampler=SAMPLERS[name](),
+        steps=3,
+        num_images=5,
+        seed=11,
+        batch_size=2,
+        guidance=Guidance(scale=1.5),
+    )
     whole = generate(model, config)  # (5, C, H, W)
     assert whole.shape == (5, 1, 8, 8)
     assert torch.equal(generate(model, config), whole)
     for batch_size in (1, 3, 5):
-        assert torch.allclose(generate(model, replace(config, batch_size=batch_size)), whole, rtol=0, atol=1e-5)
+        assert torch.allclose(
+            generate(model, replace(config, batch_size=batch_size)), whole, rtol=0, atol=1e-5
+        )
     alone = generate(model, single_image_config(config, 3))
     assert torch.allclose(alone[0], whole[3], rtol=0, atol=1e-5)
-    other = generate(model, replace(config, seed=12, num_images=4))  # a shifted range: other batch members
+    other = generate(
+        model, replace(config, seed=12, num_images=4)
+    )  # a shifted range: other batch members
     assert torch.allclose(other, whole[1:], rtol=0, atol=1e-5)
 
 
 def test_batches_record_seeds_labels_and_cost(tiny_model):
-    config = GenerationConfig(sampler=SAMPLERS["dual-loop"](), nfe=8, num_images=5, seed=7, batch_size=2,
-                              classes=(2, 0))
+    config = GenerationConfig(
+        sampler=SAMPLERS["dual-loop"](), nfe=8, num_images=5, seed=7, batch_size=2, classes=(2, 0)
+    )
     batches = list(generate_batches(tiny_model, config))
     assert [b.seeds for b in batches] == [[7, 8], [9, 10], [11]]
     assert [b.labels.tolist() for b in batches] == [[2, 0], [2, 0], [2]]
     assert all(b.nfe == 8 and b.steps == 2 and b.sampler == "dual-loop" for b in batches)
-    assert next(generate_batches(tiny_model, replace(config, seed=9, num_images=1))).labels.tolist() == [2]
+    assert next(
+        generate_batches(tiny_model, replace(config, seed=9, num_images=1))
+    ).labels.tolist() == [2]
 
 
 def test_default_sampler_and_cost(tiny_model, global_model):
@@ -77,37 +92,132 @@ def test_default_sampler_and_cost(tiny_model, global_model):
 
 
 def test_eval_scores_exactly_what_sample_writes(tmp_path, tiny_npz, capsys):
-    """``eval`` on a checkpoint scores the very pixels ``sample`` writes (same options, seeds and batch
-    size); ``eval --folder`` on that output (with a contact sheet in the folder) gives the same metrics,
-    up to the float rounding of embedding them in other batches."""
+    """``eval`` on a checkpoint scores the very pixels ``sample`` writes (same options, seeds and
+    batch size); ``eval --folder`` on that output (with a contact sheet in the folder) gives the
+    same metrics, up to the float rounding of embedding them in other batches."""
     run = tmp_path / "run"
-    tiny = ["--preset", "T/4", "--depth", "1", "--width", "32", "--heads", "2", "--patch-size", "2", "--threads",
-            "1", "--no-progress"]
-    assert main(["train", "--data", str(tiny_npz), *tiny, "--steps", "2", "--batch-size", "8", "--out", str(run)]) == 0
+    tiny = [
+        "--preset",
+        "T/4",
+        "--depth",
+        "1",
+        "--width",
+        "32",
+        "--heads",
+        "2",
+        "--patch-size",
+        "2",
+        "--threads",
+        "1",
+        "--no-progress",
+    ]
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tiny_npz),
+                *tiny,
+                "--steps",
+                "2",
+                "--batch-size",
+                "8",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     clf = tmp_path / "clf"
-    assert main(["classifier", "train", "--data", str(tiny_npz), "--epochs", "1", "--batch-size", "16",
-                 "--threads", "1", "--out", str(clf)]) == 0
+    assert (
+        main(
+            [
+                "classifier",
+                "train",
+                "--data",
+                str(tiny_npz),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--threads",
+                "1",
+                "--out",
+                str(clf),
+            ]
+        )
+        == 0
+    )
     options = ["--sampler", "random", "--nfe", "8", "--p", "0.5", "--seed", "4"]
-    metric = ["--reference", str(tiny_npz), "--classifier", str(clf), "--cache-dir", str(tmp_path / "cache")]
+    metric = [
+        "--reference",
+        str(tiny_npz),
+        "--classifier",
+        str(clf),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     out = tmp_path / "samples"
-    assert main(["sample", "--checkpoint", str(run), *options, "--num", "9", "--batch-size", "4",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                str(run),
+                *options,
+                "--num",
+                "9",
+                "--batch-size",
+                "4",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert (out / "grid.png").is_file() and len(list((out / "images").iterdir())) == 9
     manifest = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
-    assert [r["seed"] for r in manifest] == list(range(4, 13)) and {r["nfe"] for r in manifest} == {8}
-    assert main(["eval", "--folder", str(out), *metric, "--out", str(tmp_path / "folder.json")]) == 0
-    assert main(["eval", "--checkpoint", str(run), *options, "--num", "9", "--batch-size", "4", *metric,
-                 "--out", str(tmp_path / "model.json")]) == 0
+    assert [r["seed"] for r in manifest] == list(range(4, 13)) and {r["nfe"] for r in manifest} == {
+        8
+    }
+    assert (
+        main(["eval", "--folder", str(out), *metric, "--out", str(tmp_path / "folder.json")]) == 0
+    )
+    assert (
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(run),
+                *options,
+                "--num",
+                "9",
+                "--batch-size",
+                "4",
+                *metric,
+                "--out",
+                str(tmp_path / "model.json"),
+            ]
+        )
+        == 0
+    )
     folder, model = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("folder", "model"))
     assert folder["num_images"] == model["num_images"] == 9
-    # the features of the same pixels, embedded in other batch compositions: equal up to float rounding
+    # the features of the same pixels, embedded in other batch compositions: equal up to
+    # float rounding
     assert folder["metrics"] == pytest.approx(model["metrics"], rel=1e-6)
-    assert folder["background"] == model["background"] is not None  # the classes come from samples.jsonl
+    assert (
+        folder["background"] == model["background"] is not None
+    )  # the classes come from samples.jsonl
     assert model["sampler"].startswith("RandomControl(p=0.5")
     pf = PatchForcingDiT.from_pretrained(run)
-    config = GenerationConfig(sampler=SAMPLERS["random"](p=0.5), nfe=8, num_images=9, seed=4, batch_size=4)
+    config = GenerationConfig(
+        sampler=SAMPLERS["random"](p=0.5), nfe=8, num_images=9, seed=4, batch_size=4
+    )
     written = torch.cat([to_model_range(pixels) for pixels, _ in folder_batches(out, 8, 1)])
-    assert torch.equal(to_model_range(from_model_range(generate(pf, config))), written)  # the very pixels sample wrote
+    assert torch.equal(
+        to_model_range(from_model_range(generate(pf, config))), written
+    )  # the very pixels sample wrote
 
 
 def test_sample_and_eval_take_the_same_sampler_options():
@@ -117,20 +227,49 @@ def test_sample_and_eval_take_the_same_sampler_options():
         sub = next(a for a in build_parser()._subparsers._group_actions)  # noqa: SLF001 (argparse internals)
         return {s for action in sub.choices[command]._actions for s in action.option_strings}
 
-    shared = {"--sampler", "--p", "--n-inner", "--ratio", "--early-t", "--inclusive-quantile", "--guided-early",
-              "--guided-jump", "--cfg", "--cfg-interval", "--per-patch-interval", "--no-guide-logvar", "--seed",
-              "--classes", "--batch-size", "--raw-weights"}
+    shared = {
+        "--sampler",
+        "--p",
+        "--n-inner",
+        "--ratio",
+        "--early-t",
+        "--inclusive-quantile",
+        "--guided-early",
+        "--guided-jump",
+        "--cfg",
+        "--cfg-interval",
+        "--per-patch-interval",
+        "--no-guide-logvar",
+        "--seed",
+        "--classes",
+        "--batch-size",
+        "--raw-weights",
+    }
     assert shared <= flags("sample") and shared <= flags("eval")
 
 
 def test_an_option_the_sampler_does_not_take_is_an_error(capsys, tmp_path):
-    code = main(["sample", "--sampler", "euler-pf", "--n-inner", "2", "--num", "1", "--out", str(tmp_path / "s")])
-    assert code == 2 and "--n-inner does not apply to the euler-pf sampler" in capsys.readouterr().err
+    code = main(
+        [
+            "sample",
+            "--sampler",
+            "euler-pf",
+            "--n-inner",
+            "2",
+            "--num",
+            "1",
+            "--out",
+            str(tmp_path / "s"),
+        ]
+    )
+    assert (
+        code == 2 and "--n-inner does not apply to the euler-pf sampler" in capsys.readouterr().err
+    )
 
 
 def test_sample_writes_batch_by_batch(tmp_path, monkeypatch, tiny_model):
-    """``sample --num`` never holds more than a batch of images beyond the capped contact sheet: each
-    batch is written before the next one is generated."""
+    """``sample --num`` never holds more than a batch of images beyond the capped contact sheet:
+    each batch is written before the next one is generated."""
     import patchforcing.sampling.generation.folder as folder_module
 
     folder = tiny_model.save_pretrained(tmp_path / "m")
@@ -148,8 +287,24 @@ def test_sample_writes_batch_by_batch(tmp_path, monkeypatch, tiny_model):
 
     monkeypatch.setattr(folder_module, "save_images", save)
     monkeypatch.setattr(folder_module, "generate_batches", batches)
-    assert main(["sample", "--checkpoint", str(folder), "--num", "23", "--batch-size", "5", "--steps", "1",
-                 "--out", str(tmp_path / "s")]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                str(folder),
+                "--num",
+                "23",
+                "--batch-size",
+                "5",
+                "--steps",
+                "1",
+                "--out",
+                str(tmp_path / "s"),
+            ]
+        )
+        == 0
+    )
     assert events == [(kind, n) for n in (5, 5, 5, 5, 3) for kind in ("made", "write")]
     assert len(list((tmp_path / "s" / "images").iterdir())) == 23
 
@@ -163,7 +318,10 @@ def test_a_written_sample_folder_holds_the_generated_images(tmp_path, tiny_model
     assert (written.count, written.steps, written.nfe, written.sampler) == (7, 2, 2, "euler-pf")
     assert written.grid == out / "grid.png" and written.grid.is_file()
     assert written.manifest is not None and [r.seed for r in written.manifest] == list(range(4, 11))
-    assert [r.file for r in written.manifest][:2] == ["images/seed000004_class2.png", "images/seed000005_class0.png"]
+    assert [r.file for r in written.manifest][:2] == [
+        "images/seed000004_class2.png",
+        "images/seed000005_class0.png",
+    ]
     listed = read_manifest(out)
     assert listed is not None and [label for _, label in listed] == [2, 0, 2, 0, 2, 0, 2]
     batches = list(folder_batches(out, 8, 1))
@@ -191,8 +349,30 @@ def test_a_sample_folder_is_replaced_only_with_overwrite(tmp_path, tiny_model):
 
 def test_sample_command_writes_what_write_sample_folder_writes(tmp_path, tiny_model):
     folder = tiny_model.save_pretrained(tmp_path / "m")
-    assert main(["sample", "--checkpoint", str(folder), "--num", "5", "--steps", "2", "--seed", "3", "--batch-size",
-                 "2", "--classes", "1,2", "--threads", "1", "--out", str(tmp_path / "cli")]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                str(folder),
+                "--num",
+                "5",
+                "--steps",
+                "2",
+                "--seed",
+                "3",
+                "--batch-size",
+                "2",
+                "--classes",
+                "1,2",
+                "--threads",
+                "1",
+                "--out",
+                str(tmp_path / "cli"),
+            ]
+        )
+        == 0
+    )
     config = GenerationConfig(steps=2, num_images=5, seed=3, batch_size=2, classes=(1, 2))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the command ran
@@ -201,4 +381,6 @@ def test_sample_command_writes_what_write_sample_folder_writes(tmp_path, tiny_mo
     cli, lib = (sorted((tmp_path / name / "images").iterdir()) for name in ("cli", "lib"))
     assert [p.name for p in cli] == [p.name for p in lib] and len(cli) == 5
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(cli, lib))
-    assert (tmp_path / "cli/samples.jsonl").read_text() == (tmp_path / "lib/samples.jsonl").read_text()
+    assert (tmp_path / "cli/samples.jsonl").read_text() == (
+        tmp_path / "lib/samples.jsonl"
+    ).read_text()

@@ -18,14 +18,21 @@ from pathlib import Path
 
 import pytest
 
-OPTIONAL = ("diffusers", "matplotlib", "huggingface_hub", "torch_fidelity")  # extras; their absence is a skip
+OPTIONAL = (
+    "diffusers",
+    "matplotlib",
+    "huggingface_hub",
+    "torch_fidelity",
+)  # extras; their absence is a skip
 
-# Run in the subprocess as `python -c CHILD OPTIONAL_CSV MODULE...`; prints {module: [status, detail]} as JSON.
+# Run in the subprocess as `python -c CHILD OPTIONAL_CSV MODULE...`; prints
+# {module: [status, detail]} as JSON.
 CHILD = """
 import importlib, json, os, sys, traceback
 import einops, numpy, PIL.Image, safetensors.torch, torch, torchmetrics, tqdm
 
-assert not [m for m in sys.modules if m.split('.')[0] == 'patchforcing'], 'patchforcing imported before the fork'
+early = [m for m in sys.modules if m.split('.')[0] == 'patchforcing']
+assert not early, 'patchforcing imported before the fork'
 optional = sys.argv[1].split(',')
 
 
@@ -37,7 +44,9 @@ def attempt(name):
         importlib.import_module(name)
         return 'ok', ''
     except SystemExit as done:
-        return ('ok', '') if main and done.code in (0, None) else ('error', f'exited with {done.code!r}')
+        if main and done.code in (0, None):
+            return 'ok', ''
+        return 'error', f'exited with {done.code!r}'
     except ImportError as err:
         if (err.name or '').split('.')[0] in optional:
             return 'optional', f'needs the optional package {err.name}'
@@ -60,16 +69,21 @@ for name in sys.argv[2:]:
     with os.fdopen(read) as report:
         text = report.read()
     _, status = os.waitpid(pid, 0)
-    results[name] = json.loads(text) if text else ['error', f'child died (wait status {status}) without a report']
+    died = ['error', f'child died (wait status {status}) without a report']
+    results[name] = json.loads(text) if text else died
 print(json.dumps(results))
 """
 
 
 def package_modules() -> list[str]:
-    """Every module and package under src/patchforcing, found on disk without importing any of them."""
+    """Every module and package under src/patchforcing, found on disk without importing any
+    of them."""
     spec = importlib.util.find_spec("patchforcing")
     assert spec is not None and spec.submodule_search_locations is not None
-    names, folders = ["patchforcing"], [(Path(p), "patchforcing") for p in spec.submodule_search_locations]
+    names, folders = (
+        ["patchforcing"],
+        [(Path(p), "patchforcing") for p in spec.submodule_search_locations],
+    )
     while folders:
         folder, prefix = folders.pop()
         for info in pkgutil.iter_modules([str(folder)], prefix + "."):
@@ -85,8 +99,12 @@ MODULES = package_modules()
 @pytest.fixture(scope="module")
 def import_results() -> dict[str, list[str]]:
     """Import every module in its own forked child; one subprocess for the whole module list."""
-    done = subprocess.run([sys.executable, "-c", CHILD, ",".join(OPTIONAL), *MODULES], capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, ",".join(OPTIONAL), *MODULES],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -96,7 +114,9 @@ def test_walk_finds_nested_modules() -> None:
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_module_imports_first_in_a_fresh_process(name: str, import_results: dict[str, list[str]]) -> None:
+def test_module_imports_first_in_a_fresh_process(
+    name: str, import_results: dict[str, list[str]]
+) -> None:
     status, detail = import_results[name]
     if status == "optional":
         pytest.skip(detail)

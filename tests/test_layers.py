@@ -52,7 +52,9 @@ def imports_of(path: Path, name: str) -> set[str]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
-            found.update(f"{base}.{alias.name}" for alias in node.names)  # a module, or a name in base
+            found.update(
+                f"{base}.{alias.name}" for alias in node.names
+            )  # a module, or a name in base
     return found
 
 
@@ -74,19 +76,25 @@ def layer_of(name: str) -> int | None:
 
 
 def import_graph(known: dict[str, Path]) -> dict[str, set[str]]:
-    return {name: {m for t in imports_of(path, name) if (m := resolve(t, known)) and m != name}
-            for name, path in known.items()}
+    return {
+        name: {m for t in imports_of(path, name) if (m := resolve(t, known)) and m != name}
+        for name, path in known.items()
+    }
 
 
 GRAPH = import_graph(modules())
 
 
 def test_every_entry_has_a_layer_and_says_what_it_owns() -> None:
-    entries = {p.stem for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+    entries = {
+        p.stem for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()
+    }
     assert entries - ROOT_MODULES == set(LAYERS), "give the new entry a layer in LAYERS"
     for entry in LAYERS:
         doc = ast.get_docstring(ast.parse((PACKAGE / entry / "__init__.py").read_text()))
-        assert doc and len(doc.split(".")[0]) < 300, f"patchforcing.{entry} needs a docstring saying what it owns"
+        assert doc and len(doc.split(".")[0]) < 300, (
+            f"patchforcing.{entry} needs a docstring saying what it owns"
+        )
 
 
 @pytest.mark.parametrize("name", sorted(GRAPH))
@@ -148,7 +156,10 @@ def test_the_circle_finder_finds_a_circle() -> None:
 def test_a_relative_import_resolves_against_its_package(tmp_path: Path) -> None:
     path = tmp_path / "x.py"
     path.write_text("from . import y\nfrom ..core import path\n")
-    assert imports_of(path, "patchforcing.model.x") == {"patchforcing.model.y", "patchforcing.core.path"}
+    assert imports_of(path, "patchforcing.model.x") == {
+        "patchforcing.model.y",
+        "patchforcing.core.path",
+    }
     known = {"patchforcing.model": path, "patchforcing.core.path": path}
     assert resolve("patchforcing.model.y", known) == "patchforcing.model"  # a name, not a module
     assert resolve("patchforcing.core.path", known) == "patchforcing.core.path"

@@ -1,5 +1,5 @@
-"""Resource limits: every size from a flag or a file is checked before anything is allocated, against
-a named limit that the environment can raise (property-based where the rule is general)."""
+"""Resource limits: every size from a flag or a file is checked before anything is allocated,
+against a named limit that the environment can raise (property-based where the rule is general)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,11 @@ def test_a_value_passes_exactly_when_within_its_limit(name, value):
 
 
 @settings(max_examples=50)
-@given(raised=st.dictionaries(st.sampled_from(NAMES), st.integers(min_value=0, max_value=10**30), min_size=1))
+@given(
+    raised=st.dictionaries(
+        st.sampled_from(NAMES), st.integers(min_value=0, max_value=10**30), min_size=1
+    )
+)
 def test_the_environment_raises_limits_by_name(raised):
     with mock.patch.dict(os.environ, {LIMITS_ENV: ",".join(f"{k}={v}" for k, v in raised.items())}):
         limits = current_limits()
@@ -52,15 +56,23 @@ def test_the_environment_raises_limits_by_name(raised):
         assert getattr(limits, name) == raised.get(name, getattr(Limits(), name))
 
 
-@pytest.mark.parametrize("text,message", [("depth=ten", "whole number"), ("colour=3", "unknown limit 'colour'"),
-                                          ("images=-1", "whole number")])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("depth=ten", "whole number"),
+        ("colour=3", "unknown limit 'colour'"),
+        ("images=-1", "whole number"),
+    ],
+)
 def test_a_bad_limits_variable_is_one_clear_error(monkeypatch, text, message):
     monkeypatch.setenv(LIMITS_ENV, text)
     with pytest.raises(LimitError, match=message):
         current_limits()
 
 
-@given(first=st.integers(min_value=0, max_value=2**70), count=st.integers(min_value=0, max_value=10**7))
+@given(
+    first=st.integers(min_value=0, max_value=2**70), count=st.integers(min_value=0, max_value=10**7)
+)
 def test_seeds_stay_in_what_a_torch_generator_takes(first, count):
     if first + max(count, 1) - 1 <= MAX_SEED:
         check_seeds(first, count)
@@ -70,7 +82,11 @@ def test_seeds_stay_in_what_a_torch_generator_takes(first, count):
 
 
 @settings(max_examples=60)
-@given(parts=st.lists(st.tuples(st.integers(0, 10**15), st.integers(0, 10**15)), min_size=1, max_size=5))
+@given(
+    parts=st.lists(
+        st.tuples(st.integers(0, 10**15), st.integers(0, 10**15)), min_size=1, max_size=5
+    )
+)
 def test_class_ranges_are_counted_before_they_are_expanded(parts):
     text = ",".join(f"{a}-{b}" for a, b in parts)
     count = sum(max(b - a + 1, 0) for a, b in parts)
@@ -82,18 +98,36 @@ def test_class_ranges_are_counted_before_they_are_expanded(parts):
 
 
 @settings(max_examples=25, deadline=None)
-@given(depth=st.integers(1, 3), heads=st.sampled_from([1, 2, 4]), head_size=st.sampled_from([2, 4, 8]),
-       patch=st.sampled_from([1, 2, 4]), grid=st.integers(1, 3), channels=st.integers(1, 4),
-       classes=st.integers(0, 20), ratio=st.sampled_from([1.0, 2.5, 4.0]), freq=st.sampled_from([2, 16]),
-       head=st.booleans())
-def test_the_parameter_count_is_known_before_building(depth, heads, head_size, patch, grid, channels, classes, ratio,
-                                                       freq, head):
+@given(
+    depth=st.integers(1, 3),
+    heads=st.sampled_from([1, 2, 4]),
+    head_size=st.sampled_from([2, 4, 8]),
+    patch=st.sampled_from([1, 2, 4]),
+    grid=st.integers(1, 3),
+    channels=st.integers(1, 4),
+    classes=st.integers(0, 20),
+    ratio=st.sampled_from([1.0, 2.5, 4.0]),
+    freq=st.sampled_from([2, 16]),
+    head=st.booleans(),
+)
+def test_the_parameter_count_is_known_before_building(
+    depth, heads, head_size, patch, grid, channels, classes, ratio, freq, head
+):
     width = heads * head_size
     if width % 4:
         return
-    config = ModelConfig(image_size=patch * grid, in_channels=channels, patch_size=patch, depth=depth, width=width,
-                         num_heads=heads, mlp_ratio=ratio, num_classes=classes, frequency_dim=freq,
-                         difficulty_head=head)
+    config = ModelConfig(
+        image_size=patch * grid,
+        in_channels=channels,
+        patch_size=patch,
+        depth=depth,
+        width=width,
+        num_heads=heads,
+        mlp_ratio=ratio,
+        num_classes=classes,
+        frequency_dim=freq,
+        difficulty_head=head,
+    )
     assert config.parameter_count == sum(p.numel() for p in PatchForcingDiT(config).parameters())
 
 
@@ -136,23 +170,43 @@ def test_a_tiny_npz_cannot_claim_a_huge_class_count(tmp_path):
     np.savez(tmp_path / "x.npz", images=np.zeros((6, 8, 8), np.uint8), labels=labels)
     with pytest.raises(LimitError, match="largest label is 1,000,000,000,000"):
         load_npz(tmp_path / "x.npz")
-    labels[-1] = 90_000  # within the limit, but most classes have no image: said without listing them all
+    labels[-1] = (
+        90_000  # within the limit, but most classes have no image: said without listing them all
+    )
     np.savez(tmp_path / "y.npz", images=np.zeros((6, 8, 8), np.uint8), labels=labels)
-    with pytest.raises(ValueError, match=r"classes \[5, 6, 7, 8, 9, 10, 11, 12, 13, 14\] have no images"):
+    with pytest.raises(
+        ValueError, match=r"classes \[5, 6, 7, 8, 9, 10, 11, 12, 13, 14\] have no images"
+    ):
         load_npz(tmp_path / "y.npz")
 
 
 def test_absurd_flags_are_one_line_errors(tiny_npz, tmp_path, capsys, tiny_model):
     folder = tiny_model.save_pretrained(tmp_path / "m")
-    train = ["train", "--data", str(tiny_npz), "--out", str(tmp_path / "run"), "--preset", "T/4", "--depth", "1",
-             "--width", "32", "--heads", "2", "--no-progress"]
+    train = [
+        "train",
+        "--data",
+        str(tiny_npz),
+        "--out",
+        str(tmp_path / "run"),
+        "--preset",
+        "T/4",
+        "--depth",
+        "1",
+        "--width",
+        "32",
+        "--heads",
+        "2",
+        "--no-progress",
+    ]
     sample = ["sample", "--checkpoint", str(folder), "--out", str(tmp_path / "s")]
-    cases = [([*train, "--steps", str(10**12)], "at most 99,999,999 steps"),
-             ([*train, "--seed", str(2**64)], "seed range"),
-             ([*train, "--image-size", str(10**6)], "image_size is 1,000,000"),
-             ([*sample, "--num", str(10**15)], "number of images is"),
-             ([*sample, "--nfe", str(10**12)], "function evaluations (NFE) is"),
-             ([*sample, "--seed", str(2**63)], "seed range")]
+    cases = [
+        ([*train, "--steps", str(10**12)], "at most 99,999,999 steps"),
+        ([*train, "--seed", str(2**64)], "seed range"),
+        ([*train, "--image-size", str(10**6)], "image_size is 1,000,000"),
+        ([*sample, "--num", str(10**15)], "number of images is"),
+        ([*sample, "--nfe", str(10**12)], "function evaluations (NFE) is"),
+        ([*sample, "--seed", str(2**63)], "seed range"),
+    ]
     for args, phrase in cases:
         assert main(args) == 2
         err = capsys.readouterr().err.strip().splitlines()

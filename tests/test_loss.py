@@ -36,8 +36,10 @@ def test_nll_sends_no_gradient_into_velocity():
 
 def test_nll_optimum_is_squared_error():
     v, u = torch.zeros(1, 1, 2, 2), torch.full((1, 1, 2, 2), 0.5)
-    best = min((float(flow_loss(v, u, torch.full((1, 1, 2, 2), lv), 2).nll), lv)
-               for lv in torch.linspace(-4, 1, 501).tolist())
+    best = min(
+        (float(flow_loss(v, u, torch.full((1, 1, 2, 2), lv), 2).nll), lv)
+        for lv in torch.linspace(-4, 1, 501).tolist()
+    )
     assert abs(best[1] - math.log(0.25)) < 0.02
 
 
@@ -53,9 +55,11 @@ def test_nll_reaches_no_velocity_output_weight(tiny_config):
     x1, y = torch.randn(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
     out = patch_forcing_loss(model, x1, y, LTG(), torch.Generator().manual_seed(0))
     out.nll.backward()
-    grad = model.final_layer.linear.weight.grad.view(2 * 2, tiny_config.out_channels, -1)  # (p*p, C+1, D)
+    grad = model.final_layer.linear.weight.grad.view(
+        2 * 2, tiny_config.out_channels, -1
+    )  # (p*p, C+1, D)
     assert torch.count_nonzero(grad[:, : tiny_config.in_channels]) == 0
-    assert torch.count_nonzero(grad[:, tiny_config.in_channels:]) > 0
+    assert torch.count_nonzero(grad[:, tiny_config.in_channels :]) > 0
 
 
 def test_patch_forcing_loss_is_deterministic_and_drops_labels(tiny_model):
@@ -65,5 +69,7 @@ def test_patch_forcing_loss_is_deterministic_and_drops_labels(tiny_model):
     assert torch.equal(a.loss, b.loss)
     seen = []
     tiny_model.y_embedder.register_forward_hook(lambda m, inp, out: seen.append(inp[0].clone()))
-    patch_forcing_loss(tiny_model, x1, y, LTG(), torch.Generator().manual_seed(3), LossConfig(label_dropout=1.0))
+    patch_forcing_loss(
+        tiny_model, x1, y, LTG(), torch.Generator().manual_seed(3), LossConfig(label_dropout=1.0)
+    )
     assert (seen[-1] == tiny_model.null_class).all()

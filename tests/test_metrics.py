@@ -32,7 +32,9 @@ def test_feats(extractor, tmp_path_factory):
     cache = tmp_path_factory.mktemp("ref")
     feats = reference_features(extractor, test, cache)
     assert feats.shape == (10_000, extractor.num_features)
-    assert torch.equal(reference_features(extractor, test, cache), feats)  # second call reads the cache
+    assert torch.equal(
+        reference_features(extractor, test, cache), feats
+    )  # second call reads the cache
     return feats
 
 
@@ -44,7 +46,7 @@ def train_images():
 
 def embed(extractor, images: torch.Tensor) -> torch.Tensor:
     """Features of float images in [-1, 1], (M, C, H, W)."""
-    return torch.cat([extractor(images[i: i + 1000]) for i in range(0, len(images), 1000)])
+    return torch.cat([extractor(images[i : i + 1000]) for i in range(0, len(images), 1000)])
 
 
 def model_range(images: torch.Tensor) -> torch.Tensor:
@@ -53,8 +55,8 @@ def model_range(images: torch.Tensor) -> torch.Tensor:
 
 def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     r = torch.arange(-3, 4, dtype=torch.float32)
-    k = torch.exp(-r**2 / (2 * sigma**2))
-    k = (k / k.sum())
+    k = torch.exp(-(r**2) / (2 * sigma**2))
+    k = k / k.sum()
     kernel = (k[:, None] * k[None, :])[None, None]
     return F.conv2d(F.pad(x, (3, 3, 3, 3), mode="replicate"), kernel)
 
@@ -65,10 +67,19 @@ def scores(extractor, test_feats, train_images):
     x = model_range(images)
     gen = torch.Generator().manual_seed(0)
     noise = torch.randn(x.shape, generator=gen)
-    sets = {"clean": x, "blur1": blur(x, 1.0), "blur2": blur(x, 2.0),
-            "noise0.2": (x + 0.2 * noise).clamp(-1, 1), "noise0.5": (x + 0.5 * noise).clamp(-1, 1),
-            "drop3": x[labels >= 3], "drop6": x[labels >= 6]}
-    return {name: compute_quality(test_feats, embed(extractor, s), kid_subsets=20) for name, s in sets.items()}
+    sets = {
+        "clean": x,
+        "blur1": blur(x, 1.0),
+        "blur2": blur(x, 2.0),
+        "noise0.2": (x + 0.2 * noise).clamp(-1, 1),
+        "noise0.5": (x + 0.5 * noise).clamp(-1, 1),
+        "drop3": x[labels >= 3],
+        "drop6": x[labels >= 6],
+    }
+    return {
+        name: compute_quality(test_feats, embed(extractor, s), kid_subsets=20)
+        for name, s in sets.items()
+    }
 
 
 def test_test_set_against_train_set_is_near_zero(scores):
@@ -127,15 +138,21 @@ def test_background_masks_and_level_closed_form():
     noisy = torch.full((1, 1, 2, 2), 3, dtype=torch.uint8)
     assert masks.level(noisy, torch.tensor([1])) == 3.0
     strict = background_masks(images, labels, 2, share=1.0)
-    assert not strict.masks[0, 0, 0, 0] and strict.level(noisy[:, :, :1, :1].expand(1, 1, 2, 2), torch.tensor([0])) == 3
+    assert (
+        not strict.masks[0, 0, 0, 0]
+        and strict.level(noisy[:, :, :1, :1].expand(1, 1, 2, 2), torch.tensor([0])) == 3
+    )
 
 
 def test_background_of_a_white_colour_dataset():
-    """Emoji and folder images with transparency lie on white: the level is the distance from white."""
+    """Emoji and folder images with transparency lie on white: the level is the distance
+    from white."""
     from patchforcing.evaluation.metrics import background_masks
 
     images = torch.full((3, 3, 2, 2), 255, dtype=torch.uint8)
-    images[:, :, 0, 0] = torch.tensor([200, 30, 90], dtype=torch.uint8).view(1, 3)  # an object in every image
+    images[:, :, 0, 0] = torch.tensor([200, 30, 90], dtype=torch.uint8).view(
+        1, 3
+    )  # an object in every image
     images[0, 2, 1, 1] = 0  # a blue-less pixel in one image of three
     masks = background_masks(images, torch.zeros(3, dtype=torch.long), 0, share=0.6)
     assert masks.colours.tolist() == [[255, 255, 255]]
@@ -144,9 +161,17 @@ def test_background_of_a_white_colour_dataset():
     grey = torch.full((1, 3, 2, 2), 250, dtype=torch.uint8)
     assert masks.level(grey, torch.zeros(1, dtype=torch.long)) == 5.0
     black = torch.zeros(2, 1, 2, 2, dtype=torch.uint8)
-    black[0, 0, 0, 0] = 255  # a white square, one class of two: black background for the class, white for all
-    per_class = background_masks(torch.cat([black, images[:, :1]]), torch.tensor([0, 0, 1, 1, 1]), 2, share=0.6)
+    black[0, 0, 0, 0] = (
+        255  # a white square, one class of two: black background for the class, white for all
+    )
+    per_class = background_masks(
+        torch.cat([black, images[:, :1]]), torch.tensor([0, 0, 1, 1, 1]), 2, share=0.6
+    )
     assert per_class.colours[:, 0].tolist() == [0, 255, 255]  # class 0, class 1, all images
     text_label = torch.tensor([-1])  # the label of a text-to-image model's image
-    assert per_class.level(grey[:, :1], text_label) == per_class.level(grey[:, :1], torch.tensor([1])) == 5.0
+    assert (
+        per_class.level(grey[:, :1], text_label)
+        == per_class.level(grey[:, :1], torch.tensor([1]))
+        == 5.0
+    )
     assert per_class.level(grey[:, :1], torch.tensor([0])) == 250.0

@@ -27,39 +27,98 @@ from patchforcing.sampling import DualLoop
 from patchforcing.sampling.generation import GenerationConfig, generate_batches, write_sample_folder
 from patchforcing.utils.io.pixels import from_model_range, to_model_range
 
-TINY = ["--preset", "T/4", "--depth", "1", "--width", "32", "--heads", "2", "--patch-size", "2", "--threads", "1",
-        "--no-progress"]
+TINY = [
+    "--preset",
+    "T/4",
+    "--depth",
+    "1",
+    "--width",
+    "32",
+    "--heads",
+    "2",
+    "--patch-size",
+    "2",
+    "--threads",
+    "1",
+    "--no-progress",
+]
 
 
 @pytest.fixture
 def tiny_run(tiny_npz, tmp_path):
     run = tmp_path / "run"
-    assert main(["train", "--data", str(tiny_npz), *TINY, "--steps", "2", "--batch-size", "8", "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tiny_npz),
+                *TINY,
+                "--steps",
+                "2",
+                "--batch-size",
+                "8",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     clf = tmp_path / "clf"
-    assert main(["classifier", "train", "--data", str(tiny_npz), "--epochs", "1", "--batch-size", "16",
-                 "--threads", "1", "--out", str(clf)]) == 0
+    assert (
+        main(
+            [
+                "classifier",
+                "train",
+                "--data",
+                str(tiny_npz),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--threads",
+                "1",
+                "--out",
+                str(clf),
+            ]
+        )
+        == 0
+    )
     return run, clf
 
 
 @pytest.fixture
 def classifier(tmp_path):
-    """An untrained classifier of 8x8 grey images in 3 classes, as a model folder: a fixed feature space."""
+    """An untrained classifier of 8x8 grey images in 3 classes, as a model folder: a fixed
+    feature space."""
     torch.manual_seed(0)
     folder = tmp_path / "clf"
-    save_classifier(FeatureClassifier(classifier_config("cnn", 8, 1, 3)), folder, {}, class_names=("a", "b", "c"))
+    save_classifier(
+        FeatureClassifier(classifier_config("cnn", 8, 1, 3)),
+        folder,
+        {},
+        class_names=("a", "b", "c"),
+    )
     return folder
 
 
 @pytest.fixture
 def evaluator(tiny_npz, classifier, tmp_path) -> Evaluator:
-    return Evaluator.build(EvalOptions(reference=str(tiny_npz), classifiers=(str(classifier), str(classifier)),
-                                       cache_dir=str(tmp_path / "cache")))
+    return Evaluator.build(
+        EvalOptions(
+            reference=str(tiny_npz),
+            classifiers=(str(classifier), str(classifier)),
+            cache_dir=str(tmp_path / "cache"),
+        )
+    )
 
 
 def test_evaluator_holds_the_reference_setup(evaluator, tiny_npz, classifier):
     """One feature space per classifier named (each once), the reference's features in it, and the
     reference's background masks and level, computed here without the evaluator."""
-    data = load_images(DataConfig(source=str(tiny_npz)))  # an .npz file has one split: the reference
+    data = load_images(
+        DataConfig(source=str(tiny_npz))
+    )  # an .npz file has one split: the reference
     extractor = ClassifierFeatures(classifier)
     (space,) = evaluator.spaces
     assert evaluator.names == {extractor.key: str(classifier)}
@@ -79,8 +138,8 @@ def test_evaluator_options_are_checked():
 
 
 def test_evaluator_scores_exactly_the_pixels_generate_makes(evaluator, tiny_model):
-    """FD etc. of the generated images rounded to 8-bit pixels, embedded here in one batch, and their
-    background level; the deprecated ``evaluate_model`` gives the same figures."""
+    """FD etc. of the generated images rounded to 8-bit pixels, embedded here in one batch, and
+    their background level; the deprecated ``evaluate_model`` gives the same figures."""
     config = GenerationConfig(sampler=DualLoop(), nfe=4, num_images=7, seed=3, batch_size=3)
     result = evaluator.score_model(tiny_model, config, source="tiny")
     batches = list(generate_batches(tiny_model, config))
@@ -94,8 +153,15 @@ def test_evaluator_scores_exactly_the_pixels_generate_makes(evaluator, tiny_mode
     assert (result.source, result.seeds, result.num_images, result.nfe) == ("tiny", (3, 9), 7, 4)
     assert result.reference_background == evaluator.reference_background
     with pytest.warns(DeprecationWarning, match="Evaluator"):
-        old = evaluate_model(tiny_model, config, space.extractor, space.reference, "tiny",
-                             background=evaluator.background, reference_background=evaluator.reference_background)
+        old = evaluate_model(
+            tiny_model,
+            config,
+            space.extractor,
+            space.reference,
+            "tiny",
+            background=evaluator.background,
+            reference_background=evaluator.reference_background,
+        )
     assert old is not None
     assert {**old.to_dict(), "seconds": 0} == {**result.to_dict(), "seconds": 0}
 
@@ -106,20 +172,34 @@ def test_evaluator_scores_a_written_sample_folder_as_the_model(evaluator, tiny_m
     write_sample_folder(tiny_model, config, tmp_path / "samples")
     folder_result = evaluator.score_folder(tmp_path / "samples")
     assert asdict(folder_result.metrics) == pytest.approx(asdict(model_result.metrics), rel=1e-6)
-    assert folder_result.background == model_result.background is not None  # classes from samples.jsonl
+    assert (
+        folder_result.background == model_result.background is not None
+    )  # classes from samples.jsonl
     (space,) = evaluator.spaces
     with pytest.warns(DeprecationWarning, match="Evaluator"):
-        old = evaluate_folder(tmp_path / "samples", space.extractor, space.reference, 8, 1, evaluator.background)
+        old = evaluate_folder(
+            tmp_path / "samples", space.extractor, space.reference, 8, 1, evaluator.background
+        )
     assert old.metrics == folder_result.metrics and old.background == folder_result.background
 
 
 def test_metric_setup_is_the_evaluator_setup(evaluator, tiny_npz, classifier, tmp_path):
     from patchforcing.cli.eval_cmd import eval_options, metric_setup
 
-    args = build_parser().parse_args(["eval", "--reference", str(tiny_npz), "--classifier", str(classifier),
-                                      "--cache-dir", str(tmp_path / "cache")])
-    assert eval_options(args) == EvalOptions(reference=str(tiny_npz), classifiers=(str(classifier),),
-                                             cache_dir=str(tmp_path / "cache"))
+    args = build_parser().parse_args(
+        [
+            "eval",
+            "--reference",
+            str(tiny_npz),
+            "--classifier",
+            str(classifier),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
+    assert eval_options(args) == EvalOptions(
+        reference=str(tiny_npz), classifiers=(str(classifier),), cache_dir=str(tmp_path / "cache")
+    )
     with pytest.warns(DeprecationWarning, match="Evaluator"):
         extractors, references, data = metric_setup(args, "cpu")
     assert [e.key for e in extractors] == list(evaluator.names)
@@ -138,25 +218,87 @@ def test_generation_streams_batches_with_recorded_seeds(tiny_model):
 def test_eval_generates_scores_and_writes_json(capsys, tiny_npz, tiny_run, tmp_path):
     run, clf = tiny_run
     out = tmp_path / "eval.json"
-    args = ["eval", "--checkpoint", str(run), "--reference", str(tiny_npz), "--classifier", str(clf),
-            "--sampler", "look-ahead", "--nfe", "4", "--num", "12", "--batch-size", "5", "--seed", "3",
-            "--cache-dir", str(tmp_path / "cache"), "--threads", "1", "--out", str(out)]
+    args = [
+        "eval",
+        "--checkpoint",
+        str(run),
+        "--reference",
+        str(tiny_npz),
+        "--classifier",
+        str(clf),
+        "--sampler",
+        "look-ahead",
+        "--nfe",
+        "4",
+        "--num",
+        "12",
+        "--batch-size",
+        "5",
+        "--seed",
+        "3",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "FD" in printed and "look-ahead" in printed
     result = json.loads(out.read_text())
     assert result["seeds"] == [3, 14] and result["num_images"] == 12 and result["nfe"] <= 4
-    assert set(result["metrics"]) >= {"fd", "kid", "kid_std", "precision", "recall", "density", "coverage"}
+    assert set(result["metrics"]) >= {
+        "fd",
+        "kid",
+        "kid_std",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+    }
     assert result["metrics"]["num_real"] == 64
 
 
 def test_eval_scores_a_folder(capsys, tiny_npz, tiny_run, tmp_path):
     run, clf = tiny_run
-    assert main(["sample", "--checkpoint", str(run), "--num", "8", "--steps", "2", "--threads", "1",
-                 "--out", str(tmp_path / "samples")]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                str(run),
+                "--num",
+                "8",
+                "--steps",
+                "2",
+                "--threads",
+                "1",
+                "--out",
+                str(tmp_path / "samples"),
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "folder.json"
-    assert main(["eval", "--folder", str(tmp_path / "samples"), "--reference", str(tiny_npz),
-                 "--classifier", str(clf), "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--folder",
+                str(tmp_path / "samples"),
+                "--reference",
+                str(tiny_npz),
+                "--classifier",
+                str(clf),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["num_images"] == 8 and result["sampler"] is None
 

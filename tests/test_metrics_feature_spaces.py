@@ -1,5 +1,6 @@
-"""A second feature space: the residual classifier, its augmentation, the shipped one, and ``eval`` scoring
-in several spaces at once (the sensitivity of each space's FD: benchmarks/tests/test_metric_sensitivity.py)."""
+"""A second feature space: the residual classifier, its augmentation, the shipped one, and ``eval``
+scoring in several spaces at once (the sensitivity of each space's FD:
+benchmarks/tests/test_metric_sensitivity.py)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,21 @@ from patchforcing.evaluation.metrics import (
 )
 from patchforcing.evaluation.metrics.classifier import ClassifierConfig
 
-TINY = ["--preset", "T/4", "--depth", "1", "--width", "32", "--heads", "2", "--patch-size", "2", "--threads", "1",
-        "--no-progress"]
+TINY = [
+    "--preset",
+    "T/4",
+    "--depth",
+    "1",
+    "--width",
+    "32",
+    "--heads",
+    "2",
+    "--patch-size",
+    "2",
+    "--threads",
+    "1",
+    "--no-progress",
+]
 
 
 @pytest.fixture
@@ -29,8 +43,28 @@ def classifiers(tiny_npz, tmp_path):
     folders = {}
     for arch, extra in (("cnn", []), ("resnet", ["--augment"])):
         folders[arch] = tmp_path / f"clf-{arch}"
-        assert main(["classifier", "train", "--data", str(tiny_npz), "--arch", arch, *extra, "--epochs", "1",
-                     "--batch-size", "16", "--threads", "1", "--out", str(folders[arch])]) == 0
+        assert (
+            main(
+                [
+                    "classifier",
+                    "train",
+                    "--data",
+                    str(tiny_npz),
+                    "--arch",
+                    arch,
+                    *extra,
+                    "--epochs",
+                    "1",
+                    "--batch-size",
+                    "16",
+                    "--threads",
+                    "1",
+                    "--out",
+                    str(folders[arch]),
+                ]
+            )
+            == 0
+        )
     return folders
 
 
@@ -40,7 +74,11 @@ def test_resnet_shapes_and_feature_width(size, channels):
     x = torch.rand(3, channels, size, size) * 2 - 1
     assert model.features(x).shape == (3, model.num_features)
     assert model(x).shape == (3, 10)
-    assert model.num_features == 96 != FeatureClassifier(classifier_config("cnn", size, channels, 10)).num_features
+    assert (
+        model.num_features
+        == 96
+        != FeatureClassifier(classifier_config("cnn", size, channels, 10)).num_features
+    )
     assert any(type(m).__name__ == "BasicBlock" for m in model.modules())
     with pytest.raises(ValueError, match="expects images"):
         model.features(torch.zeros(3, channels, size + 1, size + 1))
@@ -82,11 +120,20 @@ def test_augmentation_is_deterministic_and_keeps_shape_and_range():
 
 def test_shift_moves_content_and_fills_black():
     x = torch.rand(8, 2, 10, 10) * 2 - 1
-    y = augment(x, AugmentConfig(max_shift=2, flip=False, noise_std=0, erase_prob=0), torch.Generator().manual_seed(0))
+    y = augment(
+        x,
+        AugmentConfig(max_shift=2, flip=False, noise_std=0, erase_prob=0),
+        torch.Generator().manual_seed(0),
+    )
     shifts = []
     for i in range(8):
         padded = F.pad(x[i], (2, 2, 2, 2), value=-1.0)  # (C, 14, 14)
-        found = [(a, b) for a in range(5) for b in range(5) if torch.equal(y[i], padded[:, a: a + 10, b: b + 10])]
+        found = [
+            (a, b)
+            for a in range(5)
+            for b in range(5)
+            if torch.equal(y[i], padded[:, a : a + 10, b : b + 10])
+        ]
         assert found, i
         shifts.append(found[0])
     assert len(set(shifts)) > 1
@@ -94,11 +141,17 @@ def test_shift_moves_content_and_fills_black():
 
 def test_erasing_and_noise_stay_in_range():
     x = torch.ones(32, 1, 8, 8)
-    y = augment(x, AugmentConfig(max_shift=0, flip=False, noise_std=0, erase_prob=1.0),
-                torch.Generator().manual_seed(0))
+    y = augment(
+        x,
+        AugmentConfig(max_shift=0, flip=False, noise_std=0, erase_prob=1.0),
+        torch.Generator().manual_seed(0),
+    )
     assert ((y == -1).flatten(1).any(1)).all()  # every image lost a box
-    z = augment(-x, AugmentConfig(max_shift=0, flip=False, noise_std=0.5, erase_prob=0),
-                torch.Generator().manual_seed(0))
+    z = augment(
+        -x,
+        AugmentConfig(max_shift=0, flip=False, noise_std=0.5, erase_prob=0),
+        torch.Generator().manual_seed(0),
+    )
     assert z.min() >= -1 and z.max() <= 1 and (z > -1).any()
 
 
@@ -112,13 +165,55 @@ def test_shipped_second_classifier_loads_with_recorded_accuracy():
 
 def test_eval_scores_in_two_feature_spaces(capsys, tiny_npz, classifiers, tmp_path):
     run = tmp_path / "run"
-    assert main(["train", "--data", str(tiny_npz), *TINY, "--steps", "2", "--batch-size", "8", "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tiny_npz),
+                *TINY,
+                "--steps",
+                "2",
+                "--batch-size",
+                "8",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     out = tmp_path / "eval.json"
-    assert main(["eval", "--checkpoint", str(run), "--reference", str(tiny_npz), "--classifier",
-                 str(classifiers["cnn"]), "--classifier", str(classifiers["resnet"]), "--sampler", "euler",
-                 "--nfe", "2", "--num", "12", "--batch-size", "6", "--cache-dir", str(tmp_path / "cache"),
-                 "--threads", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(run),
+                "--reference",
+                str(tiny_npz),
+                "--classifier",
+                str(classifiers["cnn"]),
+                "--classifier",
+                str(classifiers["resnet"]),
+                "--sampler",
+                "euler",
+                "--nfe",
+                "2",
+                "--num",
+                "12",
+                "--batch-size",
+                "6",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--threads",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     rows = [line for line in printed.splitlines() if "@ NFE" in line]
     assert len(rows) == 2 and "clf-cnn" in rows[0] and "clf-resnet" in rows[1]

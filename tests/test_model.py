@@ -58,7 +58,9 @@ def test_reused_gather_buffer_gives_identical_outputs_and_is_freed(tiny_model):
             with tiny_model.reuse_buffers():  # nested: keeps the outer buffer
                 reused = tiny_model(x, t, y)
                 buffer = tiny_model._gather_buffer
-            again = tiny_model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, y]))  # grows the buffer
+            again = tiny_model(
+                torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, y])
+            )  # grows the buffer
             assert buffer is tiny_model._gather_buffer and buffer.data.numel() >= 6 * 6 * 16 * 32
     assert tiny_model._gather_buffer is None
     assert torch.equal(fresh.v, reused.v) and torch.equal(fresh.logvar, reused.logvar)
@@ -90,8 +92,16 @@ def test_per_patch_time_changes_only_through_conditioning(tiny_model):
 
 
 def test_baseline_has_no_head_and_rejects_mixed_times():
-    config = ModelConfig(image_size=8, patch_size=2, depth=1, width=32, num_heads=2, num_classes=3,
-                         time_mode="global", difficulty_head=False)
+    config = ModelConfig(
+        image_size=8,
+        patch_size=2,
+        depth=1,
+        width=32,
+        num_heads=2,
+        num_classes=3,
+        time_mode="global",
+        difficulty_head=False,
+    )
     model = randomize(PatchForcingDiT(config))
     out = model(torch.randn(2, 1, 8, 8), torch.rand(2), torch.tensor([0, 1]))
     assert out.logvar is None and out.v.shape == (2, 1, 8, 8)
@@ -100,7 +110,9 @@ def test_baseline_has_no_head_and_rejects_mixed_times():
     with pytest.raises(ValueError, match="global-time model got different times"):
         model(torch.randn(2, 1, 8, 8), torch.rand(2, 16), torch.tensor([0, 1]))
     # same backbone: the PF model differs only by the head's extra output channel
-    pf = PatchForcingDiT(ModelConfig(image_size=8, patch_size=2, depth=1, width=32, num_heads=2, num_classes=3))
+    pf = PatchForcingDiT(
+        ModelConfig(image_size=8, patch_size=2, depth=1, width=32, num_heads=2, num_classes=3)
+    )
     base_keys = {k: v.shape for k, v in model.state_dict().items()}
     pf_keys = {k: v.shape for k, v in pf.state_dict().items()}
     assert base_keys.keys() == pf_keys.keys()
@@ -125,7 +137,7 @@ def test_shape_errors(tiny_model):
 def test_timestep_features_closed_form():
     emb = TimestepEmbedder(8, frequency_dim=4)
     t = torch.tensor([0.0, 0.5])
-    freqs = torch.tensor([1.0, 10_000 ** -0.5])
+    freqs = torch.tensor([1.0, 10_000**-0.5])
     expected = torch.cat([torch.cos(t[:, None] * freqs), torch.sin(t[:, None] * freqs)], dim=1)
     assert torch.allclose(emb.features(t), expected)
 

@@ -1,5 +1,5 @@
-"""Old (0.1) module paths and names still work for one release: they give the object at its new place
-and warn with a DeprecationWarning that names it."""
+"""Old (0.1) module paths and names still work for one release: they give the object at its new
+place and warn with a DeprecationWarning that names it."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ def test_an_old_path_imports_the_module_at_its_new_path_with_a_warning(old: str)
     new = importlib.import_module(MOVED[old])
     with pytest.warns(DeprecationWarning, match=f"{old} moved to {MOVED[old]}"):
         assert _import_old(old) is new
-    assert new.__spec__.name == MOVED[old] and new.__name__ == MOVED[old]  # its own spec, not the alias's
+    assert (
+        new.__spec__.name == MOVED[old] and new.__name__ == MOVED[old]
+    )  # its own spec, not the alias's
 
 
 def test_a_module_under_an_old_package_path_is_not_loaded_twice() -> None:

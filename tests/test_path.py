@@ -63,8 +63,12 @@ def test_interpolate_endpoints_and_global_time():
     assert torch.equal(interpolate(x0, x1, torch.zeros(2, 16), 2), x0)
     assert torch.equal(interpolate(x0, x1, torch.ones(2, 16), 2), x1)
     t = torch.tensor([0.3, 0.8])
-    assert torch.allclose(interpolate(x0, x1, t, 2), interpolate(x0, x1, t[:, None].expand(2, 16), 2))
-    assert torch.allclose(interpolate(x0, x1, t, 2), t[:, None, None, None] * x1 + (1 - t[:, None, None, None]) * x0)
+    assert torch.allclose(
+        interpolate(x0, x1, t, 2), interpolate(x0, x1, t[:, None].expand(2, 16), 2)
+    )
+    assert torch.allclose(
+        interpolate(x0, x1, t, 2), t[:, None, None, None] * x1 + (1 - t[:, None, None, None]) * x0
+    )
 
 
 def test_sample_path_target_is_velocity():

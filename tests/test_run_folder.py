@@ -1,6 +1,6 @@
-"""The run folder: one writer at a time, recognised by its content (any spelling of its path, moved),
-restartable before its first checkpoint, resumed from the newest intact checkpoint, and checkpoint
-folders recognised only by their exact names."""
+"""The run folder: one writer at a time, recognised by its content (any spelling of its path,
+moved), restartable before its first checkpoint, resumed from the newest intact checkpoint, and
+checkpoint folders recognised only by their exact names."""
 
 from __future__ import annotations
 
@@ -23,12 +23,35 @@ from patchforcing.model.pretrained.folder import MODEL_FORMAT_VERSION
 from patchforcing.train.run_folder import locked_run
 from patchforcing.utils.io.lock import FolderInUseError
 
-TINY = ["--preset", "T/4", "--depth", "1", "--width", "32", "--heads", "2", "--patch-size", "2", "--threads", "1",
-        "--no-progress", "--batch-size", "8", "--checkpoint-every", "1", "--warmup", "2", "--seed", "1"]
+TINY = [
+    "--preset",
+    "T/4",
+    "--depth",
+    "1",
+    "--width",
+    "32",
+    "--heads",
+    "2",
+    "--patch-size",
+    "2",
+    "--threads",
+    "1",
+    "--no-progress",
+    "--batch-size",
+    "8",
+    "--checkpoint-every",
+    "1",
+    "--warmup",
+    "2",
+    "--seed",
+    "1",
+]
 
 
 def _train(npz: Path, out: Path | str, steps: int, *extra: str) -> int:
-    return main(["train", "--data", str(npz), *TINY, "--steps", str(steps), "--out", str(out), *extra])
+    return main(
+        ["train", "--data", str(npz), *TINY, "--steps", str(steps), "--out", str(out), *extra]
+    )
 
 
 def _ema(folder: Path) -> dict[str, torch.Tensor]:
@@ -44,20 +67,45 @@ def test_a_second_writer_stops_at_once_naming_the_first(tiny_npz, tmp_path):
     run = tmp_path / "run"
     with locked_run(run):
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "patchforcing", "train", "--data", str(tiny_npz), *TINY,
-                               "--steps", "2", "--out", f"{run}/"], capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "patchforcing",
+                "train",
+                "--data",
+                str(tiny_npz),
+                *TINY,
+                "--steps",
+                "2",
+                "--out",
+                f"{run}/",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert proc.returncode == 2 and time.perf_counter() - start < 120
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"patchforcing train: error: run {run} is in use by PID {os.getpid()}; wait for it to finish, or stop it "
-        "(a killed process releases the folder at once)")
+        f"patchforcing train: error: run {run} is in use by PID {os.getpid()}; wait for it to "
+        "finish, or stop it (a killed process releases the folder at once)"
+    )
     assert not list_checkpoints(run)
 
 
 def test_the_lock_is_released_when_the_holder_dies(tiny_npz, tmp_path):
     run = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from patchforcing.utils.io.lock import "
-                               f"exclusive_folder\nwith exclusive_folder({str(run)!r}, 'run', '.lock'):\n"
-                               "    print('held', flush=True); time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from patchforcing.utils.io.lock import "
+            f"exclusive_folder\nwith exclusive_folder({str(run)!r}, 'run', '.lock'):\n"
+            "    print('held', flush=True); time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     with pytest.raises(FolderInUseError, match=f"in use by PID {holder.pid}"):
         with locked_run(run):
@@ -73,8 +121,13 @@ def test_a_foreign_folder_is_not_a_run(tiny_npz, tmp_path, capsys):
     mine.mkdir()
     (mine / "config.json").write_text('{"my": "settings"}')
     assert _train(tiny_npz, mine, 1) == 2
-    assert "is not empty and holds no patchforcing run (config.json (not a training config))" in capsys.readouterr().err
-    assert (mine / "config.json").read_text() == '{"my": "settings"}' and sorted(os.listdir(mine)) == ["config.json"]
+    assert (
+        "is not empty and holds no patchforcing run (config.json (not a training config))"
+        in capsys.readouterr().err
+    )
+    assert (mine / "config.json").read_text() == '{"my": "settings"}' and sorted(
+        os.listdir(mine)
+    ) == ["config.json"]
 
 
 def test_any_spelling_of_the_path_and_a_moved_folder_resume(tiny_npz, tmp_path, monkeypatch):
@@ -107,7 +160,9 @@ def test_a_run_without_checkpoint_restarts_with_new_options(tiny_npz, tmp_path, 
         return type(out)(out.loss * float("nan"), out.mse, out.nll, out.per_patch_mse)
 
     with mock.patch.object(loop, "patch_forcing_loss", nan_loss):
-        assert _train(tiny_npz, run, 2) == 2 and "non-finite loss at step 0" in capsys.readouterr().err
+        assert (
+            _train(tiny_npz, run, 2) == 2 and "non-finite loss at step 0" in capsys.readouterr().err
+        )
     assert (run / "config.json").is_file() and not list_checkpoints(run)
     assert _train(tiny_npz, run, 2, "--lr", "0.001") == 0
     assert [p.name for p in list_checkpoints(run)] == ["step_00000001", "step_00000002"]
@@ -124,14 +179,18 @@ def test_a_damaged_newest_checkpoint_falls_back_saying_which(tiny_npz, tmp_path,
     err = capsys.readouterr().err
     assert "step_00000003 (cannot read weights" in err
     assert f"resuming from {run / 'checkpoints' / 'step_00000002'}" in err
-    assert _equal(run / "checkpoints" / "step_00000004", tmp_path / "ref" / "checkpoints" / "step_00000004")
+    assert _equal(
+        run / "checkpoints" / "step_00000004", tmp_path / "ref" / "checkpoints" / "step_00000004"
+    )
 
 
 def test_a_newer_checkpoint_is_never_skipped(tiny_npz, tmp_path, capsys):
     run = tmp_path / "run"
     assert _train(tiny_npz, run, 2) == 0
     path = run / "checkpoints" / "step_00000002" / "ema.safetensors"
-    save_file(load_file(str(path)), str(path), metadata={"format_version": str(MODEL_FORMAT_VERSION + 1)})
+    save_file(
+        load_file(str(path)), str(path), metadata={"format_version": str(MODEL_FORMAT_VERSION + 1)}
+    )
     assert _train(tiny_npz, run, 3) == 2 and "upgrade patchforcing" in capsys.readouterr().err
     assert [p.name for p in list_checkpoints(run)] == ["step_00000001", "step_00000002"]
 
@@ -142,11 +201,21 @@ def test_only_exact_checkpoint_names_count(tiny_npz, tmp_path):
     checkpoints = run / "checkpoints"
     for name in ("step_00000009_backup", "step_9", "step_00000009.bak", "step_000000090"):
         shutil.copytree(checkpoints / "step_00000002", checkpoints / name)
-    assert _train(tiny_npz, run, 4, "--keep-checkpoints", "1") == 2  # another option: refused, nothing touched
+    assert (
+        _train(tiny_npz, run, 4, "--keep-checkpoints", "1") == 2
+    )  # another option: refused, nothing touched
     assert _train(tiny_npz, run, 4) == 0
     names = sorted(p.name for p in checkpoints.iterdir())
-    assert names == sorted(["step_00000003", "step_00000004", "step_000000090", "step_00000009.bak",
-                            "step_00000009_backup", "step_9"])
+    assert names == sorted(
+        [
+            "step_00000003",
+            "step_00000004",
+            "step_000000090",
+            "step_00000009.bak",
+            "step_00000009_backup",
+            "step_9",
+        ]
+    )
 
 
 def test_all_checkpoints_damaged_is_an_error_not_a_fresh_start(tiny_npz, tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""``keep_freed_memory``: glibc's malloc keeps freed blocks, so forwards reuse them without page faults."""
+"""``keep_freed_memory``: glibc's malloc keeps freed blocks, so forwards reuse them without
+page faults."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ PROBE = textwrap.dedent("""
     from patchforcing.model import ModelConfig, PatchForcingDiT
     from patchforcing.utils.runtime import heap_kept, keep_freed_memory
     applied = keep_freed_memory()
-    config = ModelConfig(image_size=16, patch_size=2, depth=2, width=192, num_heads=3, num_classes=10)
+    config = ModelConfig(image_size=16, patch_size=2, depth=2, width=192, num_heads=3,
+                         num_classes=10)
     model = PatchForcingDiT(config).eval()
     x, t, y = torch.randn(8, 1, 16, 16), torch.rand(8), torch.zeros(8, dtype=torch.long)
     with torch.no_grad():
@@ -28,10 +30,14 @@ PROBE = textwrap.dedent("""
 """)
 
 
-
 def _probe(**env: str) -> tuple[str, str, int]:
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True,
-                         env={**os.environ, **env}).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env},
+    ).stdout.split()
     return out[0], out[1], int(out[2])
 
 

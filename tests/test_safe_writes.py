@@ -15,11 +15,31 @@ from safetensors import SafetensorError
 
 import patchforcing.utils.io.atomic as atomic
 from patchforcing.cli.main import main
-from patchforcing.utils.io.atomic import DiskWriteError, atomic_directory, atomic_write, clean_temporaries
+from patchforcing.utils.io.atomic import (
+    DiskWriteError,
+    atomic_directory,
+    atomic_write,
+    clean_temporaries,
+)
 from patchforcing.utils.io.write_error import write_cause
 
-TINY = ["--preset", "T/4", "--depth", "1", "--width", "32", "--heads", "2", "--patch-size", "2", "--threads", "1",
-        "--no-progress", "--batch-size", "8"]
+TINY = [
+    "--preset",
+    "T/4",
+    "--depth",
+    "1",
+    "--width",
+    "32",
+    "--heads",
+    "2",
+    "--patch-size",
+    "2",
+    "--threads",
+    "1",
+    "--no-progress",
+    "--batch-size",
+    "8",
+]
 
 
 @pytest.fixture
@@ -38,11 +58,25 @@ def mine(tmp_path: Path) -> Path:
 
 
 def _sample(run: Path, out: Path, *extra: str) -> list[str]:
-    return ["sample", "--checkpoint", str(run), "--num", "2", "--steps", "2", "--out", str(out), *extra]
+    return [
+        "sample",
+        "--checkpoint",
+        str(run),
+        "--num",
+        "2",
+        "--steps",
+        "2",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def test_sample_refuses_foreign_folders_and_replaces_only_its_own(run, mine, tmp_path, capsys):
-    assert main(_sample(run, mine)) == 2 and "not a sample folder (notes.txt)" in capsys.readouterr().err
+    assert (
+        main(_sample(run, mine)) == 2
+        and "not a sample folder (notes.txt)" in capsys.readouterr().err
+    )
     assert main(_sample(run, run)) == 2 and (mine / "notes.txt").read_text() == "keep me"
     out = tmp_path / "samples"
     assert main(_sample(run, out)) == 0
@@ -65,8 +99,12 @@ def test_encode_and_eval_refuse_before_any_work(tiny_npz, mine, capsys):
 def test_export_and_convert_refuse_the_current_folder_and_files(run, mine, capsys, monkeypatch):
     monkeypatch.chdir(mine)
     assert main(["export", str(run), "."]) == 2 and "not a model folder" in capsys.readouterr().err
-    assert main(["convert", "authors.pt", "notes.txt"]) == 2 and "is a file" in capsys.readouterr().err
-    assert main(["convert", "authors.pt", "."]) == 2 and (mine / "notes.txt").read_text() == "keep me"
+    assert (
+        main(["convert", "authors.pt", "notes.txt"]) == 2 and "is a file" in capsys.readouterr().err
+    )
+    assert (
+        main(["convert", "authors.pt", "."]) == 2 and (mine / "notes.txt").read_text() == "keep me"
+    )
 
 
 def test_an_interrupted_replace_never_loses_the_destination(tmp_path):
@@ -74,12 +112,17 @@ def test_an_interrupted_replace_never_loses_the_destination(tmp_path):
     atomic_directory(target, lambda tmp: (tmp / "a").write_text("old"))
     real = os.replace
 
-    def killed(src, dst):  # the kill lands after the old folder went aside, before the new one moved in
+    def killed(
+        src, dst
+    ):  # the kill lands after the old folder went aside, before the new one moved in
         if Path(dst) == target:
             raise KeyboardInterrupt
         real(src, dst)
 
-    with mock.patch.object(atomic.os, "replace", killed), mock.patch.object(atomic.shutil, "rmtree"):
+    with (
+        mock.patch.object(atomic.os, "replace", killed),
+        mock.patch.object(atomic.shutil, "rmtree"),
+    ):
         with pytest.raises(KeyboardInterrupt):
             atomic_directory(target, lambda tmp: (tmp / "a").write_text("new"), replace=True)
     assert not target.exists() and (tmp_path / ".model.old.tmp").is_dir()
@@ -98,31 +141,48 @@ def test_leftovers_are_cleaned_and_other_hidden_files_kept(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".mine", ".notes.tmp"]
 
 
-@pytest.mark.parametrize("error,cause", [
-    (OSError(errno.EDQUOT, os.strerror(errno.EDQUOT)), "Disk quota exceeded (EDQUOT)"),
-    (OSError(errno.EIO, os.strerror(errno.EIO)), "Input/output error (EIO)"),
-    (SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)"),
-     "No space left on device (ENOSPC)"),
-    (RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598"),
-     "unexpected pos 704 vs 598 (RuntimeError)"),
-])
+@pytest.mark.parametrize(
+    "error,cause",
+    [
+        (OSError(errno.EDQUOT, os.strerror(errno.EDQUOT)), "Disk quota exceeded (EDQUOT)"),
+        (OSError(errno.EIO, os.strerror(errno.EIO)), "Input/output error (EIO)"),
+        (
+            SafetensorError(
+                "Error while serializing: I/O error: No space left on device (os error 28)"
+            ),
+            "No space left on device (ENOSPC)",
+        ),
+        (
+            RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598"),
+            "unexpected pos 704 vs 598 (RuntimeError)",
+        ),
+    ],
+)
 def test_every_write_error_is_one_line_naming_file_and_cause(tmp_path, error, cause):
     def write(tmp: Path) -> None:
         tmp.write_text("half")
         raise error
+
     with pytest.raises(DiskWriteError) as info:
         atomic_write(tmp_path / "f.bin", write, "weights")
-    assert str(info.value) == f"cannot write weights {tmp_path / 'f.bin'}: {cause}" and list(tmp_path.iterdir()) == []
+    assert (
+        str(info.value) == f"cannot write weights {tmp_path / 'f.bin'}: {cause}"
+        and list(tmp_path.iterdir()) == []
+    )
 
 
 def test_a_write_failing_without_a_reason_on_a_full_disk_is_enospc(tmp_path):
     full = os.statvfs_result((4096, 4096, 100, 0, 0, 100, 0, 0, 0, 255))
     with mock.patch("patchforcing.utils.io.write_error.os.statvfs", return_value=full):
         assert write_cause(RuntimeError("unexpected pos 704 vs 598"), tmp_path / "x") == (
-            errno.ENOSPC, "No space left on device (ENOSPC)")
+            errno.ENOSPC,
+            "No space left on device (ENOSPC)",
+        )
 
 
-@pytest.mark.parametrize("mask,file_mode,folder_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+@pytest.mark.parametrize(
+    "mask,file_mode,folder_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)]
+)
 def test_written_files_follow_the_umask(tmp_path, tiny_model, mask, file_mode, folder_mode):
     old = os.umask(mask)
     try:
@@ -136,11 +196,15 @@ def test_written_files_follow_the_umask(tmp_path, tiny_model, mask, file_mode, f
 
 
 def test_export_on_a_failing_disk_is_one_line(run, tmp_path, capsys):
-    broken = mock.patch("patchforcing.model.pretrained.folder.save_file",
-                        side_effect=SafetensorError("I/O error: Disk quota exceeded (os error 122)"))
+    broken = mock.patch(
+        "patchforcing.model.pretrained.folder.save_file",
+        side_effect=SafetensorError("I/O error: Disk quota exceeded (os error 122)"),
+    )
     with broken:
         assert main(["export", str(run), str(tmp_path / "m")]) == 2
     expected = f"cannot write model folder {tmp_path / 'm'}: Disk quota exceeded (EDQUOT)"
     assert capsys.readouterr().err.strip() == f"patchforcing export: error: {expected}"
-    assert not (tmp_path / "m").exists() and not any(p.name.startswith(".m.") for p in tmp_path.iterdir())
+    assert not (tmp_path / "m").exists() and not any(
+        p.name.startswith(".m.") for p in tmp_path.iterdir()
+    )
     assert main(["export", str(run), str(tmp_path / "m")]) == 0

@@ -1,5 +1,6 @@
-"""Parity with the authors' adaptive samplers (SPEC.md section 4): the pixel-level certainty quantile,
-the look-ahead's early-step test and its NFE, and random-control masks that do not depend on the batch."""
+"""Parity with the authors' adaptive samplers (SPEC.md section 4): the pixel-level certainty
+quantile, the look-ahead's early-step test and its NFE, and random-control masks that do not depend
+on the batch."""
 
 from __future__ import annotations
 
@@ -20,7 +21,11 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 def distinct_scores(batch: int, n: int, seed: int) -> torch.Tensor:
     """(B, N) distinct positive scores in random order."""
     gen = torch.Generator().manual_seed(seed)
-    return torch.stack([torch.randperm(10 * n, generator=gen)[:n] for _ in range(batch)]).float() / (10 * n) + 0.01
+    return (
+        torch.stack([torch.randperm(10 * n, generator=gen)[:n] for _ in range(batch)]).float()
+        / (10 * n)
+        + 0.01
+    )
 
 
 def numpy_pixel_mask(scores: torch.Tensor, p: float, patch_size: int) -> np.ndarray:
@@ -39,15 +44,21 @@ def test_pixel_quantile_matches_numpy(n, patch_size, p):
     scores = distinct_scores(3, n, seed=n + patch_size)
     mask = certain_mask(scores, p, strict=True, pixels=patch_size**2)
     assert np.array_equal(mask.numpy(), numpy_pixel_mask(scores, p, patch_size))
-    r = patch_size**2  # closed form for distinct scores (certainty.py): ceil((p (N r - 1) + 1) / r) - 1
+    r = (
+        patch_size**2
+    )  # closed form for distinct scores (certainty.py): ceil((p (N r - 1) + 1) / r) - 1
     assert mask.sum(1).tolist() == [math.ceil((Fraction(p) * (n * r - 1) + 1) / r) - 1] * 3
 
 
-@pytest.mark.parametrize("n,pixel,patch", [(16, 6, 6), (49, 19, 20), (64, 25, 26), (196, 78, 78), (256, 102, 102),
-                                           (1024, 409, 410)])
+@pytest.mark.parametrize(
+    "n,pixel,patch",
+    [(16, 6, 6), (49, 19, 20), (64, 25, 26), (196, 78, 78), (256, 102, 102), (1024, 409, 410)],
+)
 def test_authors_counts_at_p04(n, pixel, patch):
     scores = distinct_scores(2, n, seed=1)
-    assert certain_mask(scores, 0.4, pixels=4).sum(1).tolist() == [pixel] * 2  # patch size 2, the authors'
+    assert (
+        certain_mask(scores, 0.4, pixels=4).sum(1).tolist() == [pixel] * 2
+    )  # patch size 2, the authors'
     assert certain_mask(scores, 0.4, pixels=1).sum(1).tolist() == [patch] * 2
 
 
@@ -55,7 +66,9 @@ def test_authors_counts_at_p04(n, pixel, patch):
 @pytest.mark.parametrize("p", [0.0, 0.4, 0.5, 0.7, 1.0])
 def test_per_patch_option_gives_the_old_counts(n, p):
     scores = distinct_scores(2, n, seed=2)
-    old = torch.quantile(scores, p, dim=1, keepdim=True)  # the quantile over the N values, as before
+    old = torch.quantile(
+        scores, p, dim=1, keepdim=True
+    )  # the quantile over the N values, as before
     for strict, count in ((True, math.ceil(p * (n - 1))), (False, math.floor(p * (n - 1)) + 1)):
         mask = certain_mask(scores, p, strict, pixels=1)
         assert torch.equal(mask, scores < old if strict else scores <= old)
@@ -80,7 +93,9 @@ def model_64() -> PatchForcingDiT:
 
 @pytest.fixture(scope="module")
 def inputs_64() -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(5)), torch.tensor([0, 2])
+    return torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(5)), torch.tensor(
+        [0, 2]
+    )
 
 
 def ahead(t: torch.Tensor) -> torch.Tensor:
@@ -92,22 +107,34 @@ def ahead(t: torch.Tensor) -> torch.Tensor:
 def test_samplers_use_the_configured_quantile(model_64, inputs_64, pixel_quantile, count):
     noise, y = inputs_64
     schedule = torch.tensor([0.2, 0.6, 1.0], dtype=torch.float64)  # no plain early step
-    for sampler in (DualLoop(pixel_quantile=pixel_quantile), LookAhead(pixel_quantile=pixel_quantile)):
-        first = sampler(model_64, noise, y, schedule, trace=True).trace[0]  # the state after the first pass
+    for sampler in (
+        DualLoop(pixel_quantile=pixel_quantile),
+        LookAhead(pixel_quantile=pixel_quantile),
+    ):
+        first = sampler(model_64, noise, y, schedule, trace=True).trace[
+            0
+        ]  # the state after the first pass
         assert ahead(first.t).sum(1).tolist() == [count] * 2, sampler
         if pixel_quantile:
-            assert np.array_equal(ahead(first.t).numpy(), numpy_pixel_mask(first.difficulty, 0.4, 2))
+            assert np.array_equal(
+                ahead(first.t).numpy(), numpy_pixel_mask(first.difficulty, 0.4, 2)
+            )
     control = RandomControl(pixel_quantile=pixel_quantile)
-    first = control(model_64, noise, y, schedule, generator=torch.Generator().manual_seed(0), trace=True).trace[0]
+    first = control(
+        model_64, noise, y, schedule, generator=torch.Generator().manual_seed(0), trace=True
+    ).trace[0]
     assert ahead(first.t).sum(1).tolist() == [count] * 2  # the same number of patches as dual-loop
 
 
-# --- look-ahead's early steps ----------------------------------------------------------------------
+# --- look-ahead's early steps ---------------------------------------------------------------------
+
 
 def plain_count(steps: int, inclusive: bool) -> int:
     """#{k : k / S < 1/20} (or <=), in exact arithmetic."""
-    return sum(Fraction(k, steps) <= Fraction(1, 20) if inclusive else Fraction(k, steps) < Fraction(1, 20)
-               for k in range(steps))
+    return sum(
+        Fraction(k, steps) <= Fraction(1, 20) if inclusive else Fraction(k, steps) < Fraction(1, 20)
+        for k in range(steps)
+    )
 
 
 @pytest.mark.parametrize("strict_early,nfe_100,nfe_20", [(True, 195, 39), (False, 194, 38)])
@@ -115,21 +142,34 @@ def test_lookahead_nfe_figures(strict_early, nfe_100, nfe_20):
     sampler = LookAhead(strict_early=strict_early)
     assert sampler.nfe(uniform_schedule(100)) == nfe_100 and sampler.early_t == 0.05
     assert sampler.nfe(uniform_schedule(20)) == nfe_20
-    # every uniform grid, including those whose float64 times miss 0.05 by one ulp (141 points, 221, ...)
+    # every uniform grid, including those whose float64 times miss 0.05 by one ulp
+    # (141 points, 221, ...)
     for steps in range(1, 401):
-        assert sampler.nfe(uniform_schedule(steps)) == 2 * steps - plain_count(steps, not strict_early), steps
-    budget = sampler.budget(195)  # inclusive: 100 steps spend 194, 101 spend 196 (a tie: the cheaper)
+        assert sampler.nfe(uniform_schedule(steps)) == 2 * steps - plain_count(
+            steps, not strict_early
+        ), steps
+    budget = sampler.budget(
+        195
+    )  # inclusive: 100 steps spend 194, 101 spend 196 (a tie: the cheaper)
     assert (budget.steps, budget.nfe) == (100, nfe_100)
 
 
-@pytest.mark.parametrize("strict_early,steps,nfe", [(True, 100, 195), (True, 20, 39), (False, 100, 194),
-                                                    (False, 20, 38)])
+@pytest.mark.parametrize(
+    "strict_early,steps,nfe", [(True, 100, 195), (True, 20, 39), (False, 100, 194), (False, 20, 38)]
+)
 def test_lookahead_spends_what_it_reports(steps, strict_early, nfe):
-    model = randomize(PatchForcingDiT(ModelConfig(image_size=4, patch_size=2, depth=1, width=16, num_heads=2,
-                                                  num_classes=2)), seed=6).eval()
+    model = randomize(
+        PatchForcingDiT(
+            ModelConfig(image_size=4, patch_size=2, depth=1, width=16, num_heads=2, num_classes=2)
+        ),
+        seed=6,
+    ).eval()
     calls = []
     handle = model.register_forward_hook(lambda module, args, out: calls.append(1))
-    noise, y = torch.randn(1, 1, 4, 4, generator=torch.Generator().manual_seed(7)), torch.tensor([1])
+    noise, y = (
+        torch.randn(1, 1, 4, 4, generator=torch.Generator().manual_seed(7)),
+        torch.tensor([1]),
+    )
     try:
         result = LookAhead(strict_early=strict_early)(model, noise, y, uniform_schedule(steps))
     finally:
@@ -144,8 +184,14 @@ CONFIG_16 = ModelConfig(image_size=8, patch_size=2, depth=1, width=32, num_heads
 
 def per_image(seeds: list[int]) -> tuple[torch.Tensor, torch.Tensor, list[torch.Generator]]:
     """Noise, labels and mask generators, each image from its own seed."""
-    noise = torch.stack([torch.randn(1, 8, 8, generator=torch.Generator().manual_seed(s)) for s in seeds])
-    return noise, torch.tensor([s % 3 for s in seeds]), [torch.Generator().manual_seed(1000 + s) for s in seeds]
+    noise = torch.stack(
+        [torch.randn(1, 8, 8, generator=torch.Generator().manual_seed(s)) for s in seeds]
+    )
+    return (
+        noise,
+        torch.tensor([s % 3 for s in seeds]),
+        [torch.Generator().manual_seed(1000 + s) for s in seeds],
+    )
 
 
 def test_random_control_image_does_not_depend_on_its_batch():
@@ -159,9 +205,13 @@ def test_random_control_image_does_not_depend_on_its_batch():
         alone = RandomControl()(model, noise_s, y_s, schedule, generator=gens_s).x[seeds.index(2)]
         assert torch.allclose(alone, together[2], atol=1e-5), seeds
     # with one generator for the whole batch, the masks (and so image 2) depend on the batch
-    shared = RandomControl()(model, noise, y, schedule, generator=torch.Generator().manual_seed(1002)).x
+    shared = RandomControl()(
+        model, noise, y, schedule, generator=torch.Generator().manual_seed(1002)
+    ).x
     noise_s, y_s, _ = per_image([2])
-    single = RandomControl()(model, noise_s, y_s, schedule, generator=torch.Generator().manual_seed(1002)).x
+    single = RandomControl()(
+        model, noise_s, y_s, schedule, generator=torch.Generator().manual_seed(1002)
+    ).x
     assert not torch.allclose(single[0], shared[2], atol=1e-3)
 
 

@@ -67,24 +67,40 @@ def _fresh(args: tuple) -> list:
 def same(a: SampleResult, b: SampleResult) -> bool:
     """Bit for bit: the image, the compute spent and every traced step."""
     steps = len(a.trace) == len(b.trace) and all(
-        torch.equal(s.x, t.x) and torch.equal(s.t, t.t) for s, t in zip(a.trace, b.trace))
+        torch.equal(s.x, t.x) and torch.equal(s.t, t.t) for s, t in zip(a.trace, b.trace)
+    )
     spent = (a.nfe, a.images_forwarded) == (b.nfe, b.images_forwarded)
     return torch.equal(a.x, b.x) and spent and steps
 
 
-LOOKAHEAD = dict(p=0.5, ratio=1.2, pixel_quantile=False, early_t=0.1, strict_early=False,
-                 guided_early=True, jump_guided=True)
+LOOKAHEAD = dict(
+    p=0.5,
+    ratio=1.2,
+    pixel_quantile=False,
+    early_t=0.1,
+    strict_early=False,
+    guided_early=True,
+    jump_guided=True,
+)
 CASES = {  # old function: its arguments after (model, noise, y), the config, the config's arguments
     # (_gens: fresh mask generators for each call)
     "euler": ((SCHEDULE, G, True), Euler(), (SCHEDULE, G, None, True)),
     "euler_pf": ((SCHEDULE, G, True), EulerPF(), (SCHEDULE, G, None, True)),
-    "dual_loop": ((SCHEDULE, 0.3, 3, False, False, G, True),
-                  DualLoop(p=0.3, n_inner=3, strict_quantile=False, pixel_quantile=False),
-                  (SCHEDULE, G, None, True)),
-    "lookahead": ((SCHEDULE, 0.5, 1.2, True, False, 0.1, False, True, True, G, True),
-                  LookAhead(**LOOKAHEAD), (SCHEDULE, G, None, True)),
-    "random_control": ((SCHEDULE, _gens, 0.4, 2), RandomControl(n_inner=2),
-                       (SCHEDULE, Guidance(), _gens)),
+    "dual_loop": (
+        (SCHEDULE, 0.3, 3, False, False, G, True),
+        DualLoop(p=0.3, n_inner=3, strict_quantile=False, pixel_quantile=False),
+        (SCHEDULE, G, None, True),
+    ),
+    "lookahead": (
+        (SCHEDULE, 0.5, 1.2, True, False, 0.1, False, True, True, G, True),
+        LookAhead(**LOOKAHEAD),
+        (SCHEDULE, G, None, True),
+    ),
+    "random_control": (
+        (SCHEDULE, _gens, 0.4, 2),
+        RandomControl(n_inner=2),
+        (SCHEDULE, Guidance(), _gens),
+    ),
 }
 
 

@@ -17,7 +17,18 @@ from patchforcing.sampling.generation import GenerationConfig, NonFiniteOutputEr
 
 
 def _sample(folder, out, *extra):
-    return ["sample", "--checkpoint", str(folder), "--num", "2", "--steps", "2", "--out", str(out), *extra]
+    return [
+        "sample",
+        "--checkpoint",
+        str(folder),
+        "--num",
+        "2",
+        "--steps",
+        "2",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def test_non_finite_weights_are_refused_at_load(tmp_path, tiny_model, capsys):
@@ -36,7 +47,9 @@ def test_non_finite_outputs_are_refused_naming_the_model(tmp_path, tiny_model):
         for p in tiny_model.parameters():
             p.mul_(1e30).add_(1e30)  # finite weights whose activations overflow
     tiny_model.source = tmp_path / "huge"
-    with pytest.raises(NonFiniteOutputError, match=r"huge produced non-finite values .* seeds 0\.\.1"):
+    with pytest.raises(
+        NonFiniteOutputError, match=r"huge produced non-finite values .* seeds 0\.\.1"
+    ):
         generate(tiny_model, GenerationConfig(steps=2, num_images=2))
 
 
@@ -45,8 +58,11 @@ def test_schedule_matrices_of_the_wrong_shape_or_damaged_files(tmp_path, tiny_mo
     np.save(tmp_path / "wrong.npy", np.ones((3, 7)))
     (tmp_path / "damaged.pt").write_bytes(b"PK\x03\x04 not a zip")
     torch.save(["a", "list"], tmp_path / "list.pt")
-    cases = {"wrong.npy": "a schedule matrix must be (steps + 1, 16)", "damaged.pt": "cannot read --matrix",
-             "list.pt": "must hold one numeric array"}
+    cases = {
+        "wrong.npy": "a schedule matrix must be (steps + 1, 16)",
+        "damaged.pt": "cannot read --matrix",
+        "list.pt": "must hold one numeric array",
+    }
     for name, phrase in cases.items():
         assert main(_sample(folder, tmp_path / "out", "--matrix", str(tmp_path / name))) == 2
         err = capsys.readouterr().err.strip().splitlines()
@@ -62,7 +78,9 @@ class _Features:
 
 
 def test_a_damaged_reference_cache_is_recomputed(tmp_path, capsys):
-    data = ImageArrays(torch.arange(128, dtype=torch.uint8).reshape(2, 1, 8, 8), torch.zeros(2, dtype=torch.long))
+    data = ImageArrays(
+        torch.arange(128, dtype=torch.uint8).reshape(2, 1, 8, 8), torch.zeros(2, dtype=torch.long)
+    )
     first = reference_features(_Features(), data, tmp_path)
     (cache,) = tmp_path.iterdir()
     for damage in (b"garbage", None):
@@ -71,4 +89,6 @@ def test_a_damaged_reference_cache_is_recomputed(tmp_path, capsys):
         else:
             cache.write_bytes(damage)
         assert torch.equal(reference_features(_Features(), data, tmp_path), first)
-        assert "is damaged" in capsys.readouterr().err and torch.equal(load_file(str(cache))["features"], first)
+        assert "is damaged" in capsys.readouterr().err and torch.equal(
+            load_file(str(cache))["features"], first
+        )

@@ -1,5 +1,5 @@
-"""The shipped checkpoints load by name, match the recipe docs/shipped.md states (`train --recipe`), and
-draw the class asked for."""
+"""The shipped checkpoints load by name, match the recipe docs/shipped.md states (`train --recipe`),
+and draw the class asked for."""
 
 import numpy as np
 import pytest
@@ -22,7 +22,8 @@ def test_every_shipped_name_is_covered():
 
 def _training_data(name: str, model) -> ArrayData:
     """What the recipe's config needs of its data set: for a class model its sizes and classes (one
-    blank image of the checkpoint's data spec), for a text model the captions its tokenizer is built from."""
+    blank image of the checkpoint's data spec), for a text model the captions its tokenizer is
+    built from."""
     spec = model.meta.data
     if name in FMNIST:
         blank = np.zeros((1, spec.channels, spec.image_size, spec.image_size), np.uint8)
@@ -35,14 +36,15 @@ def _training_data(name: str, model) -> ArrayData:
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_shipped_checkpoint_is_its_recipe(name):
-    """The run configuration a shipped checkpoint records (written before `time_dist` was named so) is the
-    library's recipe of that name; precision and folder are the training machine's."""
+    """The run configuration a shipped checkpoint records (written before `time_dist` was named so)
+    is the library's recipe of that name; precision and folder are the training machine's."""
     model = load_model(name)
     run_only = ("exported_from", "run_id", "step", "weights")
     recorded = {k: v for k, v in model.meta.training.items() if k not in run_only}
     shipped = config_from_dict({"format_version": 1, **recorded, "model": model.meta.architecture})
-    assert shipped == recipe(name, data=_training_data(name, model), precision=shipped.precision,
-                             out_dir=shipped.out_dir)
+    assert shipped == recipe(
+        name, data=_training_data(name, model), precision=shipped.precision, out_dir=shipped.out_dir
+    )
     assert model.meta.training["weights"] == "ema" and model.meta.format_version == 2
     assert name == "emoji-t2i" or model.meta.data.class_names[9] == "Ankle boot"
 
@@ -63,7 +65,8 @@ def test_shipped_samples_are_the_requested_items(name, sampler):
 
 def test_shipped_text_to_image_model_draws_the_category_asked_for():
     """Category prompts, classified by the shipped emoji category classifier: 60% of 40 images were
-    right at NFE 16 (flags 100%, food 30%, animals 60%, smileys 50%; chance 11%) when it was made."""
+    right at NFE 16 (flags 100%, food 30%, animals 60%, smileys 50%; chance 11%) when it
+    was made."""
     from patchforcing import DualLoop, GenerationConfig, Guidance, PatchForcingT2I, generate
 
     torch.manual_seed(0)
@@ -71,10 +74,20 @@ def test_shipped_text_to_image_model_draws_the_category_asked_for():
     assert isinstance(model, PatchForcingT2I) and model.meta is not None
     classifier = load_classifier("emoji-classifier")
     names = classifier.meta.data.class_names
-    pairs = [("a flag", "Flags"), ("food", "Food & Drink"), ("an animal", "Animals & Nature"),
-             ("a smiley", "Smileys & Emotion")]
-    config = GenerationConfig(sampler=DualLoop(), nfe=16, guidance=Guidance(scale=3.0), num_images=16,
-                              prompts=tuple(p for p, _ in pairs), batch_size=16)
+    pairs = [
+        ("a flag", "Flags"),
+        ("food", "Food & Drink"),
+        ("an animal", "Animals & Nature"),
+        ("a smiley", "Smileys & Emotion"),
+    ]
+    config = GenerationConfig(
+        sampler=DualLoop(),
+        nfe=16,
+        guidance=Guidance(scale=3.0),
+        num_images=16,
+        prompts=tuple(p for p, _ in pairs),
+        batch_size=16,
+    )
     with torch.no_grad():
         predicted = classifier(generate(model, config)).argmax(dim=1)
     wanted = torch.tensor([names.index(name) for _, name in pairs] * 4)

@@ -41,7 +41,10 @@ def test_words_and_vocabulary_order():
 def test_encode_ids_mask_and_truncation():
     tok = WordTokenizer.build(CAPTIONS, max_length=4)
     y = tok.encode(["red heart", "", "purple red circle a blue"])
-    assert y.tokens.dtype == torch.long and y.tokens.shape == (3, 4)  # the longest, truncated to max_length
+    assert y.tokens.dtype == torch.long and y.tokens.shape == (
+        3,
+        4,
+    )  # the longest, truncated to max_length
     assert y.tokens[:, 0].eq(1).all()  # <bos>
     assert y.mask.tolist() == [[True, True, True, False], [True, False, False, False], [True] * 4]
     assert y.tokens[2, 1] == 2  # an unknown word
@@ -76,9 +79,13 @@ def test_cache_round_trip_and_recompute_on_damage(tmp_path):
     assert path.is_file()
     stamp = path.stat().st_mtime_ns
     again = encode_cached(tok, CAPTIONS, tmp_path)
-    assert torch.equal(again.tokens, first.tokens) and path.stat().st_mtime_ns == stamp  # read, not rewritten
+    assert (
+        torch.equal(again.tokens, first.tokens) and path.stat().st_mtime_ns == stamp
+    )  # read, not rewritten
     assert cache_digest(tok, CAPTIONS[:2]) != cache_digest(tok, CAPTIONS)
-    assert cache_digest(WordTokenizer.build(CAPTIONS, max_length=5), CAPTIONS) != cache_digest(tok, CAPTIONS)
+    assert cache_digest(WordTokenizer.build(CAPTIONS, max_length=5), CAPTIONS) != cache_digest(
+        tok, CAPTIONS
+    )
     path.write_bytes(path.read_bytes()[:40])  # truncated
     with pytest.warns(UserWarning, match="damaged"):
         fixed = encode_cached(tok, CAPTIONS, tmp_path)
@@ -95,7 +102,9 @@ def test_pretrained_encoder_from_a_local_folder(tiny_lm):
     assert y.tokens.dtype == torch.float32 and y.tokens.shape == (3, 6, 32)
     assert y.mask.sum(dim=1).tolist() == [3, 1, 6]  # the empty prompt keeps one token
     assert y.tokens[~y.mask].eq(0).all() and y.tokens[1, 0].abs().sum() > 0
-    assert torch.equal(enc.encode(["a red heart"]).tokens[0, :3], y.tokens[0, :3])  # no batch dependence here
+    assert torch.equal(
+        enc.encode(["a red heart"]).tokens[0, :3], y.tokens[0, :3]
+    )  # no batch dependence here
     middle = PretrainedTextEncoder(tiny_lm, layer=1, max_length=6)
     assert not torch.allclose(middle.encode(["a red heart"]).tokens, y.tokens[:1, :3])
     rebuilt = encoder_from_json(middle.to_json())
@@ -110,8 +119,9 @@ def test_pretrained_encoder_from_a_local_folder(tiny_lm):
 
 def test_model_folder_records_the_pretrained_encoder(tiny_lm, tmp_path):
     enc = PretrainedTextEncoder(tiny_lm, max_length=6)
-    config = text_model_config_from_preset("T2I-T/2", image_size=8, in_channels=1, text_feature_dim=32,
-                                           max_text_length=6)
+    config = text_model_config_from_preset(
+        "T2I-T/2", image_size=8, in_channels=1, text_feature_dim=32, max_text_length=6
+    )
     model = PatchForcingT2I(config, enc).eval()
     loaded = PatchForcingT2I.from_pretrained(model.save_pretrained(tmp_path / "t2i"))
     y = loaded.text_encoder().encode(["a red heart"])
@@ -122,13 +132,15 @@ def test_model_folder_records_the_pretrained_encoder(tiny_lm, tmp_path):
 
 
 def test_a_moved_encoder_folder_is_relocated(tiny_lm, tmp_path):
-    """A model records its pretrained encoder's folder as an absolute path; where the folder is elsewhere
-    (another machine), the error names the way out and the relocated encoder gives the same features."""
+    """A model records its pretrained encoder's folder as an absolute path; where the folder is
+    elsewhere (another machine), the error names the way out and the relocated encoder gives the
+    same features."""
     folder = Path(shutil.copytree(tiny_lm, tmp_path / "lm"))
     enc = PretrainedTextEncoder(folder, max_length=6)
     expected = enc.encode(["a red heart"]).tokens
-    config = text_model_config_from_preset("T2I-T/2", image_size=8, in_channels=1, text_feature_dim=32,
-                                           max_text_length=6)
+    config = text_model_config_from_preset(
+        "T2I-T/2", image_size=8, in_channels=1, text_feature_dim=32, max_text_length=6
+    )
     saved = PatchForcingT2I(config, enc).save_pretrained(tmp_path / "t2i")
     moved = folder.rename(tmp_path / "moved")
     loaded = PatchForcingT2I.from_pretrained(saved)
@@ -136,11 +148,20 @@ def test_a_moved_encoder_folder_is_relocated(tiny_lm, tmp_path):
         loaded.text_encoder()
     loaded.relocate_text_encoder(moved)
     assert torch.equal(loaded.text_encoder().encode(["a red heart"]).tokens, expected)
-    assert loaded.text_encoder_spec is not None and loaded.text_encoder_spec["path"] == str(moved.resolve())
+    assert loaded.text_encoder_spec is not None and loaded.text_encoder_spec["path"] == str(
+        moved.resolve()
+    )
     tokenizer = WordTokenizer.build(["a red heart"], max_length=6)
-    builtin = PatchForcingT2I(text_model_config_from_preset("T2I-T/2", image_size=8, in_channels=1,
-                                                            text_vocab_size=tokenizer.vocab_size, max_text_length=6),
-                              tokenizer)
+    builtin = PatchForcingT2I(
+        text_model_config_from_preset(
+            "T2I-T/2",
+            image_size=8,
+            in_channels=1,
+            text_vocab_size=tokenizer.vocab_size,
+            max_text_length=6,
+        ),
+        tokenizer,
+    )
     with pytest.raises(ValueError, match="no folder to relocate"):
         builtin.relocate_text_encoder(moved)
 

@@ -1,5 +1,5 @@
-"""The text-to-image model: per-token time, the modulation layouts with rotary positions, the null text,
-guidance, every sampler, the loss, model folders and the preset sizes (SPEC.md section 6)."""
+"""The text-to-image model: per-token time, the modulation layouts with rotary positions, the null
+text, guidance, every sampler, the loss, model folders and the preset sizes (SPEC.md section 6)."""
 
 from __future__ import annotations
 
@@ -31,8 +31,9 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 CAPTIONS = ["a red heart", "a blue circle", "two green squares", "a red circle on blue"]
 TOKENIZER = WordTokenizer.build(CAPTIONS, max_length=8)
-CONFIG = text_model_config_from_preset("T2I-T/2", image_size=8, in_channels=1, text_vocab_size=TOKENIZER.vocab_size,
-                                       max_text_length=8)
+CONFIG = text_model_config_from_preset(
+    "T2I-T/2", image_size=8, in_channels=1, text_vocab_size=TOKENIZER.vocab_size, max_text_length=8
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +43,23 @@ def model() -> PatchForcingT2I:
 
 def _inputs(batch: int = 3) -> tuple[torch.Tensor, TextCondition]:
     x = torch.randn(batch, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    return x, TOKENIZER.encode((["a red heart", "blue", "two green squares on a red circle"] * batch)[:batch])
+    return x, TOKENIZER.encode(
+        (["a red heart", "blue", "two green squares on a red circle"] * batch)[:batch]
+    )
 
 
 def _states(batch: int, n: int) -> dict[str, torch.Tensor]:
-    """Times (B, N): one per sample, dual-loop-like (the same count of certain patches per sample, at
-    other places), and all distinct."""
+    """Times (B, N): one per sample, dual-loop-like (the same count of certain patches per sample,
+    at other places), and all distinct."""
     gen = torch.Generator().manual_seed(5)
-    certain = torch.stack([torch.randperm(n, generator=gen) < n // 4 for _ in range(batch)])  # (B, N)
-    return {"uniform": torch.full((batch, n), 0.3),
-            "dual-loop": torch.where(certain, torch.tensor(0.55), torch.tensor(0.3)),
-            "distinct": torch.rand(batch, n, generator=gen)}
+    certain = torch.stack(
+        [torch.randperm(n, generator=gen) < n // 4 for _ in range(batch)]
+    )  # (B, N)
+    return {
+        "uniform": torch.full((batch, n), 0.3),
+        "dual-loop": torch.where(certain, torch.tensor(0.55), torch.tensor(0.3)),
+        "distinct": torch.rand(batch, n, generator=gen),
+    }
 
 
 def test_shapes_and_per_token_time(model):
@@ -76,8 +83,14 @@ def test_cached_modulation_equals_per_token(model, state):
         cond = model.conditioning(t)
         cached, plain = model(x, t, y), model(x, t, y, cache_modulation=False)
     if state == "dual-loop":  # tokens are reordered, and the rotary table with them
-        assert isinstance(cond, SegmentConditioning) and cond.order is not None and len(cond.sizes) == 2
-    assert torch.allclose(cached.v, plain.v, atol=1e-5) and torch.allclose(cached.logvar, plain.logvar, atol=1e-5)
+        assert (
+            isinstance(cond, SegmentConditioning)
+            and cond.order is not None
+            and len(cond.sizes) == 2
+        )
+    assert torch.allclose(cached.v, plain.v, atol=1e-5) and torch.allclose(
+        cached.logvar, plain.logvar, atol=1e-5
+    )
     with torch.no_grad():  # the gathered layout without the reused buffer gives the same values
         assert torch.allclose(model(x, t, y).v, cached.v, atol=1e-6)
 
@@ -92,7 +105,10 @@ def test_rotary_follows_a_token_permutation_and_depends_on_offsets_only():
     assert torch.allclose(laid_out.apply(q[:, :, perm]), rope.apply(q)[:, :, perm])
     # the scores of rotated queries and keys depend only on the difference of their positions
     line = Rotary.from_table(rotary_table_1d(12, 8), torch.float32)
-    qs, ks = line.apply(q[:, :, :1].expand(-1, -1, 12, -1)), line.apply(k[:, :, :1].expand(-1, -1, 12, -1))
+    qs, ks = (
+        line.apply(q[:, :, :1].expand(-1, -1, 12, -1)),
+        line.apply(k[:, :, :1].expand(-1, -1, 12, -1)),
+    )
     scores = (qs[..., :, None, :] * ks[..., None, :, :]).sum(-1)  # (B, nh, 12, 12)
     assert torch.allclose(scores[..., 3, 1], scores[..., 10, 8], atol=1e-5)
     assert torch.allclose(scores[..., 0, 5], scores[..., 6, 11], atol=1e-5)
@@ -110,7 +126,11 @@ def test_null_text_and_padding(model):
         empty = model(x, t, TOKENIZER.encode(["", "", ""]))
         assert not torch.allclose(empty.v, null.v)  # the empty prompt is not the null text
         padded = y.padded(8)
-        junk = torch.where(padded.mask, padded.tokens, torch.randint(0, CONFIG.text_vocab_size, padded.tokens.shape))
+        junk = torch.where(
+            padded.mask,
+            padded.tokens,
+            torch.randint(0, CONFIG.text_vocab_size, padded.tokens.shape),
+        )
         assert torch.allclose(model(x, t, TextCondition(junk, padded.mask)).v, out.v, atol=1e-5)
 
 
@@ -129,7 +149,9 @@ def test_every_sampler_runs_on_the_text_model(model, name):
     noise, y = _inputs(2)
     sampler = SAMPLERS[name]()
     if isinstance(sampler, ScheduleMatrix):
-        rows = torch.linspace(0, 1, 4, dtype=torch.float64)[:, None].repeat(1, CONFIG.num_patches)  # (4, N)
+        rows = torch.linspace(0, 1, 4, dtype=torch.float64)[:, None].repeat(
+            1, CONFIG.num_patches
+        )  # (4, N)
         rows[1:3, ::2] += 0.1  # half the patches ahead in the middle rows
         sampler = ScheduleMatrix(matrix=rows)
     budget = sampler.budget(6)
@@ -142,7 +164,10 @@ def test_every_sampler_runs_on_the_text_model(model, name):
     counting = Counting(model)
     result = run(counting)
     assert result.x.shape == noise.shape and torch.isfinite(result.x).all()
-    assert result.nfe == budget.nfe == len(counting.calls) and result.images_forwarded == 2 * 2 * result.nfe
+    assert (
+        result.nfe == budget.nfe == len(counting.calls)
+        and result.images_forwarded == 2 * 2 * result.nfe
+    )
     again = run(model)
     assert torch.equal(again.x, result.x) and model._gather_buffer is None
 
@@ -151,15 +176,19 @@ def test_loss_backward_with_caption_dropout():
     model = randomize(PatchForcingT2I(CONFIG), seed=6).train()
     x1 = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     y = TOKENIZER.encode(CAPTIONS)
-    out = patch_forcing_loss(model, x1, y, Independent(), torch.Generator().manual_seed(2),
-                             LossConfig(label_dropout=0.5))
+    out = patch_forcing_loss(
+        model, x1, y, Independent(), torch.Generator().manual_seed(2), LossConfig(label_dropout=0.5)
+    )
     out.loss.backward()
     assert torch.isfinite(out.loss)
     grads = {name: p.grad for name, p in model.named_parameters()}
-    assert all(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads.values())
+    assert all(
+        g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads.values()
+    )
     model.zero_grad()
-    dropped = patch_forcing_loss(model, x1, y, Independent(), torch.Generator().manual_seed(2),
-                                 LossConfig(label_dropout=1.0))
+    dropped = patch_forcing_loss(
+        model, x1, y, Independent(), torch.Generator().manual_seed(2), LossConfig(label_dropout=1.0)
+    )
     dropped.loss.backward()  # every caption dropped: only the null token's embedding row learns
     rows = model.text_embedder.weight.grad.abs().sum(dim=1)  # (V,)
     assert rows[0] > 0 and rows[1:].eq(0).all()
@@ -174,7 +203,9 @@ def test_model_folder_round_trip(model, tmp_path):
     assert loaded.text_encoder() == TOKENIZER and loaded.config == CONFIG
     x, y = _inputs()
     with torch.no_grad():
-        assert torch.equal(loaded(x, torch.full((3,), 0.2), y).v, model(x, torch.full((3,), 0.2), y).v)
+        assert torch.equal(
+            loaded(x, torch.full((3,), 0.2), y).v, model(x, torch.full((3,), 0.2), y).v
+        )
     assert isinstance(load_model(folder), PatchForcingT2I)
     with pytest.raises(CheckpointError, match="load_model"):
         PatchForcingDiT.from_pretrained(folder)
@@ -186,11 +217,21 @@ def test_clear_errors(model):
     with pytest.raises(TypeError, match="TextCondition"):
         model(x, t, torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match="token ids"):
-        model(x, t, TextCondition(torch.full((3, 2), CONFIG.text_vocab_size), torch.ones(3, 2, dtype=torch.bool)))
+        model(
+            x,
+            t,
+            TextCondition(
+                torch.full((3, 2), CONFIG.text_vocab_size), torch.ones(3, 2, dtype=torch.bool)
+            ),
+        )
     with pytest.raises(ValueError, match="features"):
         model(x, t, TextCondition(torch.zeros(3, 2, 4), torch.ones(3, 2, dtype=torch.bool)))
     with pytest.raises(ValueError, match="at most 8 tokens"):
-        model(x, t, TextCondition(torch.ones(3, 9, dtype=torch.long), torch.ones(3, 9, dtype=torch.bool)))
+        model(
+            x,
+            t,
+            TextCondition(torch.ones(3, 9, dtype=torch.long), torch.ones(3, 9, dtype=torch.bool)),
+        )
     with pytest.raises(ValueError, match="exactly one"):
         TextModelConfig(text_vocab_size=10, text_feature_dim=16)
     with pytest.raises(ValueError, match="heads of a size divisible by 4"):
@@ -203,7 +244,9 @@ def test_clear_errors(model):
 
 
 def test_feature_model_runs_with_features():
-    config = text_model_config_from_preset("T2I-T/2", image_size=8, in_channels=1, text_feature_dim=12)
+    config = text_model_config_from_preset(
+        "T2I-T/2", image_size=8, in_channels=1, text_feature_dim=12
+    )
     model = randomize(PatchForcingT2I(config), seed=4).eval()
     features = torch.randn(2, 5, 12, generator=torch.Generator().manual_seed(0))
     mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
@@ -217,9 +260,18 @@ def test_feature_model_runs_with_features():
 
 def test_presets_and_the_paper_size_without_allocating():
     big = text_model_config_from_preset("T2I-1.2B")
-    assert (big.depth, big.width, big.num_heads, big.mapping_width, big.refiner_width, big.refiner_depth,
-            big.patch_size, big.in_channels, big.image_size, big.text_feature_dim) == (28, 1536, 16, 384, 1536, 2,
-                                                                                    2, 4, 32, 2048)
+    assert (
+        big.depth,
+        big.width,
+        big.num_heads,
+        big.mapping_width,
+        big.refiner_width,
+        big.refiner_depth,
+        big.patch_size,
+        big.in_channels,
+        big.image_size,
+        big.text_feature_dim,
+    ) == (28, 1536, 16, 384, 1536, 2, 2, 4, 32, 2048)
     assert 1.15e9 < big.parameter_count < 1.3e9
     for name in TEXT_PRESETS:
         extra = {} if name == "T2I-1.2B" else {"text_vocab_size": 1000}

@@ -35,9 +35,17 @@ def test_contract_shape_range_dtype_determinism(name):
     assert draw(dist, batch=3, n=5).shape == (3, 5)
 
 
-@pytest.mark.parametrize("dist,mean", [(GlobalUniform(), 0.5), (GlobalLogitNormal(), 0.5),
-                                       (build_time_distribution("independent"), 0.5), (SRM(), 0.5),
-                                       (SRM(sharpness=10), 0.5), (GaussianMean(), 0.5)])
+@pytest.mark.parametrize(
+    "dist,mean",
+    [
+        (GlobalUniform(), 0.5),
+        (GlobalLogitNormal(), 0.5),
+        (build_time_distribution("independent"), 0.5),
+        (SRM(), 0.5),
+        (SRM(sharpness=10), 0.5),
+        (GaussianMean(), 0.5),
+    ],
+)
 def test_means(dist, mean):
     assert abs(float(draw(dist).mean()) - mean) < 0.02
 
@@ -69,6 +77,7 @@ def test_srm_exact_per_sample_mean_is_uniform(sharpness, n):
 
 def test_srm_mean_equals_drawn_budget_exactly():
     import numpy as np
+
     dist = SRM(sharpness=4.0)
     rng = np.random.default_rng(0)
     total = rng.random(50) * 16
@@ -94,7 +103,9 @@ def test_ceiling_distributions_never_exceed_ceiling(dist):
     # the ceiling c is drawn per sample; reproduce it from the same generator stream
     gen = torch.Generator().manual_seed(0)
     if isinstance(dist, LTG):
-        c = torch.sigmoid(dist.loc + dist.scale * torch.randn((3000, 1), generator=gen, dtype=torch.float64))
+        c = torch.sigmoid(
+            dist.loc + dist.scale * torch.randn((3000, 1), generator=gen, dtype=torch.float64)
+        )
     else:
         c = torch.rand((3000, 1), generator=gen, dtype=torch.float64)
     c = c.float()[:, 0]
@@ -108,8 +119,8 @@ def test_ltg_ceiling_distribution_is_logit_normal():
     top = t.max(dim=1).values
     # the median ceiling is sigmoid(0.7) ~ 0.668; the max patch sits a little below it
     assert 0.6 < float(top.median()) < 0.68
-    # std >= 0.5: sd is always c/2, so (c - t)/c = |eps|/2 for |eps| <= 2 and U(0, 1) after a redraw:
-    # E[(c - t)/c] = 0.5 * sqrt(2/pi) * (1 - exp(-2)) + 0.5 * P(|eps| > 2)
+    # std >= 0.5: sd is always c/2, so (c - t)/c = |eps|/2 for |eps| <= 2 and U(0, 1) after a
+    # redraw: E[(c - t)/c] = 0.5 * sqrt(2/pi) * (1 - exp(-2)) + 0.5 * P(|eps| > 2)
     gen = torch.Generator().manual_seed(0)
     c = torch.sigmoid(0.7 + torch.randn((20000, 1), generator=gen, dtype=torch.float64)).float()
     expected = 0.5 * math.sqrt(2 / math.pi) * (1 - math.exp(-2)) + 0.5 * math.erfc(2 / math.sqrt(2))
@@ -132,22 +143,33 @@ def test_build_rejects_unknown_names_and_parameters():
 
 def test_ltg_global_share_gives_that_share_of_samples_one_uniform_time():
     """Not in the paper (an option, default 0): a share of the samples has every patch at one time
-    drawn from U(0, 1), as the global baseline trains; the default draws exactly the authors' numbers."""
+    drawn from U(0, 1), as the global baseline trains; the default draws exactly the
+    authors' numbers."""
     gen = torch.Generator().manual_seed(0)
     t = build_time_distribution("ltg", {"global_share": 0.25})(8000, 16, generator=gen)
     shared = (t == t[:, :1]).all(dim=1)
     assert abs(shared.float().mean().item() - 0.25) < 0.03
-    assert abs(t[shared, 0].mean().item() - 0.5) < 0.03 and (t[shared, 0] > 0.9).float().mean() > 0.07
+    assert (
+        abs(t[shared, 0].mean().item() - 0.5) < 0.03 and (t[shared, 0] > 0.9).float().mean() > 0.07
+    )
     plain = build_time_distribution("ltg")(64, 16, generator=torch.Generator().manual_seed(1))
-    zero = build_time_distribution("ltg", {"global_share": 0.0})(64, 16, generator=torch.Generator().manual_seed(1))
+    zero = build_time_distribution("ltg", {"global_share": 0.0})(
+        64, 16, generator=torch.Generator().manual_seed(1)
+    )
     assert torch.equal(plain, zero)
     with pytest.raises(ValueError, match="global_share must lie in"):
         build_time_distribution("ltg", {"global_share": 1.5})
 
 
-@pytest.mark.parametrize("old,new", [("TimeSampler", "TimeDistribution"), ("TIME_SAMPLERS", "TIME_DISTRIBUTIONS"),
-                                     ("build_time_sampler", "build_time_distribution"),
-                                     ("time_sampler_spec", "time_distribution_spec")])
+@pytest.mark.parametrize(
+    "old,new",
+    [
+        ("TimeSampler", "TimeDistribution"),
+        ("TIME_SAMPLERS", "TIME_DISTRIBUTIONS"),
+        ("build_time_sampler", "build_time_distribution"),
+        ("time_sampler_spec", "time_distribution_spec"),
+    ],
+)
 def test_names_of_release_0_1_warn_and_give_the_renamed_object(old, new):
     from patchforcing.core import time_dist
 

@@ -1,4 +1,5 @@
-"""Pictures and the ``patchforcing sample`` command: traces, comparison grids, inpainting, errors."""
+"""Pictures and the ``patchforcing sample`` command: traces, comparison grids,
+inpainting, errors."""
 
 from __future__ import annotations
 
@@ -26,43 +27,100 @@ CONFIG = ModelConfig(image_size=8, patch_size=2, depth=1, width=32, num_heads=2,
 def run_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("run")
     model = randomize(PatchForcingDiT(CONFIG), seed=3, std=0.2)
-    save_checkpoint(folder, 1, TrainConfig(model=CONFIG, out_dir=str(folder)), model, model, {}, keep=1)
+    save_checkpoint(
+        folder, 1, TrainConfig(model=CONFIG, out_dir=str(folder)), model, model, {}, keep=1
+    )
     return folder
 
 
 def test_colorize_endpoints():
     rgb = colorize(np.array([0.0, 1.0, 2.0]))
-    assert rgb.shape == (3, 3) and rgb.dtype == np.uint8 and (rgb[1] == rgb[2]).all() and (rgb[0] != rgb[1]).any()
+    assert (
+        rgb.shape == (3, 3)
+        and rgb.dtype == np.uint8
+        and (rgb[1] == rgb[2]).all()
+        and (rgb[0] != rgb[1]).any()
+    )
 
 
 def test_save_trace_writes_gif_and_still(tmp_path):
     model = randomize(PatchForcingDiT(CONFIG), seed=3, std=0.2).eval()
-    result = DualLoop(n_inner=2)(model, torch.randn(2, 1, 8, 8), torch.tensor([0, 1]), uniform_schedule(3), trace=True)
+    result = DualLoop(n_inner=2)(
+        model, torch.randn(2, 1, 8, 8), torch.tensor([0, 1]), uniform_schedule(3), trace=True
+    )
     written = save_trace(result.trace, tmp_path, [0, 1], stills=3, size=32)
-    assert sorted(p.name for p in written) == ["trace_0.gif", "trace_0.png", "trace_1.gif", "trace_1.png"]
+    assert sorted(p.name for p in written) == [
+        "trace_0.gif",
+        "trace_0.png",
+        "trace_1.gif",
+        "trace_1.png",
+    ]
     with Image.open(tmp_path / "trace_0.gif") as gif:
         assert gif.n_frames == result.nfe
         width = gif.width
     with Image.open(tmp_path / "trace_0.png") as still:
-        assert still.width == width and still.height > 3 * 32  # three passes stacked, three panels side by side
+        assert (
+            still.width == width and still.height > 3 * 32
+        )  # three passes stacked, three panels side by side
     grid = [("a", torch.zeros(2, 1, 8, 8)), ("b", torch.ones(2, 1, 8, 8))]
     assert save_compare_grid(grid, tmp_path / "c.png").is_file()
 
 
 def test_sample_cli_trace_and_budget(run_dir, tmp_path, capsys):
     out = tmp_path / "s"
-    assert main(["sample", "--checkpoint", str(run_dir), "--num", "3", "--sampler", "look-ahead", "--nfe", "9",
-                 "--trace", "2", "--cfg", "2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                str(run_dir),
+                "--num",
+                "3",
+                "--sampler",
+                "look-ahead",
+                "--nfe",
+                "9",
+                "--trace",
+                "2",
+                "--cfg",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "5 steps, NFE 9 (budget 9)" in text
-    assert {p.name for p in (out / "trace").iterdir()} == {"trace_0.gif", "trace_0.png", "trace_1.gif", "trace_1.png"}
+    assert {p.name for p in (out / "trace").iterdir()} == {
+        "trace_0.gif",
+        "trace_0.png",
+        "trace_1.gif",
+        "trace_1.png",
+    }
     assert (out / "grid.png").is_file() and len(list((out / "images").iterdir())) == 3
 
 
 def test_sample_cli_compare(run_dir, tmp_path, capsys):
     out = tmp_path / "c"
-    assert main(["sample", "--checkpoint", str(run_dir), "--num", "2", "--compare", "all", "--nfe", "8",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                str(run_dir),
+                "--num",
+                "2",
+                "--compare",
+                "all",
+                "--nfe",
+                "8",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     for name in ("euler:", "euler-pf:", "dual-loop:", "look-ahead:", "random:"):
         assert name in text
@@ -76,32 +134,81 @@ def test_sample_cli_inpaint_keeps_known_pixels(run_dir, tmp_path):
     Image.fromarray(pixels).save(tmp_path / "image.png")
     Image.fromarray(hole).save(tmp_path / "mask.png")
     out = tmp_path / "i"
-    assert main(["sample", "--checkpoint", str(run_dir), "--num", "2", "--steps", "4", "--inpaint",
-                 str(tmp_path / "image.png"), "--mask", str(tmp_path / "mask.png"), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                str(run_dir),
+                "--num",
+                "2",
+                "--steps",
+                "4",
+                "--inpaint",
+                str(tmp_path / "image.png"),
+                "--mask",
+                str(tmp_path / "mask.png"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     for png in (out / "images").iterdir():
         result = np.asarray(Image.open(png))
         assert (result[hole == 0] == pixels[hole == 0]).all()
         assert (result[hole > 0] != pixels[hole > 0]).any()
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--sampler", "euler-pf", "--n-inner", "3"], "does not apply to the euler-pf sampler"),
-    (["--sampler", "dual-loop", "--inpaint", "x.png", "--mask", "m.png"], "need the matrix sampler"),
-    (["--inpaint", "x.png"], "go together"),
-    (["--classes", "7"], "out of range"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--sampler", "euler-pf", "--n-inner", "3"], "does not apply to the euler-pf sampler"),
+        (
+            ["--sampler", "dual-loop", "--inpaint", "x.png", "--mask", "m.png"],
+            "need the matrix sampler",
+        ),
+        (["--inpaint", "x.png"], "go together"),
+        (["--classes", "7"], "out of range"),
+    ],
+)
 def test_sample_cli_errors(run_dir, tmp_path, capsys, argv, message):
     if "x.png" in argv:
         Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "x.png")
         Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "m.png")
         argv = [str(tmp_path / a) if a.endswith(".png") else a for a in argv]
-    assert main(["sample", "--checkpoint", str(run_dir), "--num", "1", "--steps", "2", "--out", str(tmp_path / "out"),
-                 *argv]) == 2
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                str(run_dir),
+                "--num",
+                "1",
+                "--steps",
+                "2",
+                "--out",
+                str(tmp_path / "out"),
+                *argv,
+            ]
+        )
+        == 2
+    )
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["--p", "1.5"], ["--ratio", "0.5"], ["--n-inner", "0"], ["--sampler", "heun"],
-                                  ["--steps", "3", "--nfe", "4"], ["--compare", "euler,foo"], ["--early-t", "1"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--p", "1.5"],
+        ["--ratio", "0.5"],
+        ["--n-inner", "0"],
+        ["--sampler", "heun"],
+        ["--steps", "3", "--nfe", "4"],
+        ["--compare", "euler,foo"],
+        ["--early-t", "1"],
+    ],
+)
 def test_sample_cli_rejects_bad_options(argv, capsys):
     with pytest.raises(SystemExit) as err:
         main(["sample", *argv])

@@ -13,9 +13,20 @@ from patchforcing.train.config import OptimConfig
 
 
 def tiny_run(tmp_path, npz, name="run", **kw) -> TrainConfig:
-    model = ModelConfig(image_size=8, in_channels=1, patch_size=2, depth=1, width=32, num_heads=2, num_classes=3)
-    base = dict(model=model, data=DataConfig(source=str(npz)), out_dir=str(tmp_path / name), steps=6, batch_size=8,
-                checkpoint_every=2, sample_every=100, log_every=1, optim=OptimConfig(lr=1e-3, warmup_steps=2))
+    model = ModelConfig(
+        image_size=8, in_channels=1, patch_size=2, depth=1, width=32, num_heads=2, num_classes=3
+    )
+    base = dict(
+        model=model,
+        data=DataConfig(source=str(npz)),
+        out_dir=str(tmp_path / name),
+        steps=6,
+        batch_size=8,
+        checkpoint_every=2,
+        sample_every=100,
+        log_every=1,
+        optim=OptimConfig(lr=1e-3, warmup_steps=2),
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -42,8 +53,14 @@ def test_checkpoint_layout_and_loading(tmp_path, tiny_npz):
     run = tmp_path / "run"
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_00000004"]
     files = sorted(p.name for p in (run / "checkpoints/step_00000004").iterdir())
-    assert files == ["README.md", "config.json", "ema.safetensors", "model.safetensors", "train_config.json",
-                     "train_state.pt"]
+    assert files == [
+        "README.md",
+        "config.json",
+        "ema.safetensors",
+        "model.safetensors",
+        "train_config.json",
+        "train_state.pt",
+    ]
     assert (run / "samples/step_00000004.png").is_file()
     model = PatchForcingDiT.from_pretrained(run)
     assert model.config == config.model and not model.training
@@ -61,7 +78,8 @@ def test_resume_refuses_a_different_configuration(tmp_path, tiny_npz):
 
 def test_a_run_written_before_the_time_dist_rename_resumes(tmp_path, tiny_npz):
     """Release 0.1 wrote the time distribution under "time_sampler" (run config.json and each
-    checkpoint's train_config.json): such a run still reads, resumes, and is rewritten with the new key."""
+    checkpoint's train_config.json): such a run still reads, resumes, and is rewritten with the
+    new key."""
     config = tiny_run(tmp_path, tiny_npz, steps=2)
     train(config, progress=False)
     run = tmp_path / "run"
@@ -84,7 +102,9 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, tiny_npz, mon
 
     def poisoned(*args, **kwargs):
         out = real(*args, **kwargs)
-        return type(out)(loss=out.loss * float("nan"), mse=out.mse, nll=out.nll, per_patch_mse=out.per_patch_mse)
+        return type(out)(
+            loss=out.loss * float("nan"), mse=out.mse, nll=out.nll, per_patch_mse=out.per_patch_mse
+        )
 
     monkeypatch.setattr(loop, "patch_forcing_loss", poisoned)
     with pytest.raises(NonFiniteLossError, match="non-finite loss at step 2"):
@@ -97,8 +117,14 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, tiny_npz, mon
 
 def test_data_that_does_not_fit_the_model(tmp_path, tiny_npz):
     config = tiny_run(tmp_path, tiny_npz)
-    bad = TrainConfig(**{**config.__dict__, "model": ModelConfig(image_size=16, patch_size=2, depth=1, width=32,
-                                                                  num_heads=2, num_classes=3)})
+    bad = TrainConfig(
+        **{
+            **config.__dict__,
+            "model": ModelConfig(
+                image_size=16, patch_size=2, depth=1, width=32, num_heads=2, num_classes=3
+            ),
+        }
+    )
     with pytest.raises(ValueError, match="model expects 1-channel 16x16"):
         train(bad, progress=False)
     with pytest.raises(ValueError, match="fewer than the batch size"):
@@ -119,7 +145,12 @@ def test_ema_warmup_forgets_the_initial_weights():
 def test_lr_schedules_closed_form():
     from patchforcing.train.helpers import lr_factor
 
-    assert [lr_factor(s, 100, 4) for s in (0, 3, 50, 99)] == [0.25, 1.0, 1.0, 1.0]  # the authors': constant
+    assert [lr_factor(s, 100, 4) for s in (0, 3, 50, 99)] == [
+        0.25,
+        1.0,
+        1.0,
+        1.0,
+    ]  # the authors': constant
     cosine = [lr_factor(s, 104, 4, "cosine") for s in (0, 4, 54, 104)]
     assert cosine == pytest.approx([0.25, 1.0, 0.5, 0.0])
     with pytest.raises(ValueError, match="schedule must be one of"):

@@ -1,5 +1,5 @@
-"""``patchforcing view``: the static page, a real server on a free loopback port, and the clear error
-without the web extra."""
+"""``patchforcing view``: the static page, a real server on a free loopback port, and the clear
+error without the web extra."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def test_static_page_is_self_contained_with_precomputed_runs():
     catalog = {"fmnist-pf": shipped_catalog()["fmnist-pf"]}
     html = static_html(static_runs(catalog, nfe=4))
     assert "/assets/" not in html and "http://" not in html and "https://" not in html
-    assert html.count("</script>") == 3 and "<style>" in html  # the data block and the two inlined scripts
+    assert (
+        html.count("</script>") == 3 and "<style>" in html
+    )  # the data block and the two inlined scripts
     runs = _static_data(html)["runs"]
     assert len(runs) == len(STATIC_IMAGES)
     for run in runs:
@@ -35,13 +37,18 @@ def test_static_page_is_self_contained_with_precomputed_runs():
         assert lanes == ["euler-pf", "dual-loop", "look-ahead", "random"]
         frames = [e for e in run["events"] if e["kind"] == "frame"]
         results = [e["data"] for e in run["events"] if e["kind"] == "lane"]
-        assert len(frames) == sum(r["nfe"] for r in results) and run["events"][-1]["data"]["status"] == "done"
+        assert (
+            len(frames) == sum(r["nfe"] for r in results)
+            and run["events"][-1]["data"]["status"] == "done"
+        )
 
 
 def test_static_page_of_a_text_model_runs_its_prompts():
     runs = static_runs({"emoji-t2i": shipped_catalog()["emoji-t2i"]}, nfe=2)
     assert [run["summary"]["prompt"] for run in runs] == list(STATIC_PROMPTS)
-    assert "prompt 'a flag'" in runs[0]["title"] and all(r["events"][-1]["data"]["status"] == "done" for r in runs)
+    assert "prompt 'a flag'" in runs[0]["title"] and all(
+        r["events"][-1]["data"]["status"] == "done" for r in runs
+    )
 
 
 def test_view_static_writes_a_small_page(tmp_path, capsys):
@@ -54,7 +61,9 @@ def test_view_static_writes_a_small_page(tmp_path, capsys):
 
 
 def test_view_serves_the_page_on_loopback():
-    pytest.importorskip("uvicorn", reason="the viewer's server needs pip install 'patchforcing[view]'")
+    pytest.importorskip(
+        "uvicorn", reason="the viewer's server needs pip install 'patchforcing[view]'"
+    )
     server = ViewerProcess()
     try:
         assert server.url.startswith("http://127.0.0.1:")
@@ -68,17 +77,30 @@ def test_view_serves_the_page_on_loopback():
 
 
 def test_view_without_the_web_extra_says_what_to_install():
-    hide_starlette = ("import sys; sys.modules['starlette'] = None; from patchforcing.cli.main import main; "
-                      "sys.exit(main(['view', '--port', '0']))")  # in a fresh interpreter: nothing imported it yet
-    done = subprocess.run([sys.executable, "-c", hide_starlette], capture_output=True, text=True, timeout=300)
+    hide_starlette = (
+        "import sys; sys.modules['starlette'] = None; from patchforcing.cli.main import main; "
+        "sys.exit(main(['view', '--port', '0']))"
+    )  # in a fresh interpreter: nothing imported it yet
+    done = subprocess.run(
+        [sys.executable, "-c", hide_starlette], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 2
-    assert len(done.stderr.strip().splitlines()) == 1 and "pip install 'patchforcing[view]'" in done.stderr
+    assert (
+        len(done.stderr.strip().splitlines()) == 1
+        and "pip install 'patchforcing[view]'" in done.stderr
+    )
 
 
 def test_loopback_hosts_and_port_range(capsys):
-    is_loopback = pytest.importorskip("patchforcing.viewer.serve", reason="needs the view extra").is_loopback
+    is_loopback = pytest.importorskip(
+        "patchforcing.viewer.serve", reason="needs the view extra"
+    ).is_loopback
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
-    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2") and not is_loopback("example.org")
+    assert (
+        not is_loopback("0.0.0.0")
+        and not is_loopback("192.168.1.2")
+        and not is_loopback("example.org")
+    )
     with pytest.raises(SystemExit):
         main(["view", "--port", "70000"])
     assert "at most 65535" in capsys.readouterr().err

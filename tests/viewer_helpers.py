@@ -35,7 +35,9 @@ def parse_events(lines: Iterable[str]) -> list[StreamEvent]:
     for line in lines:
         if not line:
             if fields:
-                events.append(StreamEvent(int(fields["id"]), fields["event"], json.loads(fields["data"])))
+                events.append(
+                    StreamEvent(int(fields["id"]), fields["event"], json.loads(fields["data"]))
+                )
             fields = {}
             continue
         key, _, value = line.partition(": ")
@@ -43,9 +45,17 @@ def parse_events(lines: Iterable[str]) -> list[StreamEvent]:
     return events
 
 
-def run_body(samplers: list[str], checkpoint: str = "fmnist-pf", client: str = "test", **values: Any) -> dict:
-    body: dict[str, Any] = {"client": client, "checkpoint": checkpoint, "samplers": samplers, "nfe": 8, "seed": 1,
-                            "label": 3}
+def run_body(
+    samplers: list[str], checkpoint: str = "fmnist-pf", client: str = "test", **values: Any
+) -> dict:
+    body: dict[str, Any] = {
+        "client": client,
+        "checkpoint": checkpoint,
+        "samplers": samplers,
+        "nfe": 8,
+        "seed": 1,
+        "label": 3,
+    }
     body.update(values)
     return body
 
@@ -54,16 +64,22 @@ class ViewerProcess:
     """``python -m patchforcing view --port 0 ARGS``; ``url`` is the address it announced."""
 
     def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "patchforcing", "view", "--port", "0", *args],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "patchforcing", "view", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.first_line = ""
         reader = threading.Thread(target=self._read_first_line, daemon=True)
         reader.start()
         reader.join(SERVER_START_S)
         if "http://" not in self.first_line:
             self.stop()
-            raise RuntimeError(f"patchforcing view did not announce its address: {self.first_line!r} "
-                               f"{self.process.stderr.read() if self.process.stderr else ''}")
+            raise RuntimeError(
+                f"patchforcing view did not announce its address: {self.first_line!r} "
+                f"{self.process.stderr.read() if self.process.stderr else ''}"
+            )
         self.url = self.first_line.split("on ", 1)[1].split(" ", 1)[0]
 
     def _read_first_line(self) -> None:

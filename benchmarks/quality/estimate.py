@@ -1,17 +1,20 @@
-"""Predicting the wall time of the quality bench from a short measurement of one arm on this machine.
+"""Predicting the wall time of the quality bench from a short measurement of one arm on
+this machine.
 
-total ~= (arms to train x train_steps) x t_step + (sum over pending evaluations of NFE x batches) x t_forward
+total ~= (arms to train x train_steps) x t_step + (sum over pending evaluations of
+NFE x batches) x t_forward
          + (pending evaluations x batches) x t_embed [+ arms to train x t_compile, with --compile]
 
-t_step is one optimizer step of the recipe's PF arm at the bench's batch size and precision; t_forward one
-forward pass of an evaluation batch with a distinct time per patch (the dearest case, so the estimate errs
-high); t_embed one evaluation batch through every feature extractor. All are measured as wall time and as
-process CPU time: on a busy machine the wall-time estimate includes the other jobs' share, while the
-CPU-time one (with one torch thread) is the wall time on an idle core. Evaluations a results file already
-holds, and arms already finished in the output folder, are not counted. With ``compile`` the step is timed on
-the compiled model (as ``python -m benchmarks.quality --compile`` trains), and t_compile, its first call
-less one step, is paid once per arm; evaluations are not compiled. Reference features, checkpoints and
-final validations add a few percent and are not counted.
+t_step is one optimizer step of the recipe's PF arm at the bench's batch size and precision;
+t_forward one forward pass of an evaluation batch with a distinct time per patch (the dearest case,
+so the estimate errs high); t_embed one evaluation batch through every feature extractor. All are
+measured as wall time and as process CPU time: on a busy machine the wall-time estimate includes the
+other jobs' share, while the CPU-time one (with one torch thread) is the wall time on an idle core.
+Evaluations a results file already holds, and arms already finished in the output folder, are not
+counted. With ``compile`` the step is timed on the compiled model (as
+``python -m benchmarks.quality --compile`` trains), and t_compile, its first call less one step, is
+paid once per arm; evaluations are not compiled. Reference features, checkpoints and final
+validations add a few percent and are not counted.
 """
 
 from __future__ import annotations
@@ -73,13 +76,22 @@ def _best_time(fn, repeats: int) -> tuple[float, float]:
 
 
 def _finished(config: QualityBenchConfig, arm: Arm) -> bool:
-    return (Path(arm_train_config(config, arm, str(Path(config.out_dir) / "arms")).out_dir) / "arm.json").is_file()
+    return (
+        Path(arm_train_config(config, arm, str(Path(config.out_dir) / "arms")).out_dir) / "arm.json"
+    ).is_file()
 
 
-def estimate_cost(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS, device: torch.device | str = "cpu",
-                  repeats: int = 3, recorded: frozenset[tuple] = frozenset(), compile: bool = False) -> CostEstimate:
-    """The predicted cost of what is left; ``recorded`` holds the (arm, train seed, sampler, NFE, sampling
-    seed) keys of evaluations already in the results file; ``compile`` times the compiled training step."""
+def estimate_cost(
+    config: QualityBenchConfig,
+    parts: tuple[str, ...] = PARTS,
+    device: torch.device | str = "cpu",
+    repeats: int = 3,
+    recorded: frozenset[tuple] = frozenset(),
+    compile: bool = False,
+) -> CostEstimate:
+    """The predicted cost of what is left; ``recorded`` holds the (arm, train seed, sampler, NFE,
+    sampling seed) keys of evaluations already in the results file; ``compile`` times the compiled
+    training step."""
     device = torch.device(device)
     config = config.resolved(device)
     run = arm_train_config(config, Arm("pf", "ltg", RECIPE_SHARE, False, 0), "estimate")
@@ -88,7 +100,11 @@ def estimate_cost(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS, de
     net = compile_model(model) if compile else model
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
     time_dist = run.time_dist.build()
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.precision == "bf16" else nullcontext()
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16)
+        if config.precision == "bf16"
+        else nullcontext()
+    )
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(config.batch_size, 1, 28, 28, generator=gen).to(device)
     y = torch.randint(10, (config.batch_size,), generator=gen).to(device)
@@ -112,13 +128,28 @@ def estimate_cost(config: QualityBenchConfig, parts: tuple[str, ...] = PARTS, de
     first_step = time.perf_counter() - start
     train_step = _best_time(step, repeats)
     compile_s = max(first_step - train_step[0], 0.0) if compile else 0.0
-    specs: list[EvalSpec] = list(dict.fromkeys(s for part in parts for s in plan_part(config, part)))
+    specs: list[EvalSpec] = list(
+        dict.fromkeys(s for part in parts for s in plan_part(config, part))
+    )
     todo = [s for s in specs if s.key not in recorded]
     arms = [a for a in dict.fromkeys(s.arm for s in todo) if not _finished(config, a)]
     batches = math.ceil(config.num_images / config.eval_batch)
     forwards = sum(config.sampler(s.sampler).budget(s.nfe).nfe * batches for s in todo)
     steps, embeds = len(arms) * config.train_steps, len(todo) * batches
-    return CostEstimate(train_step[0], forward[0], embed[0], train_step[1], forward[1], embed[1], len(arms),
-                        len({s.arm for s in specs}), config.train_steps, forwards, len(todo), len(specs), compile_s,
-                        steps * train_step[0] + forwards * forward[0] + embeds * embed[0] + len(arms) * compile_s,
-                        steps * train_step[1] + forwards * forward[1] + embeds * embed[1] + len(arms) * compile_s)
+    return CostEstimate(
+        train_step[0],
+        forward[0],
+        embed[0],
+        train_step[1],
+        forward[1],
+        embed[1],
+        len(arms),
+        len({s.arm for s in specs}),
+        config.train_steps,
+        forwards,
+        len(todo),
+        len(specs),
+        compile_s,
+        steps * train_step[0] + forwards * forward[0] + embeds * embed[0] + len(arms) * compile_s,
+        steps * train_step[1] + forwards * forward[1] + embeds * embed[1] + len(arms) * compile_s,
+    )

@@ -1,4 +1,5 @@
-"""Where each part of the bench stands: the summaries of what it has recorded and what it still lacks.
+"""Where each part of the bench stands: the summaries of what it has recorded and what it
+still lacks.
 
 Both the results file (its per-part summaries) and the report (its tables and pending list) are
 computed from these, so that they always agree."""

@@ -1,7 +1,8 @@
 """Markdown report and PNG plots of the quality bench (the generator of docs/results.md).
 
-Works from the JSON payload of a results file, so the report can be regenerated without rerunning, from
-partial results too (what is still missing is listed as pending), and from files of older versions.
+Works from the JSON payload of a results file, so the report can be regenerated without rerunning,
+from partial results too (what is still missing is listed as pending), and from files of
+older versions.
 Every number is attributed: the tables name the run (machine and command) behind their evaluations.
 """
 
@@ -20,8 +21,11 @@ from patchforcing.utils.io.atomic import atomic_write
 __all__ = ["write_report", "render_markdown", "write_docs", "report_from_results"]
 
 _COLS = ("fd", "kid", "precision", "recall", "density", "coverage")
-_TITLES = {"main": "Main table", "timesamplers": "Time-sampler ablation (Euler-PF)",
-           "sampling": "Sampling ablation and NFE sweep (pf arm; baseline with Euler)"}
+_TITLES = {
+    "main": "Main table",
+    "timesamplers": "Time-sampler ablation (Euler-PF)",
+    "sampling": "Sampling ablation and NFE sweep (pf arm; baseline with Euler)",
+}
 
 
 def _pm(mean: float, std: float, digits: int = 3) -> str:
@@ -39,7 +43,12 @@ def _plots(parts: dict[str, list[Summary]], nfe: int, folder: Path) -> dict[str,
         if rows:
             fig, ax = plt.subplots(figsize=(6, 3.2))
             names = [s.arm if part == "timesamplers" else f"{s.arm}\n{s.sampler}" for s in rows]
-            ax.bar(range(len(rows)), [s.mean["fd"] for s in rows], yerr=[s.std["fd"] for s in rows], capsize=3)
+            ax.bar(
+                range(len(rows)),
+                [s.mean["fd"] for s in rows],
+                yerr=[s.std["fd"] for s in rows],
+                capsize=3,
+            )
             ax.set_xticks(range(len(rows)), names, rotation=40, ha="right", fontsize=7)
             ax.set_ylabel(f"FD (primary space), NFE {nfe}")
             written[part] = save_figure(fig, folder / f"{part}.png")
@@ -48,8 +57,14 @@ def _plots(parts: dict[str, list[Summary]], nfe: int, folder: Path) -> dict[str,
         fig, ax = plt.subplots(figsize=(5, 3.2))
         for name in dict.fromkeys(s.sampler for s in sweep):
             pts = sorted((s.nfe, s.mean["fd"], s.std["fd"]) for s in sweep if s.sampler == name)
-            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=3,
-                        label=name if name != "euler" else "euler (global baseline)")
+            ax.errorbar(
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                yerr=[p[2] for p in pts],
+                marker="o",
+                capsize=3,
+                label=name if name != "euler" else "euler (global baseline)",
+            )
         ax.set_xscale("log", base=2)
         ax.set_xlabel("NFE")
         ax.set_ylabel("FD")
@@ -60,7 +75,9 @@ def _plots(parts: dict[str, list[Summary]], nfe: int, folder: Path) -> dict[str,
 
 def _runs(found: Results) -> dict[tuple[str, str], str]:
     """An id (R1, R2, ...) per (machine, command) that produced an arm or an evaluation."""
-    made = [(a.machine, a.command) for a in found.arms] + [(e.machine, e.command) for e in found.evals]
+    made = [(a.machine, a.command) for a in found.arms] + [
+        (e.machine, e.command) for e in found.evals
+    ]
     pairs = dict.fromkeys(made)
     return {pair: f"R{i + 1}" for i, pair in enumerate(pairs)}
 
@@ -71,12 +88,24 @@ def _pending(pending: dict[str, list[EvalSpec]]) -> list[str]:
         by_arm: dict[str, list[EvalSpec]] = {}
         for s in specs:
             by_arm.setdefault(s.arm.label, []).append(s)
-        items = [f"{label} seed{'s' if len({s.arm.train_seed for s in ss}) > 1 else ''} "
-                 f"{', '.join(map(str, sorted({s.arm.train_seed for s in ss})))} ({len(ss)} evaluations)"
-                 for label, ss in by_arm.items()]
+        items = [
+            f"{label} seed{'s' if len({s.arm.train_seed for s in ss}) > 1 else ''} "
+            f"{', '.join(map(str, sorted({s.arm.train_seed for s in ss})))} ({len(ss)} evaluations)"
+            for label, ss in by_arm.items()
+        ]
         lines.append(f"- {part}: pending: {'; '.join(items)}")
-    return ["## Pending", "", "The results are partial; still missing (rerun the bench command to add them):", "",
-            *lines, ""] if lines else []
+    return (
+        [
+            "## Pending",
+            "",
+            "The results are partial; still missing (rerun the bench command to add them):",
+            "",
+            *lines,
+            "",
+        ]
+        if lines
+        else []
+    )
 
 
 def _claims(checks: list[ClaimCheck], names: list[str]) -> list[str]:
@@ -87,11 +116,15 @@ def _claims(checks: list[ClaimCheck], names: list[str]) -> list[str]:
         first = next((t for t in c.tests if t is not None), None)
         paper = f"{c.claim.paper_change:+.1%}" if c.claim.paper_change is not None else "-"
         units = f"{first.units} {first.unit}" if first else "-"
-        cells = [f"{t.change:+.1%} | {t.gap_in_se:.1f} | {t.verdict.text}" if t else "- | - | pending"
-                 for t in c.tests]
+        cells = [
+            f"{t.change:+.1%} | {t.gap_in_se:.1f} | {t.verdict.text}" if t else "- | - | pending"
+            for t in c.tests
+        ]
         agree = "-" if c.agree is None else "yes" if c.agree else "**no**"
-        lines.append(f"| {c.claim.part} | {c.claim.kind} | {c.claim.text} | {paper} | {units} | "
-                     f"{f'{first.needed:.2f}' if first else '-'} | " + " | ".join(cells) + f" | {agree} |")
+        lines.append(
+            f"| {c.claim.part} | {c.claim.kind} | {c.claim.text} | {paper} | {units} | "
+            f"{f'{first.needed:.2f}' if first else '-'} | " + " | ".join(cells) + f" | {agree} |"
+        )
     return lines
 
 
@@ -99,42 +132,74 @@ def _disagreement(checks: list[ClaimCheck], names: list[str]) -> str:
     split = [c for c in checks if c.agree is False]
     if not split:
         return "The feature spaces reach the same verdict on every claim tested in all of them."
-    return "The feature spaces disagree on: " + "; ".join(
-        f"{c.claim.text} (" + ", ".join(f"{n}: {t.verdict.text}" for n, t in zip(names, c.tests) if t) + ")"
-        for c in split) + "."
+    return (
+        "The feature spaces disagree on: "
+        + "; ".join(
+            f"{c.claim.text} ("
+            + ", ".join(f"{n}: {t.verdict.text}" for n, t in zip(names, c.tests) if t)
+            + ")"
+            for c in split
+        )
+        + "."
+    )
 
 
 def _claim_caveats(found: Results, parts: dict[str, list[Summary]]) -> list[str]:
     """What the claims table cannot see: training noise with one training seed, and unequal NFE."""
     nfe, notes = found.config.nfe, []
     if len(found.config.train_seeds) == 1:
-        notes.append("With one training seed the pairs hold sampling noise only: a claim reproduced here holds for "
-                     "these trained weights; `--train-seeds 0,1,2` puts training noise into the test as well.")
-    off = sorted({(s.sampler, s.nfe) for rows in parts.values() for s in rows
-                  if s.nfe_requested == nfe and s.nfe != nfe})
+        notes.append(
+            "With one training seed the pairs hold sampling noise only: a claim reproduced here "
+            "holds for these trained weights; `--train-seeds 0,1,2` puts training noise "
+            "into the test as well."
+        )
+    off = sorted(
+        {
+            (s.sampler, s.nfe)
+            for rows in parts.values()
+            for s in rows
+            if s.nfe_requested == nfe and s.nfe != nfe
+        }
+    )
     if off:
-        notes.append(f"Samplers that cannot spend exactly NFE {nfe} use the closest budget they can reach: "
-                     + ", ".join(f"{name} {spent}" for name, spent in off) + ".")
+        notes.append(
+            f"Samplers that cannot spend exactly NFE {nfe} use the closest budget they can reach: "
+            + ", ".join(f"{name} {spent}" for name, spent in off)
+            + "."
+        )
     return ["", " ".join(notes)] if notes else []
 
 
-def _part_table(found: Results, part: str, rows: list[Summary], ids: dict[tuple[str, str], str]) -> list[str]:
+def _part_table(
+    found: Results, part: str, rows: list[Summary], ids: dict[tuple[str, str], str]
+) -> list[str]:
     nfe, others = found.config.nfe, found.spaces[1:]
     by: dict[tuple[str, str, int], set[str]] = {}
     for e in found.evals:
         by.setdefault((e.arm, e.sampler, e.nfe_requested), set()).add(ids[(e.machine, e.command)])
-    head = ("| arm / sampler | NFE | runs | FD | KID | precision | recall | density | coverage | "
-            + "".join(f"FD ({name}) | " for _, name in others) + "background | paper FID | by |")
+    head = (
+        "| arm / sampler | NFE | runs | FD | KID | precision | recall | density | coverage | "
+        + "".join(f"FD ({name}) | " for _, name in others)
+        + "background | paper FID | by |"
+    )
     lines = [head, "|" + "---|" * (12 + len(others))]
-    ordered = sorted(rows, key=lambda s: (s.sampler, s.nfe_requested)) if part == "sampling" else rows
+    ordered = (
+        sorted(rows, key=lambda s: (s.sampler, s.nfe_requested)) if part == "sampling" else rows
+    )
     for s in ordered:
-        paper = PAPER_TABLES[part].get((s.arm, s.sampler) if part == "main" else s.arm if part == "timesamplers"
-                                       else s.sampler)
-        shown = paper is not None and (part != "sampling" or (s.nfe_requested == nfe and s.arm == "pf"))
+        paper = PAPER_TABLES[part].get(
+            (s.arm, s.sampler) if part == "main" else s.arm if part == "timesamplers" else s.sampler
+        )
+        shown = paper is not None and (
+            part != "sampling" or (s.nfe_requested == nfe and s.arm == "pf")
+        )
         cells = [_pm(s.mean[m], s.std[m], 5 if m == "kid" else 3) for m in _COLS]
         cells += [_pm(*s.fd[key]) if key in s.fd else "-" for key, _ in others]
-        cells += [_pm(*s.background, 2) if s.background else "-", f"{paper:g}" if shown else "-",
-                  ", ".join(sorted(by.get((s.arm, s.sampler, s.nfe_requested), set())))]
+        cells += [
+            _pm(*s.background, 2) if s.background else "-",
+            f"{paper:g}" if shown else "-",
+            ", ".join(sorted(by.get((s.arm, s.sampler, s.nfe_requested), set()))),
+        ]
         lines.append(f"| {s.arm} / {s.sampler} | {s.nfe} | {s.runs} | " + " | ".join(cells) + " |")
     return lines
 
@@ -144,42 +209,67 @@ def render_markdown(payload: dict, figures: dict[str, str]) -> str:
     found = load_results(payload)
     c, nfe, names = found.config, found.config.nfe, [name for _, name in found.spaces]
     parts, ids = part_summaries(c, found.evals), _runs(found)
-    lines = ["# Patch Forcing at small scale: quality bench (Fashion-MNIST)", "",
-             "Generated by `python -m benchmarks.quality`; do not edit by hand. FD, KID, precision/recall and "
-             f"density/coverage are computed on the penultimate features of the shipped classifier `{names[0]}` "
-             f"(the primary feature space; docs/metrics.md) against the test set"
-             + (f", FD also on those of {', '.join(f'`{n}`' for n in names[1:])}" if names[1:] else "")
-             + f"; background = mean pixel value (0-255) on the test set's background (test images: "
-             f"{payload.get('reference_background') or 0:.2f}). {c.num_images} generated images per evaluation, "
-             f"mean ± standard deviation over sampling seeds {list(c.sample_seeds)} and training seeds "
-             f"{list(c.train_seeds)}. Paper values are FID on ImageNet 256 (B/2): only relative changes can be "
-             "compared.", "",
-             f"- every arm: depth {c.depth}, width {c.width}, heads {c.num_heads}, patch {c.patch_size}; "
-             f"{c.train_steps} steps of batch {c.batch_size}, lr {c.lr} ({c.warmup_steps} warm-up steps, "
-             f"{c.lr_schedule}), EMA {c.ema_decay}{' with warm-up' if c.ema_warmup else ''}, precision "
-             f"{c.precision} (the `fmnist-pf` / `fmnist-global` training recipes)",
-             "- arm `pf` is the recipe's Patch Forcing model: LTG with a quarter of the training samples at one global "
-             "time t ~ U(0, 1). It stands for the paper's LTG model in the main table and the sampling ablation; the "
-             "time-sampler ablation has plain LTG (`ltg`) as in the paper, and `pf` beside it.",
-             f"- wall time, summed over the runs folded into this report (runs side by side each count in full): "
-             f"{payload['seconds'] / 60:.1f} min", "",
-             "Background noise of the PF models and why FD need not fall with more NFE: [noise.md](noise.md).",
-             "Text-to-image on the emoji set (PF against the global-time baseline: FD, prompt alignment, every "
-             "sampler): [results-text.md](results-text.md).", "",
-             *_pending(pending_specs(c, found.evals))]
+    lines = [
+        "# Patch Forcing at small scale: quality bench (Fashion-MNIST)",
+        "",
+        "Generated by `python -m benchmarks.quality`; do not edit by hand. FD, KID, "
+        "precision/recall and density/coverage are computed on the penultimate features of the "
+        f"shipped classifier `{names[0]}` (the primary feature space; "
+        "docs/metrics.md) against the test set"
+        + (f", FD also on those of {', '.join(f'`{n}`' for n in names[1:])}" if names[1:] else "")
+        + f"; background = mean pixel value (0-255) on the test set's background (test images: "
+        f"{payload.get('reference_background') or 0:.2f}). {c.num_images} generated images per "
+        f"evaluation, mean ± standard deviation over sampling seeds {list(c.sample_seeds)} and "
+        f"training seeds {list(c.train_seeds)}. Paper values are FID on ImageNet 256 (B/2): only "
+        "relative changes can be compared.",
+        "",
+        f"- every arm: depth {c.depth}, width {c.width}, heads {c.num_heads}, patch "
+        f"{c.patch_size}; {c.train_steps} steps of batch {c.batch_size}, lr {c.lr} "
+        f"({c.warmup_steps} warm-up steps, {c.lr_schedule}), EMA "
+        f"{c.ema_decay}{' with warm-up' if c.ema_warmup else ''}, precision {c.precision} (the "
+        "`fmnist-pf` / `fmnist-global` training recipes)",
+        "- arm `pf` is the recipe's Patch Forcing model: LTG with a quarter of the training "
+        "samples at one global time t ~ U(0, 1). It stands for the paper's LTG model in the main "
+        "table and the sampling ablation; the time-sampler ablation has plain LTG (`ltg`) as in "
+        "the paper, and `pf` beside it.",
+        "- wall time, summed over the runs folded into this report (runs side by side each count "
+        f"in full): {payload['seconds'] / 60:.1f} min",
+        "",
+        "Background noise of the PF models and why FD need not fall with more NFE: "
+        "[noise.md](noise.md).",
+        "Text-to-image on the emoji set (PF against the global-time baseline: FD, prompt "
+        "alignment, every sampler): [results-text.md](results-text.md).",
+        "",
+        *_pending(pending_specs(c, found.evals)),
+    ]
     checks = check_claims(found.evals, nfe, tuple(key for key, _ in found.spaces))
-    lines += ["## The paper's claims", "",
-              f"At NFE {nfe}, in each feature space. FD change = mean paired difference (same seeds: same noise and "
-              "labels) over the worse arm's FD; gap / SE = that difference over its standard error (positive: the "
-              "claimed direction). Verdicts: reproduced = the claimed sign and a gap above the two-sided 95% Student t "
-              "quantile (`needed`); reversed = the opposite sign above it; no detectable difference = within it, with "
-              "the minimal detectable effect at 80% power, MDE = (t_0.975 + t_0.80) x SE, as a share of the worse "
-              "arm's FD (`benchmarks.quality.claims`). agree = the same verdict in every space. Each row is "
-              "computed from the evaluations of the tables below, which name the runs that made them.",
-              *_claim_caveats(found, parts), "", *_claims(checks, names), "", _disagreement(checks, names), "",
-              "Controls and extras (no paper value for those marked '-'; their stated direction stands in for the "
-              "paper's sign):", ""]
-    lines += [f"- {x.claim.kind} \"{x.claim.text}\": {x.claim.note}." for x in checks if x.claim.kind != "paper"]
+    lines += [
+        "## The paper's claims",
+        "",
+        f"At NFE {nfe}, in each feature space. FD change = mean paired difference (same seeds: "
+        "same noise and labels) over the worse arm's FD; gap / SE = that difference over its "
+        "standard error (positive: the claimed direction). Verdicts: reproduced = the claimed "
+        "sign and a gap above the two-sided 95% Student t quantile (`needed`); reversed = the "
+        "opposite sign above it; no detectable difference = within it, with the minimal "
+        "detectable effect at 80% power, MDE = (t_0.975 + t_0.80) x SE, as a share of the worse "
+        "arm's FD (`benchmarks.quality.claims`). agree = the same verdict in every space. Each "
+        "row is computed from the evaluations of the tables below, "
+        "which name the runs that made them.",
+        *_claim_caveats(found, parts),
+        "",
+        *_claims(checks, names),
+        "",
+        _disagreement(checks, names),
+        "",
+        "Controls and extras (no paper value for those marked '-'; their stated direction stands "
+        "in for the paper's sign):",
+        "",
+    ]
+    lines += [
+        f'- {x.claim.kind} "{x.claim.text}": {x.claim.note}.'
+        for x in checks
+        if x.claim.kind != "paper"
+    ]
     lines += [""]
     for part in ("main", "timesamplers", "sampling"):
         if part in parts:
@@ -188,17 +278,26 @@ def render_markdown(payload: dict, figures: dict[str, str]) -> str:
             lines += [f"![{key}]({figures[key]})", ""] if key in figures else []
     lines += ["## Runs", "", "| id | machine | command |", "|---|---|---|"]
     lines += [f"| {i} | {machine} | {_code(command)} |" for (machine, command), i in ids.items()]
-    lines += ["", "## Arms", "", "| arm | train seed | training (s; - not recorded) | by | adopted from |",
-              "|---|---|---|---|---|"]
-    lines += [f"| {a.label} | {a.train_seed} | {_seconds(a.train_seconds)} | {ids[(a.machine, a.command)]} | "
-              f"{a.adopted_from or '-'} |" for a in found.arms]
+    lines += [
+        "",
+        "## Arms",
+        "",
+        "| arm | train seed | training (s; - not recorded) | by | adopted from |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {a.label} | {a.train_seed} | {_seconds(a.train_seconds)} | "
+        f"{ids[(a.machine, a.command)]} | {a.adopted_from or '-'} |"
+        for a in found.arms
+    ]
     total_eval = sum(e.seconds for e in found.evals)
     lines += ["", f"{len(found.evals)} evaluations took {total_eval / 60:.1f} min in all.", ""]
     return "\n".join(lines)
 
 
 def _code(text: str) -> str:
-    """A Markdown code span of ``text``, fenced by one backtick more than the longest run inside it."""
+    """A Markdown code span of ``text``, fenced by one backtick more than the longest run
+    inside it."""
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if longest else ""

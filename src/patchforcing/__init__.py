@@ -1,10 +1,17 @@
-"""Patch Forcing: flow matching with a time per patch, a difficulty head and difficulty-aware samplers; class- or
-text-conditioned."""
+"""Patch Forcing: flow matching with a time per patch, a difficulty head and difficulty-aware
+samplers; class- or text-conditioned."""
 
 from patchforcing._moved import install as _install_moved
 from patchforcing._moved import moved_names as _moved_names
 from patchforcing._version import __version__
-from patchforcing.core.path import broadcast_patches, interpolate, patchify, pool_patches, sample_path, unpatchify
+from patchforcing.core.path import (
+    broadcast_patches,
+    interpolate,
+    patchify,
+    pool_patches,
+    sample_path,
+    unpatchify,
+)
 from patchforcing.core.time_dist import TIME_DISTRIBUTIONS, build_time_distribution
 from patchforcing.model import (
     ModelConfig,
@@ -46,16 +53,49 @@ from patchforcing.sampling.generation import GenerationConfig, generate, generat
 
 _install_moved()  # old module paths (0.1) import with a DeprecationWarning
 
-__getattr__ = _moved_names(__name__, {
-    "TIME_SAMPLERS": "patchforcing.core.time_dist:TIME_DISTRIBUTIONS",
-    "build_time_sampler": "patchforcing.core.time_dist:build_time_distribution",
-})
+__getattr__ = _moved_names(
+    __name__,
+    {
+        "TIME_SAMPLERS": "patchforcing.core.time_dist:TIME_DISTRIBUTIONS",
+        "build_time_sampler": "patchforcing.core.time_dist:build_time_distribution",
+    },
+)
 
-__all__ = ["GenerationConfig", "generate", "generate_batches", "ModelConfig", "ModelOutput", "PatchForcingDiT",
-           "PatchForcingT2I", "TextCondition", "TextModelConfig", "load_model", "text_model_config_from_preset",
-           "PatchModel", "model_config_from_preset", "broadcast_patches",
-           "interpolate", "patchify", "pool_patches", "sample_path", "unpatchify", "Guidance", "SampleResult",
-           "KnownContent", "SAMPLERS", "Sampler", "Euler", "EulerPF", "DualLoop", "LookAhead", "RandomControl",
-           "HardestFirst", "ScheduleMatrix",
-           "noise_for_seeds", "uniform_schedule", "TIME_DISTRIBUTIONS", "build_time_distribution",
-           "__version__"]
+__all__ = [
+    "GenerationConfig",
+    "generate",
+    "generate_batches",
+    "ModelConfig",
+    "ModelOutput",
+    "PatchForcingDiT",
+    "PatchForcingT2I",
+    "TextCondition",
+    "TextModelConfig",
+    "load_model",
+    "text_model_config_from_preset",
+    "PatchModel",
+    "model_config_from_preset",
+    "broadcast_patches",
+    "interpolate",
+    "patchify",
+    "pool_patches",
+    "sample_path",
+    "unpatchify",
+    "Guidance",
+    "SampleResult",
+    "KnownContent",
+    "SAMPLERS",
+    "Sampler",
+    "Euler",
+    "EulerPF",
+    "DualLoop",
+    "LookAhead",
+    "RandomControl",
+    "HardestFirst",
+    "ScheduleMatrix",
+    "noise_for_seeds",
+    "uniform_schedule",
+    "TIME_DISTRIBUTIONS",
+    "build_time_distribution",
+    "__version__",
+]

@@ -7,18 +7,32 @@ import math
 
 from patchforcing.utils.limits import LimitError, check_limit
 
-__all__ = ["HelpFormatter", "positive_int", "nonneg_int", "positive_float", "nonneg_float", "unit_float", "key_value",
-           "int_list"]
+__all__ = [
+    "HelpFormatter",
+    "positive_int",
+    "nonneg_int",
+    "positive_float",
+    "nonneg_float",
+    "unit_float",
+    "key_value",
+    "int_list",
+]
 
 
 class HelpFormatter(argparse.HelpFormatter):
     """``--help`` that ends each option's text with its default, written as the flag takes it (lists
-    comma-separated). Nothing is added where there is no default to show (None, False, an empty list)
-    or where the text already speaks of the default."""
+    comma-separated). Nothing is added where there is no default to show
+    (None, False, an empty list) or where the text already speaks of the default."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text, default = action.help or "", action.default
-        if default is None or default is False or default == [] or default is argparse.SUPPRESS or "default" in text:
+        if (
+            default is None
+            or default is False
+            or default == []
+            or default is argparse.SUPPRESS
+            or "default" in text
+        ):
             return text
         shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
         return f"{text} (default: {shown.replace('%', '%%')})"
@@ -33,6 +47,7 @@ def _number(kind, check, what):
         if not (math.isfinite(value) and check(value)):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
+
     return parse
 
 
@@ -55,14 +70,23 @@ def key_value(text: str) -> tuple[str, float]:
 
 
 def int_list(text: str) -> list[int]:
-    """Comma-separated integers, ranges allowed: ``0,3,5-7``; at most the ``images`` limit of values in all
-    (counted before the ranges are expanded)."""
+    """Comma-separated integers, ranges allowed: ``0,3,5-7``; at most the ``images`` limit of values
+    in all (counted before the ranges are expanded)."""
     try:
-        bounds = [(int(lo), int(hi) if sep else int(lo)) for lo, sep, hi in (p.partition("-") for p in text.split(","))]
+        bounds = [
+            (int(lo), int(hi) if sep else int(lo))
+            for lo, sep, hi in (p.partition("-") for p in text.split(","))
+        ]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers or ranges, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers or ranges, got {text!r}"
+        ) from None
     try:
-        check_limit(f"the number of values in {text!r}", sum(max(hi - lo + 1, 0) for lo, hi in bounds), "images")
+        check_limit(
+            f"the number of values in {text!r}",
+            sum(max(hi - lo + 1, 0) for lo, hi in bounds),
+            "images",
+        )
     except LimitError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
     values = [v for lo, hi in bounds for v in range(lo, hi + 1)]

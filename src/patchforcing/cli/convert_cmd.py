@@ -10,21 +10,33 @@ __all__ = ["add_convert_parser", "run_convert"]
 
 
 def add_convert_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("convert", help="convert an authors' Patch Forcing checkpoint to our format",
-                       formatter_class=HelpFormatter,
-                       description="Read the authors' torch file "
-                       "(a dict with the EMA state_dict and the model config), "
-                       "check every tensor's name and shape, and write a model folder "
-                       "(config.json, model.safetensors, README.md) "
-                       "that `patchforcing sample --checkpoint FOLDER --vae SD_VAE` reads.")
+    p = sub.add_parser(
+        "convert",
+        help="convert an authors' Patch Forcing checkpoint to our format",
+        formatter_class=HelpFormatter,
+        description="Read the authors' torch file "
+        "(a dict with the EMA state_dict and the model config), "
+        "check every tensor's name and shape, and write a model folder "
+        "(config.json, model.safetensors, README.md) "
+        "that `patchforcing sample --checkpoint FOLDER --vae SD_VAE` reads.",
+    )
     p.add_argument("source", help="the authors' .pt / .pth file")
     p.add_argument("destination", help="folder to write")
-    p.add_argument("--num-heads", type=positive_int,
-                   help="attention heads, when neither the file's config nor a preset (B/2, L/2, XL/2) says")
-    p.add_argument("--trust-pickle", action="store_true",
-                   help="allow arbitrary Python objects in the file (only for files you trust)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the destination when it already holds a model folder (never any other files)")
+    p.add_argument(
+        "--num-heads",
+        type=positive_int,
+        help="attention heads, when neither the file's config nor a preset (B/2, L/2, XL/2) says",
+    )
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow arbitrary Python objects in the file (only for files you trust)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the destination when it already holds a model folder (never any other files)",
+    )
     p.set_defaults(func=run_convert)
 
 
@@ -32,8 +44,13 @@ def run_convert(args: argparse.Namespace) -> int:
     from patchforcing.model import PatchForcingDiT
     from patchforcing.model.convert import convert_authors_checkpoint
 
-    path = convert_authors_checkpoint(args.source, args.destination, args.num_heads, args.trust_pickle, args.overwrite)
+    path = convert_authors_checkpoint(
+        args.source, args.destination, args.num_heads, args.trust_pickle, args.overwrite
+    )
     m = PatchForcingDiT.from_pretrained(path).config
-    print(f"converted {args.source}: depth {m.depth}, width {m.width}, {m.num_heads} heads, patch {m.patch_size}, "
-          f"{m.in_channels}x{m.image_size}x{m.image_size} latents, {m.num_classes} classes -> {path}")
+    print(
+        f"converted {args.source}: depth {m.depth}, width {m.width}, {m.num_heads} heads, patch "
+        f"{m.patch_size}, {m.in_channels}x{m.image_size}x{m.image_size} latents, {m.num_classes} "
+        f"classes -> {path}"
+    )
     return 0

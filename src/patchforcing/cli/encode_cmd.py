@@ -10,21 +10,44 @@ __all__ = ["add_encode_parser", "run_encode"]
 
 
 def add_encode_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("encode", help="encode images into latent shards with an SD-VAE (needs diffusers)",
-                       formatter_class=HelpFormatter,
-                       description="Encode every image (resized and center-cropped to --image-size) with a diffusers "
-                       "AutoencoderKL (posterior mode x 0.18215) into sharded .safetensors files plus latents.json. "
-                       "Train on the folder with `patchforcing train --data OUT`.")
-    p.add_argument("--data", required=True, help="an image folder (class sub-folders), or an .npz file of RGB images")
-    p.add_argument("--vae", required=True, help="local diffusers AutoencoderKL folder (or single weights file)")
-    p.add_argument("--out", required=True, help="folder to write the shards into (new or empty; written beside it "
-                   "and renamed into place when complete)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an earlier `encode` output in --out (never any other files)")
-    p.add_argument("--image-size", type=positive_int, default=256, help="pixels the images are resized and cropped to")
+    p = sub.add_parser(
+        "encode",
+        help="encode images into latent shards with an SD-VAE (needs diffusers)",
+        formatter_class=HelpFormatter,
+        description="Encode every image (resized and center-cropped to --image-size) with a "
+        "diffusers AutoencoderKL (posterior mode x 0.18215) into sharded .safetensors files plus "
+        "latents.json. Train on the folder with `patchforcing train --data OUT`.",
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        help="an image folder (class sub-folders), or an .npz file of RGB images",
+    )
+    p.add_argument(
+        "--vae", required=True, help="local diffusers AutoencoderKL folder (or single weights file)"
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="folder to write the shards into (new or empty; written beside it "
+        "and renamed into place when complete)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier `encode` output in --out (never any other files)",
+    )
+    p.add_argument(
+        "--image-size",
+        type=positive_int,
+        default=256,
+        help="pixels the images are resized and cropped to",
+    )
     p.add_argument("--batch-size", type=positive_int, default=64, help="images per VAE forward")
     p.add_argument("--shard-size", type=positive_int, default=10_000, help="latents per shard file")
-    p.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="storage precision")
+    p.add_argument(
+        "--dtype", choices=("float16", "float32"), default="float16", help="storage precision"
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -40,10 +63,20 @@ def run_encode(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = EncodeConfig(source=args.data, out=args.out, image_size=args.image_size, batch_size=args.batch_size,
-                          shard_size=args.shard_size, dtype=args.dtype, overwrite=args.overwrite)
+    config = EncodeConfig(
+        source=args.data,
+        out=args.out,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        shard_size=args.shard_size,
+        dtype=args.dtype,
+        overwrite=args.overwrite,
+    )
     check_encode_out(config)  # before the VAE is loaded
     codec = VaeCodec(load_vae(args.vae, resolve_device(args.device)), batch_size=args.batch_size)
     result = encode_dataset(config, codec, progress=not args.no_progress)
-    print(f"encoded {result.count} images into {tuple(result.latent_shape)} latents; manifest {result.manifest}")
+    print(
+        f"encoded {result.count} images into {tuple(result.latent_shape)} latents; manifest "
+        f"{result.manifest}"
+    )
     return 0

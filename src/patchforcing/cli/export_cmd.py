@@ -1,4 +1,5 @@
-"""``patchforcing export``: a run's newest checkpoint as a small shareable folder (config + EMA weights)."""
+"""``patchforcing export``: a run's newest checkpoint as a small shareable folder
+(config + EMA weights)."""
 
 from __future__ import annotations
 
@@ -10,23 +11,39 @@ __all__ = ["add_export_parser", "run_export"]
 
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export config + weights of a checkpoint", formatter_class=HelpFormatter,
-                       description="Write the EMA or online weights of a run's newest checkpoint "
-                       "(or of a given checkpoint folder) as a model folder "
-                       "(config.json, model.safetensors, README.md model card) that "
-                       "`patchforcing sample --checkpoint` and `patchforcing.model.load_model` read.")
+    p = sub.add_parser(
+        "export",
+        help="export config + weights of a checkpoint",
+        formatter_class=HelpFormatter,
+        description="Write the EMA or online weights of a run's newest checkpoint "
+        "(or of a given checkpoint folder) as a model folder "
+        "(config.json, model.safetensors, README.md model card) that "
+        "`patchforcing sample --checkpoint` and `patchforcing.model.load_model` read.",
+    )
     p.add_argument("source", help="run folder or checkpoint folder")
     p.add_argument("destination", help="folder to write")
-    p.add_argument("--weights", choices=("ema", "online"), default="ema",
-                   help="which weights to export (online: the optimizer's weights, for runs too short for the EMA)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the destination when it already holds a model folder (never any other files)")
+    p.add_argument(
+        "--weights",
+        choices=("ema", "online"),
+        default="ema",
+        help=(
+            "which weights to export (online: the optimizer's weights, "
+            "for runs too short for the EMA)"
+        ),
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the destination when it already holds a model folder (never any other files)",
+    )
     p.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
     from patchforcing.train.export import export_checkpoint
 
-    path = export_checkpoint(args.source, args.destination, use_ema=args.weights == "ema", overwrite=args.overwrite)
+    path = export_checkpoint(
+        args.source, args.destination, use_ema=args.weights == "ema", overwrite=args.overwrite
+    )
     print(f"exported {path}")
     return 0

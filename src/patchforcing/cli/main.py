@@ -24,8 +24,11 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="patchforcing", formatter_class=HelpFormatter,
-                                     description="Patch Forcing: difficulty-aware flow-matching image generation.")
+    parser = argparse.ArgumentParser(
+        prog="patchforcing",
+        formatter_class=HelpFormatter,
+        description="Patch Forcing: difficulty-aware flow-matching image generation.",
+    )
     parser.add_argument("--version", action="version", version=f"patchforcing {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(sub)
@@ -46,9 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     if args.command == "train":  # a recipe keeps its values of the options not given
-        args.given = given_options(argv[argv.index("train") + 1:])
-    return run_program(f"patchforcing {args.command}", lambda: args.func(args),
-                       sizes="--batch-size, --num, the model")
+        args.given = given_options(argv[argv.index("train") + 1 :])
+    return run_program(
+        f"patchforcing {args.command}",
+        lambda: args.func(args),
+        sizes="--batch-size, --num, the model",
+    )
+
 
 if __name__ == "__main__":
     sys.exit(main())

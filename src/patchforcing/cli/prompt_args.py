@@ -1,4 +1,5 @@
-"""``--prompt`` / ``--prompts`` / ``--text-encoder`` for the commands that generate with text-to-image models."""
+"""``--prompt`` / ``--prompts`` / ``--text-encoder`` for the commands that generate with
+text-to-image models."""
 
 from __future__ import annotations
 
@@ -12,12 +13,24 @@ __all__ = ["add_prompt_arguments", "prompts_from_args", "load_text_encoder"]
 
 def add_prompt_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--prompt", action="append", metavar="TEXT",
-                   help="text-to-image models: a prompt; repeat it for several, cycled over the images")
-    g.add_argument("--prompts", metavar="FILE", help="text-to-image models: a prompt file, one prompt per line (.txt) "
-                   'or JSON lines {"prompt": ..., "category": ...} (.jsonl), cycled over the images')
-    p.add_argument("--text-encoder", metavar="DIR", help="text-to-image models trained with a pretrained text "
-                   "encoder: its folder on this machine, where it is not at the path the model recorded")
+    g.add_argument(
+        "--prompt",
+        action="append",
+        metavar="TEXT",
+        help="text-to-image models: a prompt; repeat it for several, cycled over the images",
+    )
+    g.add_argument(
+        "--prompts",
+        metavar="FILE",
+        help="text-to-image models: a prompt file, one prompt per line (.txt) "
+        'or JSON lines {"prompt": ..., "category": ...} (.jsonl), cycled over the images',
+    )
+    p.add_argument(
+        "--text-encoder",
+        metavar="DIR",
+        help="text-to-image models trained with a pretrained text "
+        "encoder: its folder on this machine, where it is not at the path the model recorded",
+    )
 
 
 def prompts_from_args(args: argparse.Namespace) -> PromptSet | None:
@@ -33,13 +46,16 @@ def prompts_from_args(args: argparse.Namespace) -> PromptSet | None:
 
 
 def load_text_encoder(model: Any, args: argparse.Namespace) -> None:
-    """A text-to-image model's encoder, loaded now (from ``--text-encoder`` where given), so that a missing
-    folder stops the command before it writes anything."""
+    """A text-to-image model's encoder, loaded now (from ``--text-encoder`` where given), so that a
+    missing folder stops the command before it writes anything."""
     from patchforcing.model import PatchForcingT2I
 
     if not isinstance(model, PatchForcingT2I):
         if args.text_encoder:
-            raise ValueError(f"--text-encoder applies to text-to-image models; {args.checkpoint} is class-conditional")
+            raise ValueError(
+                "--text-encoder applies to text-to-image models; "
+                f"{args.checkpoint} is class-conditional"
+            )
         return
     if args.text_encoder:
         model.relocate_text_encoder(args.text_encoder)

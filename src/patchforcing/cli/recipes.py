@@ -1,4 +1,5 @@
-"""Deprecated: the training recipes are library code in :mod:`patchforcing.train.recipes` (removed in 0.3)."""
+"""Deprecated: the training recipes are library code in :mod:`patchforcing.train.recipes`
+(removed in 0.3)."""
 
 from patchforcing._moved import moved_names
 

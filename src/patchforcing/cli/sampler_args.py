@@ -13,8 +13,14 @@ from typing import Any
 from patchforcing.cli.common import nonneg_float, unit_float
 from patchforcing.sampling.options import OptionInfo
 
-__all__ = ["add_sampler_arguments", "add_guidance_arguments", "sampler_from_args", "guidance_from_args",
-           "sampler_names", "given_options"]
+__all__ = [
+    "add_sampler_arguments",
+    "add_guidance_arguments",
+    "sampler_from_args",
+    "guidance_from_args",
+    "sampler_names",
+    "given_options",
+]
 
 
 def sampler_names(with_matrix: bool = True) -> tuple[str, ...]:
@@ -25,59 +31,101 @@ def sampler_names(with_matrix: bool = True) -> tuple[str, ...]:
 
 def _typed(info: OptionInfo):
     """Parse a flag's text as its option's type and run the option's range check."""
+
     def parse(text: str) -> Any:
         try:
             value = type(info.default)(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {type(info.default).__name__}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected a {type(info.default).__name__}, got {text!r}"
+            ) from None
         if info.check is not None:
             try:
                 info.check(value)
             except ValueError as err:
                 raise argparse.ArgumentTypeError(str(err)) from None
         return value
+
     return parse
 
 
-def add_sampler_arguments(p: argparse.ArgumentParser, with_matrix: bool = True, choose: bool = True) -> None:
+def add_sampler_arguments(
+    p: argparse.ArgumentParser, with_matrix: bool = True, choose: bool = True
+) -> None:
     """--sampler (unless the command picks its samplers itself) and one flag per sampler option."""
     if choose:
-        p.add_argument("--sampler", choices=sampler_names(with_matrix),
-                       help="default: euler-pf for Patch Forcing models, euler for global-time models")
+        p.add_argument(
+            "--sampler",
+            choices=sampler_names(with_matrix),
+            help="default: euler-pf for Patch Forcing models, euler for global-time models",
+        )
     from patchforcing.sampling.registry import registry_options
 
     g = p.add_argument_group("sampler options (defaults: the authors')")
     for info, owners in registry_options().values():
         help_text = f"{info.help} ({', '.join(owners)}"
         if isinstance(info.default, bool):
-            g.add_argument(info.flag, dest=f"opt_{info.name}", action="store_const", const=not info.default,
-                           help=help_text + ")")
+            g.add_argument(
+                info.flag,
+                dest=f"opt_{info.name}",
+                action="store_const",
+                const=not info.default,
+                help=help_text + ")",
+            )
         else:
-            g.add_argument(info.flag, dest=f"opt_{info.name}", type=_typed(info), metavar=info.name.upper(),
-                           help=help_text + f"; default {info.default})")
+            g.add_argument(
+                info.flag,
+                dest=f"opt_{info.name}",
+                type=_typed(info),
+                metavar=info.name.upper(),
+                help=help_text + f"; default {info.default})",
+            )
 
 
 def add_guidance_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("guidance")
-    g.add_argument("--cfg", type=nonneg_float, default=1.0, help="classifier-free guidance scale (1 = off)")
-    g.add_argument("--cfg-interval", type=unit_float, nargs=2, default=(0.0, 1.0), metavar=("T_LO", "T_HI"),
-                   help="guide only while t is inside [T_LO, T_HI] (decided per sample from the mean patch time)")
-    g.add_argument("--per-patch-interval", action="store_true", help="decide the interval per patch instead")
-    g.add_argument("--no-guide-logvar", action="store_true",
-                   help="use the conditional log-variance instead of guiding it like v (authors' quirk)")
+    g.add_argument(
+        "--cfg", type=nonneg_float, default=1.0, help="classifier-free guidance scale (1 = off)"
+    )
+    g.add_argument(
+        "--cfg-interval",
+        type=unit_float,
+        nargs=2,
+        default=(0.0, 1.0),
+        metavar=("T_LO", "T_HI"),
+        help=(
+            "guide only while t is inside [T_LO, T_HI] (decided per sample from "
+            "the mean patch time)"
+        ),
+    )
+    g.add_argument(
+        "--per-patch-interval", action="store_true", help="decide the interval per patch instead"
+    )
+    g.add_argument(
+        "--no-guide-logvar",
+        action="store_true",
+        help="use the conditional log-variance instead of guiding it like v (authors' quirk)",
+    )
 
 
 def guidance_from_args(args: argparse.Namespace):
     from patchforcing.sampling import Guidance
 
-    return Guidance(scale=args.cfg, interval=tuple(args.cfg_interval), guide_logvar=not args.no_guide_logvar,
-                    per_patch=args.per_patch_interval)
+    return Guidance(
+        scale=args.cfg,
+        interval=tuple(args.cfg_interval),
+        guide_logvar=not args.no_guide_logvar,
+        per_patch=args.per_patch_interval,
+    )
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:
     """field name -> value of the sampler options given on the command line (the ``opt_`` dests)."""
-    return {dest.removeprefix("opt_"): value for dest, value in vars(args).items()
-            if dest.startswith("opt_") and value is not None}
+    return {
+        dest.removeprefix("opt_"): value
+        for dest, value in vars(args).items()
+        if dest.startswith("opt_") and value is not None
+    }
 
 
 def sampler_from_args(name: str, args: argparse.Namespace, strict: bool = True, **extra: Any):

@@ -14,8 +14,15 @@ from typing import Any, Protocol
 
 import torch
 
-__all__ = ["TextCondition", "Condition", "PromptEncoder", "null_condition", "drop_condition", "cat_conditions",
-           "text_encoder_of"]
+__all__ = [
+    "TextCondition",
+    "Condition",
+    "PromptEncoder",
+    "null_condition",
+    "drop_condition",
+    "cat_conditions",
+    "text_encoder_of",
+]
 
 
 @dataclass(frozen=True)
@@ -23,9 +30,9 @@ class TextCondition:
     """Encoded prompts for a text-conditioned model.
 
     ``tokens`` is (B, L) int64 token ids for an encoder trained with the model, or (B, L, E) float
-    hidden states of a frozen encoder; ``mask`` (B, L) bool is True at real tokens. Position 0 is real
-    in every row, so attention always has a key. The null text (dropped prompt) is one token of id 0
-    (or a zero vector) at position 0 and nothing else; encoders never give a real token id 0.
+    hidden states of a frozen encoder; ``mask`` (B, L) bool is True at real tokens. Position 0 is
+    real in every row, so attention always has a key. The null text (dropped prompt) is one token of
+    id 0 (or a zero vector) at position 0 and nothing else; encoders never give a real token id 0.
     """
 
     tokens: torch.Tensor
@@ -35,10 +42,15 @@ class TextCondition:
         t, m = self.tokens, self.mask
         ids = t.dim() == 2 and t.dtype == torch.long
         if not (ids or (t.dim() == 3 and t.is_floating_point())):
-            raise ValueError(f"text tokens must be (B, L) int64 ids or (B, L, E) float features, got {t.dtype} "
-                             f"{tuple(t.shape)}")
+            raise ValueError(
+                f"text tokens must be (B, L) int64 ids or (B, L, E) float features, got {t.dtype} "
+                f"{tuple(t.shape)}"
+            )
         if m.dtype != torch.bool or tuple(m.shape) != tuple(t.shape[:2]):
-            raise ValueError(f"text mask must be bool of shape {tuple(t.shape[:2])}, got {m.dtype} {tuple(m.shape)}")
+            raise ValueError(
+                f"text mask must be bool of shape {tuple(t.shape[:2])}, got {m.dtype} "
+                f"{tuple(m.shape)}"
+            )
         if t.shape[1] < 1:
             raise ValueError("text conditions need at least one token position")
 
@@ -71,7 +83,9 @@ class TextCondition:
         length = max(self.length, other.length)
         a, b = self.padded(length), other.padded(length)
         keep = drop.view(-1, *([1] * (a.tokens.dim() - 1)))
-        return TextCondition(torch.where(keep, b.tokens, a.tokens), torch.where(drop[:, None], b.mask, a.mask))
+        return TextCondition(
+            torch.where(keep, b.tokens, a.tokens), torch.where(drop[:, None], b.mask, a.mask)
+        )
 
     def to(self, device: torch.device | str) -> TextCondition:
         return TextCondition(self.tokens.to(device), self.mask.to(device))
@@ -84,14 +98,17 @@ class TextCondition:
         """Stack along the batch, padding to the longest."""
         length = max(c.length for c in conditions)
         padded = [c.padded(length) for c in conditions]
-        return TextCondition(torch.cat([c.tokens for c in padded]), torch.cat([c.mask for c in padded]))
+        return TextCondition(
+            torch.cat([c.tokens for c in padded]), torch.cat([c.mask for c in padded])
+        )
 
 
 Condition = torch.Tensor | TextCondition  # (B,) int64 class labels, or encoded prompts
 
 
 def null_condition(y: Condition, num_classes: int) -> Condition:
-    """The unconditional input for every row of ``y``: the null label ``num_classes`` or the null text."""
+    """The unconditional input for every row of ``y``: the null label ``num_classes`` or the
+    null text."""
     return y.null() if isinstance(y, TextCondition) else torch.full_like(y, num_classes)
 
 
@@ -114,11 +131,13 @@ def cat_conditions(first: Condition, second: Condition) -> Condition:
 class PromptEncoder(Protocol):
     """What generation needs of a text encoder: prompts in, a condition for the model out."""
 
-    def encode(self, prompts: Sequence[str], device: torch.device | str = "cpu") -> TextCondition: ...
+    def encode(
+        self, prompts: Sequence[str], device: torch.device | str = "cpu"
+    ) -> TextCondition: ...
 
 
 def text_encoder_of(model: Any) -> PromptEncoder | None:
-    """The text encoder a text-to-image model was trained with (``model.text_encoder()``); None for a
-    class-conditional model."""
+    """The text encoder a text-to-image model was trained with (``model.text_encoder()``); None for
+    a class-conditional model."""
     method = getattr(model, "text_encoder", None)
     return method() if callable(method) else None

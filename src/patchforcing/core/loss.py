@@ -45,9 +45,15 @@ class LossOutput:
     per_patch_mse: torch.Tensor  # (B, N) squared velocity error per patch (detached)
 
 
-def flow_loss(v: torch.Tensor, u: torch.Tensor, logvar: torch.Tensor | None, patch_size: int,
-              config: LossConfig = LossConfig()) -> LossOutput:
-    """The objective for given predictions v (B, C, H, W), target u and optional logvar (B, 1, H, W)."""
+def flow_loss(
+    v: torch.Tensor,
+    u: torch.Tensor,
+    logvar: torch.Tensor | None,
+    patch_size: int,
+    config: LossConfig = LossConfig(),
+) -> LossOutput:
+    """The objective for given predictions v (B, C, H, W), target u and optional logvar
+    (B, 1, H, W)."""
     sq = (v.float() - u.float()).square()  # (B, C, H, W)
     mse = sq.mean()
     per_patch = pool_patches(sq.detach(), patch_size)  # (B, N)
@@ -60,21 +66,35 @@ def flow_loss(v: torch.Tensor, u: torch.Tensor, logvar: torch.Tensor | None, pat
     return LossOutput(loss=mse + config.nll_weight * nll, mse=mse, nll=nll, per_patch_mse=per_patch)
 
 
-def patch_forcing_loss(model: PatchModel, x1: torch.Tensor, y: Condition, time_dist: TimeDistribution,
-                       generator: torch.Generator | None = None, config: LossConfig = LossConfig(),
-                       rows: slice | None = None, global_batch: int | None = None) -> LossOutput:
+def patch_forcing_loss(
+    model: PatchModel,
+    x1: torch.Tensor,
+    y: Condition,
+    time_dist: TimeDistribution,
+    generator: torch.Generator | None = None,
+    config: LossConfig = LossConfig(),
+    rows: slice | None = None,
+    global_batch: int | None = None,
+) -> LossOutput:
     """Draw per-patch times and noise, drop labels to null, and evaluate the objective.
 
-    Data-parallel ranks pass ``rows``, the rows of a ``global_batch`` that x1 holds: the randomness is
-    drawn for the whole global batch and sliced, so the ranks together compute exactly what one
+    Data-parallel ranks pass ``rows``, the rows of a ``global_batch`` that x1 holds: the randomness
+    is drawn for the whole global batch and sliced, so the ranks together compute exactly what one
     process computes on the global batch (and a run can resume on a different number of ranks)."""
     p = model.config.patch_size
     B = global_batch or x1.shape[0]
     rows = rows or slice(0, B)
-    t = time_dist(B, num_patches(x1.shape[-2], x1.shape[-1], p), device=x1.device, generator=generator)[rows]
+    t = time_dist(
+        B, num_patches(x1.shape[-2], x1.shape[-1], p), device=x1.device, generator=generator
+    )[rows]
     gen_device = generator.device if generator is not None else x1.device
-    noise = torch.randn((B, *x1.shape[1:]), generator=generator, device=gen_device, dtype=x1.dtype)[rows].to(x1.device)
-    drop = torch.rand(B, generator=generator, device=gen_device)[rows].to(x1.device) < config.label_dropout
+    noise = torch.randn((B, *x1.shape[1:]), generator=generator, device=gen_device, dtype=x1.dtype)[
+        rows
+    ].to(x1.device)
+    drop = (
+        torch.rand(B, generator=generator, device=gen_device)[rows].to(x1.device)
+        < config.label_dropout
+    )
     y = drop_condition(y, drop, model.config.num_classes)
     path = sample_path(x1, t, p, x0=noise)
     out = model(path.xt, path.t, y)

@@ -73,17 +73,23 @@ def unpatchify(tokens: torch.Tensor, patch_size: int, height: int, width: int) -
     check_patchable(height, width, p)
     h, w = height // p, width // p
     if tokens.shape[1] != h * w:
-        raise ValueError(f"expected {h * w} patches for {height}x{width} / p={p}, got {tokens.shape[1]}")
+        raise ValueError(
+            f"expected {h * w} patches for {height}x{width} / p={p}, got {tokens.shape[1]}"
+        )
     return rearrange(tokens, "b (h w) (p1 p2 c) -> b c (h p1) (w p2)", h=h, w=w, p1=p, p2=p)
 
 
-def broadcast_patches(values: torch.Tensor, patch_size: int, height: int, width: int) -> torch.Tensor:
+def broadcast_patches(
+    values: torch.Tensor, patch_size: int, height: int, width: int
+) -> torch.Tensor:
     """Per-patch values (B, N) -> per-pixel map (B, 1, H, W); broadcasts over channels."""
     p = patch_size
     check_patchable(height, width, p)
     h, w = height // p, width // p
     if values.dim() != 2 or values.shape[1] != h * w:
-        raise ValueError(f"expected per-patch values of shape (B, {h * w}), got {tuple(values.shape)}")
+        raise ValueError(
+            f"expected per-patch values of shape (B, {h * w}), got {tuple(values.shape)}"
+        )
     grid = values.reshape(values.shape[0], 1, h, w)  # (B, 1, H/p, W/p)
     return grid.repeat_interleave(p, dim=2).repeat_interleave(p, dim=3)  # (B, 1, H, W)
 
@@ -95,11 +101,14 @@ def pool_patches(pixel_map: torch.Tensor, patch_size: int) -> torch.Tensor:
 
 
 def patch_difficulty(logvar: torch.Tensor, patch_size: int) -> torch.Tensor:
-    """Difficulty of each patch: the mean of exp(logvar) over its p x p pixels, (B, 1, H, W) -> (B, N)."""
+    """Difficulty of each patch: the mean of exp(logvar) over its p x p pixels, (B, 1, H, W) ->
+    (B, N)."""
     return pool_patches(logvar.float().exp(), patch_size)
 
 
-def interpolate(x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, patch_size: int) -> torch.Tensor:
+def interpolate(
+    x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, patch_size: int
+) -> torch.Tensor:
     """x_t = t * x1 + (1 - t) * x0 with t per patch (B, N) or per sample (B,)."""
     if t.dim() == 1:
         t = t[:, None].expand(-1, num_patches(x1.shape[-2], x1.shape[-1], patch_size))
@@ -107,8 +116,13 @@ def interpolate(x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, patch_size:
     return tt * x1 + (1 - tt) * x0
 
 
-def sample_path(x1: torch.Tensor, t: torch.Tensor, patch_size: int, x0: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> PathSample:
+def sample_path(
+    x1: torch.Tensor,
+    t: torch.Tensor,
+    patch_size: int,
+    x0: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> PathSample:
     """Draw noise (unless given), interpolate to per-patch time ``t`` and return the target."""
     if x0 is None:
         x0 = torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype)

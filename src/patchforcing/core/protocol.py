@@ -28,8 +28,13 @@ class ModelOutput:
     def split(cls, out: torch.Tensor, channels: int, difficulty_head: bool) -> ModelOutput:
         """The network's (B, C + 1, H, W) or (B, C, H, W) output as velocity and log-variance."""
         v, logvar = out[:, :channels], out[:, channels:] if difficulty_head else None
-        if torch.compiler.is_compiling():  # compiled graphs that return views of one output replay them with
-            v, logvar = v.clone(), None if logvar is None else logvar.clone()  # corrupt sizes (torch 2.13, CPU)
+        if (
+            torch.compiler.is_compiling()
+        ):  # compiled graphs that return views of one output replay them with
+            v, logvar = (
+                v.clone(),
+                None if logvar is None else logvar.clone(),
+            )  # corrupt sizes (torch 2.13, CPU)
         return cls(v=v, logvar=logvar)
 
     def difficulty(self, patch_size: int) -> torch.Tensor:
@@ -75,7 +80,8 @@ class PatchModel(Protocol):
         ...
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, y: Condition) -> ModelOutput:
-        """x (B, C, H, W), t (B,) or (B, N) in [0, 1], y (B,) labels or a TextCondition -> velocity and log-variance."""
+        """x (B, C, H, W), t (B,) or (B, N) in [0, 1], y (B,) labels or a TextCondition -> velocity
+        and log-variance."""
         ...
 
     def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...

@@ -38,9 +38,15 @@ class TimeDistribution(Protocol):
     is_global: ClassVar[bool]
     __dataclass_fields__: ClassVar[dict[str, Field[Any]]]  # a (frozen) dataclass of its parameters
 
-    def __call__(self, batch: int, num_patches: int, *, device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32,
-                 generator: torch.Generator | None = None) -> torch.Tensor: ...
+    def __call__(
+        self,
+        batch: int,
+        num_patches: int,
+        *,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor: ...
 
 
 def _rand(shape: tuple[int, ...], generator: torch.Generator | None, device) -> torch.Tensor:
@@ -51,7 +57,9 @@ def _rand(shape: tuple[int, ...], generator: torch.Generator | None, device) -> 
 
 def _randn(shape: tuple[int, ...], generator: torch.Generator | None, device) -> torch.Tensor:
     gen_device = generator.device if generator is not None else device
-    return torch.randn(shape, generator=generator, device=gen_device, dtype=torch.float64).to(device)
+    return torch.randn(shape, generator=generator, device=gen_device, dtype=torch.float64).to(
+        device
+    )
 
 
 @dataclass(frozen=True)
@@ -141,7 +149,9 @@ class GaussianMean:
         return t.clamp(0, 1).to(dtype)
 
 
-def _below_ceiling(ceiling: torch.Tensor, std: float, num_patches: int, generator, device) -> torch.Tensor:
+def _below_ceiling(
+    ceiling: torch.Tensor, std: float, num_patches: int, generator, device
+) -> torch.Tensor:
     """t_i = c - sd * |eps_i| with sd = min(c / 2, std); a t_i below 0 is redrawn as U(0, c)."""
     batch = ceiling.shape[0]
     sd = torch.clamp(ceiling / 2, max=std)  # (B, 1)
@@ -172,12 +182,16 @@ class LTG:
     std: float = 0.6
     loc: float = 0.7
     scale: float = 1.0
-    global_share: float = 0.0  # not in the paper: this share of samples gets one time t ~ U(0, 1) for every patch
+    global_share: float = (
+        0.0  # not in the paper: this share of samples gets one time t ~ U(0, 1) for every patch
+    )
 
     def __call__(self, batch, num_patches, *, device="cpu", dtype=torch.float32, generator=None):
         c = torch.sigmoid(self.loc + self.scale * _randn((batch, 1), generator, device))
         t = _below_ceiling(c, self.std, num_patches, generator, device)  # (B, N)
-        if self.global_share > 0:  # drawn only when asked, so the default consumes the authors' random numbers
+        if (
+            self.global_share > 0
+        ):  # drawn only when asked, so the default consumes the authors' random numbers
             chosen = _rand((batch, 1), generator, device) < self.global_share  # (B, 1)
             t = torch.where(chosen, _rand((batch, 1), generator, device).expand_as(t), t)
         return t.to(dtype)
@@ -185,27 +199,41 @@ class LTG:
 
 TIME_DISTRIBUTIONS: dict[str, type] = {
     cls.name: cls
-    for cls in (GlobalUniform, GlobalLogitNormal, Independent, SRM, GaussianMean, TruncatedGaussian, LTG)
+    for cls in (
+        GlobalUniform,
+        GlobalLogitNormal,
+        Independent,
+        SRM,
+        GaussianMean,
+        TruncatedGaussian,
+        LTG,
+    )
 }
 
 
 def build_time_distribution(name: str, params: dict[str, Any] | None = None) -> TimeDistribution:
     """Build a time distribution by name; unknown names or parameters raise ``ValueError``."""
     if name not in TIME_DISTRIBUTIONS:
-        raise ValueError(f"unknown time distribution {name!r}; choose one of {sorted(TIME_DISTRIBUTIONS)}")
+        raise ValueError(
+            f"unknown time distribution {name!r}; choose one of {sorted(TIME_DISTRIBUTIONS)}"
+        )
     cls = TIME_DISTRIBUTIONS[name]
     params = dict(params or {})
     allowed = {f.name for f in fields(cls)}
     unknown = sorted(set(params) - allowed)
     if unknown:
-        raise ValueError(f"time distribution {name!r} has no parameter(s) {unknown}; it takes {sorted(allowed)}")
+        raise ValueError(
+            f"time distribution {name!r} has no parameter(s) {unknown}; it takes {sorted(allowed)}"
+        )
     for key, value in params.items():
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"time distribution parameter {key}={value!r} must be a finite number")
         if key in ("std", "scale", "sharpness") and value <= 0:
             raise ValueError(f"time distribution parameter {key} must be > 0, got {value}")
         if key == "global_share" and not 0 <= value <= 1:
-            raise ValueError(f"time distribution parameter global_share must lie in [0, 1], got {value}")
+            raise ValueError(
+                f"time distribution parameter global_share must lie in [0, 1], got {value}"
+            )
     return cls(**params)
 
 
@@ -222,4 +250,6 @@ _RENAMED = {  # name of release 0.1 -> its name now; the old names are removed i
 }
 
 
-__getattr__ = moved_names(__name__, {old: f"patchforcing.core.time_dist:{new}" for old, new in _RENAMED.items()})
+__getattr__ = moved_names(
+    __name__, {old: f"patchforcing.core.time_dist:{new}" for old, new in _RENAMED.items()}
+)

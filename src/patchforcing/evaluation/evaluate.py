@@ -26,8 +26,14 @@ from patchforcing.model import PatchModel
 from patchforcing.sampling.generation import GenerationConfig
 from patchforcing.utils.distributed import DistEnv
 
-__all__ = ["EvalResult", "FeatureScores", "PromptScoring", "evaluate_model", "evaluate_folder",
-           "folder_batches"]
+__all__ = [
+    "EvalResult",
+    "FeatureScores",
+    "PromptScoring",
+    "evaluate_model",
+    "evaluate_folder",
+    "folder_batches",
+]
 
 Extractors = FeatureExtractor | Sequence[FeatureExtractor]
 References = torch.Tensor | Sequence[torch.Tensor]
@@ -38,34 +44,64 @@ def _spaces(extractor: Extractors, reference: References) -> list[FeatureSpace]:
     extractors = list(extractor) if isinstance(extractor, Sequence) else [extractor]
     references = [reference] if isinstance(reference, torch.Tensor) else list(reference)
     if not extractors or len(extractors) != len(references):
-        raise ValueError(f"need one reference feature set per extractor, got {len(extractors)} "
-                         f"extractors and {len(references)} reference sets")
+        raise ValueError(
+            f"need one reference feature set per extractor, got {len(extractors)} "
+            f"extractors and {len(references)} reference sets"
+        )
     return [FeatureSpace(e.key, e, r) for e, r in zip(extractors, references)]
 
 
 def _deprecated(name: str) -> None:
-    warnings.warn(f"patchforcing.evaluation.{name} is deprecated and will be removed in 0.3; use "
-                  "patchforcing.evaluation.Evaluator", DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        f"patchforcing.evaluation.{name} is deprecated and will be removed in 0.3; use "
+        "patchforcing.evaluation.Evaluator",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
-def evaluate_model(model: PatchModel, config: GenerationConfig, extractor: Extractors,
-                   reference: References, source: str = "model",
-                   device: torch.device | str = "cpu", env: DistEnv = DistEnv(),
-                   background: BackgroundMasks | None = None,
-                   reference_background: float | None = None,
-                   alignment: PromptScoring | None = None) -> EvalResult | None:
+def evaluate_model(
+    model: PatchModel,
+    config: GenerationConfig,
+    extractor: Extractors,
+    reference: References,
+    source: str = "model",
+    device: torch.device | str = "cpu",
+    env: DistEnv = DistEnv(),
+    background: BackgroundMasks | None = None,
+    reference_background: float | None = None,
+    alignment: PromptScoring | None = None,
+) -> EvalResult | None:
     """Deprecated: :meth:`Evaluator.score_model`. The result on rank 0, None on the others."""
     _deprecated("evaluate_model")
-    return score_generated(model, config, _spaces(extractor, reference),
-                           env=replace(env, device=torch.device(device)), background=background,
-                           reference_background=reference_background, alignment=alignment,
-                           source=source)
+    return score_generated(
+        model,
+        config,
+        _spaces(extractor, reference),
+        env=replace(env, device=torch.device(device)),
+        background=background,
+        reference_background=reference_background,
+        alignment=alignment,
+        source=source,
+    )
 
 
-def evaluate_folder(folder: str | Path, extractor: Extractors, reference: References,
-                    image_size: int, channels: int, background: BackgroundMasks | None = None,
-                    reference_background: float | None = None) -> EvalResult:
+def evaluate_folder(
+    folder: str | Path,
+    extractor: Extractors,
+    reference: References,
+    image_size: int,
+    channels: int,
+    background: BackgroundMasks | None = None,
+    reference_background: float | None = None,
+) -> EvalResult:
     """Deprecated: :meth:`Evaluator.score_folder`."""
     _deprecated("evaluate_folder")
-    return score_image_folder(folder, _spaces(extractor, reference), image_size, channels,
-                              background=background, reference_background=reference_background)
+    return score_image_folder(
+        folder,
+        _spaces(extractor, reference),
+        image_size,
+        channels,
+        background=background,
+        reference_background=reference_background,
+    )

@@ -85,8 +85,9 @@ def _first(data: ImageArrays, count: int | None) -> ImageArrays:
     if count is None or count >= len(data):
         return data
     captions = data.captions[:count] if data.captions else ()
-    return ImageArrays(data.images[:count], data.labels[:count], data.class_names,
-                       captions=captions)
+    return ImageArrays(
+        data.images[:count], data.labels[:count], data.class_names, captions=captions
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,14 +112,24 @@ class Evaluator:
         """Load the reference set, build one extractor per feature space on ``env.device`` and
         embed the reference (read from the cache when it holds these features)."""
         split = options.split or held_out_split(options.reference)
-        loaded = load_images(DataConfig(source=options.reference, data_dir=options.data_dir,
-                                        split=split, image_size=options.image_size))
+        loaded = load_images(
+            DataConfig(
+                source=options.reference,
+                data_dir=options.data_dir,
+                split=split,
+                image_size=options.image_size,
+            )
+        )
         data = _first(loaded, options.reference_size)
         names = options.feature_names
-        extractors = [build_extractor(options.features, name, options.inception_weights, env.device)
-                      for name in names]
-        spaces = tuple(FeatureSpace(name, e, reference_features(e, data, options.cache_dir))
-                       for name, e in zip(names, extractors))
+        extractors = [
+            build_extractor(options.features, name, options.inception_weights, env.device)
+            for name in names
+        ]
+        spaces = tuple(
+            FeatureSpace(name, e, reference_features(e, data, options.cache_dir))
+            for name, e in zip(names, extractors)
+        )
         masks = background_masks(data.images, data.labels, data.num_classes)
         level = masks.level(data.images, data.labels)
         return cls(spaces, data, masks, level, options.image_text, env)
@@ -128,19 +139,27 @@ class Evaluator:
         """Extractor key -> the name each feature space was given, in order."""
         return {s.key: s.name for s in self.spaces}
 
-    def score_model(self,
-                    model: PatchModel,
-                    config: GenerationConfig,
-                    *,
-                    alignment: PromptScoring | None = None,
-                    source: str = "model") -> EvalResult:
+    def score_model(
+        self,
+        model: PatchModel,
+        config: GenerationConfig,
+        *,
+        alignment: PromptScoring | None = None,
+        source: str = "model",
+    ) -> EvalResult:
         """Generate the images of ``config`` (each rank its share of the seeds) and score them in
         every space, with their background level and, given ``alignment`` (see
         :meth:`prompt_scoring`), their prompt alignment; every rank returns the gathered result."""
-        result = score_generated(model, config, self.spaces, env=self.env,
-                                 background=self.background,
-                                 reference_background=self.reference_background,
-                                 alignment=alignment, source=source)
+        result = score_generated(
+            model,
+            config,
+            self.spaces,
+            env=self.env,
+            background=self.background,
+            reference_background=self.reference_background,
+            alignment=alignment,
+            source=source,
+        )
         return broadcast_object(result, self.env)
 
     def score_folder(self, folder: str | Path) -> EvalResult:
@@ -148,17 +167,25 @@ class Evaluator:
         read at the reference's size and channels; their background level needs that manifest's
         classes."""
         if self.reference is None:
-            raise ValueError("scoring a folder reads its images at the reference's size: build "
-                             "the evaluator with its reference images")
-        return score_image_folder(folder, self.spaces, self.reference.image_size,
-                                  self.reference.channels, background=self.background,
-                                  reference_background=self.reference_background)
+            raise ValueError(
+                "scoring a folder reads its images at the reference's size: build "
+                "the evaluator with its reference images"
+            )
+        return score_image_folder(
+            folder,
+            self.spaces,
+            self.reference.image_size,
+            self.reference.channels,
+            background=self.background,
+            reference_background=self.reference_background,
+        )
 
     def reference_prompts(self) -> PromptSet:
         """The first caption of every reference image, with its class name as the category."""
         if self.reference is None:
-            raise ValueError("reference prompts need the reference images: build the evaluator "
-                             "with them")
+            raise ValueError(
+                "reference prompts need the reference images: build the evaluator with them"
+            )
         return reference_prompts(self.reference)
 
     def prompt_scoring(self, categories: Sequence[str | None] = ()) -> PromptScoring:
@@ -168,5 +195,6 @@ class Evaluator:
         primary = self.spaces[0]
         extractor = primary.extractor
         classifier = extractor.model if isinstance(extractor, ClassifierFeatures) else None
-        return build_prompt_scoring(self.image_text, categories, classifier, primary.name,
-                                    self.env.device)
+        return build_prompt_scoring(
+            self.image_text, categories, classifier, primary.name, self.env.device
+        )

@@ -48,5 +48,9 @@ class EvalResult:
         """The primary space's ``features`` and ``metrics`` first, then the run's facts, then every
         space's metrics under its key in ``feature_spaces``."""
         facts = {k: v for k, v in asdict(self).items() if k != "scores"}
-        return {"features": self.features, "metrics": asdict(self.metrics), **facts,
-                "feature_spaces": {s.features: asdict(s.metrics) for s in self.scores}}
+        return {
+            "features": self.features,
+            "metrics": asdict(self.metrics),
+            **facts,
+            "feature_spaces": {s.features: asdict(s.metrics) for s in self.scores},
+        }

@@ -50,10 +50,10 @@ class FeatureSpace:
         return self.extractor.key
 
 
-def _scores(spaces: Sequence[FeatureSpace],
-            feats: list[torch.Tensor]) -> tuple[FeatureScores, ...]:
-    return tuple(FeatureScores(s.key, compute_quality(s.reference, f))
-                 for s, f in zip(spaces, feats))
+def _scores(spaces: Sequence[FeatureSpace], feats: list[torch.Tensor]) -> tuple[FeatureScores, ...]:
+    return tuple(
+        FeatureScores(s.key, compute_quality(s.reference, f)) for s, f in zip(spaces, feats)
+    )
 
 
 @dataclass(frozen=True)
@@ -67,12 +67,14 @@ class _RankPart:
     alignment: AlignmentPart | None  # this rank's prompt-alignment scores
 
 
-def _rank_features(model: PatchModel,
-                   config: GenerationConfig,
-                   spaces: Sequence[FeatureSpace],
-                   env: DistEnv,
-                   background: BackgroundMasks | None,
-                   alignment: PromptScoring | None) -> _RankPart:
+def _rank_features(
+    model: PatchModel,
+    config: GenerationConfig,
+    spaces: Sequence[FeatureSpace],
+    env: DistEnv,
+    background: BackgroundMasks | None,
+    alignment: PromptScoring | None,
+) -> _RankPart:
     feats: list[list[torch.Tensor]] = [[] for _ in spaces]
     nfe, steps, total, count = 0, 0, 0.0, 0
     for batch in generate_batches(model, config, env.device, seeds=rank_seeds(config, env)):
@@ -86,19 +88,26 @@ def _rank_features(model: PatchModel,
             part_sum, part_count = background.sums(pixels, batch.labels)
             total, count = total + part_sum, count + part_count
     empty = torch.zeros(0, 0)
-    return _RankPart(tuple(torch.cat(f) if f else empty for f in feats), nfe, steps, (total, count),
-                     None if alignment is None else alignment.scores.part())
+    return _RankPart(
+        tuple(torch.cat(f) if f else empty for f in feats),
+        nfe,
+        steps,
+        (total, count),
+        None if alignment is None else alignment.scores.part(),
+    )
 
 
-def score_generated(model: PatchModel,
-                    config: GenerationConfig,
-                    spaces: Sequence[FeatureSpace],
-                    *,
-                    env: DistEnv = DistEnv(),
-                    background: BackgroundMasks | None = None,
-                    reference_background: float | None = None,
-                    alignment: PromptScoring | None = None,
-                    source: str = "model") -> EvalResult | None:
+def score_generated(
+    model: PatchModel,
+    config: GenerationConfig,
+    spaces: Sequence[FeatureSpace],
+    *,
+    env: DistEnv = DistEnv(),
+    background: BackgroundMasks | None = None,
+    reference_background: float | None = None,
+    alignment: PromptScoring | None = None,
+    source: str = "model",
+) -> EvalResult | None:
     """Generate ``config.num_images`` images on ``env.device`` batch by batch and score them in
     every space (with ``background`` masks, their background level; with ``alignment``, how well
     they match their prompts). Each rank makes its share of the seeds; rank 0 gathers the features
@@ -119,12 +128,20 @@ def score_generated(model: PatchModel,
     feats = [torch.cat([p.features[k] for p in parts]) for k in range(len(spaces))]
     total, count = sum(p.background[0] for p in parts), sum(p.background[1] for p in parts)
     sampler = config.resolved_sampler(model.config.time_mode)
-    return EvalResult(_scores(spaces, feats), source, repr(sampler), config.nfe,
-                      max(p.nfe for p in parts), max(p.steps for p in parts),
-                      (config.seed, config.seed + config.num_images - 1), config.num_images,
-                      time.perf_counter() - start, total / count if count else None,
-                      reference_background,
-                      alignment.scores.compute() if alignment is not None else None)
+    return EvalResult(
+        _scores(spaces, feats),
+        source,
+        repr(sampler),
+        config.nfe,
+        max(p.nfe for p in parts),
+        max(p.steps for p in parts),
+        (config.seed, config.seed + config.num_images - 1),
+        config.num_images,
+        time.perf_counter() - start,
+        total / count if count else None,
+        reference_background,
+        alignment.scores.compute() if alignment is not None else None,
+    )
 
 
 def _folder_files(folder: Path) -> list[tuple[Path, int | None]]:
@@ -137,27 +154,30 @@ def _folder_files(folder: Path) -> list[tuple[Path, int | None]]:
     return [(path, None) for path in files]
 
 
-def folder_batches(folder: str | Path, image_size: int, channels: int,
-                   batch_size: int = 250) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+def folder_batches(
+    folder: str | Path, image_size: int, channels: int, batch_size: int = 250
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
     """(uint8 images (B, C, H, W), labels (B,) or None) of the images of ``folder`` (those its
     ``samples.jsonl`` lists, with their classes, when it has one; else every image under it), read a
     batch at a time."""
     files = _folder_files(Path(folder))
     for start in range(0, len(files), batch_size):
-        part = files[start: start + batch_size]
+        part = files[start : start + batch_size]
         arrays = np.stack([load_image(path, image_size, channels) for path, _ in part])
         labels = [label for _, label in part]
         known = None if any(label is None for label in labels) else torch.tensor(labels)
         yield torch.from_numpy(arrays), known
 
 
-def score_image_folder(folder: str | Path,
-                       spaces: Sequence[FeatureSpace],
-                       image_size: int,
-                       channels: int,
-                       *,
-                       background: BackgroundMasks | None = None,
-                       reference_background: float | None = None) -> EvalResult:
+def score_image_folder(
+    folder: str | Path,
+    spaces: Sequence[FeatureSpace],
+    image_size: int,
+    channels: int,
+    *,
+    background: BackgroundMasks | None = None,
+    reference_background: float | None = None,
+) -> EvalResult:
     """Score a folder's images, read at ``image_size`` and ``channels``, in every space; the
     background level needs their classes (a sample manifest)."""
     start = time.perf_counter()
@@ -174,5 +194,16 @@ def score_image_folder(folder: str | Path,
             total, count = total + part_sum, count + part_count
     fakes = [torch.cat(part) for part in feats]  # (num_images, D) each
     level = total / count if count and labelled else None
-    return EvalResult(_scores(spaces, fakes), str(folder), None, None, None, None, None,
-                      fakes[0].shape[0], time.perf_counter() - start, level, reference_background)
+    return EvalResult(
+        _scores(spaces, fakes),
+        str(folder),
+        None,
+        None,
+        None,
+        None,
+        None,
+        fakes[0].shape[0],
+        time.perf_counter() - start,
+        level,
+        reference_background,
+    )

@@ -1,4 +1,5 @@
-"""Patch Forcing DiT: per-token time conditioning, class or text conditioning and a difficulty head."""
+"""Patch Forcing DiT: per-token time conditioning, class or text conditioning and a
+difficulty head."""
 
 from patchforcing.core.condition import Condition, TextCondition
 from patchforcing.core.protocol import ModelOutput, PatchModel, PatchModelConfig
@@ -7,7 +8,11 @@ from patchforcing.model.config import PRESETS, ModelConfig, model_config_from_pr
 from patchforcing.model.dit import PatchForcingDiT
 from patchforcing.model.kinds import AnyModel, AnyModelConfig
 from patchforcing.model.load import GENERATORS, load_model
-from patchforcing.model.text_config import TEXT_PRESETS, TextModelConfig, text_model_config_from_preset
+from patchforcing.model.text_config import (
+    TEXT_PRESETS,
+    TextModelConfig,
+    text_model_config_from_preset,
+)
 from patchforcing.model.text_dit import PatchForcingT2I
 
 __all__ = [

@@ -46,7 +46,9 @@ class PatchGrid:
         """Shapes of x (B, C, H, W) and t (B,) or (B, N) against the config; returns t as (B, N)."""
         expected = (self.in_channels, self.image_size, self.image_size)
         if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"expected x of shape (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
+            raise ValueError(
+                f"expected x of shape (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}"
+            )
         B, N = x.shape[0], self.num_patches
         if t.dim() == 1:
             t = t[:, None].expand(-1, N)
@@ -56,7 +58,8 @@ class PatchGrid:
 
 
 def check_common_fields(what: str, frequency_dim: int, mlp_ratio: float, time_mode: str) -> None:
-    """The checks every model config makes of these fields; ``what`` names the config in messages."""
+    """The checks every model config makes of these fields; ``what`` names the config
+    in messages."""
     if frequency_dim % 2:
         raise ValueError(f"{what}: frequency_dim must be even, got {frequency_dim}")
     if not (isinstance(mlp_ratio, (int, float)) and math.isfinite(mlp_ratio) and mlp_ratio > 0):
@@ -66,8 +69,9 @@ def check_common_fields(what: str, frequency_dim: int, mlp_ratio: float, time_mo
 
 
 class PatchGenerator:
-    """Mixed into both models (whose ``config`` is a :class:`PatchGrid`): ``reuse_buffers()`` for their
-    no-grad gathers of per-token modulation, and the data spec and patch layout of their model folder."""
+    """Mixed into both models (whose ``config`` is a :class:`PatchGrid`): ``reuse_buffers()`` for
+    their no-grad gathers of per-token modulation, and the data spec and patch layout of their
+    model folder."""
 
     config: Any
     _gather_buffer: GatherBuffer | None = None
@@ -78,15 +82,24 @@ class PatchGenerator:
 
     def layout(self) -> dict[str, Any]:
         c = self.config
-        return {"patches": {"size": c.patch_size, "grid": [c.grid_size, c.grid_size], "order": "row-major"},
-                "outputs": {"velocity_channels": c.in_channels, "logvar_channels": int(c.difficulty_head)}}
+        return {
+            "patches": {
+                "size": c.patch_size,
+                "grid": [c.grid_size, c.grid_size],
+                "order": "row-major",
+            },
+            "outputs": {
+                "velocity_channels": c.in_channels,
+                "logvar_channels": int(c.difficulty_head),
+            },
+        }
 
     @contextmanager
     def reuse_buffers(self) -> Iterator[None]:
         """Scope in which no-grad forwards that gather per-token modulation (the gathered layout)
-        share one buffer (freed on exit; a nested scope keeps the outer one). Forwards with gradients
-        never use it. The buffer belongs to this model instance: do not run forwards of one model from
-        several threads at once inside the scope."""
+        share one buffer (freed on exit; a nested scope keeps the outer one). Forwards with
+        gradients never use it. The buffer belongs to this model instance: do not run forwards of
+        one model from several threads at once inside the scope."""
         if self._gather_buffer is not None:
             yield
             return

@@ -16,9 +16,10 @@ most tokens share a few distinct times, and two layouts compute the same values:
   distinct (t, y) rows are computed once and gathered per token.
 
 Inside :meth:`~patchforcing.model.PatchForcingDiT.reuse_buffers` (the samplers enter it), no-grad
-gathers write into one :class:`GatherBuffer` instead of a fresh (6, B, N, D) tensor per block. On CPU
-the fresh tensors are large enough that the C allocator maps them from and returns them to the OS
-every time, and the page faults cost about as much as the gather itself (docs/samplers.md, "Speed").
+gathers write into one :class:`GatherBuffer` instead of a fresh (6, B, N, D) tensor per block. On
+CPU the fresh tensors are large enough that the C allocator maps them from and returns them to the
+OS every time, and the page faults cost about as much as the gather itself
+(docs/samplers.md, "Speed").
 """
 
 from __future__ import annotations
@@ -29,8 +30,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["MAX_SEGMENTS", "GatherBuffer", "SegmentConditioning", "GatheredConditioning", "Conditioning",
-           "time_segments"]
+__all__ = [
+    "MAX_SEGMENTS",
+    "GatherBuffer",
+    "SegmentConditioning",
+    "GatheredConditioning",
+    "Conditioning",
+    "time_segments",
+]
 
 # Each segment costs one more multiply-add per modulation; with more distinct times per sample than
 # this, the gathered layout is used instead.
@@ -38,21 +45,30 @@ MAX_SEGMENTS = 4
 
 
 class GatherBuffer:
-    """One flat tensor reused by every gather of an inference scope; grows when a gather needs more."""
+    """One flat tensor reused by every gather of an inference scope; grows when a gather
+    needs more."""
 
     def __init__(self) -> None:
         self.data: torch.Tensor | None = None
 
     def take(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-        """A contiguous tensor of ``shape`` with ``like``'s dtype and device (contents undefined)."""
+        """A contiguous tensor of ``shape`` with ``like``'s dtype and device
+        (contents undefined)."""
         n = math.prod(shape)
         data = self.data
-        if data is None or data.numel() < n or data.dtype != like.dtype or data.device != like.device:
+        if (
+            data is None
+            or data.numel() < n
+            or data.dtype != like.dtype
+            or data.device != like.device
+        ):
             data = self.data = torch.empty(n, dtype=like.dtype, device=like.device)
         return data[:n].view(shape)
 
 
-def modulation_rows(layer: nn.Module, rows: torch.Tensor, chunks: int, scale_chunks: tuple[int, ...]) -> torch.Tensor:
+def modulation_rows(
+    layer: nn.Module, rows: torch.Tensor, chunks: int, scale_chunks: tuple[int, ...]
+) -> torch.Tensor:
     """adaLN values of conditioning rows (M, D) -> (M, chunks, D), with 1 already added to the scale
     chunks, so that the per-token work is one fused multiply-add per modulation."""
     values = layer(rows).view(rows.shape[0], chunks, -1)  # (M, chunks, D)
@@ -69,7 +85,8 @@ class SegmentModulation:
     """
 
     def __init__(self, values: torch.Tensor, sizes: tuple[int, ...]) -> None:
-        """``values`` (B * R, chunks, D), sample-major; ``sizes`` the R segment lengths, in token order."""
+        """``values`` (B * R, chunks, D), sample-major; ``sizes`` the R segment lengths, in
+        token order."""
         _, chunks, D = values.shape
         by_segment = values.view(-1, len(sizes), 1, chunks, D).unbind(1)  # R x (B, 1, chunks, D)
         self.rows = [segment.unbind(2) for segment in by_segment]  # [R][chunks] (B, 1, D)
@@ -87,7 +104,9 @@ class SegmentModulation:
         """x + gate * update; x, update (B, N, D), ``update`` overwritten when R > 1."""
         if len(self.sizes) == 1:
             return torch.addcmul(x, self.rows[0][gate], update)
-        for rows, x_j, update_j in zip(self.rows, x.split(self.sizes, dim=1), update.split(self.sizes, dim=1)):
+        for rows, x_j, update_j in zip(
+            self.rows, x.split(self.sizes, dim=1), update.split(self.sizes, dim=1)
+        ):
             torch.addcmul(x_j, rows[gate], update_j, out=update_j)
         return update
 
@@ -104,8 +123,12 @@ class SegmentConditioning:
     sizes: tuple[int, ...]  # the R segment lengths, in token order
     order: torch.Tensor | None = None  # (B * N,)
 
-    def modulation(self, layer: nn.Module, chunks: int, scale_chunks: tuple[int, ...]) -> SegmentModulation:
-        return SegmentModulation(modulation_rows(layer, self.rows, chunks, scale_chunks), self.sizes)
+    def modulation(
+        self, layer: nn.Module, chunks: int, scale_chunks: tuple[int, ...]
+    ) -> SegmentModulation:
+        return SegmentModulation(
+            modulation_rows(layer, self.rows, chunks, scale_chunks), self.sizes
+        )
 
     def to_layout(self, h: torch.Tensor) -> torch.Tensor:
         """Tokens (B, N, K) in patch order -> in this layout's order."""
@@ -145,9 +168,13 @@ class GatheredConditioning:
     index: torch.Tensor  # (B, N)
     buffer: GatherBuffer | None = None
 
-    def modulation(self, layer: nn.Module, chunks: int, scale_chunks: tuple[int, ...]) -> GatheredModulation:
+    def modulation(
+        self, layer: nn.Module, chunks: int, scale_chunks: tuple[int, ...]
+    ) -> GatheredModulation:
         """Each gathered chunk is contiguous, so the per-token multiply-adds are cheap."""
-        by_chunk = modulation_rows(layer, self.rows, chunks, scale_chunks).transpose(0, 1)  # (chunks, M, D)
+        by_chunk = modulation_rows(layer, self.rows, chunks, scale_chunks).transpose(
+            0, 1
+        )  # (chunks, M, D)
         B, N = self.index.shape
         flat = self.index.reshape(-1)  # (B*N,)
         if self.buffer is None:
@@ -167,11 +194,13 @@ class GatheredConditioning:
 Conditioning = SegmentConditioning | GatheredConditioning
 
 
-def time_segments(t: torch.Tensor, max_segments: int = MAX_SEGMENTS
-                  ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]] | None:
+def time_segments(
+    t: torch.Tensor, max_segments: int = MAX_SEGMENTS
+) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]] | None:
     """Times (B, N) -> (order (B * N,), segment times (B, R), segment sizes) when every sample, its
-    tokens sorted by time, changes time at the same positions and has at most ``max_segments`` times;
-    otherwise None. ``order`` indexes the flattened batch (see :class:`SegmentConditioning`)."""
+    tokens sorted by time, changes time at the same positions and has at most ``max_segments``
+    times; otherwise None. ``order`` indexes the flattened batch (see
+    :class:`SegmentConditioning`)."""
     B, N = t.shape
     ordered, order = torch.sort(t, dim=1, stable=True)  # (B, N) each
     change = ordered.diff(dim=1) != 0  # (B, N - 1)

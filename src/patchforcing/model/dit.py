@@ -1,8 +1,8 @@
 """The DiT/SiT backbone with per-token time conditioning and a difficulty head (SPEC.md section 2).
 
 Conditioning c_i = emb(t_i) + emb(y) is per token, so every adaLN shift / scale / gate is per token.
-:meth:`PatchForcingDiT.conditioning` picks the cheapest layout for the times it is given (one row per
-sample, per-segment rows, or distinct rows gathered per token; see
+:meth:`PatchForcingDiT.conditioning` picks the cheapest layout for the times it is given (one row
+per sample, per-segment rows, or distinct rows gathered per token; see
 :mod:`patchforcing.model.conditioning`); the blocks only see its modulate / gated-add operations.
 """
 
@@ -24,7 +24,12 @@ from patchforcing.model.conditioning import (
     time_segments,
 )
 from patchforcing.model.config import ModelConfig
-from patchforcing.model.embed import LabelEmbedder, PatchEmbed, TimestepEmbedder, sincos_pos_embed_2d
+from patchforcing.model.embed import (
+    LabelEmbedder,
+    PatchEmbed,
+    TimestepEmbedder,
+    sincos_pos_embed_2d,
+)
 from patchforcing.model.pretrained import PretrainedMixin
 from patchforcing.model.rope import Rotary
 
@@ -37,8 +42,8 @@ def key_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention with fused SDPA; optionally rotary positions on queries and keys (the
-    text model) and a mask of the keys allowed (B, N) (padded text tokens)."""
+    """Multi-head self-attention with fused SDPA; optionally rotary positions on queries and keys
+    (the text model) and a mask of the keys allowed (B, N) (padded text tokens)."""
 
     def __init__(self, width: int, num_heads: int) -> None:
         super().__init__()
@@ -46,7 +51,9 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
 
-    def forward(self, x: torch.Tensor, rope: Rotary | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, rope: Rotary | None = None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         B, N, D = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, D // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, nh, N, hs)
@@ -67,7 +74,8 @@ class Mlp(nn.Module):
 
 
 class DiTBlock(nn.Module):
-    """adaLN-Zero block; modulation chunks in the order shift/scale/gate (attn), shift/scale/gate (mlp)."""
+    """adaLN-Zero block; modulation chunks in the order shift/scale/gate (attn),
+    shift/scale/gate (mlp)."""
 
     def __init__(self, width: int, num_heads: int, mlp_ratio: float) -> None:
         super().__init__()
@@ -78,16 +86,21 @@ class DiTBlock(nn.Module):
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
 
     def forward(self, x: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-        mod = cond.modulation(self.adaLN_modulation, 6, (1, 4))  # chunks: shift, 1 + scale, gate (x2)
+        mod = cond.modulation(
+            self.adaLN_modulation, 6, (1, 4)
+        )  # chunks: shift, 1 + scale, gate (x2)
         x = mod.gated_add(x, 2, self.attn(mod.modulate(self.norm1(x), 0, 1)))
         return mod.gated_add(x, 5, self.mlp(mod.modulate(self.norm2(x), 3, 4)))  # (B, N, D)
 
 
 class FinalLayer(nn.Module):
-    """Modulated LayerNorm and the linear map to p * p * C_out values per patch; ``cond_width`` is the
-    width of the conditioning rows when it differs from the tokens' (the text model's mapping network)."""
+    """Modulated LayerNorm and the linear map to p * p * C_out values per patch; ``cond_width`` is
+    the width of the conditioning rows when it differs from the tokens' (the text model's
+    mapping network)."""
 
-    def __init__(self, width: int, patch_size: int, out_channels: int, cond_width: int | None = None) -> None:
+    def __init__(
+        self, width: int, patch_size: int, out_channels: int, cond_width: int | None = None
+    ) -> None:
         super().__init__()
         self.norm_final = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.linear = nn.Linear(width, patch_size * patch_size * out_channels)
@@ -123,7 +136,9 @@ class PatchForcingDiT(PatchGenerator, PretrainedMixin):
         self.t_embedder = TimestepEmbedder(c.width, c.frequency_dim)
         self.y_embedder = LabelEmbedder(c.num_classes, c.width)
         self.register_buffer("pos_embed", sincos_pos_embed_2d(c.width, c.grid_size, c.grid_size))
-        self.blocks = nn.ModuleList(DiTBlock(c.width, c.num_heads, c.mlp_ratio) for _ in range(c.depth))
+        self.blocks = nn.ModuleList(
+            DiTBlock(c.width, c.num_heads, c.mlp_ratio) for _ in range(c.depth)
+        )
         self.final_layer = FinalLayer(c.width, c.patch_size, c.out_channels)
         self.reset_parameters()
 
@@ -132,14 +147,17 @@ class PatchForcingDiT(PatchGenerator, PretrainedMixin):
         return self.config.num_classes
 
     def reset_parameters(self) -> None:
-        """DiT initialisation: xavier linears, N(0, 0.02) embeddings, zero adaLN and output layers."""
+        """DiT initialisation: xavier linears, N(0, 0.02) embeddings, zero adaLN and
+        output layers."""
         init_linears(self, self.x_embedder)
         nn.init.normal_(self.y_embedder.embedding_table.weight, std=0.02)
         for layer in self.t_embedder.mlp:
             if isinstance(layer, nn.Linear):
                 nn.init.normal_(layer.weight, std=0.02)
         for module in self.modules():
-            if isinstance(module, (DiTBlock, FinalLayer)):  # adaLN-Zero: every block starts as the identity
+            if isinstance(
+                module, (DiTBlock, FinalLayer)
+            ):  # adaLN-Zero: every block starts as the identity
                 _zero(module.adaLN_modulation)
         _zero(self.final_layer.linear)
 
@@ -155,17 +173,26 @@ class PatchForcingDiT(PatchGenerator, PretrainedMixin):
         """c_i = emb(t_i) + emb(y) for (B, N) times, in the cheapest layout for them.
 
         With ``cache=False`` every token gets its own row (the plain per-token computation). Under
-        ``torch.compile`` no branch reads tensor values (each would split the graph): a PF model takes
-        per-token rows, a global model the rows of t[:, 0] (eager calls check that its times are uniform).
+        ``torch.compile`` no branch reads tensor values (each would split the graph): a PF model
+        takes per-token rows, a global model the rows of t[:, 0] (eager calls check that its times
+        are uniform).
         """
         B, N = t.shape
         compiling = torch.compiler.is_compiling()
         inference = not torch.is_grad_enabled() and not compiling
-        uniform = self.config.time_mode == "global" if compiling else cache and bool((t == t[:, :1]).all())
+        uniform = (
+            self.config.time_mode == "global"
+            if compiling
+            else cache and bool((t == t[:, :1]).all())
+        )
         if uniform:
-            return SegmentConditioning(rows=self.t_embedder(t[:, 0]) + self.y_embedder(y), sizes=(N,))
+            return SegmentConditioning(
+                rows=self.t_embedder(t[:, 0]) + self.y_embedder(y), sizes=(N,)
+            )
         if self.config.time_mode == "global":
-            raise ValueError("a global-time model got different times for the patches of one sample")
+            raise ValueError(
+                "a global-time model got different times for the patches of one sample"
+            )
         segments = time_segments(t) if cache and inference else None
         if segments is not None:
             order, times, sizes = segments  # (B*N,), (B, R), R sizes
@@ -176,16 +203,20 @@ class PatchForcingDiT(PatchGenerator, PretrainedMixin):
         y_tok = y[:, None].expand(B, N).reshape(-1)  # (B*N,)
         if not cache or compiling:
             rows = self.t_embedder(t.reshape(-1)) + self.y_embedder(y_tok)  # (B*N, D)
-            return GatheredConditioning(rows=rows, index=torch.arange(B * N, device=t.device).view(B, N), buffer=buffer)
-        # Distinct (t, y) pairs via two 1-D uniques (sort-based; unique over rows is a slow loop on CPU).
+            return GatheredConditioning(
+                rows=rows, index=torch.arange(B * N, device=t.device).view(B, N), buffer=buffer
+            )
+        # Distinct (t, y) pairs via two 1-D uniques (sort-based; unique over rows is a slow loop
+        # on CPU).
         t_values, t_index = torch.unique(t.reshape(-1), return_inverse=True)  # (T,), (B*N,)
         K = self.config.num_classes + 1
         keys, inverse = torch.unique(t_index * K + y_tok, return_inverse=True)  # (M,), (B*N,)
         rows = self.t_embedder(t_values[keys // K]) + self.y_embedder(keys % K)  # (M, D)
         return GatheredConditioning(rows=rows, index=inverse.view(B, N), buffer=buffer)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor,
-                cache_modulation: bool = True) -> ModelOutput:
+    def forward(
+        self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, cache_modulation: bool = True
+    ) -> ModelOutput:
         """x (B, C, H, W), t (B,) or (B, N) in [0, 1], y (B,) labels (null = num_classes)."""
         t = self.check_inputs(x, t, y)
         c = self.config

@@ -18,8 +18,8 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(in_channels, width, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Contiguous: elementwise ops keep their first input's layout, so a transposed view here would
-        # make the whole residual stream transposed and every LayerNorm copy it.
+        # Contiguous: elementwise ops keep their first input's layout, so a transposed view here
+        # would make the whole residual stream transposed and every LayerNorm copy it.
         return self.proj(x).flatten(2).transpose(1, 2).contiguous()  # (B, N, D)
 
 
@@ -30,7 +30,9 @@ class TimestepEmbedder(nn.Module):
         super().__init__()
         self.frequency_dim = frequency_dim
         self.max_period = max_period
-        self.mlp = nn.Sequential(nn.Linear(frequency_dim, width), nn.SiLU(), nn.Linear(width, width))
+        self.mlp = nn.Sequential(
+            nn.Linear(frequency_dim, width), nn.SiLU(), nn.Linear(width, width)
+        )
 
     def features(self, t: torch.Tensor) -> torch.Tensor:
         """(M,) -> (M, frequency_dim): cos features then sin features."""
@@ -41,7 +43,9 @@ class TimestepEmbedder(nn.Module):
         return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        feats = self.features(t).to(next(self.mlp.parameters()).dtype)  # the first linear's weight dtype
+        feats = self.features(t).to(
+            next(self.mlp.parameters()).dtype
+        )  # the first linear's weight dtype
         return self.mlp(feats)  # (M, D)
 
 
@@ -70,5 +74,7 @@ def sincos_pos_embed_2d(width: int, grid_h: int, grid_w: int) -> torch.Tensor:
     The first half of the channels encodes the column, the second half the row (DiT's layout).
     """
     rows, cols = torch.meshgrid(torch.arange(grid_h), torch.arange(grid_w), indexing="ij")
-    emb = torch.cat([_sincos_1d(width // 2, cols.flatten()), _sincos_1d(width // 2, rows.flatten())], dim=1)
+    emb = torch.cat(
+        [_sincos_1d(width // 2, cols.flatten()), _sincos_1d(width // 2, rows.flatten())], dim=1
+    )
     return emb.float()[None]  # (1, N, D)

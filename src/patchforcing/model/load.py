@@ -14,16 +14,20 @@ from patchforcing.model.text_dit import PatchForcingT2I
 __all__ = ["GENERATORS", "load_model"]
 
 GENERATORS: dict[str, type[AnyModel]] = {
-    cls.model_type: cls for cls in (PatchForcingDiT, PatchForcingT2I)}
+    cls.model_type: cls for cls in (PatchForcingDiT, PatchForcingT2I)
+}
 
 
-def load_model(name: str | Path, ema: bool = True, device: torch.device | str = "cpu",
-               download: bool = False) -> AnyModel:
+def load_model(
+    name: str | Path, ema: bool = True, device: torch.device | str = "cpu", download: bool = False
+) -> AnyModel:
     """A class-conditional or text-to-image model from a folder, run, shipped name or hub id (as
     ``from_pretrained`` of its class takes them), in eval mode on ``device``."""
     folder = resolve_model_folder(name, download)
     model_type = read_meta(folder).model_type
     if model_type not in GENERATORS:
-        raise CheckpointError(f"{folder} holds a {model_type!r} model, not an image generator "
-                              f"({', '.join(sorted(GENERATORS))})")
+        raise CheckpointError(
+            f"{folder} holds a {model_type!r} model, not an image generator "
+            f"({', '.join(sorted(GENERATORS))})"
+        )
     return GENERATORS[model_type].from_pretrained(folder, ema=ema, device=device)

@@ -32,7 +32,9 @@ class CrossAttention(nn.Module):
         B, N, D = x.shape
         hs = D // self.num_heads
         q = self.q(x).view(B, N, self.num_heads, hs).transpose(1, 2)  # (B, nh, N, hs)
-        k, v = self.kv(text).view(B, -1, 2, self.num_heads, hs).permute(2, 0, 3, 1, 4)  # each (B, nh, L, hs)
+        k, v = (
+            self.kv(text).view(B, -1, 2, self.num_heads, hs).permute(2, 0, 3, 1, 4)
+        )  # each (B, nh, L, hs)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask(mask))  # (B, nh, N, hs)
         return self.proj(out.transpose(1, 2).reshape(B, N, D))
 

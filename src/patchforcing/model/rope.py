@@ -1,10 +1,10 @@
 """Rotary position embeddings: 1-D for text tokens, 2-D (row, column) for image patches.
 
 A head vector of size hs is split into halves (x1, x2) and each pair (x1_j, x2_j) is rotated by the
-angle pos * f_j, so a query-key product depends only on the difference of their positions. In 2-D the
-first hs / 4 frequencies rotate by the patch row and the last hs / 4 by its column. A table holds
-[cos | sin] of the angles per token, (L, hs); because the model may reorder its image tokens (see
-:class:`~patchforcing.model.conditioning.SegmentConditioning`), a table is laid out per sample,
+angle pos * f_j, so a query-key product depends only on the difference of their positions. In 2-D
+the first hs / 4 frequencies rotate by the patch row and the last hs / 4 by its column. A table
+holds [cos | sin] of the angles per token, (L, hs); because the model may reorder its image tokens
+(see :class:`~patchforcing.model.conditioning.SegmentConditioning`), a table is laid out per sample,
 (B, L, hs), with the same call as the tokens before it is applied.
 """
 
@@ -38,13 +38,17 @@ def rotary_table_1d(length: int, head_dim: int, base: float = ROPE_BASE) -> torc
     return _table(positions[:, None] * _frequencies(head_dim // 2, base)[None])
 
 
-def rotary_table_2d(grid_h: int, grid_w: int, head_dim: int, base: float = ROPE_BASE) -> torch.Tensor:
+def rotary_table_2d(
+    grid_h: int, grid_w: int, head_dim: int, base: float = ROPE_BASE
+) -> torch.Tensor:
     """Table (grid_h * grid_w, head_dim) of the patches in row-major order, on the CPU."""
     if head_dim % 4:
         raise ValueError(f"2-D rotary embeddings need a head size divisible by 4, got {head_dim}")
     rows, cols = torch.meshgrid(torch.arange(grid_h), torch.arange(grid_w), indexing="ij")
     freqs = _frequencies(head_dim // 4, base)  # (hs / 4,)
-    angles = torch.cat([rows.reshape(-1, 1) * freqs, cols.reshape(-1, 1) * freqs], dim=1)  # (N, hs / 2)
+    angles = torch.cat(
+        [rows.reshape(-1, 1) * freqs, cols.reshape(-1, 1) * freqs], dim=1
+    )  # (N, hs / 2)
     return _table(angles)
 
 

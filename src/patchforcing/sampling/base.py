@@ -33,7 +33,7 @@ def _sampling_scope(model: PatchModel) -> Iterator[None]:
     """No gradients and, when ``model`` offers it (a model class, not a wrapper), its reused
     gather buffer for the whole run."""
     reuse = getattr(model, "reuse_buffers", None)
-    with torch.no_grad(), (reuse() if callable(reuse) else nullcontext()):
+    with torch.no_grad(), reuse() if callable(reuse) else nullcontext():
         yield
 
 
@@ -61,8 +61,10 @@ class Sampler:
     def check_model(self, model: PatchModel) -> None:
         c = model.config
         if self.patch_time and c.time_mode != "patch":
-            raise ValueError(f"sampler {self.name!r} needs a Patch Forcing model (per-patch time); "
-                             "this is a global-time model (use euler)")
+            raise ValueError(
+                f"sampler {self.name!r} needs a Patch Forcing model (per-patch time); "
+                "this is a global-time model (use euler)"
+            )
         if self.difficulty and not c.difficulty_head:
             raise ValueError(f"sampler {self.name!r} needs a model with a difficulty head")
 

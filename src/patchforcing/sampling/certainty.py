@@ -4,14 +4,14 @@ Per sample, the threshold q is a p-quantile of the scores (linear interpolation,
 in float64 as the authors compute it). The authors' release marks patch i certain when d_i < q
 (strict); with ``strict=False`` the rule is d_i <= q, so p = 1 makes every patch certain.
 
-The authors take the quantile over the difficulty map at latent-pixel resolution: each patch's pooled
-value repeated patch_size x patch_size times, N * patch_size**2 values in all (``pixels =
-patch_size**2``, the default of every sampler). ``pixels=1`` takes it over the N patch values. For
-distinct scores, with r = ``pixels`` and pos = p (N r - 1) the quantile's position among the sorted
-repeated values, the strict rule selects ceil((pos + 1) / r) - 1 patches and the inclusive rule
-floor(pos / r) + 1. With r = 1 these are ceil(p (N - 1)) and floor(p (N - 1)) + 1; the two quantiles
-then differ by one patch at some N (p = 0.4, patch size 2: 25 vs 26 of 64, 19 vs 20 of 49, 409 vs 410
-of 1024; equal at 16, 196 and 256).
+The authors take the quantile over the difficulty map at latent-pixel resolution: each patch's
+pooled value repeated patch_size x patch_size times, N * patch_size**2 values in all
+(``pixels = patch_size**2``, the default of every sampler). ``pixels=1`` takes it over the N patch
+values. For distinct scores, with r = ``pixels`` and pos = p (N r - 1) the quantile's position among
+the sorted repeated values, the strict rule selects ceil((pos + 1) / r) - 1 patches and the
+inclusive rule floor(pos / r) + 1. With r = 1 these are ceil(p (N - 1)) and floor(p (N - 1)) + 1;
+the two quantiles then differ by one patch at some N (p = 0.4, patch size 2: 25 vs 26 of 64, 19 vs
+20 of 49, 409 vs 410 of 1024; equal at 16, 196 and 256).
 
 :class:`CertaintySampler` declares these choices once for every sampler that moves a certain set
 ahead (dual-loop, look-ahead and their controls).
@@ -43,7 +43,9 @@ def quantile_pixels(patch_size: int, pixel_quantile: bool) -> int:
     return patch_size**2 if pixel_quantile else 1
 
 
-def certain_mask(scores: torch.Tensor, p: float, strict: bool = True, pixels: int = 1) -> torch.Tensor:
+def certain_mask(
+    scores: torch.Tensor, p: float, strict: bool = True, pixels: int = 1
+) -> torch.Tensor:
     """Scores (B, N) -> bool mask (B, N) of the patches below (``strict=False``: at or below) the
     per-sample p-quantile of the scores, each score counted ``pixels`` times."""
     values = scores.double()  # (B, N)

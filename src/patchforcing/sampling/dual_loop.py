@@ -33,7 +33,9 @@ from patchforcing.sampling.schedule import check_schedule
 
 __all__ = ["DualLoop", "HardestFirst", "MaskRule", "check_inner"]
 
-MaskRule = Callable[[Prediction], torch.Tensor]  # first pass of an outer step -> certain mask (B, N)
+MaskRule = Callable[
+    [Prediction], torch.Tensor
+]  # first pass of an outer step -> certain mask (B, N)
 
 
 def check_inner(n_inner: int) -> int:

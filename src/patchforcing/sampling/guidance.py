@@ -34,7 +34,9 @@ class Guidance:
             raise ValueError(f"guidance scale must be >= 0, got {self.scale}")
         lo, hi = self.interval
         if not 0 <= lo <= hi <= 1:
-            raise ValueError(f"guidance interval must satisfy 0 <= t_lo <= t_hi <= 1, got {self.interval}")
+            raise ValueError(
+                f"guidance interval must satisfy 0 <= t_lo <= t_hi <= 1, got {self.interval}"
+            )
 
     @property
     def active(self) -> bool:
@@ -53,12 +55,17 @@ class Prediction:
     def difficulty(self, patch_size: int) -> torch.Tensor:
         """Per-patch difficulty d_i = mean over patch i of exp(logvar), (B, N)."""
         if self.logvar is None:
-            raise ValueError("this sampler needs a difficulty head; the model has none (global-time baseline?)")
+            raise ValueError(
+                "this sampler needs a difficulty head; the model has none (global-time baseline?)"
+            )
         return patch_difficulty(self.logvar, patch_size)
 
 
-def _weight(t: torch.Tensor, guidance: Guidance, shape: torch.Size, patch_size: int) -> torch.Tensor:
-    """Guidance weight per sample (B, 1, 1, 1) or per patch (B, 1, H, W): scale inside the interval, else 1."""
+def _weight(
+    t: torch.Tensor, guidance: Guidance, shape: torch.Size, patch_size: int
+) -> torch.Tensor:
+    """Guidance weight per sample (B, 1, 1, 1) or per patch (B, 1, H, W): scale inside the interval,
+    else 1."""
     lo, hi = guidance.interval
     B = shape[0]
     if guidance.per_patch and t.dim() == 2:
@@ -70,9 +77,15 @@ def _weight(t: torch.Tensor, guidance: Guidance, shape: torch.Size, patch_size: 
 
 
 @torch.no_grad()
-def predict(model: PatchModel, x: torch.Tensor, t: torch.Tensor, y: Condition,
-            guidance: Guidance = Guidance()) -> Prediction:
-    """Evaluate the model at x with time t ((B,) or (B, N)) and condition y (labels or text): exactly one NFE."""
+def predict(
+    model: PatchModel,
+    x: torch.Tensor,
+    t: torch.Tensor,
+    y: Condition,
+    guidance: Guidance = Guidance(),
+) -> Prediction:
+    """Evaluate the model at x with time t ((B,) or (B, N)) and condition y (labels or text):
+    exactly one NFE."""
     if not guidance.active:
         out = model(x, t, y)
         return Prediction(v=out.v, v_cond=out.v, logvar=out.logvar, images=x.shape[0])
@@ -80,7 +93,9 @@ def predict(model: PatchModel, x: torch.Tensor, t: torch.Tensor, y: Condition,
     null = null_condition(y, model.config.num_classes)
     out = model(torch.cat([x, x]), torch.cat([t, t]), cat_conditions(null, y))
     v_u, v_c = out.v.chunk(2)
-    w = _weight(t, guidance, x.shape, model.config.patch_size).to(v_c.dtype)  # (B, 1, 1 or H, 1 or W)
+    w = _weight(t, guidance, x.shape, model.config.patch_size).to(
+        v_c.dtype
+    )  # (B, 1, 1 or H, 1 or W)
     v = v_u + w * (v_c - v_u)
     logvar = None
     if out.logvar is not None:

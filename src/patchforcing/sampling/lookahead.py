@@ -53,7 +53,9 @@ def check_ratio(ratio: float) -> float:
 
 def check_early_t(early_t: float) -> float:
     if not early_t < 1.0:
-        raise ValueError(f"early_t must be < 1 (negative disables the plain early steps), got {early_t}")
+        raise ValueError(
+            f"early_t must be < 1 (negative disables the plain early steps), got {early_t}"
+        )
     return early_t
 
 
@@ -63,8 +65,9 @@ class LookAhead(CertaintySampler):
     patches sit at a cleaner time t_c = min(ratio t_k, 1)."""
 
     name: ClassVar[str] = "look-ahead"
-    ratio: float = option(1.4, "context ratio: certain patches jump to t_c = min(ratio * t, 1)",
-                          check=check_ratio)
+    ratio: float = option(
+        1.4, "context ratio: certain patches jump to t_c = min(ratio * t, 1)", check=check_ratio
+    )
     early_t: float = option(
         0.05, "plain single-pass steps while t < this (negative: none)", check=check_early_t
     )
@@ -75,8 +78,9 @@ class LookAhead(CertaintySampler):
         flag="--inclusive-early",
     )
     guided_early: bool = option(False, "guided v in the plain early steps (authors: unguided v_c)")
-    jump_guided: bool = option(False, "jump ahead along the guided v (authors: unguided v_c)",
-                               flag="--guided-jump")
+    jump_guided: bool = option(
+        False, "jump ahead along the guided v (authors: unguided v_c)", flag="--guided-jump"
+    )
 
     def plain_steps(self, times: list[float]) -> list[bool]:
         """For each step time t_k, whether it is a plain single-pass step: t_k < early_t (the

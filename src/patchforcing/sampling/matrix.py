@@ -8,7 +8,8 @@ time every patch is fed at pass k; the update is
 (negative increments clamped to 0: a patch never goes back in time). One pass per row, NFE = steps.
 The last row must be all ones. The first row may be above 0 for patches whose content is known:
 they start at x_t = T[0] x1 + (1 - T[0]) x0. With a pixel mask of known pixels, those pixels are
-reset to the path x_t at their patch's current time after every step and equal x1 exactly at the end.
+reset to the path x_t at their patch's current time after every step and equal x1 exactly at
+the end.
 """
 
 from __future__ import annotations
@@ -39,10 +40,17 @@ class KnownContent:
 
     def __post_init__(self) -> None:
         if self.image.dim() != 4 or self.mask.dim() != 4 or self.mask.shape[1] != 1:
-            raise ValueError(f"known content needs image (B, C, H, W) and mask (B, 1, H, W), got "
-                             f"{tuple(self.image.shape)} and {tuple(self.mask.shape)}")
-        if self.mask.shape[0] != self.image.shape[0] or self.mask.shape[-2:] != self.image.shape[-2:]:
-            raise ValueError(f"mask {tuple(self.mask.shape)} does not fit image {tuple(self.image.shape)}")
+            raise ValueError(
+                f"known content needs image (B, C, H, W) and mask (B, 1, H, W), got "
+                f"{tuple(self.image.shape)} and {tuple(self.mask.shape)}"
+            )
+        if (
+            self.mask.shape[0] != self.image.shape[0]
+            or self.mask.shape[-2:] != self.image.shape[-2:]
+        ):
+            raise ValueError(
+                f"mask {tuple(self.mask.shape)} does not fit image {tuple(self.image.shape)}"
+            )
         if self.mask.dtype != torch.bool:
             raise ValueError(f"the known-pixel mask must be bool, got {self.mask.dtype}")
 
@@ -55,13 +63,22 @@ def check_matrix(matrix: torch.Tensor, batch: int, num_patches: int) -> torch.Te
     """Validate a schedule matrix and return it as (B, steps + 1, N)."""
     if matrix.dim() == 2:
         matrix = matrix[None].expand(batch, -1, -1)
-    if matrix.dim() != 3 or matrix.shape[0] != batch or matrix.shape[2] != num_patches or matrix.shape[1] < 2:
-        raise ValueError(f"a schedule matrix must be (steps + 1, {num_patches}) or ({batch}, steps + 1, "
-                         f"{num_patches}) with steps >= 1, got {tuple(matrix.shape)}")
+    if (
+        matrix.dim() != 3
+        or matrix.shape[0] != batch
+        or matrix.shape[2] != num_patches
+        or matrix.shape[1] < 2
+    ):
+        raise ValueError(
+            f"a schedule matrix must be (steps + 1, {num_patches}) or ({batch}, steps + 1, "
+            f"{num_patches}) with steps >= 1, got {tuple(matrix.shape)}"
+        )
     if not bool(((matrix >= 0) & (matrix <= 1)).all()):
         raise ValueError("schedule matrix entries must lie in [0, 1]")
     if not bool((matrix[:, -1] == 1).all()):
-        raise ValueError("the last row of a schedule matrix must be all ones (every patch ends at t = 1)")
+        raise ValueError(
+            "the last row of a schedule matrix must be all ones (every patch ends at t = 1)"
+        )
     return matrix
 
 
@@ -96,8 +113,11 @@ class ScheduleMatrix(Sampler):
         c = model.config
         if self.matrix is not None:
             return check_matrix(self.matrix.to(noise.device), noise.shape[0], c.num_patches)
-        known = (torch.zeros(noise.shape[0], c.num_patches, dtype=torch.bool, device=noise.device)
-                 if self.known is None else self.known.known_patches(c.patch_size))
+        known = (
+            torch.zeros(noise.shape[0], c.num_patches, dtype=torch.bool, device=noise.device)
+            if self.known is None
+            else self.known.known_patches(c.patch_size)
+        )
         return inpainting_matrix(known, schedule)
 
     def run(

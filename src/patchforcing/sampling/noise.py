@@ -9,17 +9,31 @@ import torch
 __all__ = ["noise_for_seeds", "labels_for_seeds"]
 
 
-def noise_for_seeds(seeds: Sequence[int], shape: tuple[int, ...], device: torch.device | str = "cpu",
-                    dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Standard normal noise (len(seeds), *shape); image i depends on seeds[i] only (drawn on CPU)."""
+def noise_for_seeds(
+    seeds: Sequence[int],
+    shape: tuple[int, ...],
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Standard normal noise (len(seeds), *shape); image i depends on seeds[i] only
+    (drawn on CPU)."""
     draws = [torch.randn(shape, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
     return torch.stack(draws).to(device=device, dtype=dtype)
 
 
-def labels_for_seeds(seeds: Sequence[int], num_classes: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """A random class per image drawn from its own seed (offset so it is independent of the noise)."""
+def labels_for_seeds(
+    seeds: Sequence[int], num_classes: int, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """A random class per image drawn from its own seed (offset so it is independent of
+    the noise)."""
     if num_classes < 1:
         return torch.zeros(len(seeds), dtype=torch.long, device=device)
-    labels = [int(torch.randint(num_classes, (1,), generator=torch.Generator().manual_seed(int(s) + 2**40)))
-              for s in seeds]
+    labels = [
+        int(
+            torch.randint(
+                num_classes, (1,), generator=torch.Generator().manual_seed(int(s) + 2**40)
+            )
+        )
+        for s in seeds
+    ]
     return torch.tensor(labels, dtype=torch.long, device=device)

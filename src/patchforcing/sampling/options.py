@@ -28,9 +28,11 @@ class OptionInfo:
     check: Callable[[Any], Any] | None = None  # raises ValueError for a value out of range
 
 
-def option(default: Any, help: str, flag: str | None = None, check: Callable[[Any], Any] | None = None) -> Any:
-    """A sampler-config field with a help text, (default: from the field name) a flag and a range check
-    that front ends run on the value before building the config."""
+def option(
+    default: Any, help: str, flag: str | None = None, check: Callable[[Any], Any] | None = None
+) -> Any:
+    """A sampler-config field with a help text, (default: from the field name) a flag and a range
+    check that front ends run on the value before building the config."""
     return field(default=default, metadata={"help": help, "flag": flag, "check": check})
 
 
@@ -39,7 +41,13 @@ def option_info(f: Field) -> OptionInfo | None:
     if "help" not in f.metadata:
         return None
     flag = f.metadata["flag"] or "--" + f.name.replace("_", "-")
-    return OptionInfo(name=f.name, flag=flag, help=f.metadata["help"], default=f.default, check=f.metadata["check"])
+    return OptionInfo(
+        name=f.name,
+        flag=flag,
+        help=f.metadata["help"],
+        default=f.default,
+        check=f.metadata["check"],
+    )
 
 
 def sampler_options(cls: type) -> list[OptionInfo]:

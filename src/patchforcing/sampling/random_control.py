@@ -28,19 +28,28 @@ __all__ = ["RandomControl", "check_generators", "uniform_scores", "Generators"]
 
 
 def check_generators(generator: Generators | None, batch: int) -> Generators:
-    """Raise ``ValueError`` unless ``generator`` is one torch.Generator or exactly ``batch`` of them."""
+    """Raise ``ValueError`` unless ``generator`` is one torch.Generator or exactly ``batch``
+    of them."""
     if isinstance(generator, torch.Generator):
         return generator
-    if not isinstance(generator, Sequence) or not all(isinstance(g, torch.Generator) for g in generator):
-        raise ValueError("the random-mask control needs a torch.Generator, or a sequence of one per image, "
-                         f"for its masks (pass generator=...), got {type(generator).__name__}")
+    if not isinstance(generator, Sequence) or not all(
+        isinstance(g, torch.Generator) for g in generator
+    ):
+        raise ValueError(
+            "the random-mask control needs a torch.Generator, or a sequence of one per image, "
+            f"for its masks (pass generator=...), got {type(generator).__name__}"
+        )
     if len(generator) != batch:
-        raise ValueError(f"the random-mask control got {len(generator)} generators for a batch of {batch} "
-                         "images; pass one per image or a single torch.Generator")
+        raise ValueError(
+            f"the random-mask control got {len(generator)} generators for a batch of {batch} "
+            "images; pass one per image or a single torch.Generator"
+        )
     return generator
 
 
-def uniform_scores(generator: Generators, batch: int, num_patches: int, device: torch.device) -> torch.Tensor:
+def uniform_scores(
+    generator: Generators, batch: int, num_patches: int, device: torch.device
+) -> torch.Tensor:
     """Scores (B, N) ~ U(0, 1): from the one generator, or row b from the b-th generator alone."""
     if isinstance(generator, torch.Generator):
         return torch.rand((batch, num_patches), generator=generator, device=device)

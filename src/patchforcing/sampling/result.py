@@ -35,7 +35,9 @@ def trace_step(pred: Prediction, x: torch.Tensor, t: torch.Tensor, patch_size: i
     return TraceStep(x=x.clone(), t=t.clone(), difficulty=difficulty)
 
 
-Trace = bool | Callable[[TraceStep], None]  # record the steps; a callable also receives each as it happens
+Trace = (
+    bool | Callable[[TraceStep], None]
+)  # record the steps; a callable also receives each as it happens
 
 
 class TraceRecorder(list[TraceStep]):

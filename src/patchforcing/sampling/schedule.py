@@ -17,7 +17,9 @@ def uniform_schedule(steps: int, device: torch.device | str = "cpu") -> torch.Te
 def check_schedule(schedule: torch.Tensor) -> torch.Tensor:
     """A 1-D non-decreasing grid inside [0, 1] with at least two entries."""
     if schedule.dim() != 1 or schedule.numel() < 2:
-        raise ValueError(f"a schedule must be 1-D with at least 2 times, got shape {tuple(schedule.shape)}")
+        raise ValueError(
+            f"a schedule must be 1-D with at least 2 times, got shape {tuple(schedule.shape)}"
+        )
     if (schedule < 0).any() or (schedule > 1).any() or (schedule.diff() < 0).any():
         raise ValueError("a schedule must be non-decreasing and inside [0, 1]")
     return schedule

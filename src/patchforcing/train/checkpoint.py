@@ -1,18 +1,19 @@
 """Training checkpoints: one folder per step, written atomically. Each is a model folder
 (:mod:`patchforcing.model.pretrained`) plus what resuming needs:
 
-    config.json         model config (architecture, data, how it was trained), the model-folder schema
+    config.json         model config (architecture, data, how it was trained), the folder schema
     model.safetensors   online weights
     ema.safetensors     EMA weights (what sampling loads by default)
     README.md           model card
-    text_encoder.json   text-to-image models: the text encoder (tokenizer vocabulary or encoder folder)
+    text_encoder.json   text-to-image models: the text encoder (vocabulary or encoder folder)
     train_config.json   the resolved TrainConfig of the run
     train_state.pt      optimizer, step and RNG state, training seconds so far
 
-A folder ``checkpoints/step_XXXXXXXX`` exists only once complete; interrupted writes (SIGKILL, a full
-disk) leave a hidden temporary that is ignored and cleaned up, and older checkpoints are pruned only
-after the new one is in place. Files from a newer format version are refused. Checkpoints written
-before the model-folder schema (config.json = the TrainConfig, no train_config.json) still load.
+A folder ``checkpoints/step_XXXXXXXX`` exists only once complete; interrupted writes
+(SIGKILL, a full disk) leave a hidden temporary that is ignored and cleaned up, and older
+checkpoints are pruned only after the new one is in place. Files from a newer format version are
+refused. Checkpoints written before the model-folder schema (config.json = the TrainConfig, no
+train_config.json) still load.
 """
 
 from __future__ import annotations
@@ -40,20 +41,43 @@ from patchforcing.model.pretrained import (
 from patchforcing.model.pretrained.card import model_card
 from patchforcing.model.pretrained.folder import check_format_version, checkpoint_name
 from patchforcing.model.text_config import TextModelConfig
-from patchforcing.train.config import FORMAT_VERSION, TrainConfig, config_from_dict, config_to_dict, config_to_json
-from patchforcing.utils.io.atomic import DiskWriteError, atomic_directory, clean_temporaries, remove_directory
+from patchforcing.train.config import (
+    FORMAT_VERSION,
+    TrainConfig,
+    config_from_dict,
+    config_to_dict,
+    config_to_json,
+)
+from patchforcing.utils.io.atomic import (
+    DiskWriteError,
+    atomic_directory,
+    clean_temporaries,
+    remove_directory,
+)
 
-__all__ = ["save_checkpoint", "read_config", "read_train_config", "load_train_state", "checkpoint_meta",
-           "recorded_train_seconds"]
+__all__ = [
+    "save_checkpoint",
+    "read_config",
+    "read_train_config",
+    "load_train_state",
+    "checkpoint_meta",
+    "recorded_train_seconds",
+]
 
-Weights = nn.Module | dict[str, torch.Tensor]  # a module, or its full state dict (gathered from FSDP shards)
+Weights = (
+    nn.Module | dict[str, torch.Tensor]
+)  # a module, or its full state dict (gathered from FSDP shards)
 
 
-def checkpoint_meta(config: TrainConfig, step: int, class_names: tuple[str, ...] = (), run_id: str = "") -> ModelMeta:
+def checkpoint_meta(
+    config: TrainConfig, step: int, class_names: tuple[str, ...] = (), run_id: str = ""
+) -> ModelMeta:
     """The model-folder config.json of a training checkpoint."""
     m = config.model
     space = "sd-vae-latents" if "latent" in config.data.source else "pixels"
-    data = DataSpec(channels=m.in_channels, image_size=m.image_size, space=space, class_names=class_names)
+    data = DataSpec(
+        channels=m.in_channels, image_size=m.image_size, space=space, class_names=class_names
+    )
     training = {**config_to_dict(config), "step": step, **({"run_id": run_id} if run_id else {})}
     for key in ("model", "format_version"):
         training.pop(key)
@@ -61,15 +85,24 @@ def checkpoint_meta(config: TrainConfig, step: int, class_names: tuple[str, ...]
     return ModelMeta(model_type, dict(vars(m)), data, training=training)
 
 
-def save_checkpoint(run_dir: str | Path, step: int, config: TrainConfig, model: Weights, ema: Weights,
-                    train_state: dict[str, Any], keep: int, class_names: tuple[str, ...] = (),
-                    run_id: str = "", text_encoder: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    run_dir: str | Path,
+    step: int,
+    config: TrainConfig,
+    model: Weights,
+    ema: Weights,
+    train_state: dict[str, Any],
+    keep: int,
+    class_names: tuple[str, ...] = (),
+    run_id: str = "",
+    text_encoder: dict[str, Any] | None = None,
+) -> Path:
     """Write ``run_dir/checkpoints/step_XXXXXXXX`` atomically and keep the newest ``keep`` of them
     (with ``text_encoder``, the JSON description of a text-to-image model's encoder).
 
     A failed write of any kind (no space, quota, read-only folder, I/O error; whatever torch or
-    safetensors raise for it) raises :class:`DiskWriteError` naming the previous checkpoint, which is
-    left untouched."""
+    safetensors raise for it) raises :class:`DiskWriteError` naming the previous checkpoint, which
+    is left untouched."""
     folder = Path(run_dir) / "checkpoints"
     meta = checkpoint_meta(config, step, class_names, run_id)
 
@@ -80,19 +113,31 @@ def save_checkpoint(run_dir: str | Path, step: int, config: TrainConfig, model: 
             (tmp / TEXT_ENCODER_FILE).write_text(json.dumps(text_encoder, indent=2) + "\n")
         write_weights(model, tmp / "model.safetensors", step=str(step))
         write_weights(ema, tmp / "ema.safetensors", step=str(step))
-        parameters = sum(t.numel() for t in (ema if isinstance(ema, dict) else ema.state_dict()).values())
-        (tmp / "README.md").write_text(model_card(meta, f"{Path(run_dir).name} step {step}", parameters))
-        torch.save({**train_state, "step": step, "format_version": FORMAT_VERSION}, tmp / "train_state.pt")
+        parameters = sum(
+            t.numel() for t in (ema if isinstance(ema, dict) else ema.state_dict()).values()
+        )
+        (tmp / "README.md").write_text(
+            model_card(meta, f"{Path(run_dir).name} step {step}", parameters)
+        )
+        torch.save(
+            {**train_state, "step": step, "format_version": FORMAT_VERSION}, tmp / "train_state.pt"
+        )
 
     target = folder / checkpoint_name(step)
     previous = latest_checkpoint(run_dir)
     try:
-        path = atomic_directory(target, fill, "checkpoint", replace=True)  # a damaged one of this step is replaced
+        path = atomic_directory(
+            target, fill, "checkpoint", replace=True
+        )  # a damaged one of this step is replaced
         for old in list_checkpoints(run_dir)[:-keep]:
             remove_directory(old)
         clean_temporaries(folder)
     except OSError as err:  # DiskWriteError included
-        kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint exists"
+        kept = (
+            f"the previous checkpoint {previous} is intact"
+            if previous
+            else "no earlier checkpoint exists"
+        )
         raise DiskWriteError("checkpoint", target, err, kept) from err
     return path
 
@@ -111,7 +156,8 @@ def read_config(path: str | Path) -> TrainConfig:
 
 
 def read_train_config(folder: str | Path) -> TrainConfig:
-    """The TrainConfig of a checkpoint folder (train_config.json, or config.json in older checkpoints)."""
+    """The TrainConfig of a checkpoint folder (train_config.json, or config.json in
+    older checkpoints)."""
     folder = Path(folder)
     path = folder / "train_config.json"
     return read_config(path if path.is_file() else folder / "config.json")

@@ -17,8 +17,17 @@ from patchforcing.model import AnyModelConfig, ModelConfig
 from patchforcing.model.text_config import TextModelConfig
 from patchforcing.utils.limits import MAX_TRAIN_STEPS, LimitError, check_limit, check_seeds
 
-__all__ = ["FORMAT_VERSION", "TimeDistConfig", "OptimConfig", "TextConfig", "TrainConfig", "config_to_dict",
-           "config_from_dict", "config_to_json", "TEXT_ENCODERS"]
+__all__ = [
+    "FORMAT_VERSION",
+    "TimeDistConfig",
+    "OptimConfig",
+    "TextConfig",
+    "TrainConfig",
+    "config_to_dict",
+    "config_from_dict",
+    "config_to_json",
+    "TEXT_ENCODERS",
+]
 
 FORMAT_VERSION = 1
 PRECISIONS = ("fp32", "bf16")
@@ -29,8 +38,8 @@ TEXT_ENCODERS = ("builtin", "pretrained")
 
 @dataclass(frozen=True)
 class TimeDistConfig:
-    """The training time distribution by name (:data:`~patchforcing.core.time_dist.TIME_DISTRIBUTIONS`)
-    and its parameters."""
+    """The training time distribution by name
+    (:data:`~patchforcing.core.time_dist.TIME_DISTRIBUTIONS`) and its parameters."""
 
     name: str = "ltg"
     params: dict[str, float] = field(default_factory=dict)
@@ -44,7 +53,8 @@ class TimeDistConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """AdamW with linear warm-up then a constant rate, gradient clipping and EMA (authors' recipe)."""
+    """AdamW with linear warm-up then a constant rate, gradient clipping and EMA
+    (authors' recipe)."""
 
     lr: float = 1e-4
     weight_decay: float = 0.0
@@ -52,8 +62,12 @@ class OptimConfig:
     warmup_steps: int = 1000
     grad_clip: float = 1.0
     ema_decay: float = 0.9999
-    ema_warmup: bool = False  # decay_k = min(ema_decay, (1 + k) / (10 + k)): for runs too short to forget the init
-    schedule: str = "constant"  # after the warm-up: constant (authors) or cosine decay to 0 at the last step
+    ema_warmup: bool = (
+        False  # decay_k = min(ema_decay, (1 + k) / (10 + k)): for runs too short to forget the init
+    )
+    schedule: str = (
+        "constant"  # after the warm-up: constant (authors) or cosine decay to 0 at the last step
+    )
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -74,10 +88,10 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TextConfig:
-    """How a text-to-image run encodes its captions: the built-in word tokenizer (its vocabulary built
-    from the training captions, words seen at least ``min_count`` times; embeddings trained with the
-    model) or a frozen Hugging Face model from the local folder ``pretrained_path`` (hidden states of
-    ``layer``; the captions' states are computed once and cached)."""
+    """How a text-to-image run encodes its captions: the built-in word tokenizer (its vocabulary
+    built from the training captions, words seen at least ``min_count`` times; embeddings trained
+    with the model) or a frozen Hugging Face model from the local folder ``pretrained_path`` (hidden
+    states of ``layer``; the captions' states are computed once and cached)."""
 
     encoder: str = "builtin"
     pretrained_path: str | None = None
@@ -89,9 +103,13 @@ class TextConfig:
         if self.encoder not in TEXT_ENCODERS:
             raise ValueError(f"text encoder must be one of {TEXT_ENCODERS}, got {self.encoder!r}")
         if (self.encoder == "pretrained") != (self.pretrained_path is not None):
-            raise ValueError("a pretrained text encoder needs its local folder (pretrained_path), and only it")
+            raise ValueError(
+                "a pretrained text encoder needs its local folder (pretrained_path), and only it"
+            )
         if self.min_count < 1 or self.max_length < 2:
-            raise ValueError(f"need min_count >= 1 and max_length >= 2, got {self.min_count}, {self.max_length}")
+            raise ValueError(
+                f"need min_count >= 1 and max_length >= 2, got {self.min_count}, {self.max_length}"
+            )
 
 
 @dataclass(frozen=True)
@@ -117,7 +135,14 @@ class TrainConfig:
     text: TextConfig | None = None
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
+        for name in (
+            "steps",
+            "batch_size",
+            "log_every",
+            "sample_every",
+            "checkpoint_every",
+            "keep_checkpoints",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -125,26 +150,40 @@ class TrainConfig:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         check_seeds(self.seed, 1)
         if self.steps > MAX_TRAIN_STEPS:
-            raise LimitError(f"steps is {self.steps:,}; a run has at most {MAX_TRAIN_STEPS:,} steps (checkpoint "
-                             "folders are named with eight digits)")
+            raise LimitError(
+                f"steps is {self.steps:,}; a run has at most {MAX_TRAIN_STEPS:,} steps (checkpoint "
+                "folders are named with eight digits)"
+            )
         check_limit("batch_size", self.batch_size, "images")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.on_nonfinite not in ON_NONFINITE:
-            raise ValueError(f"on_nonfinite must be one of {ON_NONFINITE}, got {self.on_nonfinite!r}")
+            raise ValueError(
+                f"on_nonfinite must be one of {ON_NONFINITE}, got {self.on_nonfinite!r}"
+            )
         if self.model.time_mode == "global" and not self.time_dist.build().is_global:
-            raise ValueError(f"a global-time model needs a global time distribution, not {self.time_dist.name!r}")
+            raise ValueError(
+                f"a global-time model needs a global time distribution, not {self.time_dist.name!r}"
+            )
         if isinstance(self.model, TextModelConfig) != (self.text is not None):
-            raise ValueError("a text-to-image model needs a text section (how captions are encoded), and only it")
+            raise ValueError(
+                "a text-to-image model needs a text section (how captions are encoded), and only it"
+            )
         if self.data.image_size not in (None, self.model.image_size):
-            raise ValueError(f"data image_size {self.data.image_size} differs from "
-                             f"model image_size {self.model.image_size}")
+            raise ValueError(
+                f"data image_size {self.data.image_size} differs from "
+                f"model image_size {self.model.image_size}"
+            )
 
     @property
     def time_sampler(self) -> TimeDistConfig:
         """Deprecated name of :attr:`time_dist` (removed in patchforcing 0.3)."""
-        warnings.warn("TrainConfig.time_sampler is renamed time_dist; the old name is removed in patchforcing 0.3",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "TrainConfig.time_sampler is renamed time_dist; "
+            "the old name is removed in patchforcing 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self.time_dist
 
 
@@ -171,8 +210,10 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
                 return _coerce(value, option, where)
             except ValueError:
                 pass
-        raise ValueError(f"{where} must be {' or '.join(getattr(a, '__name__', str(a)) for a in args)}, "
-                         f"got {_short(value)}")
+        raise ValueError(
+            f"{where} must be {' or '.join(getattr(a, '__name__', str(a)) for a in args)}, "
+            f"got {_short(value)}"
+        )
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise ValueError(f"{where} must be a list of {len(args)} values, got {_short(value)}")
@@ -180,19 +221,29 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ValueError(f"{where} must be a mapping, got {_short(value)}")
-        return {_coerce(k, args[0], f"{where} key"): _coerce(v, args[1], f"{where}.{k}") for k, v in value.items()}
+        return {
+            _coerce(k, args[0], f"{where} key"): _coerce(v, args[1], f"{where}.{k}")
+            for k, v in value.items()
+        }
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value):
             raise ValueError(f"{where} must be a finite number, got {_short(value)}")
         return float(value)
-    if hint in (int, str, bool) and isinstance(value, hint) and (hint is bool or not isinstance(value, bool)):
+    if (
+        hint in (int, str, bool)
+        and isinstance(value, hint)
+        and (hint is bool or not isinstance(value, bool))
+    ):
         return value
     raise ValueError(f"{where} must be {getattr(hint, '__name__', hint)}, got {_short(value)}")
 
 
 def _build(cls, values: Any, where: str):
     if not isinstance(values, dict):
-        raise ValueError(f"config section {where or 'top level'!r} must be a mapping, got {type(values).__name__}")
+        raise ValueError(
+            f"config section {where or 'top level'!r} must be a mapping, got "
+            f"{type(values).__name__}"
+        )
     hints = get_type_hints(cls)
     unknown = sorted(map(str, set(values) - set(hints)))
     if unknown:
@@ -215,13 +266,19 @@ def _build(cls, values: Any, where: str):
 
 def _model_section(values: Any) -> type:
     """The model section's class: a text-to-image model has a text refiner."""
-    return TextModelConfig if isinstance(values, dict) and "refiner_width" in values else ModelConfig
+    return (
+        TextModelConfig if isinstance(values, dict) and "refiner_width" in values else ModelConfig
+    )
 
 
 _SECTIONS: dict[tuple[type, str], Any] = {
-    (TrainConfig, "model"): _model_section, (TrainConfig, "data"): DataConfig,
-    (TrainConfig, "time_dist"): TimeDistConfig, (TrainConfig, "loss"): LossConfig,
-    (TrainConfig, "optim"): OptimConfig, (TrainConfig, "text"): TextConfig}
+    (TrainConfig, "model"): _model_section,
+    (TrainConfig, "data"): DataConfig,
+    (TrainConfig, "time_dist"): TimeDistConfig,
+    (TrainConfig, "loss"): LossConfig,
+    (TrainConfig, "optim"): OptimConfig,
+    (TrainConfig, "text"): TextConfig,
+}
 
 
 _OLD_TIME_KEY = "time_sampler"  # the key of `time_dist` in configs of release 0.1, still read
@@ -237,8 +294,10 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ValueError(f"config has no valid 'format_version' (got {_short(version)})")
     if version > FORMAT_VERSION:
-        raise ValueError(f"config format version {version} is newer than this patchforcing supports "
-                         f"({FORMAT_VERSION}); upgrade patchforcing")
+        raise ValueError(
+            f"config format version {version} is newer than this patchforcing supports "
+            f"({FORMAT_VERSION}); upgrade patchforcing"
+        )
     if _OLD_TIME_KEY in values:  # written before the time distributions were named so
         if "time_dist" in values:
             raise ValueError(f"config has both 'time_dist' and its old name {_OLD_TIME_KEY!r}")
@@ -250,4 +309,6 @@ def config_to_json(config: TrainConfig) -> str:
     return json.dumps(config_to_dict(config), indent=2, sort_keys=True)
 
 
-__getattr__ = moved_names(__name__, {"TimeSamplerConfig": "patchforcing.train.config:TimeDistConfig"})
+__getattr__ = moved_names(
+    __name__, {"TimeSamplerConfig": "patchforcing.train.config:TimeDistConfig"}
+)

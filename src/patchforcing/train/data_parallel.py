@@ -1,11 +1,11 @@
-"""Data-parallel training on top of :mod:`patchforcing.utils.distributed`: wrapping the model (DDP, or
-FSDP2 for the large presets, optionally ``torch.compile``), each rank's rows of the global batch, and
-full (unsharded) state dicts so that rank 0 writes checkpoints any world size can resume from.
+"""Data-parallel training on top of :mod:`patchforcing.utils.distributed`: wrapping the model (DDP,
+or FSDP2 for the large presets, optionally ``torch.compile``), each rank's rows of the global batch,
+and full (unsharded) state dicts so that rank 0 writes checkpoints any world size can resume from.
 
 The global batch ``TrainConfig.batch_size`` and its data order do not depend on the world size:
 rank r computes rows ``[r * B/W, (r + 1) * B/W)`` of the same global batch, with the randomness of
-the whole batch sliced (see :func:`~patchforcing.core.loss.patch_forcing_loss`). Gradients are averaged
-over ranks, so W ranks take the same steps as one process on the global batch.
+the whole batch sliced (see :func:`~patchforcing.core.loss.patch_forcing_loss`). Gradients are
+averaged over ranks, so W ranks take the same steps as one process on the global batch.
 """
 
 from __future__ import annotations
@@ -20,8 +20,21 @@ from patchforcing.core.loss import LossOutput
 from patchforcing.model import AnyModel, AnyModelConfig, PatchModel
 from patchforcing.utils.distributed import DistEnv, all_reduce_mean, rank_slice
 
-__all__ = ["STRATEGIES", "Parallel", "DataParallel", "compile_model", "wrap_model", "shard_ema", "model_state",
-           "optimizer_state", "load_optimizer_state", "NullLog", "global_stats", "any_rank", "batch_report"]
+__all__ = [
+    "STRATEGIES",
+    "Parallel",
+    "DataParallel",
+    "compile_model",
+    "wrap_model",
+    "shard_ema",
+    "model_state",
+    "optimizer_state",
+    "load_optimizer_state",
+    "NullLog",
+    "global_stats",
+    "any_rank",
+    "batch_report",
+]
 
 STRATEGIES = ("ddp", "fsdp")
 
@@ -36,7 +49,9 @@ class Parallel:
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"parallel strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+            raise ValueError(
+                f"parallel strategy must be one of {STRATEGIES}, got {self.strategy!r}"
+            )
 
 
 class DataParallel(DistributedDataParallel):
@@ -50,14 +65,15 @@ class DataParallel(DistributedDataParallel):
 
 
 def compile_model(model: PatchModel) -> PatchModel:
-    """``torch.compile(model)``: an OptimizedModule that runs the compiled model and forwards every other
-    attribute (``config``, ``parameters``) to it, so it is a PatchModel too."""
+    """``torch.compile(model)``: an OptimizedModule that runs the compiled model and forwards every
+    other attribute (``config``, ``parameters``) to it, so it is a PatchModel too."""
     return torch.compile(model)  # type: ignore[return-value]  # torch types the result as a bare callable
 
 
 def _fsdp(model: AnyModel) -> AnyModel:
-    """FSDP2: every block sharded on its own (so one block's weights are gathered at a time), then the root.
-    ``fully_shard`` shards in place and returns the module it was given (its class now also an FSDPModule)."""
+    """FSDP2: every block sharded on its own (so one block's weights are gathered at a time), then
+    the root. ``fully_shard`` shards in place and returns the module it was given (its class now
+    also an FSDPModule)."""
     from torch.distributed.fsdp import fully_shard
 
     for block in model.blocks:
@@ -67,7 +83,8 @@ def _fsdp(model: AnyModel) -> AnyModel:
 
 
 def wrap_model(model: AnyModel, env: DistEnv, parallel: Parallel) -> PatchModel:
-    """The module to train: ``model`` itself on one process, DDP or FSDP on several; compiled on request.
+    """The module to train: ``model`` itself on one process, DDP or FSDP on several; compiled
+    on request.
     FSDP shards ``model`` in place, so build the optimizer from the returned module's parameters."""
     net: AnyModel | DataParallel = model
     if env.distributed and parallel.strategy == "fsdp":
@@ -79,7 +96,8 @@ def wrap_model(model: AnyModel, env: DistEnv, parallel: Parallel) -> PatchModel:
 
 
 def shard_ema(ema: AnyModel, env: DistEnv, parallel: Parallel) -> AnyModel:
-    """The EMA copy, sharded like the online model under FSDP (so the update is shard against shard)."""
+    """The EMA copy, sharded like the online model under FSDP (so the update is shard
+    against shard)."""
     return _fsdp(ema) if env.distributed and parallel.strategy == "fsdp" else ema
 
 
@@ -88,7 +106,9 @@ def _base(module: PatchModel) -> nn.Module:
     base = getattr(module, "_orig_mod", module)
     base = base.module if isinstance(base, DistributedDataParallel) else base
     if not isinstance(base, nn.Module):
-        raise TypeError(f"expected a torch module or a DDP / compiled wrapper of one, got {type(base).__name__}")
+        raise TypeError(
+            f"expected a torch module or a DDP / compiled wrapper of one, got {type(base).__name__}"
+        )
     return base
 
 
@@ -105,11 +125,13 @@ def _options():
 
 
 def model_state(module: PatchModel) -> dict[str, torch.Tensor]:
-    """Full CPU state dict with plain names. Under FSDP every rank must call it (it gathers shards)."""
+    """Full CPU state dict with plain names. Under FSDP every rank must call it
+    (it gathers shards)."""
     if _sharded(module):
         from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
-        # full_state_dict: plain tensors (torch types the values as any state-dict value); empty on ranks but 0
+        # full_state_dict: plain tensors (torch types the values as any state-dict value); empty on
+        # ranks but 0
         return get_model_state_dict(_base(module), options=_options())  # type: ignore[return-value]
     return {k: v.detach().cpu() for k, v in _base(module).state_dict().items()}
 
@@ -141,7 +163,9 @@ def load_optimizer_state(module: PatchModel, opt: torch.optim.Optimizer, state: 
     from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
 
     names = [name for name, _ in _base(module).named_parameters()]
-    set_optimizer_state_dict(_base(module), opt, _rekey(state, dict(enumerate(names))), options=_options())
+    set_optimizer_state_dict(
+        _base(module), opt, _rekey(state, dict(enumerate(names))), options=_options()
+    )
 
 
 class NullLog:
@@ -152,10 +176,12 @@ class NullLog:
 
 
 def global_stats(out: LossOutput, env: DistEnv) -> tuple[float, float, float | None]:
-    """(loss, mse, nll) averaged over the ranks: the values of the global batch, equal on every rank,
-    so that every rank takes the same decision on a non-finite loss."""
+    """(loss, mse, nll) averaged over the ranks: the values of the global batch, equal on every
+    rank, so that every rank takes the same decision on a non-finite loss."""
     nll = out.nll if out.nll is not None else torch.zeros_like(out.mse)
-    loss, mse, mean_nll = all_reduce_mean(torch.stack([out.loss, out.mse, nll]).detach().float(), env).tolist()
+    loss, mse, mean_nll = all_reduce_mean(
+        torch.stack([out.loss, out.mse, nll]).detach().float(), env
+    ).tolist()
     return loss, mse, None if out.nll is None else mean_nll
 
 
@@ -167,8 +193,16 @@ def any_rank(flag: bool, env: DistEnv) -> bool:
 
 
 def batch_report(global_batch: int, env: DistEnv, parallel: Parallel) -> str:
-    """One line naming the effective (global) batch and how it is split; also checks that it splits."""
+    """One line naming the effective (global) batch and how it is split; also checks that
+    it splits."""
     rows = rank_slice(global_batch, env.rank, env.world_size)
-    how = f"{parallel.strategy.upper()} over {env.world_size} processes" if env.distributed else "1 process"
-    return (f"effective batch size {global_batch} = {rows.stop - rows.start} per process x {env.world_size} "
-            f"({how}, {env.device.type}{', compiled' if parallel.compile else ''})")
+    how = (
+        f"{parallel.strategy.upper()} over {env.world_size} processes"
+        if env.distributed
+        else "1 process"
+    )
+    return (
+        f"effective batch size {global_batch} = {rows.stop - rows.start} per "
+        f"process x {env.world_size} ({how}, "
+        f"{env.device.type}{', compiled' if parallel.compile else ''})"
+    )

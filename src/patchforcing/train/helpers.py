@@ -13,7 +13,14 @@ from torch import nn
 from patchforcing.data.order import seed64
 from patchforcing.utils.io.atomic import DiskWriteError, atomic_write
 
-__all__ = ["step_generator", "update_ema", "ema_decay_at", "warmup_factor", "lr_factor", "MetricsLog"]
+__all__ = [
+    "step_generator",
+    "update_ema",
+    "ema_decay_at",
+    "warmup_factor",
+    "lr_factor",
+    "MetricsLog",
+]
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:
@@ -34,7 +41,8 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 def ema_decay_at(step: int, decay: float, warmup: bool) -> float:
     """The EMA decay used after optimizer step ``step``: constant (the authors' recipe) or, with
-    ``warmup``, min(decay, (1 + step) / (10 + step)) so that short runs do not keep the initial weights."""
+    ``warmup``, min(decay, (1 + step) / (10 + step)) so that short runs do not keep the
+    initial weights."""
     return min(decay, (1 + step) / (10 + step)) if warmup else decay
 
 
@@ -68,7 +76,11 @@ class MetricsLog:
                         kept.append(line)
                 except json.JSONDecodeError:
                     break
-            atomic_write(self.path, lambda tmp: tmp.write_text("".join(line + "\n" for line in kept)), "metrics log")
+            atomic_write(
+                self.path,
+                lambda tmp: tmp.write_text("".join(line + "\n" for line in kept)),
+                "metrics log",
+            )
 
     def write(self, record: dict[str, Any]) -> None:
         try:

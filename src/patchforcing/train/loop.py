@@ -56,9 +56,20 @@ from patchforcing.train.nonfinite import (
     nonfinite_reason,
 )
 from patchforcing.train.preflight import check_data_fits_model
-from patchforcing.train.run_folder import check_run_folder, check_same_run, locked_run, resume_point, run_id
+from patchforcing.train.run_folder import (
+    check_run_folder,
+    check_same_run,
+    locked_run,
+    resume_point,
+    run_id,
+)
 from patchforcing.train.signals import StopSignals
-from patchforcing.train.text import CaptionConditions, build_text_encoder, caption_generator, preview_prompts
+from patchforcing.train.text import (
+    CaptionConditions,
+    build_text_encoder,
+    caption_generator,
+    preview_prompts,
+)
 from patchforcing.train.validate import validation_loss
 from patchforcing.utils.device import resolve_device
 from patchforcing.utils.distributed import DistEnv, init_distributed, rank_slice
@@ -81,7 +92,9 @@ class TrainResult:
     val: dict[str, float | None]
     images_per_s: float
     stopped_by_signal: int | None = None  # SIGINT/SIGTERM number if a signal ended this call early
-    train_seconds: float | None = None  # training-loop wall time of all the steps done, summed over resumes
+    train_seconds: float | None = (
+        None  # training-loop wall time of all the steps done, summed over resumes
+    )
     # (None when the run resumed from a checkpoint written before checkpoints recorded it)
 
 
@@ -94,14 +107,21 @@ def _sample_path(run_dir: Path, step: int) -> Path:
     return run_dir / "samples" / f"step_{step:08d}.png"
 
 
-def _save_samples(ema: PatchModel, path: Path, device: torch.device, write: bool = True,
-                  prompts: tuple[str, ...] | None = None) -> None:
+def _save_samples(
+    ema: PatchModel,
+    path: Path,
+    device: torch.device,
+    write: bool = True,
+    prompts: tuple[str, ...] | None = None,
+) -> None:
     """A preview grid of 20 images (classes 0, 1, ... in turn, or the ``prompts`` of a text-to-image
-    model) with the EMA weights and the model's default sampler at 25 steps; every rank samples (FSDP
-    needs them all), rank 0 ``write``s."""
+    model) with the EMA weights and the model's default sampler at 25 steps; every rank samples
+    (FSDP needs them all), rank 0 ``write``s."""
     c = ema.config
     classes = None if prompts else tuple(range(c.num_classes)) or None
-    config = GenerationConfig(steps=25, num_images=20, classes=classes, prompts=prompts, batch_size=20)
+    config = GenerationConfig(
+        steps=25, num_images=20, classes=classes, prompts=prompts, batch_size=20
+    )
     images = generate(ema, config, device)
     if not write:
         return
@@ -111,13 +131,20 @@ def _save_samples(ema: PatchModel, path: Path, device: torch.device, write: bool
         raise DiskWriteError("sample grid", path, err) from err
 
 
-def train(config: TrainConfig, device: str = "auto", progress: bool = True, data: ArrayData | None = None,
-          stop_after: int | None = None, parallel: Parallel = Parallel()) -> TrainResult:
-    """Train (or resume) the run in ``config.out_dir``. ``stop_after`` ends this call after that many
-    steps without changing the run's schedule (for tests and time-boxed jobs). SIGINT/SIGTERM end it
-    after the current step with a checkpoint (``TrainResult.stopped_by_signal``). ``parallel`` picks DDP
-    or FSDP (and torch.compile) when launched by torchrun. The run folder is this process's alone while
-    it runs (:mod:`patchforcing.train.run_folder`); a failed write names what is intact."""
+def train(
+    config: TrainConfig,
+    device: str = "auto",
+    progress: bool = True,
+    data: ArrayData | None = None,
+    stop_after: int | None = None,
+    parallel: Parallel = Parallel(),
+) -> TrainResult:
+    """Train (or resume) the run in ``config.out_dir``. ``stop_after`` ends this call after that
+    many steps without changing the run's schedule (for tests and time-boxed jobs). SIGINT/SIGTERM
+    end it after the current step with a checkpoint (``TrainResult.stopped_by_signal``).
+    ``parallel`` picks DDP or FSDP (and torch.compile) when launched by torchrun. The run folder is
+    this process's alone while it runs (:mod:`patchforcing.train.run_folder`); a failed write names
+    what is intact."""
     env = init_distributed(resolve_device(device))
     run_dir = Path(config.out_dir)
     check_run_folder(run_dir)
@@ -128,16 +155,26 @@ def train(config: TrainConfig, device: str = "auto", progress: bool = True, data
             raise err.keeping(_kept_note(run_dir)) from err
 
 
-def _train(config: TrainConfig, env: DistEnv, progress: bool, data: ArrayData | None, stop_after: int | None,
-           parallel: Parallel) -> TrainResult:
+def _train(
+    config: TrainConfig,
+    env: DistEnv,
+    progress: bool,
+    data: ArrayData | None,
+    stop_after: int | None,
+    parallel: Parallel,
+) -> TrainResult:
     dev, rows = env.device, rank_slice(config.batch_size, env.rank, env.world_size)
     run_dir = Path(config.out_dir)
     check_same_run(run_dir, config)
     data = data if data is not None else load_dataset(config.data)
     check_data_fits_model(data, config)
-    parameters = config.model.parameter_count  # built on the CPU; weights, EMA and optimizer state stay there on a CPU
-    check_memory(parameters * (TRAIN_BYTES_PER_PARAMETER if dev.type == "cpu" else 4),
-                 f"training a model of {parameters:,} parameters")
+    parameters = (
+        config.model.parameter_count
+    )  # built on the CPU; weights, EMA and optimizer state stay there on a CPU
+    check_memory(
+        parameters * (TRAIN_BYTES_PER_PARAMETER if dev.type == "cpu" else 4),
+        f"training a model of {parameters:,} parameters",
+    )
     torch.manual_seed(config.seed)
     captions = prompts = None
     if isinstance(config.model, TextModelConfig):
@@ -152,33 +189,62 @@ def _train(config: TrainConfig, env: DistEnv, progress: bool, data: ArrayData | 
 
     start = 0
     before: float | None = 0.0  # the training seconds of earlier calls (None: not recorded)
-    _, state = resume_point(run_dir, model, ema)  # full weights load before wrapping, so any world size can resume
+    _, state = resume_point(
+        run_dir, model, ema
+    )  # full weights load before wrapping, so any world size can resume
     if state is not None:
         torch.set_rng_state(state["rng"])
         start, before = int(state["step"]), state.get("train_seconds")
     ema, net = shard_ema(ema, env, parallel), wrap_model(model, env, parallel)
-    opt = torch.optim.AdamW(net.parameters(), lr=config.optim.lr, betas=config.optim.betas,
-                            weight_decay=config.optim.weight_decay)
+    opt = torch.optim.AdamW(
+        net.parameters(),
+        lr=config.optim.lr,
+        betas=config.optim.betas,
+        weight_decay=config.optim.weight_decay,
+    )
     if state is not None:
         load_optimizer_state(net, opt, state["optimizer"])
     log: NullLog | MetricsLog = NullLog()
     identity = ""
     if env.is_main:
         identity = run_id(run_dir)
-        atomic_write(run_dir / "config.json", lambda tmp: tmp.write_text(config_to_json(config)), what="run config")
+        atomic_write(
+            run_dir / "config.json",
+            lambda tmp: tmp.write_text(config_to_json(config)),
+            what="run config",
+        )
         log = MetricsLog(run_dir / "metrics.jsonl", start)
-        log.write({"step": start, "run_id": identity, "effective_batch_size": config.batch_size,
-                   "world_size": env.world_size})
+        log.write(
+            {
+                "step": start,
+                "run_id": identity,
+                "effective_batch_size": config.batch_size,
+                "world_size": env.world_size,
+            }
+        )
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
     due = start > 0 and (start % config.sample_every == 0 or start == config.steps)
-    if due and not _sample_path(run_dir, start).exists():  # a kill can land between checkpoint and samples
+    if (
+        due and not _sample_path(run_dir, start).exists()
+    ):  # a kill can land between checkpoint and samples
         _save_samples(ema, _sample_path(run_dir, start), dev, env.is_main, prompts)
 
-    autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if config.precision == "bf16" else nullcontext()
+    autocast = (
+        torch.autocast(dev.type, dtype=torch.bfloat16)
+        if config.precision == "bf16"
+        else nullcontext()
+    )
     losses: list[float] = []
     skipped: list[int] = []
     show = progress and env.is_main
-    bar = tqdm(range(start, end), initial=start, total=config.steps, disable=not show, desc="train", unit="step")
+    bar = tqdm(
+        range(start, end),
+        initial=start,
+        total=config.steps,
+        disable=not show,
+        desc="train",
+        unit="step",
+    )
     if show:
         bar.write(batch_report(config.batch_size, env, parallel))
     t0, seen, done = time.perf_counter(), 0, start
@@ -188,64 +254,130 @@ def _train(config: TrainConfig, env: DistEnv, progress: bool, data: ArrayData | 
             index = batch_indices(step, config.batch_size, len(data), config.seed)
             x1, labels = data.batch(index[rows])  # this rank's rows of the global batch
             x1 = x1.to(dev, non_blocking=True)
-            if captions is not None:  # drawn for the global batch, so any number of ranks sees the same texts
+            if (
+                captions is not None
+            ):  # drawn for the global batch, so any number of ranks sees the same texts
                 y: Condition = captions(index, caption_generator(config.seed, step), dev, rows)
             elif config.model.num_classes:
                 y = labels.to(dev, non_blocking=True)
             else:
-                y = torch.zeros_like(labels, device=dev)  # an unconditional model has only the null label (index 0)
+                y = torch.zeros_like(
+                    labels, device=dev
+                )  # an unconditional model has only the null label (index 0)
             for group in opt.param_groups:
-                group["lr"] = config.optim.lr * lr_factor(step, config.steps, config.optim.warmup_steps,
-                                                          config.optim.schedule)
+                group["lr"] = config.optim.lr * lr_factor(
+                    step, config.steps, config.optim.warmup_steps, config.optim.schedule
+                )
             with autocast:
-                out = patch_forcing_loss(net, x1, y, time_dist, step_generator(config.seed, step), config.loss,
-                                         rows, config.batch_size)
+                out = patch_forcing_loss(
+                    net,
+                    x1,
+                    y,
+                    time_dist,
+                    step_generator(config.seed, step),
+                    config.loss,
+                    rows,
+                    config.batch_size,
+                )
             opt.zero_grad(set_to_none=True)
             loss, mse, nll = global_stats(out, env)
             grad_norm = float("nan")
             if math.isfinite(loss):
                 out.loss.backward()
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), config.optim.grad_clip))
+                grad_norm = float(
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), config.optim.grad_clip)
+                )
             bad = nonfinite_reason(loss, grad_norm)
             done = step + 1
             if bad is None:
                 opt.step()
-                update_ema(ema, model, ema_decay_at(step, config.optim.ema_decay, config.optim.ema_warmup))
+                update_ema(
+                    ema, model, ema_decay_at(step, config.optim.ema_decay, config.optim.ema_warmup)
+                )
                 losses.append(loss)
             elif config.on_nonfinite == "stop":
-                raise NonFiniteLossError(f"non-finite {bad} at step {step}; stopped without saving "
-                                         f"({_kept_note(run_dir)}); rerun with --on-nonfinite skip to skip such steps")
+                raise NonFiniteLossError(
+                    f"non-finite {bad} at step {step}; stopped without saving "
+                    f"({_kept_note(run_dir)}); rerun with --on-nonfinite skip to skip such steps"
+                )
             else:
                 skipped.append(step)
                 log.write({"step": done, "skipped": bad})
-                if skipped[-MAX_CONSECUTIVE_SKIPS:] == list(range(done - MAX_CONSECUTIVE_SKIPS, done)):
-                    raise NonFiniteLossError(f"{MAX_CONSECUTIVE_SKIPS} consecutive non-finite steps up to step "
-                                             f"{step}: the run has diverged ({_kept_note(run_dir)})")
+                if skipped[-MAX_CONSECUTIVE_SKIPS:] == list(
+                    range(done - MAX_CONSECUTIVE_SKIPS, done)
+                ):
+                    raise NonFiniteLossError(
+                        f"{MAX_CONSECUTIVE_SKIPS} consecutive non-finite steps up to step "
+                        f"{step}: the run has diverged ({_kept_note(run_dir)})"
+                    )
             seen += len(index)
             rate = seen / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{rate:.0f}")
             if bad is None and (done % config.log_every == 0 or done == end):
-                log.write({"step": done, "loss": loss, "mse": mse, "nll": nll,
-                           "lr": opt.param_groups[0]["lr"], "grad_norm": grad_norm, "images_per_s": rate})
+                log.write(
+                    {
+                        "step": done,
+                        "loss": loss,
+                        "mse": mse,
+                        "nll": nll,
+                        "lr": opt.param_groups[0]["lr"],
+                        "grad_norm": grad_norm,
+                        "images_per_s": rate,
+                    }
+                )
             halt = any_rank(stop.received is not None, env)
-            if done % config.checkpoint_every == 0 or done == end or halt:  # before samples: a failing
-                check_finite_weights({"online": model, "EMA": ema}, step)      # sample write loses no steps
-                weights = model_state(net), model_state(ema), optimizer_state(net, opt)  # collective under FSDP
+            if (
+                done % config.checkpoint_every == 0 or done == end or halt
+            ):  # before samples: a failing
+                check_finite_weights(
+                    {"online": model, "EMA": ema}, step
+                )  # sample write loses no steps
+                weights = (
+                    model_state(net),
+                    model_state(ema),
+                    optimizer_state(net, opt),
+                )  # collective under FSDP
                 if env.is_main:
-                    train_state = {"optimizer": weights[2], "rng": torch.get_rng_state(),
-                                   "train_seconds": _seconds_so_far(before, t0)}
-                    save_checkpoint(run_dir, done, config, weights[0], weights[1], train_state, config.keep_checkpoints,
-                                    data.class_names, identity, getattr(model, "text_encoder_spec", None))
+                    train_state = {
+                        "optimizer": weights[2],
+                        "rng": torch.get_rng_state(),
+                        "train_seconds": _seconds_so_far(before, t0),
+                    }
+                    save_checkpoint(
+                        run_dir,
+                        done,
+                        config,
+                        weights[0],
+                        weights[1],
+                        train_state,
+                        config.keep_checkpoints,
+                        data.class_names,
+                        identity,
+                        getattr(model, "text_encoder_spec", None),
+                    )
             if done % config.sample_every == 0 or done == config.steps:
                 _save_samples(ema, _sample_path(run_dir, done), dev, env.is_main, prompts)
             if halt:
                 break
 
-    val = _final_validation(ema, config, dev, captions) if done == config.steps and done > start else {}
+    val = (
+        _final_validation(ema, config, dev, captions)
+        if done == config.steps and done > start
+        else {}
+    )
     if val:
         log.write({"step": done, **val})
-    return TrainResult(run_dir, done, start, losses, skipped, val, seen / max(time.perf_counter() - t0, 1e-9),
-                       stop.received, _seconds_so_far(before, t0))
+    return TrainResult(
+        run_dir,
+        done,
+        start,
+        losses,
+        skipped,
+        val,
+        seen / max(time.perf_counter() - t0, 1e-9),
+        stop.received,
+        _seconds_so_far(before, t0),
+    )
 
 
 def _seconds_so_far(before: float | None, t0: float) -> float | None:
@@ -253,8 +385,9 @@ def _seconds_so_far(before: float | None, t0: float) -> float | None:
     return None if before is None else float(before) + time.perf_counter() - t0
 
 
-def _final_validation(ema: PatchModel, config: TrainConfig, dev: torch.device,
-                      captions: CaptionConditions | None) -> dict[str, float | None]:
+def _final_validation(
+    ema: PatchModel, config: TrainConfig, dev: torch.device, captions: CaptionConditions | None
+) -> dict[str, float | None]:
     """Held-out loss on a built-in data set's test split (other sources have no built-in split); a
     text-to-image model reads the test images' captions, encoded by the run's encoder."""
     if config.data.source not in BUILTIN_SOURCES:
@@ -268,4 +401,9 @@ def _final_validation(ema: PatchModel, config: TrainConfig, dev: torch.device,
         condition = lambda index, gen: test_captions(index, gen, dev)  # noqa: E731
     own = validation_loss(ema, test, config.time_dist.build(), device=dev, condition=condition)
     common = validation_loss(ema, test, GlobalUniform(), device=dev, condition=condition)
-    return {"val_loss": own.loss, "val_mse": own.mse, "val_nll": own.nll, "val_mse_uniform_t": common.mse}
+    return {
+        "val_loss": own.loss,
+        "val_mse": own.mse,
+        "val_nll": own.nll,
+        "val_mse_uniform_t": common.mse,
+    }

@@ -17,23 +17,42 @@ from patchforcing.train.setup import TrainSetup, train_config_for
 __all__ = ["RECIPES", "recipe", "recipe_setup"]
 
 RECIPES: dict[str, str] = {
-    "fmnist-pf": "Patch Forcing on Fashion-MNIST: T/4, 4000 steps of 128, cosine lr 8e-4, EMA 0.999 with "
-                 "warm-up, LTG with a quarter of the samples at one global time t ~ U(0, 1)",
-    "fmnist-global": "the global-time baseline with the same backbone, steps, batch, schedule and seed",
-    "emoji-t2i": "text-to-image Patch Forcing on the emoji set (32x32 RGB, captions): T2I-T/4 with the built-in "
-                 "word tokenizer, 3000 steps of 64, cosine lr 8e-4, EMA 0.999 with warm-up, LTG loc 0.5 with a "
-                 "quarter of the samples at one global time",
-    "emoji-t2i-global": "the global-time text-to-image baseline with the same backbone, steps, batch, schedule "
-                        "and seed",
+    "fmnist-pf": "Patch Forcing on Fashion-MNIST: T/4, 4000 steps of 128, cosine lr 8e-4, EMA "
+    "0.999 with warm-up, LTG with a quarter of the samples at one global time t ~ U(0, 1)",
+    "fmnist-global": (
+        "the global-time baseline with the same backbone, steps, batch, schedule and seed"
+    ),
+    "emoji-t2i": "text-to-image Patch Forcing on the emoji set (32x32 RGB, captions): T2I-T/4 with "
+    "the built-in word tokenizer, 3000 steps of 64, cosine lr 8e-4, EMA 0.999 with warm-up, LTG "
+    "loc 0.5 with a quarter of the samples at one global time",
+    "emoji-t2i-global": "the global-time text-to-image baseline with the same backbone, steps, "
+    "batch, schedule and seed",
 }
 
 # short CPU runs: a higher rate decayed to 0, and an EMA that forgets the initial weights
 _OPTIM = OptimConfig(lr=8e-4, warmup_steps=100, schedule="cosine", ema_decay=0.999, ema_warmup=True)
-_FMNIST = TrainSetup(data=DataConfig(source="fashion-mnist"), preset="T/4", optim=_OPTIM, steps=4000,
-                     batch_size=128, checkpoint_every=500, sample_every=500)
-_EMOJI = TrainSetup(data=DataConfig(source="emoji"), text=TextConfig(), preset="T2I-T/4", optim=_OPTIM,
-                    steps=3000, batch_size=64, checkpoint_every=250, sample_every=500)
-_GLOBAL_SHARE = 0.25  # LTG's samples at one global time: covers t near 1, which plain LTG rarely trains
+_FMNIST = TrainSetup(
+    data=DataConfig(source="fashion-mnist"),
+    preset="T/4",
+    optim=_OPTIM,
+    steps=4000,
+    batch_size=128,
+    checkpoint_every=500,
+    sample_every=500,
+)
+_EMOJI = TrainSetup(
+    data=DataConfig(source="emoji"),
+    text=TextConfig(),
+    preset="T2I-T/4",
+    optim=_OPTIM,
+    steps=3000,
+    batch_size=64,
+    checkpoint_every=250,
+    sample_every=500,
+)
+_GLOBAL_SHARE = (
+    0.25  # LTG's samples at one global time: covers t near 1, which plain LTG rarely trains
+)
 _SETUPS: dict[str, tuple[TrainSetup, bool]] = {  # name -> (setup, the global-time baseline)
     "fmnist-pf": (_FMNIST, False),
     "fmnist-global": (_FMNIST, True),
@@ -48,7 +67,9 @@ def recipe_setup(name: str, *, seed: int = 0) -> TrainSetup:
         raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
     setup, baseline = _SETUPS[name]
     params = {} if baseline else {"global_share": _GLOBAL_SHARE}
-    return replace(setup, baseline=baseline, time_dist_params=params, seed=seed, out_dir=f"runs/{name}")
+    return replace(
+        setup, baseline=baseline, time_dist_params=params, seed=seed, out_dir=f"runs/{name}"
+    )
 
 
 def recipe(
@@ -60,10 +81,15 @@ def recipe(
     precision: str = TrainConfig.precision,
     out_dir: str | None = None,
 ) -> TrainConfig:
-    """The run configuration of recipe ``name``. ``data`` is its data set, loaded (from ``data_dir``,
-    default: its usual place) when None; a class model needs only its sizes, a text model builds its
-    word tokenizer from the captions. ``out_dir`` None is the recipe's own folder, ``runs/NAME``."""
+    """The run configuration of recipe ``name``. ``data`` is its data set, loaded (from
+    ``data_dir``, default: its usual place) when None; a class model needs only its sizes, a text
+    model builds its word tokenizer from the captions. ``out_dir`` None is the recipe's own
+    folder, ``runs/NAME``."""
     setup = recipe_setup(name, seed=seed)
-    setup = replace(setup, data=replace(setup.data, data_dir=data_dir), precision=precision,
-                    out_dir=out_dir or setup.out_dir)
+    setup = replace(
+        setup,
+        data=replace(setup.data, data_dir=data_dir),
+        precision=precision,
+        out_dir=out_dir or setup.out_dir,
+    )
     return train_config_for(setup, data)

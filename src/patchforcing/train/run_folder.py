@@ -1,11 +1,11 @@
-"""The run folder (``--out``): one writer at a time, recognised by its content, resumed from its newest
-intact checkpoint.
+"""The run folder (``--out``): one writer at a time, recognised by its content, resumed from its
+newest intact checkpoint.
 
 A run folder holds ``run_id`` (written when the run is created), ``config.json``, ``metrics.jsonl``,
-``checkpoints/``, ``samples/`` and the lock file ``.lock``. It is identified by what it holds, never by
-how its path is spelled: ``runs/x``, ``runs/x/``, ``./runs/x``, its absolute path or the folder moved
-elsewhere all resume the same run (the saved ``out_dir`` is not compared). Until its first checkpoint
-exists a run may be restarted with other options.
+``checkpoints/``, ``samples/`` and the lock file ``.lock``. It is identified by what it holds, never
+by how its path is spelled: ``runs/x``, ``runs/x/``, ``./runs/x``, its absolute path or the folder
+moved elsewhere all resume the same run (the saved ``out_dir`` is not compared). Until its first
+checkpoint exists a run may be restarted with other options.
 """
 
 from __future__ import annotations
@@ -26,7 +26,15 @@ from patchforcing.train.config import TrainConfig, config_to_dict
 from patchforcing.utils.io.atomic import atomic_write, clean_temporaries
 from patchforcing.utils.io.lock import exclusive_folder
 
-__all__ = ["RUN_ID", "RUN_FILES", "check_run_folder", "locked_run", "check_same_run", "run_id", "resume_point"]
+__all__ = [
+    "RUN_ID",
+    "RUN_FILES",
+    "check_run_folder",
+    "locked_run",
+    "check_same_run",
+    "run_id",
+    "resume_point",
+]
 
 RUN_ID = "run_id"
 RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "samples", RUN_ID, ".lock")
@@ -56,15 +64,17 @@ def check_run_folder(run_dir: Path) -> None:
     elif config.is_file():
         return  # a run written before run ids existed
     if foreign:
-        raise ValueError(f"the run folder {run_dir} is not empty and holds no patchforcing run "
-                         f"({', '.join(foreign[:3])}); choose a new or empty folder for --out")
+        raise ValueError(
+            f"the run folder {run_dir} is not empty and holds no patchforcing run "
+            f"({', '.join(foreign[:3])}); choose a new or empty folder for --out"
+        )
 
 
 @contextmanager
 def locked_run(run_dir: Path, writer: bool = True) -> Iterator[None]:
-    """The run folder for this process alone (``writer``; other ranks of a distributed run only read):
-    a second ``train`` on the same folder stops at once with "run DIR is in use by PID N". Leftovers
-    of interrupted writes are cleaned up once the lock is held."""
+    """The run folder for this process alone (``writer``; other ranks of a distributed run only
+    read): a second ``train`` on the same folder stops at once with "run DIR is in use by PID N".
+    Leftovers of interrupted writes are cleaned up once the lock is held."""
     if not writer:
         yield
         return
@@ -84,8 +94,10 @@ def check_same_run(run_dir: Path, config: TrainConfig) -> None:
     if replace(saved, steps=config.steps, out_dir=config.out_dir) != config:
         a, b = config_to_dict(saved), config_to_dict(config)
         diff = [k for k in a if a[k] != b[k] and k not in ("steps", "out_dir")]
-        raise ValueError(f"{run_dir} holds a run with a different configuration (sections {diff}); "
-                         f"use another --out or the same options")
+        raise ValueError(
+            f"{run_dir} holds a run with a different configuration (sections {diff}); "
+            f"use another --out or the same options"
+        )
 
 
 def run_id(run_dir: Path) -> str:
@@ -100,9 +112,11 @@ def run_id(run_dir: Path) -> str:
     return new
 
 
-def resume_point(run_dir: Path, model: nn.Module, ema: nn.Module) -> tuple[Path | None, dict[str, Any] | None]:
-    """Load the newest intact checkpoint into ``model`` and ``ema``; a damaged newer one is skipped with
-    a note naming both. (None, None) for a run without checkpoints."""
+def resume_point(
+    run_dir: Path, model: nn.Module, ema: nn.Module
+) -> tuple[Path | None, dict[str, Any] | None]:
+    """Load the newest intact checkpoint into ``model`` and ``ema``; a damaged newer one is skipped
+    with a note naming both. (None, None) for a run without checkpoints."""
     found = list_checkpoints(run_dir)
     damaged: list[str] = []
     for folder in reversed(found):
@@ -114,8 +128,11 @@ def resume_point(run_dir: Path, model: nn.Module, ema: nn.Module) -> tuple[Path 
             damaged.append(f"{folder.name} ({err})")
             continue
         if damaged:
-            print(f"note: checkpoint(s) {'; '.join(damaged)} damaged; resuming from {folder} instead "
-                  "(the damaged ones are replaced as training passes their steps)", file=sys.stderr)
+            print(
+                f"note: checkpoint(s) {'; '.join(damaged)} damaged; resuming from {folder} instead "
+                "(the damaged ones are replaced as training passes their steps)",
+                file=sys.stderr,
+            )
         return folder, state
     if damaged:
         raise CheckpointError(f"no intact checkpoint in {run_dir}: {'; '.join(damaged)}")

@@ -1,4 +1,5 @@
-"""From the choices of a run to its :class:`TrainConfig`: the training decisions every front end shares.
+"""From the choices of a run to its :class:`TrainConfig`: the training decisions every front
+end shares.
 
 Patch Forcing or the global-time baseline, a class-conditional or a text-to-image model: these
 choices fix the model's time mode and difficulty head, the default time distribution (LTG, or
@@ -67,7 +68,8 @@ class TrainSetup:
 
 
 def default_time_dist(baseline: bool) -> str:
-    """Uniform time for the global-time baseline (SiT), LTG for Patch Forcing (the paper's choice)."""
+    """Uniform time for the global-time baseline (SiT), LTG for Patch Forcing
+    (the paper's choice)."""
     return "uniform" if baseline else "ltg"
 
 
@@ -80,36 +82,75 @@ def _time_dist(setup: TrainSetup) -> TimeDistConfig:
 
 
 def _model(setup: TrainSetup, data: ArrayData) -> AnyModelConfig:
-    """The model config: the preset, changed by the setup, sized for the data (and a text model's encoder)."""
-    changes = {k: v for k, v in (("depth", setup.depth), ("width", setup.width), ("num_heads", setup.num_heads),
-                                 ("patch_size", setup.patch_size)) if v is not None}
-    time = {"time_mode": "global" if setup.baseline else "patch", "difficulty_head": not setup.baseline}
+    """The model config: the preset, changed by the setup, sized for the data
+    (and a text model's encoder)."""
+    changes = {
+        k: v
+        for k, v in (
+            ("depth", setup.depth),
+            ("width", setup.width),
+            ("num_heads", setup.num_heads),
+            ("patch_size", setup.patch_size),
+        )
+        if v is not None
+    }
+    time = {
+        "time_mode": "global" if setup.baseline else "patch",
+        "difficulty_head": not setup.baseline,
+    }
     if setup.text is None:
         if setup.preset in TEXT_PRESETS:
             raise ValueError(f"--preset {setup.preset} is a text-to-image model: add --text")
-        return model_config_from_preset(setup.preset or "S/4", image_size=data.image_size,
-                                        in_channels=data.channels,
-                                        num_classes=0 if setup.unconditional else data.num_classes,
-                                        **time, **changes)
+        return model_config_from_preset(
+            setup.preset or "S/4",
+            image_size=data.image_size,
+            in_channels=data.channels,
+            num_classes=0 if setup.unconditional else data.num_classes,
+            **time,
+            **changes,
+        )
     if setup.preset is not None and setup.preset not in TEXT_PRESETS:
-        raise ValueError(f"--text needs a text-to-image preset ({', '.join(sorted(TEXT_PRESETS))}), "
-                         f"not {setup.preset}")
+        raise ValueError(
+            f"--text needs a text-to-image preset ({', '.join(sorted(TEXT_PRESETS))}), "
+            f"not {setup.preset}"
+        )
     if setup.unconditional:
-        raise ValueError("--text and --unconditional exclude each other (a text model drops captions with "
-                         "--label-dropout)")
+        raise ValueError(
+            "--text and --unconditional exclude each other (a text model drops captions with "
+            "--label-dropout)"
+        )
     encoder = build_text_encoder(setup.text, data)
     return text_model_config_from_preset(
-        setup.preset or "T2I-S/4", image_size=data.image_size, in_channels=data.channels,
-        text_vocab_size=encoder.vocab_size, text_feature_dim=encoder.feature_dim or 0,
-        max_text_length=encoder.max_length, **time, **changes)
+        setup.preset or "T2I-S/4",
+        image_size=data.image_size,
+        in_channels=data.channels,
+        text_vocab_size=encoder.vocab_size,
+        text_feature_dim=encoder.feature_dim or 0,
+        max_text_length=encoder.max_length,
+        **time,
+        **changes,
+    )
 
 
 def train_config_for(setup: TrainSetup, data: ArrayData | None = None) -> TrainConfig:
-    """The run's :class:`TrainConfig`; ``data`` is the loaded ``setup.data`` (loaded here if None)."""
+    """The run's :class:`TrainConfig`; ``data`` is the loaded ``setup.data``
+    (loaded here if None)."""
     arrays = data if data is not None else load_dataset(setup.data)
     return TrainConfig(
-        model=_model(setup, arrays), text=setup.text, data=setup.data, time_dist=_time_dist(setup),
-        loss=setup.loss, optim=setup.optim, out_dir=setup.out_dir, steps=setup.steps,
-        batch_size=setup.batch_size, seed=setup.seed, precision=setup.precision, log_every=setup.log_every,
-        sample_every=setup.sample_every, checkpoint_every=setup.checkpoint_every,
-        keep_checkpoints=setup.keep_checkpoints, on_nonfinite=setup.on_nonfinite)
+        model=_model(setup, arrays),
+        text=setup.text,
+        data=setup.data,
+        time_dist=_time_dist(setup),
+        loss=setup.loss,
+        optim=setup.optim,
+        out_dir=setup.out_dir,
+        steps=setup.steps,
+        batch_size=setup.batch_size,
+        seed=setup.seed,
+        precision=setup.precision,
+        log_every=setup.log_every,
+        sample_every=setup.sample_every,
+        checkpoint_every=setup.checkpoint_every,
+        keep_checkpoints=setup.keep_checkpoints,
+        on_nonfinite=setup.on_nonfinite,
+    )

@@ -17,7 +17,9 @@ __all__ = ["StopSignals"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None  # what signal.signal takes
+_Handler = (
+    Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+)  # what signal.signal takes
 
 
 class StopSignals:

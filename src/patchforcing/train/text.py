@@ -25,13 +25,16 @@ _CAPTION_STREAM = 7_919  # keeps the caption draws apart from the step's noise /
 
 def _captions(data: ArrayData) -> list[str]:
     if not data.has_captions:
-        raise ValueError("text-to-image training needs captions: use --data emoji, or give each image of a folder a "
-                         ".txt caption file beside it (or a captions.jsonl)")
+        raise ValueError(
+            "text-to-image training needs captions: use --data emoji, or give each image of a "
+            "folder a .txt caption file beside it (or a captions.jsonl)"
+        )
     return [text for alternatives in data.captions for text in alternatives]
 
 
 def build_text_encoder(config: TextConfig, data: ArrayData) -> TextEncoder:
-    """The run's encoder: the word tokenizer of the training captions, or the frozen pretrained model."""
+    """The run's encoder: the word tokenizer of the training captions, or the frozen
+    pretrained model."""
     captions = _captions(data)
     if config.encoder == "builtin":
         return WordTokenizer.build(captions, config.min_count, config.max_length)
@@ -46,20 +49,29 @@ def caption_generator(seed: int, step: int) -> torch.Generator:
 
 class CaptionConditions:
     """``conditions(index, generator, device, rows)`` -> the TextCondition of ``index[rows]``: the
-    alternatives are drawn for all of ``index`` (a global batch, so every data-parallel rank draws the
-    same texts) and only this rank's ``rows`` are encoded."""
+    alternatives are drawn for all of ``index`` (a global batch, so every data-parallel rank draws
+    the same texts) and only this rank's ``rows`` are encoded."""
 
-    def __init__(self, encoder: TextEncoder, data: ArrayData, cache_dir: str | Path | None = None) -> None:
+    def __init__(
+        self, encoder: TextEncoder, data: ArrayData, cache_dir: str | Path | None = None
+    ) -> None:
         self.encoder, self.data = encoder, data
         self.table: TextCondition | None = None
         self.table_row: dict[str, int] = {}  # caption -> its row of the table
         if encoder.kind == "pretrained":
             texts = sorted(set(_captions(data)))
             self.table_row = {text: i for i, text in enumerate(texts)}
-            self.table = encode_cached(encoder, texts, cache_dir or Path.home() / ".cache" / "patchforcing" / "text")
+            self.table = encode_cached(
+                encoder, texts, cache_dir or Path.home() / ".cache" / "patchforcing" / "text"
+            )
 
-    def __call__(self, index: torch.Tensor, generator: torch.Generator, device: torch.device | str,
-                 rows: slice = slice(None)) -> TextCondition:
+    def __call__(
+        self,
+        index: torch.Tensor,
+        generator: torch.Generator,
+        device: torch.device | str,
+        rows: slice = slice(None),
+    ) -> TextCondition:
         captions = self.data.caption_batch(index, generator)[rows]  # one alternative per image
         if self.table is None:
             return self.encoder.encode(captions, device)
@@ -69,7 +81,8 @@ class CaptionConditions:
 
 
 def preview_prompts(data: ArrayData, count: int) -> tuple[str, ...]:
-    """``count`` training captions spread over the data set (its first alternative), for preview grids."""
+    """``count`` training captions spread over the data set (its first alternative), for
+    preview grids."""
     captions = data.captions
     step = max(len(captions) // count, 1)
     return tuple(captions[i][0] for i in range(0, len(captions), step))[:count]

@@ -24,12 +24,19 @@ class ValidationLoss:
 
 
 @torch.no_grad()
-def validation_loss(model: PatchModel, data: ArrayData, time_dist: TimeDistribution, limit: int = 2000,
-                    batch_size: int = 250, seed: int = 1234, device: torch.device | str = "cpu",
-                    condition: Callable[[torch.Tensor, torch.Generator], Condition] | None = None) -> ValidationLoss:
-    """Mean objective over the first ``limit`` images, labels kept (no dropout), fixed noise per batch.
-    ``condition(index, generator)`` gives the condition of the images at ``index`` where it is not
-    their class label (the captions of a text-to-image model)."""
+def validation_loss(
+    model: PatchModel,
+    data: ArrayData,
+    time_dist: TimeDistribution,
+    limit: int = 2000,
+    batch_size: int = 250,
+    seed: int = 1234,
+    device: torch.device | str = "cpu",
+    condition: Callable[[torch.Tensor, torch.Generator], Condition] | None = None,
+) -> ValidationLoss:
+    """Mean objective over the first ``limit`` images, labels kept (no dropout), fixed noise per
+    batch. ``condition(index, generator)`` gives the condition of the images at ``index`` where it
+    is not their class label (the captions of a text-to-image model)."""
     total = min(limit, len(data))
     sums = {"loss": 0.0, "mse": 0.0, "nll": 0.0}
     has_nll = False
@@ -41,8 +48,9 @@ def validation_loss(model: PatchModel, data: ArrayData, time_dist: TimeDistribut
             y: Condition = labels.to(device)
         else:  # captions drawn from a stream of their own, apart from the noise and times
             y = condition(index, torch.Generator().manual_seed(seed + start + 2**40))
-        out = patch_forcing_loss(model, x1.to(device), y, time_dist, gen,
-                                 LossConfig(label_dropout=0.0))
+        out = patch_forcing_loss(
+            model, x1.to(device), y, time_dist, gen, LossConfig(label_dropout=0.0)
+        )
         weight = len(index) / total
         sums["loss"] += float(out.loss) * weight
         sums["mse"] += float(out.mse) * weight

@@ -10,7 +10,10 @@ import torch
 __all__ = ["resolve_device", "bf16_is_fast", "resolve_precision", "PRECISION_CHOICES"]
 
 PRECISION_CHOICES = ("auto", "fp32", "bf16")
-_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 instructions that make bf16 matmuls faster than fp32
+_BF16_CPU_FLAGS = (
+    "avx512_bf16",
+    "amx_bf16",
+)  # x86 instructions that make bf16 matmuls faster than fp32
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -20,7 +23,9 @@ def resolve_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError) as err:
-        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N ({err})") from None
+        raise ValueError(
+            f"unknown device {name!r}: use auto, cpu, cuda or cuda:N ({err})"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was requested but no CUDA GPU is available")
     return device

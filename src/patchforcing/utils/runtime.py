@@ -1,15 +1,16 @@
-"""Process-wide settings that make CPU runs faster; the ``patchforcing`` command applies them at start.
+"""Process-wide settings that make CPU runs faster; the ``patchforcing`` command applies them
+at start.
 
 glibc's malloc serves large blocks (above a threshold that adapts, up to 32 MiB) with fresh ``mmap``
-mappings and unmaps them on ``free``, and it trims the top of its heap whenever enough of it is free.
-PyTorch's CPU allocator frees every intermediate tensor at once, so a forward pass maps, touches and
-unmaps megabytes again and again: on a 2-core test machine, S/2 at batch 8 (16x16) took about 2,000 to
-3,000 minor page faults and 7-9 ms of kernel time per 30-40 ms forward, and how much depended on the
-order of allocations, which also made timings noisy. :func:`keep_freed_memory` fixes the threshold at
-32 MiB and trims only above 1 GiB of free heap, so freed blocks are reused instead (PyTorch's
-performance guide suggests a caching allocator, jemalloc or tcmalloc, for the same reason). The cost is
-that the process keeps its peak memory until it exits. Set ``PATCHFORCING_KEEP_HEAP=0`` to leave the
-C library's defaults alone.
+mappings and unmaps them on ``free``, and it trims the top of its heap whenever enough of it is
+free. PyTorch's CPU allocator frees every intermediate tensor at once, so a forward pass maps,
+touches and unmaps megabytes again and again: on a 2-core test machine, S/2 at batch 8 (16x16) took
+about 2,000 to 3,000 minor page faults and 7-9 ms of kernel time per 30-40 ms forward, and how much
+depended on the order of allocations, which also made timings noisy. :func:`keep_freed_memory` fixes
+the threshold at 32 MiB and trims only above 1 GiB of free heap, so freed blocks are reused instead
+(PyTorch's performance guide suggests a caching allocator, jemalloc or tcmalloc, for the same
+reason). The cost is that the process keeps its peak memory until it exits. Set
+``PATCHFORCING_KEEP_HEAP=0`` to leave the C library's defaults alone.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ _kept = False
 
 
 def keep_freed_memory() -> bool:
-    """Ask glibc's malloc to keep freed memory for reuse; True when applied (now or before). False on
-    other platforms and C libraries, or when ``$PATCHFORCING_KEEP_HEAP`` is ``0``."""
+    """Ask glibc's malloc to keep freed memory for reuse; True when applied (now or before). False
+    on other platforms and C libraries, or when ``$PATCHFORCING_KEEP_HEAP`` is ``0``."""
     global _kept
     if _kept:
         return True
@@ -39,7 +40,9 @@ def keep_freed_memory() -> bool:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):  # not glibc
         return False
-    _kept = bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
+    _kept = bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+    )
     return _kept
 
 

@@ -14,7 +14,27 @@ from patchforcing.viewer.service import Viewer
 from patchforcing.viewer.static_page import static_html, static_runs, write_static_page
 from patchforcing.viewer.worker import ModelWorker, execute
 
-__all__ = ["Checkpoint", "describe_checkpoint", "load_catalog", "sample_command", "Frame", "OuterSteps",
-           "encode_frame", "Limits", "RequestError", "RunRequest", "parse_run_request", "Event", "LanePlan",
-           "LaneResult", "Run", "RunStore", "Viewer", "static_html", "static_runs", "write_static_page",
-           "ModelWorker", "execute"]
+__all__ = [
+    "Checkpoint",
+    "describe_checkpoint",
+    "load_catalog",
+    "sample_command",
+    "Frame",
+    "OuterSteps",
+    "encode_frame",
+    "Limits",
+    "RequestError",
+    "RunRequest",
+    "parse_run_request",
+    "Event",
+    "LanePlan",
+    "LaneResult",
+    "Run",
+    "RunStore",
+    "Viewer",
+    "static_html",
+    "static_runs",
+    "write_static_page",
+    "ModelWorker",
+    "execute",
+]

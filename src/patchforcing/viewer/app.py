@@ -1,4 +1,5 @@
-"""The viewer's web layer (Starlette): the page, its two assets and a small JSON + Server-Sent Events API.
+"""The viewer's web layer (Starlette): the page, its two assets and a small JSON + Server-Sent
+Events API.
 
     GET  /                               the page
     GET  /assets/{app.js,style.css}      its script and style sheet (nothing else is served)
@@ -40,8 +41,10 @@ __all__ = ["create_app", "LOOPBACK_HOSTS"]
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 POLL_SECONDS = 0.02  # how often an event stream looks for new passes
 GIF_FRAME_MS = 150
-_PAGE_POLICY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
-                "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+_PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 _NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
@@ -65,7 +68,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _gif(run: Run, lane: int) -> bytes:
     frames = trace_frames(run.traces[lane], 0)
     buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=GIF_FRAME_MS, loop=0)
+    frames[0].save(
+        buffer, format="GIF", save_all=True, append_images=frames[1:], duration=GIF_FRAME_MS, loop=0
+    )
     return buffer.getvalue()
 
 
@@ -77,12 +82,17 @@ def create_app(viewer: Viewer, allowed_hosts: Sequence[str] = LOOPBACK_HOSTS) ->
     def find_run(request: Request) -> Run:
         run = viewer.store.get(request.path_params["run_id"])
         if run is None:
-            raise RequestError("no such run (runs are kept for a while only: start a new one)", status=404)
+            raise RequestError(
+                "no such run (runs are kept for a while only: start a new one)", status=404
+            )
         return run
 
     async def index(request: Request) -> Response:
-        return Response(page, media_type="text/html; charset=utf-8",
-                        headers={"Content-Security-Policy": _PAGE_POLICY, **_NOSNIFF})
+        return Response(
+            page,
+            media_type="text/html; charset=utf-8",
+            headers={"Content-Security-Policy": _PAGE_POLICY, **_NOSNIFF},
+        )
 
     async def asset(request: Request) -> Response:
         name = request.path_params["name"]
@@ -111,7 +121,9 @@ def create_app(viewer: Viewer, allowed_hosts: Sequence[str] = LOOPBACK_HOSTS) ->
         async def stream() -> AsyncIterator[str]:
             index = start
             while True:
-                finished = run.finished  # read first: every event of a finished run is already published
+                finished = (
+                    run.finished
+                )  # read first: every event of a finished run is already published
                 for event in run.events_from(index):
                     yield event.sse(index)
                     index += 1
@@ -119,8 +131,11 @@ def create_app(viewer: Viewer, allowed_hosts: Sequence[str] = LOOPBACK_HOSTS) ->
                     return
                 await anyio.sleep(POLL_SECONDS)
 
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", **_NOSNIFF})
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", **_NOSNIFF},
+        )
 
     async def cancel(request: Request) -> Response:
         run = find_run(request)
@@ -136,8 +151,11 @@ def create_app(viewer: Viewer, allowed_hosts: Sequence[str] = LOOPBACK_HOSTS) ->
             return _error("this sampler has not finished yet", 409)
         data = await anyio.to_thread.run_sync(_gif, run, lane)
         name = f"{run.lanes[lane].sampler}-seed{run.request.seed}.gif"
-        return Response(data, media_type="image/gif",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"', **_NOSNIFF})
+        return Response(
+            data,
+            media_type="image/gif",
+            headers={"Content-Disposition": f'attachment; filename="{name}"', **_NOSNIFF},
+        )
 
     async def refused(request: Request, err: Exception) -> Response:
         return _error(str(err), err.status if isinstance(err, RequestError) else 400)
@@ -147,9 +165,19 @@ def create_app(viewer: Viewer, allowed_hosts: Sequence[str] = LOOPBACK_HOSTS) ->
         yield
         viewer.close()
 
-    routes = [Route("/", index), Route("/assets/{name}", asset), Route("/api/models", models),
-              Route("/api/runs", start_run, methods=["POST"]), Route("/api/runs/{run_id}", summary),
-              Route("/api/runs/{run_id}/events", events), Route("/api/runs/{run_id}/cancel", cancel, methods=["POST"]),
-              Route("/api/runs/{run_id}/lanes/{lane:int}.gif", gif)]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={RequestError: refused},
-                     middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))])
+    routes = [
+        Route("/", index),
+        Route("/assets/{name}", asset),
+        Route("/api/models", models),
+        Route("/api/runs", start_run, methods=["POST"]),
+        Route("/api/runs/{run_id}", summary),
+        Route("/api/runs/{run_id}/events", events),
+        Route("/api/runs/{run_id}/cancel", cancel, methods=["POST"]),
+        Route("/api/runs/{run_id}/lanes/{lane:int}.gif", gif),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={RequestError: refused},
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))],
+    )

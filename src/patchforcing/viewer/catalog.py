@@ -59,23 +59,35 @@ def load_catalog(names: Sequence[str], device: torch.device | str = "cpu") -> di
             raise ValueError(f"{name}: the model folder has no config.json")
         data = model.meta.data
         if data.space != "pixels" or data.channels not in (1, 3):
-            raise ValueError(f"{name}: the viewer shows pixel models with 1 or 3 channels; this one has "
-                             f"{data.channels} channels in {data.space} space")
+            raise ValueError(
+                f"{name}: the viewer shows pixel models with 1 or 3 channels; this one has "
+                f"{data.channels} channels in {data.space} space"
+            )
         if isinstance(model, PatchForcingT2I):
             model.text_encoder()  # a missing encoder stops the viewer here, not at the first run
             class_names: tuple[str, ...] = ()
         else:
             class_names = _class_names(data.class_names, model.config.num_classes)
-        catalog[name] = Checkpoint(name=name, model=model, samplers=_suitable_samplers(model), class_names=class_names)
+        catalog[name] = Checkpoint(
+            name=name, model=model, samplers=_suitable_samplers(model), class_names=class_names
+        )
     return catalog
 
 
 def describe_checkpoint(checkpoint: Checkpoint) -> dict[str, Any]:
     """What the page needs to know about a checkpoint (JSON)."""
     c = checkpoint.model.config
-    return {"name": checkpoint.name, "description": SHIPPED.get(checkpoint.name, "model folder"),
-            "time_mode": c.time_mode, "difficulty_head": c.difficulty_head, "image_size": c.image_size,
-            "channels": c.in_channels, "patch_size": c.patch_size, "grid": c.grid_size,
-            "class_names": list(checkpoint.class_names), "prompt": checkpoint.takes_prompts,
-            "samplers": list(checkpoint.samplers),
-            "default_sampler": default_sampler(c.time_mode).name}
+    return {
+        "name": checkpoint.name,
+        "description": SHIPPED.get(checkpoint.name, "model folder"),
+        "time_mode": c.time_mode,
+        "difficulty_head": c.difficulty_head,
+        "image_size": c.image_size,
+        "channels": c.in_channels,
+        "patch_size": c.patch_size,
+        "grid": c.grid_size,
+        "class_names": list(checkpoint.class_names),
+        "prompt": checkpoint.takes_prompts,
+        "samplers": list(checkpoint.samplers),
+        "default_sampler": default_sampler(c.time_mode).name,
+    }

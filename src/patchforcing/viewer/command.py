@@ -1,9 +1,9 @@
 """The ``patchforcing sample`` command that reproduces one sampler's image of a viewer run.
 
 Image i of ``sample`` uses seed ``--seed + i`` for its noise, so ``--num 1`` with the run's seed and
-class (or prompt) gives the viewer's image (on the same machine, to float rounding). Sampler options are written
-with their registry flags, and only where they differ from the default: a boolean option's flag
-sets the opposite of its default.
+class (or prompt) gives the viewer's image (on the same machine, to float rounding). Sampler options
+are written with their registry flags, and only where they differ from the default: a boolean
+option's flag sets the opposite of its default.
 """
 
 from __future__ import annotations
@@ -20,11 +20,28 @@ def _text(value: float | int) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def sample_command(checkpoint: str, sampler: Sampler, nfe: int, seed: int, label: int | None,
-                   guidance: Guidance, prompt: str | None = None) -> str:
+def sample_command(
+    checkpoint: str,
+    sampler: Sampler,
+    nfe: int,
+    seed: int,
+    label: int | None,
+    guidance: Guidance,
+    prompt: str | None = None,
+) -> str:
     """A shell-quoted ``patchforcing sample`` command line for one image."""
-    parts = ["patchforcing", "sample", "--checkpoint", checkpoint, "--sampler", sampler.name, "--nfe", str(nfe),
-             "--seed", str(seed)]
+    parts = [
+        "patchforcing",
+        "sample",
+        "--checkpoint",
+        checkpoint,
+        "--sampler",
+        sampler.name,
+        "--nfe",
+        str(nfe),
+        "--seed",
+        str(seed),
+    ]
     if label is not None:
         parts += ["--classes", str(label)]
     if prompt is not None:

@@ -34,7 +34,9 @@ class Frame:
     outer: int  # 0-based outer step the pass belongs to
     image: str  # base64 of the uint8 pixels, (H, W, C) row-major
     t: list[float]  # (N,) per-patch time of the image
-    difficulty: list[float] | None  # (N,) log of the pooled exp(logvar), None without a difficulty head
+    difficulty: (
+        list[float] | None
+    )  # (N,) log of the pooled exp(logvar), None without a difficulty head
     certain: list[int]  # patches certain at this outer step
 
 
@@ -54,17 +56,30 @@ class OuterSteps:
             self.certain = ahead
         placed = (self.step, self.certain)
         next_step = self.step + 1
-        if hi - lo <= _TOLERANCE and next_step < len(self.times) and abs(lo - self.times[next_step]) <= _TOLERANCE:
+        if (
+            hi - lo <= _TOLERANCE
+            and next_step < len(self.times)
+            and abs(lo - self.times[next_step]) <= _TOLERANCE
+        ):
             self.step, self.certain = next_step, []
         return placed
 
 
 def encode_frame(step: TraceStep, lane: int, index: int, outer: int, certain: list[int]) -> Frame:
     """The first image of a traced pass as a :class:`Frame`."""
-    pixels = from_model_range(step.x[0]).permute(1, 2, 0).contiguous().cpu().numpy()  # (H, W, C) uint8
+    pixels = (
+        from_model_range(step.x[0]).permute(1, 2, 0).contiguous().cpu().numpy()
+    )  # (H, W, C) uint8
     difficulty = None
     if step.difficulty is not None:
         difficulty = [round(v, 4) for v in step.difficulty[0].clamp_min(1e-20).log().tolist()]
-    return Frame(lane=lane, index=index, nfe=index + 1, outer=outer,
-                 image=base64.b64encode(pixels.tobytes()).decode("ascii"),
-                 t=[round(v, 4) for v in step.t[0].tolist()], difficulty=difficulty, certain=certain)
+    return Frame(
+        lane=lane,
+        index=index,
+        nfe=index + 1,
+        outer=outer,
+        image=base64.b64encode(pixels.tobytes()).decode("ascii"),
+        t=[round(v, 4) for v in step.t[0].tolist()],
+        difficulty=difficulty,
+        certain=certain,
+    )

@@ -1,11 +1,12 @@
-"""What a page may ask for: one typed, validated request per run, and the limits it is checked against.
+"""What a page may ask for: one typed, validated request per run, and the limits it is
+checked against.
 
-The body is a small JSON object. Every field is checked (type, range) before anything runs, and a bad
-one is answered with one clear message: an unknown checkpoint or sampler, a sampler the model cannot
-run, an option outside its range (each sampler option's own ``check``), an NFE, seed or class out of
-range, a prompt for a class model or a missing one for a text-to-image model. Sampler options are those
-of the registry (:mod:`patchforcing.sampling.options`); each applies to the chosen samplers that take
-it.
+The body is a small JSON object. Every field is checked (type, range) before anything runs, and a
+bad one is answered with one clear message: an unknown checkpoint or sampler, a sampler the model
+cannot run, an option outside its range (each sampler option's own ``check``), an NFE, seed or class
+out of range, a prompt for a class model or a missing one for a text-to-image model. Sampler options
+are those of the registry (:mod:`patchforcing.sampling.options`); each applies to the chosen
+samplers that take it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,18 @@ from patchforcing.viewer.catalog import Checkpoint
 __all__ = ["Limits", "RequestError", "RunRequest", "parse_run_request", "describe_options"]
 
 _CLIENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_FIELDS = ("client", "checkpoint", "samplers", "options", "nfe", "seed", "label", "prompt", "cfg", "cfg_interval")
+_FIELDS = (
+    "client",
+    "checkpoint",
+    "samplers",
+    "options",
+    "nfe",
+    "seed",
+    "label",
+    "prompt",
+    "cfg",
+    "cfg_interval",
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +63,8 @@ class RequestError(ValueError):
 
 @dataclass(frozen=True)
 class RunRequest:
-    """One run: the same noise, class or prompt, NFE budget and guidance for one to four samplers."""
+    """One run: the same noise, class or prompt, NFE budget and guidance for one to
+    four samplers."""
 
     client: str  # the page that asked (its newer runs cancel this one)
     checkpoint: str
@@ -65,9 +78,17 @@ class RunRequest:
 
 def describe_options() -> list[dict[str, Any]]:
     """The sampler options as the page shows them (JSON)."""
-    return [{"name": info.name, "flag": info.flag, "help": info.help, "default": info.default,
-             "type": type(info.default).__name__, "samplers": owners}
-            for info, owners in registry_options().values()]
+    return [
+        {
+            "name": info.name,
+            "flag": info.flag,
+            "help": info.help,
+            "default": info.default,
+            "type": type(info.default).__name__,
+            "samplers": owners,
+        }
+        for info, owners in registry_options().values()
+    ]
 
 
 def _shown(value: Any) -> str:
@@ -106,26 +127,34 @@ def _option_value(info: OptionInfo, value: Any) -> Any:
     return value
 
 
-def _samplers(values: dict[str, Any], checkpoint: Checkpoint, limits: Limits) -> tuple[Sampler, ...]:
+def _samplers(
+    values: dict[str, Any], checkpoint: Checkpoint, limits: Limits
+) -> tuple[Sampler, ...]:
     names = values.get("samplers", [])
     if not isinstance(names, list) or not 1 <= len(names) <= limits.max_samplers:
-        raise RequestError(f"samplers must be a list of 1 to {limits.max_samplers} names, got {_shown(names)}")
+        raise RequestError(
+            f"samplers must be a list of 1 to {limits.max_samplers} names, got {_shown(names)}"
+        )
     options = values.get("options", {})
     if not isinstance(options, dict):
         raise RequestError(f"options must be an object, got {_shown(options)}")
     known = registry_options()
     unknown = sorted(str(k) for k in options if k not in known)
     if unknown:
-        raise RequestError(f"unknown sampler option(s) {', '.join(map(_shown, unknown))}; the options are "
-                           f"{', '.join(known)}")
+        raise RequestError(
+            f"unknown sampler option(s) {', '.join(map(_shown, unknown))}; the options are "
+            f"{', '.join(known)}"
+        )
     given = {key: _option_value(known[key][0], value) for key, value in options.items()}
     samplers = []
     for name in names:
         if not isinstance(name, str) or name not in SAMPLERS:
             raise RequestError(f"unknown sampler {_shown(name)}; choose from {', '.join(SAMPLERS)}")
         if name not in checkpoint.samplers:
-            raise RequestError(f"sampler {name!r} does not run on {checkpoint.name} (it runs "
-                               f"{', '.join(checkpoint.samplers)})")
+            raise RequestError(
+                f"sampler {name!r} does not run on {checkpoint.name} (it runs "
+                f"{', '.join(checkpoint.samplers)})"
+            )
         cls = SAMPLERS[name]
         accepted = {info.name for info in sampler_options(cls)}
         try:
@@ -150,7 +179,8 @@ def _guidance(values: dict[str, Any], limits: Limits) -> Guidance:
 
 
 def parse_run_request(body: bytes, catalog: dict[str, Checkpoint], limits: Limits) -> RunRequest:
-    """Check a run request's body against the catalog and the limits; raise :class:`RequestError`."""
+    """Check a run request's body against the catalog and the limits; raise
+    :class:`RequestError`."""
     if len(body) > limits.max_body:
         raise RequestError(f"the request body is larger than {limits.max_body} bytes", status=413)
     try:
@@ -161,42 +191,65 @@ def parse_run_request(body: bytes, catalog: dict[str, Checkpoint], limits: Limit
         raise RequestError("the request body must be a JSON object")
     unknown = sorted(str(k) for k in values if k not in _FIELDS)
     if unknown:
-        raise RequestError(f"unknown field(s) {', '.join(map(_shown, unknown))}; the fields are {', '.join(_FIELDS)}")
+        raise RequestError(
+            f"unknown field(s) {', '.join(map(_shown, unknown))}; the fields are "
+            f"{', '.join(_FIELDS)}"
+        )
     client = values.get("client")
     if not isinstance(client, str) or not _CLIENT.fullmatch(client):
         raise RequestError("client must be an id of 1 to 64 letters, digits, '-' or '_'")
     name = values.get("checkpoint")
     if not isinstance(name, str) or name not in catalog:
-        raise RequestError(f"unknown checkpoint {_shown(name)}; this viewer offers {', '.join(catalog)}")
+        raise RequestError(
+            f"unknown checkpoint {_shown(name)}; this viewer offers {', '.join(catalog)}"
+        )
     checkpoint = catalog[name]
     samplers = _samplers(values, checkpoint, limits)
     nfe = _integer(values, "nfe", 32, 1, limits.max_nfe)
     for sampler in samplers:
         spent = sampler.budget(nfe).nfe
         if spent > limits.max_nfe:
-            raise RequestError(f"{sampler.name} would spend NFE {spent} for this budget; the limit is {limits.max_nfe}")
+            raise RequestError(
+                f"{sampler.name} would spend NFE {spent} for this budget; the limit is "
+                f"{limits.max_nfe}"
+            )
     prompt = _prompt(values, checkpoint, limits)
     num_classes = checkpoint.model.config.num_classes
     label = _integer(values, "label", 0, 0, num_classes - 1) if num_classes else None
     guidance = _guidance(values, limits)
     if guidance.active and label is None and prompt is None:
-        raise RequestError(f"{name} is unconditional: classifier-free guidance needs a class or text model (use "
-                           "cfg 1)")
-    return RunRequest(client=client, checkpoint=name, samplers=samplers, nfe=nfe,
-                      seed=_integer(values, "seed", 0, 0, limits.max_seed), label=label, guidance=guidance,
-                      prompt=prompt)
+        raise RequestError(
+            f"{name} is unconditional: classifier-free guidance needs a class or text model (use "
+            "cfg 1)"
+        )
+    return RunRequest(
+        client=client,
+        checkpoint=name,
+        samplers=samplers,
+        nfe=nfe,
+        seed=_integer(values, "seed", 0, 0, limits.max_seed),
+        label=label,
+        guidance=guidance,
+        prompt=prompt,
+    )
 
 
 def _prompt(values: dict[str, Any], checkpoint: Checkpoint, limits: Limits) -> str | None:
     """A text-to-image model's prompt (required, stripped); class models take a label instead."""
     if not checkpoint.takes_prompts:
         if values.get("prompt") is not None:
-            raise RequestError(f"{checkpoint.name} is a class model: it takes a class label, not a prompt")
+            raise RequestError(
+                f"{checkpoint.name} is a class model: it takes a class label, not a prompt"
+            )
         return None
     if values.get("label") is not None:
-        raise RequestError(f"{checkpoint.name} is a text-to-image model: it takes a prompt, not a class label")
+        raise RequestError(
+            f"{checkpoint.name} is a text-to-image model: it takes a prompt, not a class label"
+        )
     prompt = values.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > limits.max_prompt:
-        raise RequestError(f"{checkpoint.name} is a text-to-image model: prompt must be a text of 1 to "
-                           f"{limits.max_prompt} characters, got {_shown(prompt)}")
+        raise RequestError(
+            f"{checkpoint.name} is a text-to-image model: prompt must be a text of 1 to "
+            f"{limits.max_prompt} characters, got {_shown(prompt)}"
+        )
     return prompt.strip()

@@ -1,5 +1,5 @@
-"""Runs of the viewer: what each will compute, the events it publishes while its passes are computed,
-and the bounded store of recent runs.
+"""Runs of the viewer: what each will compute, the events it publishes while its passes are
+computed, and the bounded store of recent runs.
 
 A run's events are kept in order (every pass of every sampler, then one per finished sampler and a
 last one with the outcome), so a page that connects late, or reconnects, reads them from any point.
@@ -49,21 +49,36 @@ class LaneResult:
 
 @dataclass(frozen=True)
 class Event:
-    """``frame`` (a :class:`Frame`), ``lane`` (a :class:`LaneResult`) or ``end`` (status, message)."""
+    """``frame`` (a :class:`Frame`), ``lane`` (a :class:`LaneResult`) or ``end``
+    (status, message)."""
 
     kind: str
     data: dict[str, Any]
 
     def sse(self, index: int) -> str:
         """The event as Server-Sent Events text; its id lets a reconnecting page resume after it."""
-        return f"id: {index}\nevent: {self.kind}\ndata: {json.dumps(self.data, separators=(',', ':'))}\n\n"
+        return (
+            f"id: {index}\nevent: {self.kind}\ndata: "
+            f"{json.dumps(self.data, separators=(',', ':'))}\n\n"
+        )
 
 
 def _plan(sampler: Sampler, request: RunRequest, checkpoint: str) -> LanePlan:
     budget = sampler.budget(request.nfe)
-    return LanePlan(sampler.name, budget.steps, budget.nfe,
-                    sample_command(checkpoint, sampler, request.nfe, request.seed, request.label, request.guidance,
-                                   request.prompt))
+    return LanePlan(
+        sampler.name,
+        budget.steps,
+        budget.nfe,
+        sample_command(
+            checkpoint,
+            sampler,
+            request.nfe,
+            request.seed,
+            request.label,
+            request.guidance,
+            request.prompt,
+        ),
+    )
 
 
 class Run:
@@ -91,7 +106,8 @@ class Run:
         return self.status in FINISHED
 
     def cancel(self) -> None:
-        """Ask the worker to stop this run at its next pass (or to skip it if it has not started)."""
+        """Ask the worker to stop this run at its next pass (or to skip it if it has
+        not started)."""
         self._cancel.set()
 
     def start(self) -> None:
@@ -122,14 +138,25 @@ class Run:
         """The run as the page sees it (JSON)."""
         r, c = self.request, self.checkpoint
         with self._lock:
-            return {"id": self.id, "status": self.status, "message": self.message, "checkpoint": r.checkpoint,
-                    "seed": r.seed, "label": r.label,
-                    "class_name": None if r.label is None else c.class_names[r.label], "prompt": r.prompt,
-                    "nfe_budget": r.nfe, "cfg": r.guidance.scale, "cfg_interval": list(r.guidance.interval),
-                    "image_size": c.model.config.image_size, "channels": c.model.config.in_channels,
-                    "grid": c.model.config.grid_size, "lanes": [asdict(plan) for plan in self.lanes],
-                    "results": [None if res is None else asdict(res) for res in self.results],
-                    "frames": [len(trace) for trace in self.traces]}
+            return {
+                "id": self.id,
+                "status": self.status,
+                "message": self.message,
+                "checkpoint": r.checkpoint,
+                "seed": r.seed,
+                "label": r.label,
+                "class_name": None if r.label is None else c.class_names[r.label],
+                "prompt": r.prompt,
+                "nfe_budget": r.nfe,
+                "cfg": r.guidance.scale,
+                "cfg_interval": list(r.guidance.interval),
+                "image_size": c.model.config.image_size,
+                "channels": c.model.config.in_channels,
+                "grid": c.model.config.grid_size,
+                "lanes": [asdict(plan) for plan in self.lanes],
+                "results": [None if res is None else asdict(res) for res in self.results],
+                "frames": [len(trace) for trace in self.traces],
+            }
 
 
 class RunStore:
@@ -142,7 +169,8 @@ class RunStore:
         self._lock = threading.Lock()
 
     def add(self, run: Run) -> None:
-        """Keep ``run``, cancel the page's previous run and drop the least recently used beyond the limit."""
+        """Keep ``run``, cancel the page's previous run and drop the least recently used beyond
+        the limit."""
         client = run.request.client
         with self._lock:
             previous = self._runs.get(self._newest.get(client, ""))

@@ -35,13 +35,23 @@ def serve(app: Starlette, host: str, port: int, announce: Callable[[str], None])
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-        sock.listen(BACKLOG)  # before announcing: a page opened at once waits in the backlog instead of failing
+        sock.listen(
+            BACKLOG
+        )  # before announcing: a page opened at once waits in the backlog instead of failing
     except OSError as err:
         sock.close()
         raise ValueError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     announce(f"http://{shown}:{sock.getsockname()[1]}/")
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", backlog=BACKLOG,
-                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
-    with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises the Ctrl-C again once it has shut down
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        backlog=BACKLOG,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+    with contextlib.suppress(
+        KeyboardInterrupt
+    ):  # uvicorn raises the Ctrl-C again once it has shut down
         uvicorn.Server(config).run(sockets=[sock])

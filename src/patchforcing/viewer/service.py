@@ -1,4 +1,5 @@
-"""The viewer without its web layer: the catalog of models, one worker per model, and the store of runs.
+"""The viewer without its web layer: the catalog of models, one worker per model, and the store
+of runs.
 
 :mod:`patchforcing.viewer.app` puts HTTP around it; tests and the static page can use it directly.
 """
@@ -23,8 +24,12 @@ __all__ = ["Viewer"]
 class Viewer:
     """Accepts run requests, queues them on their model's worker and keeps the recent runs."""
 
-    def __init__(self, catalog: dict[str, Checkpoint], limits: Limits = Limits(),
-                 device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        catalog: dict[str, Checkpoint],
+        limits: Limits = Limits(),
+        device: torch.device | str = "cpu",
+    ) -> None:
         if not catalog:
             raise ValueError("the viewer needs at least one checkpoint")
         self.catalog = catalog
@@ -34,8 +39,12 @@ class Viewer:
 
     def models(self) -> dict[str, Any]:
         """The checkpoints, samplers, sampler options and limits, for the page's form (JSON)."""
-        return {"checkpoints": [describe_checkpoint(c) for c in self.catalog.values()], "samplers": list(SAMPLERS),
-                "options": describe_options(), "limits": asdict(self.limits)}
+        return {
+            "checkpoints": [describe_checkpoint(c) for c in self.catalog.values()],
+            "samplers": list(SAMPLERS),
+            "options": describe_options(),
+            "limits": asdict(self.limits),
+        }
 
     def submit(self, body: bytes) -> Run:
         """Check a request body, queue its run (cancelling the page's previous run) and return it;
@@ -46,8 +55,10 @@ class Viewer:
         try:
             self.workers[request.checkpoint].submit(run)
         except QueueFull:
-            message = (f"{request.checkpoint} already has {self.limits.max_queue} runs waiting; "
-                       "try again when one has finished")
+            message = (
+                f"{request.checkpoint} already has {self.limits.max_queue} runs waiting; "
+                "try again when one has finished"
+            )
             run.finish("error", message)
             raise RequestError(message, status=429) from None
         return run

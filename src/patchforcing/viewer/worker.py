@@ -2,10 +2,10 @@
 publishes every network pass as it is computed.
 
 A run's samplers (lanes) go one after the other through the one generation path
-(:func:`~patchforcing.sampling.generation.generate_batches` with one image of the run's seed and class or
-prompt), so each image is the one ``patchforcing sample`` makes with the same options. The trace
-function that receives each pass also checks the run's cancel flag and stops the sampler by raising; a
-run that fails ends with an error event and leaves the worker (and the server) running.
+(:func:`~patchforcing.sampling.generation.generate_batches` with one image of the run's seed and
+class or prompt), so each image is the one ``patchforcing sample`` makes with the same options. The
+trace function that receives each pass also checks the run's cancel flag and stops the sampler by
+raising; a run that fails ends with an error event and leaves the worker (and the server) running.
 """
 
 from __future__ import annotations
@@ -32,10 +32,15 @@ class _Cancelled(Exception):
 
 def _run_lane(run: Run, lane: int, device: torch.device | str) -> None:
     request, plan = run.request, run.lanes[lane]
-    config = GenerationConfig(sampler=request.samplers[lane], nfe=request.nfe, guidance=request.guidance,
-                              num_images=1, seed=request.seed,
-                              classes=None if request.label is None else (request.label,),
-                              prompts=None if request.prompt is None else (request.prompt,))
+    config = GenerationConfig(
+        sampler=request.samplers[lane],
+        nfe=request.nfe,
+        guidance=request.guidance,
+        num_images=1,
+        seed=request.seed,
+        classes=None if request.label is None else (request.label,),
+        prompts=None if request.prompt is None else (request.prompt,),
+    )
     outer = OuterSteps(uniform_schedule(plan.steps).tolist())
 
     def on_pass(step: TraceStep) -> None:
@@ -46,8 +51,15 @@ def _run_lane(run: Run, lane: int, device: torch.device | str) -> None:
 
     start = time.perf_counter()
     batch = next(generate_batches(run.checkpoint.model, config, device, trace=on_pass))
-    run.finish_lane(LaneResult(lane=lane, nfe=batch.nfe, passes=len(run.traces[lane]), steps=batch.steps,
-                               seconds=round(time.perf_counter() - start, 4)))
+    run.finish_lane(
+        LaneResult(
+            lane=lane,
+            nfe=batch.nfe,
+            passes=len(run.traces[lane]),
+            steps=batch.steps,
+            seconds=round(time.perf_counter() - start, 4),
+        )
+    )
 
 
 def execute(run: Run, device: torch.device | str = "cpu") -> None:
@@ -73,7 +85,9 @@ class ModelWorker:
     def __init__(self, device: torch.device | str, max_queue: int) -> None:
         self.device = device
         self._queue: queue.Queue[Run | None] = queue.Queue(maxsize=max_queue)
-        self._thread = threading.Thread(target=self._loop, name="patchforcing-viewer-worker", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name="patchforcing-viewer-worker", daemon=True
+        )
         self._thread.start()
 
     def submit(self, run: Run) -> None:

@@ -2,7 +2,21 @@
 :mod:`patchforcing.data.latents` is re-exported here."""
 
 from patchforcing.data.latent.vae import SD_VAE_SCALE, VaeCodec, load_vae
-from patchforcing.data.latents import MANIFEST, LatentArrays, ShardWriter, is_latent_folder, load_latents
+from patchforcing.data.latents import (
+    MANIFEST,
+    LatentArrays,
+    ShardWriter,
+    is_latent_folder,
+    load_latents,
+)
 
-__all__ = ["MANIFEST", "LatentArrays", "ShardWriter", "is_latent_folder", "load_latents", "SD_VAE_SCALE", "VaeCodec",
-           "load_vae"]
+__all__ = [
+    "MANIFEST",
+    "LatentArrays",
+    "ShardWriter",
+    "is_latent_folder",
+    "load_latents",
+    "SD_VAE_SCALE",
+    "VaeCodec",
+    "load_vae",
+]

@@ -44,7 +44,11 @@ class EncodeConfig:
         check_limit("batch_size", self.batch_size, "images")
 
 
-ENCODED = OutputKind("an encoded-latents folder", (MANIFEST,), names(MANIFEST, patterns=(r"shard_\d{5}\.safetensors",)))
+ENCODED = OutputKind(
+    "an encoded-latents folder",
+    (MANIFEST,),
+    names(MANIFEST, patterns=(r"shard_\d{5}\.safetensors",)),
+)
 
 
 @dataclass(frozen=True)
@@ -54,22 +58,30 @@ class EncodeResult:
     latent_shape: tuple[int, ...]  # (C, h, w)
 
 
-def image_batches(config: EncodeConfig) -> tuple[int, tuple[str, ...], Iterator[tuple[torch.Tensor, torch.Tensor]]]:
+def image_batches(
+    config: EncodeConfig,
+) -> tuple[int, tuple[str, ...], Iterator[tuple[torch.Tensor, torch.Tensor]]]:
     """(number of images, class names, iterator of (uint8 (B, 3, H, W), labels (B,)) batches)."""
     path = Path(config.source)
     if not path.is_dir():
         data = load_images(DataConfig(source=config.source, image_size=config.image_size))
         if data.channels != 3:
-            raise ValueError(f"{config.source} has {data.channels}-channel images; the VAE encodes RGB images")
+            raise ValueError(
+                f"{config.source} has {data.channels}-channel images; the VAE encodes RGB images"
+            )
         index = torch.arange(len(data))
-        return len(data), data.class_names, ((data.images[i], data.labels[i]) for i in index.split(config.batch_size))
+        return (
+            len(data),
+            data.class_names,
+            ((data.images[i], data.labels[i]) for i in index.split(config.batch_size)),
+        )
     files, bad, names = _list_files(path)
     if bad:
         raise BadImageError(f"{len(bad)} file(s) in {path} are not images, e.g. {bad[0]}")
 
     def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, len(files), config.batch_size):
-            chunk = files[start: start + config.batch_size]
+            chunk = files[start : start + config.batch_size]
             images = np.stack([load_image(p, config.image_size, 3) for p, _ in chunk])
             yield torch.from_numpy(images), torch.tensor([label for _, label in chunk])
 
@@ -83,14 +95,18 @@ def check_encode_out(config: EncodeConfig) -> None:
 
 
 def encode_dataset(config: EncodeConfig, codec: VaeCodec, progress: bool = True) -> EncodeResult:
-    """Encode every image of ``config.source`` into ``config.out`` with a progress bar. The folder is
-    written beside ``out`` and renamed into place when complete; ``out`` must be new, empty, or an
-    earlier encoded folder with ``config.overwrite``."""
+    """Encode every image of ``config.source`` into ``config.out`` with a progress bar. The folder
+    is written beside ``out`` and renamed into place when complete; ``out`` must be new, empty, or
+    an earlier encoded folder with ``config.overwrite``."""
     out = Path(config.out)
     check_encode_out(config)
     total, class_names, batches = image_batches(config)
     written: list[ShardWriter] = []
-    meta = {"class_names": list(class_names), "source": config.source, "image_size": config.image_size}
+    meta = {
+        "class_names": list(class_names),
+        "source": config.source,
+        "image_size": config.image_size,
+    }
 
     def fill(folder: Path) -> None:
         writer = ShardWriter(folder, config.shard_size, config.dtype, codec.scale, meta)

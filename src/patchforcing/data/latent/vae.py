@@ -15,13 +15,23 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-__all__ = ["SD_VAE_SCALE", "MissingExtraError", "Autoencoder", "VaeCodec", "load_vae", "INSTALL_HINT", "WEIGHTS_HINT"]
+__all__ = [
+    "SD_VAE_SCALE",
+    "MissingExtraError",
+    "Autoencoder",
+    "VaeCodec",
+    "load_vae",
+    "INSTALL_HINT",
+    "WEIGHTS_HINT",
+]
 
 SD_VAE_SCALE = 0.18215
 INSTALL_HINT = "pip install 'patchforcing[latent]' (or: pip install 'diffusers>=0.30')"
-WEIGHTS_HINT = ("pass --vae with a local folder holding config.json and diffusion_pytorch_model.safetensors, e.g. "
-                "after `huggingface-cli download stabilityai/sd-vae-ft-ema --local-dir sd-vae-ft-ema`, "
-                "or a single .safetensors/.ckpt file of an original SD VAE")
+WEIGHTS_HINT = (
+    "pass --vae with a local folder holding config.json and diffusion_pytorch_model.safetensors, "
+    "e.g. after `huggingface-cli download stabilityai/sd-vae-ft-ema --local-dir sd-vae-ft-ema`, or "
+    "a single .safetensors/.ckpt file of an original SD VAE"
+)
 
 
 class MissingExtraError(ImportError, ValueError):
@@ -51,12 +61,15 @@ def _autoencoder_class():
     try:
         from diffusers import AutoencoderKL
     except ImportError as err:
-        raise MissingExtraError(f"latent space needs diffusers, which is not installed: {INSTALL_HINT}") from err
+        raise MissingExtraError(
+            f"latent space needs diffusers, which is not installed: {INSTALL_HINT}"
+        ) from err
     return AutoencoderKL
 
 
-def load_vae(path: str | Path | None, device: torch.device | str = "cpu",
-             dtype: torch.dtype = torch.float32) -> Autoencoder:
+def load_vae(
+    path: str | Path | None, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> Autoencoder:
     """An ``AutoencoderKL`` from a local diffusers folder or a single weights file, in eval mode.
     Nothing is downloaded."""
     if path is None:
@@ -71,20 +84,25 @@ def load_vae(path: str | Path | None, device: torch.device | str = "cpu",
         else:
             vae = cls.from_single_file(str(path), local_files_only=True)
     except (OSError, ValueError, KeyError, RuntimeError) as err:
-        raise ValueError(f"cannot load an AutoencoderKL from {path}: {err}; {WEIGHTS_HINT}") from err
+        raise ValueError(
+            f"cannot load an AutoencoderKL from {path}: {err}; {WEIGHTS_HINT}"
+        ) from err
     return vae.to(device=device, dtype=dtype).eval().requires_grad_(False)
 
 
 @dataclass(frozen=True)
 class VaeCodec:
-    """Images (B, 3, H, W) in [-1, 1] <-> scaled latents (B, 4, H/8, W/8), in batches of ``batch_size``."""
+    """Images (B, 3, H, W) in [-1, 1] <-> scaled latents (B, 4, H/8, W/8), in batches
+    of ``batch_size``."""
 
     vae: Autoencoder
     scale: float = SD_VAE_SCALE
     batch_size: int = 32
 
     @classmethod
-    def load(cls, path: str | Path | None, device: torch.device | str = "cpu", batch_size: int = 32) -> VaeCodec:
+    def load(
+        cls, path: str | Path | None, device: torch.device | str = "cpu", batch_size: int = 32
+    ) -> VaeCodec:
         """The VAE at ``path`` with its own ``scaling_factor`` (0.18215 for the SD-VAE)."""
         vae = load_vae(path, device)
         return cls(vae, float(getattr(vae.config, "scaling_factor", SD_VAE_SCALE)), batch_size)
@@ -107,10 +125,13 @@ class VaeCodec:
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) in [-1, 1] -> (B, C_lat, H/f, W/f) float32: posterior mode times the scale."""
+        """(B, 3, H, W) in [-1, 1] -> (B, C_lat, H/f, W/f) float32: posterior mode times
+        the scale."""
         if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"the VAE encodes RGB images (B, 3, H, W), got {tuple(images.shape)}; "
-                             f"use --channels 3 for image folders")
+            raise ValueError(
+                f"the VAE encodes RGB images (B, 3, H, W), got {tuple(images.shape)}; "
+                f"use --channels 3 for image folders"
+            )
         out = []
         for chunk in images.split(self.batch_size):
             posterior = self.vae.encode(chunk.to(self.device, self.dtype)).latent_dist
@@ -121,7 +142,13 @@ class VaeCodec:
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """(B, C_lat, h, w) scaled latents -> (B, 3, h*f, w*f) float32 images clamped to [-1, 1]."""
         if latents.dim() != 4 or latents.shape[1] != self.latent_channels:
-            raise ValueError(f"expected latents (B, {self.latent_channels}, h, w), got {tuple(latents.shape)}")
-        out = [self.vae.decode(chunk.to(self.device, self.dtype) / self.scale).sample.float().clamp(-1, 1)
-               for chunk in latents.split(self.batch_size)]
+            raise ValueError(
+                f"expected latents (B, {self.latent_channels}, h, w), got {tuple(latents.shape)}"
+            )
+        out = [
+            self.vae.decode(chunk.to(self.device, self.dtype) / self.scale)
+            .sample.float()
+            .clamp(-1, 1)
+            for chunk in latents.split(self.batch_size)
+        ]
         return torch.cat(out).to(latents.device)

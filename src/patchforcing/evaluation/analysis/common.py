@@ -1,4 +1,5 @@
-"""Shared pieces of the analyses: fixed data batches and one velocity evaluation at per-patch times."""
+"""Shared pieces of the analyses: fixed data batches and one velocity evaluation at
+per-patch times."""
 
 from __future__ import annotations
 
@@ -34,33 +35,44 @@ class PatchEval:
     difficulty: torch.Tensor | None  # (B, N), None without a difficulty head
 
     def head_difficulty(self) -> torch.Tensor:
-        """``difficulty`` for the analyses that need the head (:func:`require_patch_model`), (B, N)."""
+        """``difficulty`` for the analyses that need the head (:func:`require_patch_model`),
+        (B, N)."""
         if self.difficulty is None:
             raise ValueError("this analysis needs a model with a difficulty head")
         return self.difficulty
 
 
-def labelled_batches(data: ArrayData, config: AnalysisConfig,
-                     model: PatchModel) -> Iterator[tuple[torch.Tensor, Condition, torch.Tensor]]:
-    """(x1 (B, C, H, W), y, x0 noise (B, C, H, W)) over the first ``num_images`` images, seeded; y is
-    the class labels (B,), or for a text-to-image model the first caption of each image, encoded."""
+def labelled_batches(
+    data: ArrayData, config: AnalysisConfig, model: PatchModel
+) -> Iterator[tuple[torch.Tensor, Condition, torch.Tensor]]:
+    """(x1 (B, C, H, W), y, x0 noise (B, C, H, W)) over the first ``num_images`` images, seeded; y
+    is the class labels (B,), or for a text-to-image model the first caption of each
+    image, encoded."""
     encoder = text_encoder_of(model)
     total = min(config.num_images, len(data))
     for start in range(0, total, config.batch_size):
         index = torch.arange(start, min(start + config.batch_size, total))
         x1, labels = data.batch(index)
-        x0 = torch.randn(x1.shape, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + start))
+        x0 = torch.randn(
+            x1.shape, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + start)
+        )
         if encoder is None:
             yield x1, labels, x0
             continue
         if not data.has_captions:
-            raise ValueError("analysing a text-to-image model needs held-out images with captions (e.g. --data emoji)")
+            raise ValueError(
+                "analysing a text-to-image model needs held-out images with "
+                "captions (e.g. --data emoji)"
+            )
         yield x1, encoder.encode([data.captions[i][0] for i in index.tolist()]), x0
 
 
 @torch.no_grad()
-def evaluate_at(model: PatchModel, x0: torch.Tensor, x1: torch.Tensor, y: Condition, t: torch.Tensor) -> PatchEval:
-    """Interpolate with the ground truth to per-patch times t (B, N) and evaluate the model there."""
+def evaluate_at(
+    model: PatchModel, x0: torch.Tensor, x1: torch.Tensor, y: Condition, t: torch.Tensor
+) -> PatchEval:
+    """Interpolate with the ground truth to per-patch times t (B, N) and evaluate the
+    model there."""
     p = model.config.patch_size
     path = sample_path(x1, t, p, x0=x0)
     out = model(path.xt, t if model.config.time_mode == "patch" else t[:, 0], y)
@@ -71,4 +83,7 @@ def evaluate_at(model: PatchModel, x0: torch.Tensor, x1: torch.Tensor, y: Condit
 def require_patch_model(model: PatchModel, what: str) -> None:
     c = model.config
     if c.time_mode != "patch" or not c.difficulty_head:
-        raise ValueError(f"the {what} analysis needs a Patch Forcing model (per-patch time and a difficulty head)")
+        raise ValueError(
+            f"the {what} analysis needs a Patch Forcing model (per-patch time "
+            "and a difficulty head)"
+        )

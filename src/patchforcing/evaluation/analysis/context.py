@@ -15,7 +15,12 @@ from dataclasses import dataclass
 import torch
 
 from patchforcing.data import ArrayData
-from patchforcing.evaluation.analysis.common import AnalysisConfig, evaluate_at, labelled_batches, require_patch_model
+from patchforcing.evaluation.analysis.common import (
+    AnalysisConfig,
+    evaluate_at,
+    labelled_batches,
+    require_patch_model,
+)
 from patchforcing.model import PatchModel
 from patchforcing.sampling import certain_mask
 
@@ -28,9 +33,13 @@ DEFAULT_RATIOS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
 @dataclass(frozen=True)
 class ContextCurve:
     base_t: float
-    ratios: list[float]  # context time as a multiple of base_t (the last one gives fully clean context)
+    ratios: list[
+        float
+    ]  # context time as a multiple of base_t (the last one gives fully clean context)
     uncertain_mse: list[float]  # mean velocity MSE on the uncertain patches, per ratio
-    difficulty_quantiles: list[list[float]]  # per ratio: difficulty of U at quantiles 0.1, 0.25, 0.5, 0.75, 0.9
+    difficulty_quantiles: list[
+        list[float]
+    ]  # per ratio: difficulty of U at quantiles 0.1, 0.25, 0.5, 0.75, 0.9
     difficulty_mean: list[float]
 
 
@@ -45,20 +54,31 @@ class ContextStudy:
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
-def context_study(model: PatchModel, data: ArrayData, config: AnalysisConfig = AnalysisConfig(),
-                  base_times: tuple[float, ...] = DEFAULT_BASE_TIMES, ratios: tuple[float, ...] = DEFAULT_RATIOS,
-                  p: float = 0.4) -> ContextStudy:
+def context_study(
+    model: PatchModel,
+    data: ArrayData,
+    config: AnalysisConfig = AnalysisConfig(),
+    base_times: tuple[float, ...] = DEFAULT_BASE_TIMES,
+    ratios: tuple[float, ...] = DEFAULT_RATIOS,
+    p: float = 0.4,
+) -> ContextStudy:
     require_patch_model(model, "context")
     N = model.config.num_patches
     curves = []
     for t in base_times:
-        rs = sorted({r for r in ratios if r * t < 1} | {1.0 / t})  # every ratio below clean, then clean context
+        rs = sorted(
+            {r for r in ratios if r * t < 1} | {1.0 / t}
+        )  # every ratio below clean, then clean context
         mse, count = [0.0] * len(rs), 0
-        diffs: list[list[torch.Tensor]] = [[] for _ in rs]  # per ratio: difficulties of U, one tensor per batch
+        diffs: list[list[torch.Tensor]] = [
+            [] for _ in rs
+        ]  # per ratio: difficulties of U, one tensor per batch
         for x1, y, x0 in labelled_batches(data, config, model):
             B = x1.shape[0]
             base = torch.full((B, N), t)
-            uncertain = ~certain_mask(evaluate_at(model, x0, x1, y, base).head_difficulty(), p)  # (B, N)
+            uncertain = ~certain_mask(
+                evaluate_at(model, x0, x1, y, base).head_difficulty(), p
+            )  # (B, N)
             for i, r in enumerate(rs):
                 times = torch.where(uncertain, base, min(r * t, 1.0))  # (B, N)
                 out = evaluate_at(model, x0, x1, y, times)
@@ -67,6 +87,13 @@ def context_study(model: PatchModel, data: ArrayData, config: AnalysisConfig = A
             count += int(uncertain.sum())
         pooled = [torch.cat(d).double() for d in diffs]
         q = torch.tensor(QUANTILES, dtype=torch.float64)
-        curves.append(ContextCurve(t, rs, [m / count for m in mse], [torch.quantile(d, q).tolist() for d in pooled],
-                                   [float(d.mean()) for d in pooled]))
+        curves.append(
+            ContextCurve(
+                t,
+                rs,
+                [m / count for m in mse],
+                [torch.quantile(d, q).tolist() for d in pooled],
+                [float(d.mean()) for d in pooled],
+            )
+        )
     return ContextStudy(p, list(QUANTILES), curves, min(config.num_images, len(data)))

@@ -1,8 +1,9 @@
 """How well the predicted difficulty tracks the actual per-patch loss, as a function of t.
 
-At each t of a grid all patches sit at t (as at the start of a sampler step); over all (image, patch)
-pairs we correlate the difficulty d_i = mean_patch exp(logvar) with the loss l_i = mean_patch (v - u)^2:
-Pearson r(d, l) and Spearman rho = r(rank d, rank l). The paper reports r ~ 0.52 at t = 0.6, 0.11 at t = 0.2.
+At each t of a grid all patches sit at t (as at the start of a sampler step); over all
+(image, patch) pairs we correlate the difficulty d_i = mean_patch exp(logvar) with the loss
+l_i = mean_patch (v - u)^2: Pearson r(d, l) and Spearman rho = r(rank d, rank l). The paper reports
+r ~ 0.52 at t = 0.6, 0.11 at t = 0.2.
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ from dataclasses import dataclass
 import torch
 
 from patchforcing.data import ArrayData
-from patchforcing.evaluation.analysis.common import AnalysisConfig, evaluate_at, labelled_batches, require_patch_model
+from patchforcing.evaluation.analysis.common import (
+    AnalysisConfig,
+    evaluate_at,
+    labelled_batches,
+    require_patch_model,
+)
 from patchforcing.model import PatchModel
 
 __all__ = ["DifficultyCorrelation", "difficulty_correlation", "pearson", "spearman"]
@@ -40,8 +46,12 @@ class DifficultyCorrelation:
     num_images: int
 
 
-def difficulty_correlation(model: PatchModel, data: ArrayData, config: AnalysisConfig = AnalysisConfig(),
-                           times: tuple[float, ...] = DEFAULT_TIMES) -> DifficultyCorrelation:
+def difficulty_correlation(
+    model: PatchModel,
+    data: ArrayData,
+    config: AnalysisConfig = AnalysisConfig(),
+    times: tuple[float, ...] = DEFAULT_TIMES,
+) -> DifficultyCorrelation:
     require_patch_model(model, "difficulty-correlation")
     N = model.config.num_patches
     losses: dict[float, list[torch.Tensor]] = {t: [] for t in times}
@@ -54,5 +64,9 @@ def difficulty_correlation(model: PatchModel, data: ArrayData, config: AnalysisC
             losses[t].append(out.loss)
             diffs[t].append(out.head_difficulty())
     pairs = [(torch.cat(diffs[t]), torch.cat(losses[t])) for t in times]
-    return DifficultyCorrelation(list(times), [pearson(d, loss) for d, loss in pairs],
-                                 [spearman(d, loss) for d, loss in pairs], count)
+    return DifficultyCorrelation(
+        list(times),
+        [pearson(d, loss) for d, loss in pairs],
+        [spearman(d, loss) for d, loss in pairs],
+        count,
+    )

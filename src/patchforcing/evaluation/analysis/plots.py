@@ -9,8 +9,14 @@ from patchforcing.evaluation.analysis.correlation import DifficultyCorrelation
 from patchforcing.evaluation.analysis.segments import SegmentLoss
 from patchforcing.utils.io.atomic import atomic_write
 
-__all__ = ["require_pyplot", "save_figure", "plot_segments", "plot_correlation", "plot_context",
-           "plot_context_difficulty"]
+__all__ = [
+    "require_pyplot",
+    "save_figure",
+    "plot_segments",
+    "plot_correlation",
+    "plot_context",
+    "plot_context_difficulty",
+]
 
 
 def require_pyplot():
@@ -18,8 +24,9 @@ def require_pyplot():
     try:
         import matplotlib
     except ImportError as err:
-        raise ValueError("plots need matplotlib: pip install 'patchforcing[plots]' "
-                         "(or pip install matplotlib)") from err
+        raise ValueError(
+            "plots need matplotlib: pip install 'patchforcing[plots]' (or pip install matplotlib)"
+        ) from err
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -76,8 +83,16 @@ def plot_context_difficulty(result: ContextStudy, path: str | Path) -> Path:
     lo, mid, hi = (result.quantiles.index(q) for q in (0.25, 0.5, 0.75))
     for curve in result.curves:
         qs = curve.difficulty_quantiles
-        line, = ax.plot(curve.ratios, [q[mid] for q in qs], "o-", label=f"base t = {curve.base_t:g}")
-        ax.fill_between(curve.ratios, [q[lo] for q in qs], [q[hi] for q in qs], color=line.get_color(), alpha=0.15)
+        (line,) = ax.plot(
+            curve.ratios, [q[mid] for q in qs], "o-", label=f"base t = {curve.base_t:g}"
+        )
+        ax.fill_between(
+            curve.ratios,
+            [q[lo] for q in qs],
+            [q[hi] for q in qs],
+            color=line.get_color(),
+            alpha=0.15,
+        )
     ax.set_yscale("log")
     ax.set_xlabel("context time / base t")
     ax.set_ylabel("difficulty of uncertain patches")

@@ -19,9 +19,15 @@ __all__ = ["ANALYSES", "run_analyses"]
 ANALYSES = ("segments", "correlation", "context")
 
 
-def run_analyses(model: PatchModel, data: ArrayData, out_dir: str | Path, which: tuple[str, ...] = ANALYSES,
-                 config: AnalysisConfig = AnalysisConfig()) -> dict[str, list[Path]]:
-    """Files written per analysis. ``context`` writes two plots: the loss curve and the difficulty shift."""
+def run_analyses(
+    model: PatchModel,
+    data: ArrayData,
+    out_dir: str | Path,
+    which: tuple[str, ...] = ANALYSES,
+    config: AnalysisConfig = AnalysisConfig(),
+) -> dict[str, list[Path]]:
+    """Files written per analysis. ``context`` writes two plots: the loss curve and the
+    difficulty shift."""
     unknown = sorted(set(which) - set(ANALYSES))
     if unknown:
         raise ValueError(f"unknown analyses {unknown}; choose from {ANALYSES}")
@@ -30,15 +36,21 @@ def run_analyses(model: PatchModel, data: ArrayData, out_dir: str | Path, which:
     written: dict[str, list[Path]] = {}
     if "segments" in which:
         segments = segment_losses(model, data, config)
-        written["segments"] = [write_json(asdict(segments), out / "segments.json"),
-                               plots.plot_segments(segments, out / "segments.png")]
+        written["segments"] = [
+            write_json(asdict(segments), out / "segments.json"),
+            plots.plot_segments(segments, out / "segments.png"),
+        ]
     if "correlation" in which:
         correlation = difficulty_correlation(model, data, config)
-        written["correlation"] = [write_json(asdict(correlation), out / "correlation.json"),
-                                  plots.plot_correlation(correlation, out / "correlation.png")]
+        written["correlation"] = [
+            write_json(asdict(correlation), out / "correlation.json"),
+            plots.plot_correlation(correlation, out / "correlation.png"),
+        ]
     if "context" in which:
         context = context_study(model, data, config)
-        written["context"] = [write_json(asdict(context), out / "context.json"),
-                              plots.plot_context(context, out / "context.png"),
-                              plots.plot_context_difficulty(context, out / "context_difficulty.png")]
+        written["context"] = [
+            write_json(asdict(context), out / "context.json"),
+            plots.plot_context(context, out / "context.png"),
+            plots.plot_context_difficulty(context, out / "context_difficulty.png"),
+        ]
     return written

@@ -25,8 +25,9 @@ class SegmentLoss:
     num_images: int
 
 
-def segment_losses(model: PatchModel, data: ArrayData, config: AnalysisConfig = AnalysisConfig(),
-                   segments: int = 8) -> SegmentLoss:
+def segment_losses(
+    model: PatchModel, data: ArrayData, config: AnalysisConfig = AnalysisConfig(), segments: int = 8
+) -> SegmentLoss:
     N = model.config.num_patches
     edges = torch.linspace(0, 1, segments + 1).tolist()
     mse, diff = [0.0] * segments, [0.0] * segments
@@ -42,4 +43,6 @@ def segment_losses(model: PatchModel, data: ArrayData, config: AnalysisConfig = 
             if out.difficulty is not None:  # exactly when the model has a difficulty head
                 diff[k] += float(out.difficulty.mean()) * B
         count += B
-    return SegmentLoss(edges, [m / count for m in mse], [d / count for d in diff] if has_head else None, count)
+    return SegmentLoss(
+        edges, [m / count for m in mse], [d / count for d in diff] if has_head else None, count
+    )

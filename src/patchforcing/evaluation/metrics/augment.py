@@ -23,7 +23,12 @@ class AugmentConfig:
     erase_max: float = 0.4  # largest box side, as a share of the image side
 
     def __post_init__(self) -> None:
-        if self.max_shift < 0 or self.noise_std < 0 or not 0 <= self.erase_prob <= 1 or not 0 < self.erase_max <= 1:
+        if (
+            self.max_shift < 0
+            or self.noise_std < 0
+            or not 0 <= self.erase_prob <= 1
+            or not 0 < self.erase_max <= 1
+        ):
             raise ValueError(f"invalid augmentation {self}")
 
 
@@ -31,7 +36,7 @@ def _shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tenso
     B, _, H, W = x.shape
     s = max_shift
     padded = torch.nn.functional.pad(x, (s, s, s, s), value=-1.0)  # (B, C, H + 2s, W + 2s)
-    dy, dx = (torch.randint(0, 2 * s + 1, (2, B), generator=gen))
+    dy, dx = torch.randint(0, 2 * s + 1, (2, B), generator=gen)
     rows = (torch.arange(H)[None, :] + dy[:, None])[:, :, None]  # (B, H, 1)
     cols = (torch.arange(W)[None, :] + dx[:, None])[:, None, :]  # (B, 1, W)
     return padded[torch.arange(B)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)  # (B, C, H, W)

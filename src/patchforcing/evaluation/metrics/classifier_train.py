@@ -1,4 +1,5 @@
-"""Training and testing the feature classifiers (a couple of epochs of AdamW; minutes on one core)."""
+"""Training and testing the feature classifiers (a couple of epochs of AdamW; minutes on
+one core)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from patchforcing.data.order import batch_indices
 from patchforcing.evaluation.metrics.augment import AugmentConfig, augment
 from patchforcing.evaluation.metrics.classifier import FeatureClassifier, classifier_config
 
-__all__ = ["ClassifierTrainConfig", "ClassifierTrainResult", "train_classifier", "classifier_accuracy"]
+__all__ = [
+    "ClassifierTrainConfig",
+    "ClassifierTrainResult",
+    "train_classifier",
+    "classifier_accuracy",
+]
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,9 @@ class ClassifierTrainResult:
 
 
 @torch.no_grad()
-def classifier_accuracy(model: FeatureClassifier, data: ImageArrays, batch_size: int = 500) -> float:
+def classifier_accuracy(
+    model: FeatureClassifier, data: ImageArrays, batch_size: int = 500
+) -> float:
     model.eval()
     correct = 0
     for start in range(0, len(data), batch_size):
@@ -44,15 +52,23 @@ def classifier_accuracy(model: FeatureClassifier, data: ImageArrays, batch_size:
     return correct / len(data)
 
 
-def train_classifier(train: ImageArrays, test: ImageArrays, config: ClassifierTrainConfig = ClassifierTrainConfig(),
-                     progress: bool = False) -> ClassifierTrainResult:
-    """Cross-entropy with AdamW and a one-cycle rate; random horizontal flips, or ``config.augment``;
-    reports test accuracy."""
+def train_classifier(
+    train: ImageArrays,
+    test: ImageArrays,
+    config: ClassifierTrainConfig = ClassifierTrainConfig(),
+    progress: bool = False,
+) -> ClassifierTrainResult:
+    """Cross-entropy with AdamW and a one-cycle rate; random horizontal flips, or
+    ``config.augment``; reports test accuracy."""
     torch.manual_seed(config.seed)
-    model = FeatureClassifier(classifier_config(config.arch, train.image_size, train.channels, train.num_classes))
+    model = FeatureClassifier(
+        classifier_config(config.arch, train.image_size, train.channels, train.num_classes)
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     steps = config.epochs * (len(train) // config.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps, pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=config.lr, total_steps=steps, pct_start=0.15
+    )
     gen = torch.Generator().manual_seed(config.seed)
     start = time.perf_counter()
     model.train()

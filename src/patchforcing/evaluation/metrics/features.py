@@ -18,8 +18,14 @@ from patchforcing.data.arrays import from_model_range
 from patchforcing.evaluation.metrics.classifier import SHIPPED_CLASSIFIER, load_classifier
 from patchforcing.model.pretrained import resolve_model_folder
 
-__all__ = ["FeatureExtractor", "ClassifierFeatures", "InceptionFeatures", "build_extractor", "embed_batches",
-           "file_digest"]
+__all__ = [
+    "FeatureExtractor",
+    "ClassifierFeatures",
+    "InceptionFeatures",
+    "build_extractor",
+    "embed_batches",
+    "file_digest",
+]
 
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 
@@ -36,7 +42,8 @@ def file_digest(path: Path) -> str:
 
 
 class ClassifierFeatures:
-    """Penultimate activations of a :class:`~patchforcing.evaluation.metrics.classifier.FeatureClassifier`."""
+    """Penultimate activations of a
+    :class:`~patchforcing.evaluation.metrics.classifier.FeatureClassifier`."""
 
     def __init__(self, path: str | Path | None = None, device: torch.device | str = "cpu") -> None:
         folder = resolve_model_folder(path or SHIPPED_CLASSIFIER)
@@ -53,21 +60,29 @@ class ClassifierFeatures:
 class InceptionFeatures:
     """The standard FID network (2048-d pool features), through torchmetrics / torch-fidelity.
 
-    Needs ``pip install torch-fidelity`` and the weights file ``pt_inception-2015-12-05-6726825d.pth``
-    (this machine has no internet, so nothing is downloaded). Grey images are repeated to RGB."""
+    Needs ``pip install torch-fidelity`` and the weights file
+    ``pt_inception-2015-12-05-6726825d.pth`` (this machine has no internet, so nothing is
+    downloaded). Grey images are repeated to RGB."""
 
     def __init__(self, weights: str | Path | None, device: torch.device | str = "cpu") -> None:
         if weights is None or not Path(weights).is_file():
-            raise FileNotFoundError(f"Inception FID needs the weights file {INCEPTION_FILE}; pass its path with "
-                                    f"--inception-weights (got {weights!r})")
+            raise FileNotFoundError(
+                f"Inception FID needs the weights file {INCEPTION_FILE}; pass its path with "
+                f"--inception-weights (got {weights!r})"
+            )
         try:
             import torch_fidelity  # noqa: F401  (NoTrainInceptionV3 is a stub without it)
             from torchmetrics.image.fid import NoTrainInceptionV3
         except ImportError as err:
-            raise ValueError("Inception FID needs torch-fidelity: pip install torch-fidelity "
-                             "(check that it does not replace your torch)") from err
-        self.model: nn.Module = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                                   feature_extractor_weights_path=str(weights)).to(device)
+            raise ValueError(
+                "Inception FID needs torch-fidelity: pip install torch-fidelity "
+                "(check that it does not replace your torch)"
+            ) from err
+        self.model: nn.Module = NoTrainInceptionV3(
+            name="inception-v3-compat",
+            features_list=["2048"],
+            feature_extractor_weights_path=str(weights),
+        ).to(device)
         self.device = torch.device(device)
         self.key = f"inception-{file_digest(Path(weights))}"
         self.num_features = 2048
@@ -80,9 +95,12 @@ class InceptionFeatures:
         return self.model(x).float().reshape(x.shape[0], -1).cpu()  # (B, 2048)
 
 
-def build_extractor(kind: str = "classifier", classifier: str | Path | None = None,
-                    inception_weights: str | Path | None = None,
-                    device: torch.device | str = "cpu") -> FeatureExtractor:
+def build_extractor(
+    kind: str = "classifier",
+    classifier: str | Path | None = None,
+    inception_weights: str | Path | None = None,
+    device: torch.device | str = "cpu",
+) -> FeatureExtractor:
     if kind == "classifier":
         return ClassifierFeatures(classifier, device)
     if kind == "inception":

@@ -1,4 +1,5 @@
-"""Reference features of a real dataset (e.g. the 10k Fashion-MNIST test images), computed once and cached.
+"""Reference features of a real dataset (e.g. the 10k Fashion-MNIST test images), computed once
+and cached.
 
 The cache file is keyed by the extractor's weights and a digest of the images, so changing either
 recomputes it. Location: ``$PATCHFORCING_CACHE/reference`` or ``~/.cache/patchforcing/reference``.
@@ -33,12 +34,15 @@ def image_batches(data: ImageArrays, batch_size: int = 500):
         yield data.batch(torch.arange(start, min(start + batch_size, len(data))))[0]
 
 
-def reference_features(extractor: FeatureExtractor, data: ImageArrays,
-                       cache_dir: str | Path | None = None) -> torch.Tensor:
-    """Features (M, D) of every image of ``data``; read from the cache when present (a damaged cache file
-    is recomputed, with a note)."""
+def reference_features(
+    extractor: FeatureExtractor, data: ImageArrays, cache_dir: str | Path | None = None
+) -> torch.Tensor:
+    """Features (M, D) of every image of ``data``; read from the cache when present (a damaged cache
+    file is recomputed, with a note)."""
     digest = hashlib.sha256(data.images.numpy().tobytes()).hexdigest()[:16]
-    path = Path(cache_dir or default_cache_dir()) / f"{extractor.key}-{digest}-{len(data)}.safetensors"
+    path = (
+        Path(cache_dir or default_cache_dir()) / f"{extractor.key}-{digest}-{len(data)}.safetensors"
+    )
     if path.is_file():
         cached = _read_cache(path, len(data))
         if cached is not None:
@@ -52,11 +56,17 @@ def _read_cache(path: Path, rows: int) -> torch.Tensor | None:
     """The cached features, or None (after a note) when the file is damaged or does not fit."""
     try:
         feats = load_file(str(path))["features"]
-        problem = ("" if feats.dim() == 2 and feats.shape[0] == rows and bool(torch.isfinite(feats).all())
-                   else f"holds {tuple(feats.shape)} features, not {rows} finite rows")
+        problem = (
+            ""
+            if feats.dim() == 2 and feats.shape[0] == rows and bool(torch.isfinite(feats).all())
+            else f"holds {tuple(feats.shape)} features, not {rows} finite rows"
+        )
     except (SafetensorError, OSError, KeyError) as err:
         problem = str(err).splitlines()[0] if str(err) else type(err).__name__
     if not problem:
         return feats
-    print(f"note: the reference-feature cache {path} is damaged ({problem}); recomputing it", file=sys.stderr)
+    print(
+        f"note: the reference-feature cache {path} is damaged ({problem}); recomputing it",
+        file=sys.stderr,
+    )
     return None

@@ -2,10 +2,10 @@
 
 A 3x3 stem, then one stage per width of two basic residual blocks (3x3 conv, BatchNorm, ReLU,
 3x3 conv, BatchNorm, plus the identity or a strided 1x1 projection); every stage after the first
-halves the resolution with a stride-2 first block. Global average pooling ends it. It differs from the
-plain CNN of :mod:`patchforcing.evaluation.metrics.classifier` in architecture (residual, strided downsampling
-instead of max-pooling, twice the depth) as well as in training (augmented), so the two feature spaces
-are independent witnesses.
+halves the resolution with a stride-2 first block. Global average pooling ends it. It differs from
+the plain CNN of :mod:`patchforcing.evaluation.metrics.classifier` in architecture (residual,
+strided downsampling instead of max-pooling, twice the depth) as well as in training (augmented), so
+the two feature spaces are independent witnesses.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.bn1(self.conv1(x)))  # (B, c_out, H / stride, W / stride)
@@ -36,8 +38,11 @@ class BasicBlock(nn.Module):
 
 def resnet_body(in_channels: int, widths: tuple[int, ...], blocks: int = 2) -> nn.Sequential:
     """(B, C, H, W) -> (B, widths[-1]): stem, ``blocks`` blocks per width, global average pool."""
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
-                               nn.BatchNorm2d(widths[0]), nn.ReLU()]
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
+        nn.BatchNorm2d(widths[0]),
+        nn.ReLU(),
+    ]
     c_in = widths[0]
     for stage, width in enumerate(widths):
         for block in range(blocks):

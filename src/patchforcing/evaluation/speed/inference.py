@@ -33,8 +33,17 @@ from patchforcing.sampling import SAMPLERS, Guidance, SampleResult, predict, uni
 from patchforcing.utils.io.atomic import atomic_write
 from patchforcing.utils.runtime import heap_kept
 
-__all__ = ["SpeedConfig", "SamplerTiming", "MixedTiming", "SpeedReport", "run_speed", "speed_markdown", "write_report",
-           "FORWARD_TARGET", "SAMPLER_TARGET"]
+__all__ = [
+    "SpeedConfig",
+    "SamplerTiming",
+    "MixedTiming",
+    "SpeedReport",
+    "run_speed",
+    "speed_markdown",
+    "write_report",
+    "FORWARD_TARGET",
+    "SAMPLER_TARGET",
+]
 
 FORWARD_TARGET = 1.10
 SAMPLER_TARGET = 1.05
@@ -45,7 +54,8 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 @dataclass(frozen=True)
 class SpeedConfig:
-    """Model size, batch and how long to measure. Defaults run in under two minutes on two CPU cores."""
+    """Model size, batch and how long to measure. Defaults run in under two minutes on two
+    CPU cores."""
 
     preset: str = "S/2"
     image_size: int = 16
@@ -62,7 +72,9 @@ class SpeedConfig:
 
     def __post_init__(self) -> None:
         if self.clock not in CLOCKS:
-            raise ValueError(f"bench speed: clock must be one of {sorted(CLOCKS)}, got {self.clock!r}")
+            raise ValueError(
+                f"bench speed: clock must be one of {sorted(CLOCKS)}, got {self.clock!r}"
+            )
         unknown = [s for s in self.samplers if s not in SAMPLERS]
         if unknown:
             raise ValueError(f"unknown sampler(s) {unknown}; choose from {list(SAMPLERS)}")
@@ -101,10 +113,15 @@ class SpeedReport:
     forward_ratio_iqr: tuple[float, float]
     samplers: list[SamplerTiming] = field(default_factory=list)
     mixed: list[MixedTiming] = field(default_factory=list)
-    heap_kept: bool = False  # malloc keeps freed memory (patchforcing.utils.runtime.keep_freed_memory)
+    heap_kept: bool = (
+        False  # malloc keeps freed memory (patchforcing.utils.runtime.keep_freed_memory)
+    )
 
     def to_json(self) -> str:
-        return json.dumps({**asdict(self), "targets": {"forward": FORWARD_TARGET, "sampler": SAMPLER_TARGET}}, indent=2)
+        return json.dumps(
+            {**asdict(self), "targets": {"forward": FORWARD_TARGET, "sampler": SAMPLER_TARGET}},
+            indent=2,
+        )
 
 
 def _quartiles(values: list[float]) -> tuple[float, float]:
@@ -115,14 +132,17 @@ def _quartiles(values: list[float]) -> tuple[float, float]:
     return q1, q3
 
 
-def _two_times(batch: int, num_patches: int, generator: torch.Generator, uneven: bool,
-               device: torch.device) -> torch.Tensor:
-    """(B, N) times: 40% of every image's patches at 0.55, the rest at 0.5 (one more patch at 0.55 in
-    the first image when ``uneven``)."""
+def _two_times(
+    batch: int, num_patches: int, generator: torch.Generator, uneven: bool, device: torch.device
+) -> torch.Tensor:
+    """(B, N) times: 40% of every image's patches at 0.55, the rest at 0.5 (one more patch at 0.55
+    in the first image when ``uneven``)."""
     t = torch.full((batch, num_patches), 0.5)
     ahead = round(0.4 * num_patches)
     for b in range(batch):
-        t[b, torch.randperm(num_patches, generator=generator)[: ahead + int(uneven and b == 0)]] = 0.55
+        t[b, torch.randperm(num_patches, generator=generator)[: ahead + int(uneven and b == 0)]] = (
+            0.55
+        )
     return t.to(device)
 
 
@@ -137,48 +157,74 @@ def _timer(device: torch.device, clock: Callable[[], float], fn: Callable[[], ob
 
 
 @torch.no_grad()
-def run_speed(config: SpeedConfig, device: torch.device, model: PatchForcingDiT | None = None,
-              baseline: PatchForcingDiT | None = None) -> SpeedReport:
-    """Measure; ``model``/``baseline`` default to randomly initialised models of ``config``'s size."""
+def run_speed(
+    config: SpeedConfig,
+    device: torch.device,
+    model: PatchForcingDiT | None = None,
+    baseline: PatchForcingDiT | None = None,
+) -> SpeedReport:
+    """Measure; ``model``/``baseline`` default to randomly initialised models of
+    ``config``'s size."""
     if config.clock == "cpu" and device.type != "cpu":
-        raise ValueError("bench speed: --clock cpu measures CPU devices only; use --clock wall on a GPU")
+        raise ValueError(
+            "bench speed: --clock cpu measures CPU devices only; use --clock wall on a GPU"
+        )
     clock = CLOCKS[config.clock]
     gen = torch.Generator().manual_seed(config.seed)
-    size = dict(image_size=config.image_size, in_channels=config.channels, num_classes=config.num_classes)
+    size = dict(
+        image_size=config.image_size, in_channels=config.channels, num_classes=config.num_classes
+    )
     model = model or PatchForcingDiT(model_config_from_preset(config.preset, **size))
-    baseline = baseline or PatchForcingDiT(model_config_from_preset(config.preset, time_mode="global",
-                                                                    difficulty_head=False, **size))
+    baseline = baseline or PatchForcingDiT(
+        model_config_from_preset(config.preset, time_mode="global", difficulty_head=False, **size)
+    )
     for net in (model, baseline):
         for param in net.parameters():  # random weights, so the difficulty map is not constant
             param.copy_(torch.randn(param.shape, generator=gen) * 0.02)
         net.to(device).eval()
     c = model.config
-    x = torch.randn(config.batch, c.in_channels, c.image_size, c.image_size, generator=gen).to(device)
+    x = torch.randn(config.batch, c.in_channels, c.image_size, c.image_size, generator=gen).to(
+        device
+    )
     y = torch.randint(max(c.num_classes, 1), (config.batch,), generator=gen).to(device)
     guidance = Guidance(scale=config.cfg)
-    t_of = {model: torch.full((config.batch, c.num_patches), 0.5, device=device),
-            baseline: torch.full((config.batch,), 0.5, device=device)}
+    t_of = {
+        model: torch.full((config.batch, c.num_patches), 0.5, device=device),
+        baseline: torch.full((config.batch,), 0.5, device=device),
+    }
     schedule = uniform_schedule(config.steps, device)
     samplers = {name: SAMPLERS[name]() for name in config.samplers}
     net_of = {name: model if sampler.patch_time else baseline for name, sampler in samplers.items()}
     nfe = {name: sampler.nfe(schedule) for name, sampler in samplers.items()}
 
-    def forwards(net: PatchForcingDiT, count: int, t: torch.Tensor | None = None) -> Callable[[], object]:
+    def forwards(
+        net: PatchForcingDiT, count: int, t: torch.Tensor | None = None
+    ) -> Callable[[], object]:
         t = t_of[net] if t is None else t
         return lambda: [predict(net, x, t, y, guidance) for _ in range(count)]
 
     def run(name: str) -> Callable[[], SampleResult]:
-        return lambda: samplers[name](net_of[name], x, y, schedule, guidance, torch.Generator(device).manual_seed(0))
+        return lambda: samplers[name](
+            net_of[name], x, y, schedule, guidance, torch.Generator(device).manual_seed(0)
+        )
 
-    # (measured, reference) pairs, timed back to back in alternating order every round; the figure is
-    # the median of the per-round ratios, which cancels slow drifts of background load.
+    # (measured, reference) pairs, timed back to back in alternating order every round; the figure
+    # is the median of the per-round ratios, which cancels slow drifts of background load.
     pairs = {"forward": (forwards(model, config.forwards), forwards(baseline, config.forwards))}
     pairs.update({name: (run(name), forwards(net_of[name], nfe[name])) for name in samplers})
     unevens = (False, True) if config.batch > 1 else (False,)  # uneven counts need two images
-    mixed_t = {f"two times{' uneven' if uneven else ''}": _two_times(config.batch, c.num_patches, gen, uneven, device)
-               for uneven in unevens}
-    pairs.update({key: (forwards(model, config.forwards, t), forwards(model, config.forwards))
-                  for key, t in mixed_t.items()})
+    mixed_t = {
+        f"two times{' uneven' if uneven else ''}": _two_times(
+            config.batch, c.num_patches, gen, uneven, device
+        )
+        for uneven in unevens
+    }
+    pairs.update(
+        {
+            key: (forwards(model, config.forwards, t), forwards(model, config.forwards))
+            for key, t in mixed_t.items()
+        }
+    )
     for first, second in pairs.values():
         first(), second()  # warm-up
     ratios: dict[str, list[float]] = {key: [] for key in pairs}
@@ -194,18 +240,41 @@ def run_speed(config: SpeedConfig, device: torch.device, model: PatchForcingDiT 
         result = run(name)()
         if result.nfe != nfe[name]:
             raise RuntimeError(f"{name} spent {result.nfe} NFE, its config predicts {nfe[name]}")
-        timings.append(SamplerTiming(name, result.nfe, result.images_forwarded, best[name][0],
-                                     statistics.median(ratios[name]), _quartiles(ratios[name])))
+        timings.append(
+            SamplerTiming(
+                name,
+                result.nfe,
+                result.images_forwarded,
+                best[name][0],
+                statistics.median(ratios[name]),
+                _quartiles(ratios[name]),
+            )
+        )
     mixed = []
     for key, t in mixed_t.items():  # the layout does not change when guidance doubles the batch
-        layout = "segments" if isinstance(model.conditioning(t, y), SegmentConditioning) else "gathered"
-        mixed.append(MixedTiming(layout, best[key][0] / config.forwards, statistics.median(ratios[key]),
-                                 _quartiles(ratios[key])))
+        layout = (
+            "segments" if isinstance(model.conditioning(t, y), SegmentConditioning) else "gathered"
+        )
+        mixed.append(
+            MixedTiming(
+                layout,
+                best[key][0] / config.forwards,
+                statistics.median(ratios[key]),
+                _quartiles(ratios[key]),
+            )
+        )
     pf_s, global_s = best["forward"][0] / config.forwards, best["forward"][1] / config.forwards
-    return SpeedReport(device=str(device), config=config, pf_forward_s=pf_s, global_forward_s=global_s,
-                       forward_ratio=statistics.median(ratios["forward"]),
-                       forward_ratio_iqr=_quartiles(ratios["forward"]), samplers=timings, mixed=mixed,
-                       heap_kept=heap_kept())
+    return SpeedReport(
+        device=str(device),
+        config=config,
+        pf_forward_s=pf_s,
+        global_forward_s=global_s,
+        forward_ratio=statistics.median(ratios["forward"]),
+        forward_ratio_iqr=_quartiles(ratios["forward"]),
+        samplers=timings,
+        mixed=mixed,
+        heap_kept=heap_kept(),
+    )
 
 
 def _met(ratio: float, target: float) -> str:
@@ -219,19 +288,29 @@ def _iqr(q: tuple[float, float]) -> str:
 def speed_markdown(report: SpeedReport) -> str:
     """The report as a markdown table (also what the CLI prints)."""
     c = report.config
-    lines = [f"bench speed on {report.device}: preset {c.preset}, {c.image_size}x{c.image_size}x{c.channels}, "
-             f"batch {c.batch}, {c.steps} outer steps, cfg {c.cfg}, median ratio of {c.repeats} rounds (times: best), "
-             f"{c.clock} clock, malloc {'keeps freed memory' if report.heap_kept else 'defaults'}", "",
-             "| what | NFE | seconds | ratio | rounds' IQR | target |", "|---|---|---|---|---|---|",
-             f"| forward, global-time model | 1 | {report.global_forward_s:.4f} | 1.000 | | |",
-             f"| forward, PF model at uniform t | 1 | {report.pf_forward_s:.4f} | {report.forward_ratio:.3f} | "
-             f"{_iqr(report.forward_ratio_iqr)} | <= {FORWARD_TARGET} {_met(report.forward_ratio, FORWARD_TARGET)} |"]
+    lines = [
+        f"bench speed on {report.device}: preset {c.preset}, "
+        f"{c.image_size}x{c.image_size}x{c.channels}, batch {c.batch}, {c.steps} outer steps, cfg "
+        f"{c.cfg}, median ratio of {c.repeats} rounds (times: best), {c.clock} clock, malloc "
+        f"{'keeps freed memory' if report.heap_kept else 'defaults'}",
+        "",
+        "| what | NFE | seconds | ratio | rounds' IQR | target |",
+        "|---|---|---|---|---|---|",
+        f"| forward, global-time model | 1 | {report.global_forward_s:.4f} | 1.000 | | |",
+        f"| forward, PF model at uniform t | 1 | {report.pf_forward_s:.4f} | "
+        f"{report.forward_ratio:.3f} | {_iqr(report.forward_ratio_iqr)} | <= {FORWARD_TARGET} "
+        f"{_met(report.forward_ratio, FORWARD_TARGET)} |",
+    ]
     for m in report.mixed:
-        lines.append(f"| forward, PF model at two times per image ({m.layout}) | 1 | {m.seconds:.4f} | {m.ratio:.3f} | "
-                     f"{_iqr(m.ratio_iqr)} | (to uniform t) |")
+        lines.append(
+            f"| forward, PF model at two times per image ({m.layout}) | 1 | {m.seconds:.4f} | "
+            f"{m.ratio:.3f} | {_iqr(m.ratio_iqr)} | (to uniform t) |"
+        )
     for s in report.samplers:
-        lines.append(f"| sampler {s.name} | {s.nfe} | {s.seconds:.4f} | {s.ratio:.3f} | {_iqr(s.ratio_iqr)} | "
-                     f"<= {SAMPLER_TARGET} {_met(s.ratio, SAMPLER_TARGET)} |")
+        lines.append(
+            f"| sampler {s.name} | {s.nfe} | {s.seconds:.4f} | {s.ratio:.3f} | {_iqr(s.ratio_iqr)} "
+            f"| <= {SAMPLER_TARGET} {_met(s.ratio, SAMPLER_TARGET)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -241,5 +320,7 @@ def write_report(report: SpeedReport, path: str | Path) -> list[Path]:
     json_path = path if path.suffix != ".md" else path.with_suffix(".json")
     text = report.to_json()
     md = speed_markdown(report)
-    return [atomic_write(json_path, lambda tmp: tmp.write_text(text)),
-            atomic_write(json_path.with_suffix(".md"), lambda tmp: tmp.write_text(md))]
+    return [
+        atomic_write(json_path, lambda tmp: tmp.write_text(text)),
+        atomic_write(json_path.with_suffix(".md"), lambda tmp: tmp.write_text(md)),
+    ]

@@ -21,14 +21,36 @@ from patchforcing.core.time_dist import LTG
 from patchforcing.model import ModelConfig, PatchForcingDiT, model_config_from_preset
 from patchforcing.train.data_parallel import compile_model
 
-__all__ = ["TrainSpeedConfig", "TrainSpeed", "train_flops_per_image", "peak_flops", "measure_train_speed",
-           "train_speed_markdown", "TRAIN_MODES", "parse_train_modes", "measure_train_modes", "train_modes_markdown"]
+__all__ = [
+    "TrainSpeedConfig",
+    "TrainSpeed",
+    "train_flops_per_image",
+    "peak_flops",
+    "measure_train_speed",
+    "train_speed_markdown",
+    "TRAIN_MODES",
+    "parse_train_modes",
+    "measure_train_modes",
+    "train_modes_markdown",
+]
 
-TRAIN_MODES = ("fp32", "bf16", "fp32+compile", "bf16+compile")  # what `bench speed --train` compares
+TRAIN_MODES = (
+    "fp32",
+    "bf16",
+    "fp32+compile",
+    "bf16+compile",
+)  # what `bench speed --train` compares
 
 # dense peak FLOP/s (bf16, fp32) by a substring of torch.cuda.get_device_name()
-_PEAKS = {"H200": (989e12, 67e12), "H100": (989e12, 67e12), "A100": (312e12, 19.5e12), "L40S": (362e12, 91.6e12),
-          "A10G": (70e12, 31e12), "RTX 4090": (165e12, 82.6e12), "V100": (125e12, 15.7e12)}
+_PEAKS = {
+    "H200": (989e12, 67e12),
+    "H100": (989e12, 67e12),
+    "A100": (312e12, 19.5e12),
+    "L40S": (362e12, 91.6e12),
+    "A10G": (70e12, 31e12),
+    "RTX 4090": (165e12, 82.6e12),
+    "V100": (125e12, 15.7e12),
+}
 
 
 @dataclass(frozen=True)
@@ -86,17 +108,28 @@ def _sync(device: torch.device) -> None:
 
 
 def measure_train_speed(config: TrainSpeedConfig, device: torch.device) -> TrainSpeed:
-    """Time full optimizer steps (LTG times, loss, backward, AdamW) on random data and random weights."""
-    mc = model_config_from_preset(config.preset, image_size=config.image_size, in_channels=config.channels,
-                                  num_classes=config.num_classes)
+    """Time full optimizer steps (LTG times, loss, backward, AdamW) on random data and
+    random weights."""
+    mc = model_config_from_preset(
+        config.preset,
+        image_size=config.image_size,
+        in_channels=config.channels,
+        num_classes=config.num_classes,
+    )
     model = PatchForcingDiT(mc).to(device).train()
     net = compile_model(model) if config.compile else model
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     time_dist = LTG()
     gen = torch.Generator(device=device).manual_seed(0)
-    x1 = torch.randn(config.batch, mc.in_channels, mc.image_size, mc.image_size, device=device, generator=gen)
+    x1 = torch.randn(
+        config.batch, mc.in_channels, mc.image_size, mc.image_size, device=device, generator=gen
+    )
     y = torch.randint(max(mc.num_classes, 1), (config.batch,), device=device, generator=gen)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.precision == "bf16" else nullcontext()
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16)
+        if config.precision == "bf16"
+        else nullcontext()
+    )
 
     def step() -> None:
         with autocast:
@@ -121,8 +154,16 @@ def measure_train_speed(config: TrainSpeedConfig, device: torch.device) -> Train
     flops = train_flops_per_image(mc)
     achieved = flops * config.batch / seconds
     peak = peak_flops(device, config.precision)
-    return TrainSpeed(str(device), config, seconds, warmup_seconds, config.batch / seconds, flops, achieved,
-                      None if peak is None else achieved / peak)
+    return TrainSpeed(
+        str(device),
+        config,
+        seconds,
+        warmup_seconds,
+        config.batch / seconds,
+        flops,
+        achieved,
+        None if peak is None else achieved / peak,
+    )
 
 
 def parse_train_modes(text: str) -> tuple[str, ...]:
@@ -130,17 +171,24 @@ def parse_train_modes(text: str) -> tuple[str, ...]:
     modes = tuple(m for m in text.split(",") if m)
     unknown = [m for m in modes if m not in TRAIN_MODES]
     if not modes or unknown:
-        raise ValueError(f"unknown training mode(s) {unknown or text!r}; choose from {', '.join(TRAIN_MODES)}")
+        raise ValueError(
+            f"unknown training mode(s) {unknown or text!r}; choose from {', '.join(TRAIN_MODES)}"
+        )
     return modes
 
 
-def measure_train_modes(config: TrainSpeedConfig, device: torch.device,
-                        modes: tuple[str, ...] = TRAIN_MODES) -> list[TrainSpeed]:
+def measure_train_modes(
+    config: TrainSpeedConfig, device: torch.device, modes: tuple[str, ...] = TRAIN_MODES
+) -> list[TrainSpeed]:
     """The same training step in each mode (precision, optionally compiled), one after the other."""
     results = []
     for mode in modes:
         precision, _, compiled = mode.partition("+")
-        results.append(measure_train_speed(replace(config, precision=precision, compile=bool(compiled)), device))
+        results.append(
+            measure_train_speed(
+                replace(config, precision=precision, compile=bool(compiled)), device
+            )
+        )
     return results
 
 
@@ -148,14 +196,19 @@ def train_modes_markdown(results: list[TrainSpeed]) -> str:
     """A table of the modes, with each one's speed relative to the first."""
     first = results[0].images_per_s
     c = results[0].config
-    lines = [f"\n### Training, preset {c.preset}, {c.image_size}x{c.image_size}x{c.channels}, batch {c.batch}, "
-             f"{c.steps} timed steps on {results[0].device}\n",
-             "| mode | images/s | ms/step | vs first | warm-up s | MFU |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"\n### Training, preset {c.preset}, {c.image_size}x{c.image_size}x{c.channels}, batch "
+        f"{c.batch}, {c.steps} timed steps on {results[0].device}\n",
+        "| mode | images/s | ms/step | vs first | warm-up s | MFU |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results:
         mode = r.config.precision + (" + compile" if r.config.compile else "")
         mfu = "n/a" if r.mfu is None else f"{100 * r.mfu:.1f}%"
-        lines.append(f"| {mode} | {r.images_per_s:.1f} | {r.seconds_per_step * 1e3:.1f} | "
-                     f"{r.images_per_s / first:.2f}x | {r.warmup_seconds:.1f} | {mfu} |")
+        lines.append(
+            f"| {mode} | {r.images_per_s:.1f} | {r.seconds_per_step * 1e3:.1f} | "
+            f"{r.images_per_s / first:.2f}x | {r.warmup_seconds:.1f} | {mfu} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -163,6 +216,9 @@ def train_speed_markdown(r: TrainSpeed) -> str:
     """Two table rows matching ``bench speed``'s report style."""
     c = r.config
     mfu = "n/a (peak unknown)" if r.mfu is None else f"{100 * r.mfu:.1f}%"
-    return (f"\ntraining, preset {c.preset}, batch {c.batch}, {c.precision}{', compiled' if c.compile else ''}: "
-            f"{r.images_per_s:.1f} images/s, {r.seconds_per_step * 1e3:.1f} ms/step, "
-            f"{r.flops_per_image / 1e9:.3f} GFLOP/image, {r.achieved_flops / 1e12:.3f} TFLOP/s, MFU {mfu}\n")
+    return (
+        f"\ntraining, preset {c.preset}, batch {c.batch}, "
+        f"{c.precision}{', compiled' if c.compile else ''}: {r.images_per_s:.1f} images/s, "
+        f"{r.seconds_per_step * 1e3:.1f} ms/step, {r.flops_per_image / 1e9:.3f} GFLOP/image, "
+        f"{r.achieved_flops / 1e12:.3f} TFLOP/s, MFU {mfu}\n"
+    )

@@ -1,4 +1,5 @@
-"""A grid comparing samplers at equal NFE: one row per sampler (same noise and classes), labelled."""
+"""A grid comparing samplers at equal NFE: one row per sampler
+(same noise and classes), labelled."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from patchforcing.utils.io.images import make_grid, to_pil
 __all__ = ["compare_grid", "save_compare_grid"]
 
 
-def compare_grid(rows: list[tuple[str, torch.Tensor]], scale: int = 2, label_width: int = 150) -> Image.Image:
-    """``rows`` of (label, images (B, C, H, W) in [-1, 1]) -> one RGB picture, labels on the left."""
+def compare_grid(
+    rows: list[tuple[str, torch.Tensor]], scale: int = 2, label_width: int = 150
+) -> Image.Image:
+    """``rows`` of (label, images (B, C, H, W) in [-1, 1]) -> one RGB picture, labels on
+    the left."""
     if not rows:
         raise ValueError("nothing to compare")
     B = rows[0][1].shape[0]
@@ -29,6 +33,8 @@ def compare_grid(rows: list[tuple[str, torch.Tensor]], scale: int = 2, label_wid
     return canvas
 
 
-def save_compare_grid(rows: list[tuple[str, torch.Tensor]], path: str | Path, scale: int = 2) -> Path:
+def save_compare_grid(
+    rows: list[tuple[str, torch.Tensor]], path: str | Path, scale: int = 2
+) -> Path:
     picture = compare_grid(rows, scale)
     return atomic_write(Path(path), lambda tmp: picture.save(tmp, format="PNG"))

@@ -1,4 +1,5 @@
-"""Panels: an image, or a per-patch map (B, N) shown on the patch grid with a viridis-like colormap."""
+"""Panels: an image, or a per-patch map (B, N) shown on the patch grid with a
+viridis-like colormap."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from patchforcing.utils.io.images import to_pil
 __all__ = ["colorize", "image_panel", "patch_panel", "labelled"]
 
 # Anchor colours of matplotlib's viridis at 0, 1/4, 1/2, 3/4, 1 (linear interpolation in between).
-_VIRIDIS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=np.float64)
+_VIRIDIS = np.array(
+    [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=np.float64
+)
 
 
 def colorize(values: np.ndarray) -> np.ndarray:
@@ -27,8 +30,11 @@ def image_panel(image: torch.Tensor, size: int) -> Image.Image:
     return to_pil(image).convert("RGB").resize((size, size), Image.Resampling.NEAREST)
 
 
-def patch_panel(values: torch.Tensor | None, grid: int, size: int, lo: float = 0.0, hi: float = 1.0) -> Image.Image:
-    """Per-patch values (N,) on a grid x grid patch layout, mapped [lo, hi] -> colormap; grey if None."""
+def patch_panel(
+    values: torch.Tensor | None, grid: int, size: int, lo: float = 0.0, hi: float = 1.0
+) -> Image.Image:
+    """Per-patch values (N,) on a grid x grid patch layout, mapped [lo, hi] -> colormap; grey
+    if None."""
     if values is None:
         return Image.new("RGB", (size, size), (128, 128, 128))
     scaled = (values.detach().float().cpu().numpy().reshape(grid, grid) - lo) / max(hi - lo, 1e-12)

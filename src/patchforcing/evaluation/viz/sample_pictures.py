@@ -44,13 +44,15 @@ class Comparison:
     samplers: tuple[ComparedSampler, ...]
 
 
-def write_trace(model: PatchModel,
-                config: GenerationConfig,
-                folder: str | Path,
-                count: int,
-                *,
-                decode: Decoder | None = None,
-                device: torch.device | str = "cpu") -> list[Path]:
+def write_trace(
+    model: PatchModel,
+    config: GenerationConfig,
+    folder: str | Path,
+    count: int,
+    *,
+    decode: Decoder | None = None,
+    device: torch.device | str = "cpu",
+) -> list[Path]:
     """A GIF and a still PNG of the denoising of each of the first ``count`` images of ``config``
     (regenerated from their seeds, so they are the images written)."""
     first = replace(config, num_images=min(count, config.num_images), progress=False)
@@ -58,21 +60,25 @@ def write_trace(model: PatchModel,
     return save_trace(result.trace, folder, list(range(first.num_images)))
 
 
-def write_comparison(model: PatchModel,
-                     config: GenerationConfig,
-                     samplers: Mapping[str, Sampler],
-                     out: str | Path,
-                     *,
-                     decode: Decoder | None = None,
-                     env: DistEnv = DistEnv(),
-                     overwrite: bool = False,
-                     trace: int = 0) -> Comparison:
+def write_comparison(
+    model: PatchModel,
+    config: GenerationConfig,
+    samplers: Mapping[str, Sampler],
+    out: str | Path,
+    *,
+    decode: Decoder | None = None,
+    env: DistEnv = DistEnv(),
+    overwrite: bool = False,
+    trace: int = 0,
+) -> Comparison:
     """Generate the images of ``config`` with every sampler from the same noise (this rank's share
     of the seeds) and write them as ``compare.png`` in ``out``, with a trace of the first ``trace``
     images of each sampler in ``out/<name>/trace``."""
     if config.num_images > COMPARE_IMAGES:
-        raise ValueError(f"a comparison shows every image in one picture: use at most "
-                         f"{COMPARE_IMAGES} images (--num)")
+        raise ValueError(
+            f"a comparison shows every image in one picture: use at most "
+            f"{COMPARE_IMAGES} images (--num)"
+        )
     out = Path(out)
     prepare_sample_folder(out, overwrite, env)
     seeds = rank_seeds(config, env)
@@ -89,8 +95,9 @@ def write_comparison(model: PatchModel,
         seconds = time.perf_counter() - start
         traced = []
         if trace and len(seeds):
-            traced = write_trace(model, one, out / name / "trace", trace, decode=decode,
-                                 device=env.device)
+            traced = write_trace(
+                model, one, out / name / "trace", trace, decode=decode, device=env.device
+            )
         done.append(ComparedSampler(name, steps, spent, len(seeds), seconds, tuple(traced)))
         rows.append((f"{name} NFE {spent}", torch.cat(shown) if shown else torch.zeros(0)))
     return Comparison(save_compare_grid(rows, out / COMPARE_FILE), tuple(done))

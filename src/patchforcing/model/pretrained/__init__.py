@@ -1,5 +1,5 @@
-"""Model folders: one ``config.json`` schema, safetensors weights and a model card for every model the
-package writes, with ``save_pretrained`` / ``from_pretrained`` and optional hub push / pull."""
+"""Model folders: one ``config.json`` schema, safetensors weights and a model card for every model
+the package writes, with ``save_pretrained`` / ``from_pretrained`` and optional hub push / pull."""
 
 from patchforcing.model.pretrained.errors import CheckpointError, NewerFormatError
 from patchforcing.model.pretrained.folder import (
@@ -11,7 +11,13 @@ from patchforcing.model.pretrained.folder import (
     weights_file,
     write_weights,
 )
-from patchforcing.model.pretrained.meta import MODEL_FORMAT_VERSION, DataSpec, ModelMeta, meta_to_json, read_meta
+from patchforcing.model.pretrained.meta import (
+    MODEL_FORMAT_VERSION,
+    DataSpec,
+    ModelMeta,
+    meta_to_json,
+    read_meta,
+)
 from patchforcing.model.pretrained.mixin import (
     MODEL_FOLDER_FILES,
     TEXT_ENCODER_FILE,
@@ -19,7 +25,23 @@ from patchforcing.model.pretrained.mixin import (
     check_destination,
 )
 
-__all__ = ["CheckpointError", "NewerFormatError", "latest_checkpoint", "list_checkpoints", "load_state_dict_checked",
-           "read_weights", "resolve_model_folder", "weights_file", "write_weights", "MODEL_FORMAT_VERSION", "DataSpec",
-           "ModelMeta", "meta_to_json", "read_meta", "MODEL_FOLDER_FILES", "TEXT_ENCODER_FILE", "PretrainedMixin",
-           "check_destination"]
+__all__ = [
+    "CheckpointError",
+    "NewerFormatError",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "load_state_dict_checked",
+    "read_weights",
+    "resolve_model_folder",
+    "weights_file",
+    "write_weights",
+    "MODEL_FORMAT_VERSION",
+    "DataSpec",
+    "ModelMeta",
+    "meta_to_json",
+    "read_meta",
+    "MODEL_FOLDER_FILES",
+    "TEXT_ENCODER_FILE",
+    "PretrainedMixin",
+    "check_destination",
+]

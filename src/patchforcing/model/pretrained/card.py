@@ -1,5 +1,6 @@
 """The ``README.md`` model card written into every model folder: what the model is, how it was
-trained and what was measured on it, from its :class:`~patchforcing.model.pretrained.meta.ModelMeta`."""
+trained and what was measured on it, from its
+:class:`~patchforcing.model.pretrained.meta.ModelMeta`."""
 
 from __future__ import annotations
 
@@ -9,15 +10,20 @@ from patchforcing.model.pretrained.meta import ModelMeta
 
 __all__ = ["model_card"]
 
-_KINDS = {"patchforcing-dit": "an image generator", "patchforcing-t2i": "a text-to-image Patch Forcing model",
-          "feature-classifier": "an image classifier",
-          "patchforcing-clip": "an image-text model scoring prompt alignment"}
+_KINDS = {
+    "patchforcing-dit": "an image generator",
+    "patchforcing-t2i": "a text-to-image Patch Forcing model",
+    "feature-classifier": "an image classifier",
+    "patchforcing-clip": "an image-text model scoring prompt alignment",
+}
 
 
 def _table(values: dict) -> list[str]:
     rows = ["| | |", "|---|---|"]
-    rows += [f"| {key} | {json.dumps(value) if isinstance(value, (dict, list)) else value} |"
-             for key, value in sorted(values.items())]
+    rows += [
+        f"| {key} | {json.dumps(value) if isinstance(value, (dict, list)) else value} |"
+        for key, value in sorted(values.items())
+    ]
     return rows
 
 
@@ -25,10 +31,15 @@ def _what(meta: ModelMeta) -> str:
     a = meta.architecture
     if meta.model_type != "patchforcing-dit":
         return f"{_KINDS.get(meta.model_type, meta.model_type)} ({meta.model_type})"
-    kind = ("a Patch Forcing DiT (a time per patch, with a difficulty head)" if a.get("time_mode") == "patch"
-            else "a global-time (SiT-style) flow-matching DiT")
-    return (f"{kind}: depth {a.get('depth')}, width {a.get('width')}, {a.get('num_heads')} heads, "
-            f"{a.get('patch_size')}x{a.get('patch_size')} patches, {a.get('num_classes')} classes")
+    kind = (
+        "a Patch Forcing DiT (a time per patch, with a difficulty head)"
+        if a.get("time_mode") == "patch"
+        else "a global-time (SiT-style) flow-matching DiT"
+    )
+    return (
+        f"{kind}: depth {a.get('depth')}, width {a.get('width')}, {a.get('num_heads')} heads, "
+        f"{a.get('patch_size')}x{a.get('patch_size')} patches, {a.get('num_classes')} classes"
+    )
 
 
 def model_card(meta: ModelMeta, name: str, parameters: int) -> str:
@@ -36,31 +47,57 @@ def model_card(meta: ModelMeta, name: str, parameters: int) -> str:
     d = meta.data
     classes = ", ".join(d.class_names) if d.class_names else "not recorded"
     lines = [
-        "---", "library_name: patchforcing", "tags: [patch-forcing, flow-matching, image-generation]", "---", "",
-        f"# {name}", "",
-        f"This is {_what(meta)}; {parameters:,} parameters.", "",
+        "---",
+        "library_name: patchforcing",
+        "tags: [patch-forcing, flow-matching, image-generation]",
+        "---",
+        "",
+        f"# {name}",
+        "",
+        f"This is {_what(meta)}; {parameters:,} parameters.",
+        "",
         f"Inputs: {d.channels} x {d.image_size} x {d.image_size} {d.space}, values in "
-        f"[{d.value_range[0]:g}, {d.value_range[1]:g}]. Classes: {classes}.", "",
-        "## Use", "", "```python",
+        f"[{d.value_range[0]:g}, {d.value_range[1]:g}]. Classes: {classes}.",
+        "",
+        "## Use",
+        "",
+        "```python",
     ]
     if meta.model_type == "patchforcing-dit":
-        lines += ["from patchforcing import GenerationConfig, PatchForcingDiT, generate", "",
-                  f'model = PatchForcingDiT.from_pretrained("{name}")',
-                  "images = generate(model, GenerationConfig(num_images=8))  # (8, C, H, W) in [-1, 1]", "```", "",
-                  f"or `patchforcing sample --checkpoint {name}`."]
+        lines += [
+            "from patchforcing import GenerationConfig, PatchForcingDiT, generate",
+            "",
+            f'model = PatchForcingDiT.from_pretrained("{name}")',
+            "images = generate(model, GenerationConfig(num_images=8))  # (8, C, H, W) in [-1, 1]",
+            "```",
+            "",
+            f"or `patchforcing sample --checkpoint {name}`.",
+        ]
     elif meta.model_type == "patchforcing-t2i":
-        lines += ["from patchforcing.model import PatchForcingT2I", "",
-                  f'model = PatchForcingT2I.from_pretrained("{name}")',
-                  'y = model.text_encoder().encode(["a red heart"])  # the prompts, as the model reads them',
-                  "```"]
+        lines += [
+            "from patchforcing.model import PatchForcingT2I",
+            "",
+            f'model = PatchForcingT2I.from_pretrained("{name}")',
+            'y = model.text_encoder().encode(["a red heart"])  # the prompts, '
+            "as the model reads them",
+            "```",
+        ]
     elif meta.model_type == "patchforcing-clip":
-        lines += ["from patchforcing.evaluation.metrics.alignment_model import load_image_text_model", "",
-                  f'model = load_image_text_model("{name}")',
-                  'text = model.embed_prompts(["a red heart"])  # (1, D) unit vectors, as model.embed_images gives',
-                  "```"]
+        lines += [
+            "from patchforcing.evaluation.metrics.alignment_model import load_image_text_model",
+            "",
+            f'model = load_image_text_model("{name}")',
+            'text = model.embed_prompts(["a red heart"])  # (1, D) unit vectors, as '
+            "model.embed_images gives",
+            "```",
+        ]
     else:
-        lines += ["from patchforcing.evaluation.metrics import FeatureClassifier", "",
-                  f'model = FeatureClassifier.from_pretrained("{name}")', "```"]
+        lines += [
+            "from patchforcing.evaluation.metrics import FeatureClassifier",
+            "",
+            f'model = FeatureClassifier.from_pretrained("{name}")',
+            "```",
+        ]
     lines += ["", "## Training", ""]
     lines += _table(meta.training) if meta.training else ["Not recorded."]
     lines += ["", "## Measured quality", ""]

@@ -21,8 +21,18 @@ from patchforcing.model.pretrained.meta import MODEL_FORMAT_VERSION
 from patchforcing.model.shipped import is_shipped, shipped_path
 from patchforcing.utils.io.atomic import as_umask_allows
 
-__all__ = ["CHECKPOINT_PATTERN", "checkpoint_name", "list_checkpoints", "latest_checkpoint", "resolve_model_folder",
-           "weights_file", "read_weights", "write_weights", "load_state_dict_checked", "check_format_version"]
+__all__ = [
+    "CHECKPOINT_PATTERN",
+    "checkpoint_name",
+    "list_checkpoints",
+    "latest_checkpoint",
+    "resolve_model_folder",
+    "weights_file",
+    "read_weights",
+    "write_weights",
+    "load_state_dict_checked",
+    "check_format_version",
+]
 
 CHECKPOINT_PATTERN = re.compile(r"step_\d{8}")  # exactly the names the training loop writes
 _CHECKPOINT_FILES = ("config.json", "model.safetensors", "ema.safetensors", "train_state.pt")
@@ -33,12 +43,18 @@ def checkpoint_name(step: int) -> str:
 
 
 def list_checkpoints(run_dir: str | Path) -> list[Path]:
-    """Complete checkpoint folders of a run (named ``step_XXXXXXXX``, all files present), oldest first."""
+    """Complete checkpoint folders of a run (named ``step_XXXXXXXX``, all files present),
+    oldest first."""
     folder = Path(run_dir) / "checkpoints"
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and CHECKPOINT_PATTERN.fullmatch(p.name)
-                  and all((p / name).is_file() for name in _CHECKPOINT_FILES))
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_dir()
+        and CHECKPOINT_PATTERN.fullmatch(p.name)
+        and all((p / name).is_file() for name in _CHECKPOINT_FILES)
+    )
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
@@ -53,21 +69,32 @@ def _hub_folder(name: str, download: bool) -> Path:
 
 
 def resolve_model_folder(name: str | Path, download: bool = False) -> Path:
-    """The folder holding ``config.json`` and weights that ``name`` refers to (see the module doc)."""
+    """The folder holding ``config.json`` and weights that ``name`` refers to
+    (see the module doc)."""
     path = Path(name)
     if not path.exists() and is_shipped(str(name)):
         path = shipped_path(str(name))
-    elif not path.exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", str(name)) and not str(name).startswith("."):
+    elif (
+        not path.exists()
+        and re.fullmatch(r"[\w.-]+/[\w.-]+", str(name))
+        and not str(name).startswith(".")
+    ):
         path = _hub_folder(str(name), download)
     if not path.exists() and (path.parent / f".{path.name}.old.tmp").is_dir():
-        raise CheckpointError(f"checkpoint {name} is missing: a replace of it was interrupted and its previous version "
-                              f"waits in {path.parent / f'.{path.name}.old.tmp'}; the next export or convert to "
-                              f"{name} puts it back")
+        raise CheckpointError(
+            f"checkpoint {name} is missing: a replace of it was interrupted and its previous "
+            f"version waits in {path.parent / f'.{path.name}.old.tmp'}; the next export or convert "
+            f"to {name} puts it back"
+        )
     if not path.exists():
-        raise CheckpointError(f"checkpoint {name} does not exist (not a folder, a shipped name or a hub id)")
+        raise CheckpointError(
+            f"checkpoint {name} does not exist (not a folder, a shipped name or a hub id)"
+        )
     if path.is_file():
-        raise CheckpointError(f"{path} is a file: pass the folder holding config.json and the .safetensors weights "
-                              "(convert an authors' .pt file first with `patchforcing convert FILE FOLDER`)")
+        raise CheckpointError(
+            f"{path} is a file: pass the folder holding config.json and the .safetensors weights "
+            "(convert an authors' .pt file first with `patchforcing convert FILE FOLDER`)"
+        )
     if (path / "checkpoints").is_dir() and not (path / "model.safetensors").is_file():
         latest = latest_checkpoint(path)
         if latest is None:
@@ -88,14 +115,17 @@ def weights_file(folder: Path, ema: bool = True) -> Path:
 
 
 def check_format_version(version: object, path: Path, newest: int = MODEL_FORMAT_VERSION) -> None:
-    """Refuse a file whose ``format_version`` is invalid or newer than ``newest`` (this version's)."""
+    """Refuse a file whose ``format_version`` is invalid or newer than ``newest``
+    (this version's)."""
     try:
         number = int(str(version))
     except ValueError:
         raise CheckpointError(f"{path} has an invalid format_version {version!r}") from None
     if number > newest:
-        raise NewerFormatError(f"{path} has checkpoint format version {number}, newer than this patchforcing "
-                               f"supports ({newest}); upgrade patchforcing")
+        raise NewerFormatError(
+            f"{path} has checkpoint format version {number}, newer than this patchforcing "
+            f"supports ({newest}); upgrade patchforcing"
+        )
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -114,17 +144,25 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     bad = {k: n for k, n in bad.items() if n}
     if bad:
         first = next(iter(bad))
-        raise CheckpointError(f"weights {path} hold {sum(bad.values()):,} non-finite values (NaN or inf) in "
-                              f"{len(bad)} tensor(s), e.g. {first!r}; the file is damaged or the run diverged")
+        raise CheckpointError(
+            f"weights {path} hold {sum(bad.values()):,} non-finite values (NaN or inf) in "
+            f"{len(bad)} tensor(s), e.g. {first!r}; the file is damaged or the run diverged"
+        )
     return state
 
 
-def write_weights(weights: nn.Module | dict[str, torch.Tensor], path: Path, **metadata: str) -> None:
+def write_weights(
+    weights: nn.Module | dict[str, torch.Tensor], path: Path, **metadata: str
+) -> None:
     """Save a module's (or a state dict's) tensors as safetensors on the CPU."""
     state = weights if isinstance(weights, dict) else weights.state_dict()
     tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
-    save_file(tensors, str(path), metadata={"format_version": str(MODEL_FORMAT_VERSION), **metadata})
-    as_umask_allows(path)  # safetensors creates private files; weights are as readable as any output
+    save_file(
+        tensors, str(path), metadata={"format_version": str(MODEL_FORMAT_VERSION), **metadata}
+    )
+    as_umask_allows(
+        path
+    )  # safetensors creates private files; weights are as readable as any output
 
 
 def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
@@ -132,11 +170,17 @@ def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], so
     expected = model.state_dict()
     for name, tensor in expected.items():
         if name not in state:
-            raise CheckpointError(f"{source}: missing tensor {name!r} (shape {tuple(tensor.shape)})")
+            raise CheckpointError(
+                f"{source}: missing tensor {name!r} (shape {tuple(tensor.shape)})"
+            )
         if tuple(state[name].shape) != tuple(tensor.shape):
-            raise CheckpointError(f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, "
-                                  f"the model expects {tuple(tensor.shape)}")
+            raise CheckpointError(
+                f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, "
+                f"the model expects {tuple(tensor.shape)}"
+            )
     extra = sorted(set(state) - set(expected))
     if extra:
-        raise CheckpointError(f"{source}: unexpected tensor {extra[0]!r} (the model has no such parameter)")
+        raise CheckpointError(
+            f"{source}: unexpected tensor {extra[0]!r} (the model has no such parameter)"
+        )
     model.load_state_dict(state)

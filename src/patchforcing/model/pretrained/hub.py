@@ -15,7 +15,9 @@ def _hub():
     try:
         import huggingface_hub
     except ImportError:
-        raise CheckpointError("hub ids need huggingface_hub: pip install 'patchforcing[hub]'") from None
+        raise CheckpointError(
+            "hub ids need huggingface_hub: pip install 'patchforcing[hub]'"
+        ) from None
     return huggingface_hub
 
 
@@ -25,8 +27,12 @@ def hub_snapshot(repo_id: str, download: bool = False) -> Path:
     try:
         return Path(hub.snapshot_download(repo_id, local_files_only=not download))
     except Exception as err:  # the hub client raises several types (not cached, offline, not found)
-        hint = "" if download else " (only the local hub cache is read; allow downloads to fetch it)"
-        raise CheckpointError(f"cannot get hub model {repo_id}: {type(err).__name__}: {err}{hint}") from err
+        hint = (
+            "" if download else " (only the local hub cache is read; allow downloads to fetch it)"
+        )
+        raise CheckpointError(
+            f"cannot get hub model {repo_id}: {type(err).__name__}: {err}{hint}"
+        ) from err
 
 
 def push_to_hub(folder: str | Path, repo_id: str, private: bool = True) -> str:
@@ -37,6 +43,9 @@ def push_to_hub(folder: str | Path, repo_id: str, private: bool = True) -> str:
         raise CheckpointError(f"{folder} is not a model folder (no config.json)")
     api = hub.HfApi()
     api.create_repo(repo_id, private=private, exist_ok=True)
-    info = api.upload_folder(folder_path=str(folder), repo_id=repo_id,
-                             allow_patterns=["config.json", "model.safetensors", "README.md", "text_encoder.json"])
+    info = api.upload_folder(
+        folder_path=str(folder),
+        repo_id=repo_id,
+        allow_patterns=["config.json", "model.safetensors", "README.md", "text_encoder.json"],
+    )
     return str(info)

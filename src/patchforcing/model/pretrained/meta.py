@@ -19,7 +19,14 @@ from typing import Any
 
 from patchforcing.model.pretrained.errors import CheckpointError, NewerFormatError
 
-__all__ = ["MODEL_FORMAT_VERSION", "DataSpec", "ModelMeta", "meta_to_json", "meta_from_dict", "read_meta"]
+__all__ = [
+    "MODEL_FORMAT_VERSION",
+    "DataSpec",
+    "ModelMeta",
+    "meta_to_json",
+    "meta_from_dict",
+    "read_meta",
+]
 
 MODEL_FORMAT_VERSION = 2  # 1: config.json was a training config (or the classifier's own layout)
 SPACES = ("pixels", "sd-vae-latents")
@@ -27,8 +34,8 @@ SPACES = ("pixels", "sd-vae-latents")
 
 @dataclass(frozen=True)
 class DataSpec:
-    """What the model's inputs and outputs are: (channels, image_size, image_size) arrays whose values
-    span ``value_range`` (pixels map 0 -> low, 255 -> high), in pixel or latent space."""
+    """What the model's inputs and outputs are: (channels, image_size, image_size) arrays whose
+    values span ``value_range`` (pixels map 0 -> low, 255 -> high), in pixel or latent space."""
 
     channels: int
     image_size: int
@@ -40,13 +47,15 @@ class DataSpec:
         if self.space not in SPACES:
             raise ValueError(f"data space must be one of {SPACES}, got {self.space!r}")
         if min(self.channels, self.image_size) < 1:
-            raise ValueError(f"channels and image_size must be >= 1, got {self.channels}, {self.image_size}")
+            raise ValueError(
+                f"channels and image_size must be >= 1, got {self.channels}, {self.image_size}"
+            )
 
 
 @dataclass(frozen=True)
 class ModelMeta:
-    """``architecture`` holds the model class's config fields; ``training`` how the weights were made
-    (command, steps, data, seed, wall time); ``quality`` what was measured on them."""
+    """``architecture`` holds the model class's config fields; ``training`` how the weights were
+    made (command, steps, data, seed, wall time); ``quality`` what was measured on them."""
 
     model_type: str
     architecture: dict[str, Any]
@@ -57,7 +66,8 @@ class ModelMeta:
 
 
 def meta_to_json(meta: ModelMeta, layout: dict[str, Any] | None = None) -> str:
-    """The JSON text of ``config.json``; ``layout`` (e.g. the patch grid) is written for readers only."""
+    """The JSON text of ``config.json``; ``layout`` (e.g. the patch grid) is written for
+    readers only."""
     values = asdict(meta)
     if layout:
         values["layout"] = layout
@@ -65,10 +75,13 @@ def meta_to_json(meta: ModelMeta, layout: dict[str, Any] | None = None) -> str:
 
 
 def _data_spec(values: dict[str, Any]) -> DataSpec:
-    return DataSpec(channels=int(values["channels"]), image_size=int(values["image_size"]),
-                    value_range=tuple(float(v) for v in values.get("value_range", (-1.0, 1.0))),  # type: ignore[arg-type]
-                    space=str(values.get("space", "pixels")),
-                    class_names=tuple(str(n) for n in values.get("class_names", ())))
+    return DataSpec(
+        channels=int(values["channels"]),
+        image_size=int(values["image_size"]),
+        value_range=tuple(float(v) for v in values.get("value_range", (-1.0, 1.0))),  # type: ignore[arg-type]
+        space=str(values.get("space", "pixels")),
+        class_names=tuple(str(n) for n in values.get("class_names", ())),
+    )
 
 
 def _from_train_config(values: dict[str, Any]) -> ModelMeta:
@@ -76,7 +89,9 @@ def _from_train_config(values: dict[str, Any]) -> ModelMeta:
     model = dict(values["model"])
     source = str((values.get("data") or {}).get("source", ""))
     space = "sd-vae-latents" if "latent" in source else "pixels"
-    data = DataSpec(channels=int(model["in_channels"]), image_size=int(model["image_size"]), space=space)
+    data = DataSpec(
+        channels=int(model["in_channels"]), image_size=int(model["image_size"]), space=space
+    )
     training = {k: v for k, v in values.items() if k not in ("model", "format_version")}
     return ModelMeta("patchforcing-dit", model, data, training=training, format_version=1)
 
@@ -85,7 +100,9 @@ def _from_classifier(values: dict[str, Any]) -> ModelMeta:
     """Version 1 classifier folders: ``{"config": ..., "info": ...}``."""
     config = dict(values["config"])
     data = DataSpec(channels=int(config["in_channels"]), image_size=int(config["image_size"]))
-    return ModelMeta("feature-classifier", config, data, training=dict(values.get("info", {})), format_version=1)
+    return ModelMeta(
+        "feature-classifier", config, data, training=dict(values.get("info", {})), format_version=1
+    )
 
 
 def meta_from_dict(values: dict[str, Any], source: str = "config.json") -> ModelMeta:
@@ -98,18 +115,29 @@ def meta_from_dict(values: dict[str, Any], source: str = "config.json") -> Model
                 return _from_train_config(values)
             if isinstance(values.get("config"), dict):
                 return _from_classifier(values)
-            raise CheckpointError(f"{source} is not a patchforcing model config (no model_type, model or config key)")
+            raise CheckpointError(
+                f"{source} is not a patchforcing model config (no model_type, model or config key)"
+            )
         version = int(values.get("format_version", MODEL_FORMAT_VERSION))
         if version > MODEL_FORMAT_VERSION:
-            raise NewerFormatError(f"{source} has model format version {version}, newer than this patchforcing "
-                                   f"supports ({MODEL_FORMAT_VERSION}); upgrade patchforcing")
-        return ModelMeta(model_type=str(values["model_type"]), architecture=dict(values["architecture"]),
-                         data=_data_spec(values["data"]), training=dict(values.get("training", {})),
-                         quality=dict(values.get("quality", {})), format_version=version)
+            raise NewerFormatError(
+                f"{source} has model format version {version}, newer than this patchforcing "
+                f"supports ({MODEL_FORMAT_VERSION}); upgrade patchforcing"
+            )
+        return ModelMeta(
+            model_type=str(values["model_type"]),
+            architecture=dict(values["architecture"]),
+            data=_data_spec(values["data"]),
+            training=dict(values.get("training", {})),
+            quality=dict(values.get("quality", {})),
+            format_version=version,
+        )
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"invalid model config {source}: {type(err).__name__}: {err}") from err
+        raise CheckpointError(
+            f"invalid model config {source}: {type(err).__name__}: {err}"
+        ) from err
 
 
 def read_meta(folder: str | Path) -> ModelMeta:

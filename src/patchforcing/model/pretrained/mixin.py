@@ -25,9 +25,18 @@ from patchforcing.utils.limits import check_memory
 
 __all__ = ["PretrainedMixin", "MODEL_FOLDER_FILES", "TEXT_ENCODER_FILE", "check_destination"]
 
-TEXT_ENCODER_FILE = "text_encoder.json"  # a text-to-image model's encoder (tokenizer vocabulary or encoder folder)
-MODEL_FOLDER_FILES = ("config.json", "model.safetensors", "README.md", "ema.safetensors", "train_config.json",
-                      "train_state.pt", TEXT_ENCODER_FILE)
+TEXT_ENCODER_FILE = (
+    "text_encoder.json"  # a text-to-image model's encoder (tokenizer vocabulary or encoder folder)
+)
+MODEL_FOLDER_FILES = (
+    "config.json",
+    "model.safetensors",
+    "README.md",
+    "ema.safetensors",
+    "train_config.json",
+    "train_state.pt",
+    TEXT_ENCODER_FILE,
+)
 
 M = TypeVar("M", bound="PretrainedMixin")
 
@@ -57,57 +66,85 @@ class PretrainedMixin(nn.Module):
         raise NotImplementedError
 
     def layout(self) -> dict[str, Any]:
-        """Derived facts written into config.json for readers (e.g. the patch grid); never read back."""
+        """Derived facts written into config.json for readers (e.g. the patch grid); never
+        read back."""
         return {}
 
-    def make_meta(self, training: dict[str, Any] | None = None, quality: dict[str, Any] | None = None,
-                  class_names: tuple[str, ...] = ()) -> ModelMeta:
+    def make_meta(
+        self,
+        training: dict[str, Any] | None = None,
+        quality: dict[str, Any] | None = None,
+        class_names: tuple[str, ...] = (),
+    ) -> ModelMeta:
         """The config.json contents for this model, keeping what ``self.meta`` already knew."""
         old = self.meta
         names = class_names or (old.data.class_names if old else ())
         data = self.data_spec(names)
         if old is not None:
-            data = DataSpec(data.channels, data.image_size, old.data.value_range, old.data.space, names)
+            data = DataSpec(
+                data.channels, data.image_size, old.data.value_range, old.data.space, names
+            )
         config = self.config
-        return ModelMeta(self.model_type, dict(vars(config)), data,
-                         training=training if training is not None else (dict(old.training) if old else {}),
-                         quality=quality if quality is not None else (dict(old.quality) if old else {}))
+        return ModelMeta(
+            self.model_type,
+            dict(vars(config)),
+            data,
+            training=training if training is not None else (dict(old.training) if old else {}),
+            quality=quality if quality is not None else (dict(old.quality) if old else {}),
+        )
 
     def fill_model_folder(self, folder: Path, meta: ModelMeta, name: str) -> None:
-        """Write config.json, model.safetensors (this module's weights) and README.md into ``folder``."""
+        """Write config.json, model.safetensors (this module's weights) and README.md
+        into ``folder``."""
         (folder / "config.json").write_text(meta_to_json(meta, self.layout()))
         write_weights(self, folder / "model.safetensors")
         parameters = sum(p.numel() for p in self.parameters())
         (folder / "README.md").write_text(model_card(meta, name, parameters))
 
-    def save_pretrained(self, folder: str | Path, meta: ModelMeta | None = None, overwrite: bool = False) -> Path:
-        """Write a model folder atomically; an existing model folder is replaced only with ``overwrite``."""
+    def save_pretrained(
+        self, folder: str | Path, meta: ModelMeta | None = None, overwrite: bool = False
+    ) -> Path:
+        """Write a model folder atomically; an existing model folder is replaced only
+        with ``overwrite``."""
         folder = Path(folder)
         check_destination(folder, overwrite)
         meta = meta or self.make_meta()
-        return atomic_directory(folder, lambda tmp: self.fill_model_folder(tmp, meta, folder.name), "model folder",
-                                replace=overwrite)
+        return atomic_directory(
+            folder,
+            lambda tmp: self.fill_model_folder(tmp, meta, folder.name),
+            "model folder",
+            replace=overwrite,
+        )
 
     @classmethod
-    def from_pretrained(cls: type[M], name: str | Path, ema: bool = True, device: torch.device | str = "cpu",
-                        download: bool = False) -> M:
-        """Load a model folder, a training run (its newest checkpoint, EMA weights unless ``ema=False``),
-        a shipped name or a hub id, in eval mode on ``device``; ``model.meta`` holds its config.json."""
+    def from_pretrained(
+        cls: type[M],
+        name: str | Path,
+        ema: bool = True,
+        device: torch.device | str = "cpu",
+        download: bool = False,
+    ) -> M:
+        """Load a model folder, a training run (its newest checkpoint, EMA weights unless
+        ``ema=False``), a shipped name or a hub id, in eval mode on ``device``; ``model.meta`` holds
+        its config.json."""
         folder = resolve_model_folder(name, download)
         meta = read_meta(folder)
         if meta.model_type != cls.model_type:
-            raise CheckpointError(f"{folder} holds a {meta.model_type!r} model, not a {cls.model_type!r}; "
-                                  "patchforcing.model.load_model loads any generator by its model_type")
+            raise CheckpointError(
+                f"{folder} holds a {meta.model_type!r} model, not a {cls.model_type!r}; "
+                "patchforcing.model.load_model loads any generator by its model_type"
+            )
         try:
             config = cls.config_from_architecture(meta.architecture)
         except (TypeError, ValueError) as err:
             raise CheckpointError(f"{folder / 'config.json'}: invalid architecture: {err}") from err
         path = weights_file(folder, ema)
-        size = max(path.stat().st_size, 4 * getattr(config, "parameter_count", 0))  # fp32 weights; a file may lie
+        size = max(
+            path.stat().st_size, 4 * getattr(config, "parameter_count", 0)
+        )  # fp32 weights; a file may lie
         check_memory(2 * size, f"loading {path}")  # the model and the weights read into it
         model = cls(config)
         load_state_dict_checked(model, read_weights(path), str(path))
         model.meta = meta
         model.source = folder
         return model.to(device).eval()
-

@@ -1,9 +1,9 @@
 """Encoded captions of a data set, cached on disk so a frozen encoder runs once per data set.
 
 The file ``text-<digest>.safetensors`` in the cache folder holds ``tokens`` and ``mask`` of every
-caption; the digest covers the encoder's JSON description and the captions, so another encoder, layer
-or caption list never reads it. A file that cannot be read or does not match (damaged, truncated) is
-recomputed and replaced.
+caption; the digest covers the encoder's JSON description and the captions, so another encoder,
+layer or caption list never reads it. A file that cannot be read or does not match
+(damaged, truncated) is recomputed and replaced.
 """
 
 from __future__ import annotations
@@ -27,7 +27,11 @@ __all__ = ["cache_digest", "cache_path", "encode_cached"]
 
 def cache_digest(encoder: TextEncoder, captions: Sequence[str]) -> str:
     """sha256 of the encoder's description and the captions."""
-    text = json.dumps({"encoder": encoder.to_json(), "captions": list(captions)}, sort_keys=True, ensure_ascii=False)
+    text = json.dumps(
+        {"encoder": encoder.to_json(), "captions": list(captions)},
+        sort_keys=True,
+        ensure_ascii=False,
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -49,13 +53,16 @@ def _read(path: Path, digest: str, count: int) -> TextCondition | None:
         if len(condition) != count or not bool(condition.mask[:, 0].all()):
             raise ValueError(f"it holds {len(condition)} rows for {count} captions")
     except (SafetensorError, OSError, ValueError) as err:
-        warnings.warn(f"text cache {path} is damaged ({err}); encoding the captions again", stacklevel=3)
+        warnings.warn(
+            f"text cache {path} is damaged ({err}); encoding the captions again", stacklevel=3
+        )
         return None
     return condition
 
 
-def encode_cached(encoder: TextEncoder, captions: Sequence[str], cache_dir: str | Path,
-                  batch_size: int = 256) -> TextCondition:
+def encode_cached(
+    encoder: TextEncoder, captions: Sequence[str], cache_dir: str | Path, batch_size: int = 256
+) -> TextCondition:
     """``encoder.encode(captions)`` on the CPU, read from ``cache_dir`` when it was computed before
     (batches of ``batch_size`` captions, padded to the longest caption)."""
     items = check_prompts(captions)
@@ -68,8 +75,12 @@ def encode_cached(encoder: TextEncoder, captions: Sequence[str], cache_dir: str 
     cached = _read(path, digest, len(items))
     if cached is not None:
         return cached
-    parts = [encoder.encode(items[i: i + batch_size], "cpu") for i in range(0, len(items), batch_size)]
+    parts = [
+        encoder.encode(items[i : i + batch_size], "cpu") for i in range(0, len(items), batch_size)
+    ]
     condition = TextCondition.cat(parts)
     tensors = {"tokens": condition.tokens.contiguous(), "mask": condition.mask.contiguous()}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"digest": digest}), "text cache")
+    atomic_write(
+        path, lambda tmp: save_file(tensors, str(tmp), metadata={"digest": digest}), "text cache"
+    )
     return condition

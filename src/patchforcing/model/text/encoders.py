@@ -1,10 +1,10 @@
 """One interface for the text encoders of the text-to-image model, and rebuilding one from its JSON.
 
-An encoder turns prompts into a :class:`~patchforcing.core.condition.TextCondition`: token ids of the
-built-in :class:`~patchforcing.model.text.WordTokenizer` (``kind="builtin"``, embedded and trained with the
-model) or hidden states of a frozen Hugging Face model (``kind="pretrained"``,
-:class:`~patchforcing.model.text.pretrained.PretrainedTextEncoder`). ``to_json()`` is what a model folder
-stores (``text_encoder.json``) to rebuild it with :func:`encoder_from_json`.
+An encoder turns prompts into a :class:`~patchforcing.core.condition.TextCondition`: token ids of
+the built-in :class:`~patchforcing.model.text.WordTokenizer` (``kind="builtin"``, embedded and
+trained with the model) or hidden states of a frozen Hugging Face model (``kind="pretrained"``,
+:class:`~patchforcing.model.text.pretrained.PretrainedTextEncoder`). ``to_json()`` is what a model
+folder stores (``text_encoder.json``) to rebuild it with :func:`encoder_from_json`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ ENCODER_KINDS = ("builtin", "pretrained")
 class TextEncoder(Protocol):
     @property
     def kind(self) -> str:
-        """"builtin" (token ids, embedded by the model) or "pretrained" (frozen hidden states)."""
+        """ "builtin" (token ids, embedded by the model) or "pretrained" (frozen hidden states)."""
         ...
 
     @property
@@ -45,7 +45,9 @@ class TextEncoder(Protocol):
         """Most token positions of one prompt."""
         ...
 
-    def encode(self, prompts: Sequence[str], device: torch.device | str = "cpu") -> TextCondition: ...
+    def encode(
+        self, prompts: Sequence[str], device: torch.device | str = "cpu"
+    ) -> TextCondition: ...
 
     def to_json(self) -> dict[str, Any]: ...
 

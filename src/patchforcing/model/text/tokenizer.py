@@ -2,9 +2,10 @@
 
 Prompts are lower-cased and split on anything that is not a letter or a digit (any script), so
 ``"Red  heart!"`` is ``["red", "heart"]``. Id 0 is the null text (never given to a real token), id 1
-``<bos>`` opens every prompt (the empty prompt is just ``<bos>``, a real token distinct from the null
-text), id 2 stands for words outside the vocabulary, and the words follow by count (most frequent first),
-ties by the word itself, so the same captions always give the same vocabulary.
+``<bos>`` opens every prompt (the empty prompt is just ``<bos>``, a real token distinct from the
+null text), id 2 stands for words outside the vocabulary, and the words follow by count
+(most frequent first), ties by the word itself, so the same captions always give the
+same vocabulary.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ import torch
 
 from patchforcing.core.condition import TextCondition
 
-__all__ = ["NULL_TOKEN", "BOS_TOKEN", "UNK_TOKEN", "SPECIAL_TOKENS", "WordTokenizer", "check_prompts"]
+__all__ = [
+    "NULL_TOKEN",
+    "BOS_TOKEN",
+    "UNK_TOKEN",
+    "SPECIAL_TOKENS",
+    "WordTokenizer",
+    "check_prompts",
+]
 
 NULL_TOKEN, BOS_TOKEN, UNK_TOKEN = "<null>", "<bos>", "<unk>"
 SPECIAL_TOKENS = (NULL_TOKEN, BOS_TOKEN, UNK_TOKEN)
@@ -47,24 +55,37 @@ class WordTokenizer:
 
     def __post_init__(self) -> None:
         if tuple(self.vocab[:3]) != SPECIAL_TOKENS:
-            raise ValueError(f"a vocabulary starts with {SPECIAL_TOKENS}, got {tuple(self.vocab[:3])}")
+            raise ValueError(
+                f"a vocabulary starts with {SPECIAL_TOKENS}, got {tuple(self.vocab[:3])}"
+            )
         if len(set(self.vocab)) != len(self.vocab):
             raise ValueError("the vocabulary lists a word twice")
         for word in self.vocab[3:]:
             if not isinstance(word, str) or self.words(word) != [word]:
                 raise ValueError(f"vocabulary entry {word!r} is not one lower-case word")
-        if isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or self.max_length < 2:
-            raise ValueError(f"max_length must be a whole number >= 2 (<bos> and one word), got {self.max_length!r}")
+        if (
+            isinstance(self.max_length, bool)
+            or not isinstance(self.max_length, int)
+            or self.max_length < 2
+        ):
+            raise ValueError(
+                "max_length must be a whole number >= 2 (<bos> and one word), got "
+                f"{self.max_length!r}"
+            )
 
     @classmethod
-    def build(cls, captions: Iterable[str], min_count: int = 1, max_length: int = 32) -> WordTokenizer:
+    def build(
+        cls, captions: Iterable[str], min_count: int = 1, max_length: int = 32
+    ) -> WordTokenizer:
         """The vocabulary of the words seen at least ``min_count`` times in ``captions``."""
         if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
             raise ValueError(f"min_count must be a whole number >= 1, got {min_count!r}")
         counts: Counter[str] = Counter()
         for caption in check_prompts(captions if isinstance(captions, str) else list(captions)):
             counts.update(cls.words(caption))
-        kept = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
+        kept = sorted(
+            (w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w)
+        )
         return cls(SPECIAL_TOKENS + tuple(kept), max_length)
 
     @staticmethod

@@ -21,9 +21,33 @@ from patchforcing.sampling.generation.folder import (
     check_sample_folder,
     write_sample_folder,
 )
-from patchforcing.sampling.generation.manifest import MANIFEST, ImageRecord, merge_records, read_manifest
+from patchforcing.sampling.generation.manifest import (
+    MANIFEST,
+    ImageRecord,
+    merge_records,
+    read_manifest,
+)
 
-__all__ = ["DEFAULT_STEPS", "GenerationConfig", "GeneratedBatch", "NO_LABEL", "NonFiniteOutputError", "batch_labels",
-           "batch_conditions", "generate", "generate_batches", "mask_generators", "rank_seeds", "single_image_config",
-           "MANIFEST", "ImageRecord", "merge_records", "read_manifest", "GRID_IMAGES", "SAMPLE_FOLDER", "SampleFolder",
-           "check_sample_folder", "write_sample_folder"]
+__all__ = [
+    "DEFAULT_STEPS",
+    "GenerationConfig",
+    "GeneratedBatch",
+    "NO_LABEL",
+    "NonFiniteOutputError",
+    "batch_labels",
+    "batch_conditions",
+    "generate",
+    "generate_batches",
+    "mask_generators",
+    "rank_seeds",
+    "single_image_config",
+    "MANIFEST",
+    "ImageRecord",
+    "merge_records",
+    "read_manifest",
+    "GRID_IMAGES",
+    "SAMPLE_FOLDER",
+    "SampleFolder",
+    "check_sample_folder",
+    "write_sample_folder",
+]

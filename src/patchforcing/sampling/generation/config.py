@@ -11,17 +11,22 @@ from patchforcing.utils.limits import check_limit, check_seeds
 
 __all__ = ["GenerationConfig", "MASK_SEED_OFFSET", "DEFAULT_STEPS", "MAX_PROMPT_CHARS"]
 
-MASK_SEED_OFFSET = 2**41  # random-mask generators: seed + offset (noise uses seed, labels seed + 2**40)
+MASK_SEED_OFFSET = (
+    2**41
+)  # random-mask generators: seed + offset (noise uses seed, labels seed + 2**40)
 DEFAULT_STEPS = 50
-MAX_PROMPT_CHARS = 1000  # a prompt longer than this is a mistake (the encoders keep far fewer tokens)
+MAX_PROMPT_CHARS = (
+    1000  # a prompt longer than this is a mistake (the encoders keep far fewer tokens)
+)
 
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    """Image i (0-based) uses seed ``seed + i`` for its noise, its class (unless ``classes`` is given:
-    then ``classes[i % len(classes)]``) and, for the random-mask control, its masks; so an image does
-    not depend on the batch it was made in, nor on the command that made it. A text-to-image model
-    takes ``prompts`` instead of classes: image i gets ``prompts[i % len(prompts)]``.
+    """Image i (0-based) uses seed ``seed + i`` for its noise, its class (unless ``classes`` is
+    given: then ``classes[i % len(classes)]``) and, for the random-mask control, its masks; so an
+    image does not depend on the batch it was made in, nor on the command that made it. A
+    text-to-image model takes ``prompts`` instead of classes: image i gets
+    ``prompts[i % len(prompts)]``.
 
     ``sampler`` None means the model's default (Euler-PF for Patch Forcing, Euler for global time).
     The cost is ``steps`` outer steps, or an ``nfe`` budget turned into outer steps by the sampler
@@ -46,18 +51,27 @@ class GenerationConfig:
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if self.num_images < 0 or self.batch_size < 1 or self.seed < 0:
-            raise ValueError(f"need num_images >= 0, batch_size >= 1 and seed >= 0, got {self.num_images}, "
-                             f"{self.batch_size}, {self.seed}")
+            raise ValueError(
+                f"need num_images >= 0, batch_size >= 1 and seed >= 0, got {self.num_images}, "
+                f"{self.batch_size}, {self.seed}"
+            )
         if self.classes is not None and (not self.classes or min(self.classes) < 0):
             raise ValueError(f"classes must be a non-empty list of labels >= 0, got {self.classes}")
         if self.prompts is not None:
             if self.classes is not None:
-                raise ValueError("give classes (class-conditional models) or prompts (text-to-image models), not both")
+                raise ValueError(
+                    "give classes (class-conditional models) or prompts "
+                    "(text-to-image models), not both"
+                )
             if not self.prompts or not all(isinstance(p, str) for p in self.prompts):
-                raise ValueError(f"prompts must be a non-empty list of strings, got {self.prompts!r}")
+                raise ValueError(
+                    f"prompts must be a non-empty list of strings, got {self.prompts!r}"
+                )
             longest = max(len(p) for p in self.prompts)
             if longest > MAX_PROMPT_CHARS:
-                raise ValueError(f"a prompt has {longest} characters; at most {MAX_PROMPT_CHARS} are accepted")
+                raise ValueError(
+                    f"a prompt has {longest} characters; at most {MAX_PROMPT_CHARS} are accepted"
+                )
         self._check_limits()
 
     def _check_limits(self) -> None:
@@ -67,8 +81,12 @@ class GenerationConfig:
         for name in ("steps", "nfe"):
             value = getattr(self, name)
             if value is not None:
-                check_limit(f"the number of {'outer steps' if name == 'steps' else 'function evaluations (NFE)'}",
-                            value, "sample_steps")
+                check_limit(
+                    "the number of "
+                    f"{'outer steps' if name == 'steps' else 'function evaluations (NFE)'}",
+                    value,
+                    "sample_steps",
+                )
         if self.classes is not None:
             check_limit("the largest class label", max(self.classes), "classes")
         if self.prompts is not None:
@@ -82,14 +100,17 @@ class GenerationConfig:
     def prompts_for(self, seeds: Sequence[int]) -> list[str]:
         """The prompt of each image seed (cycled from the config's first image)."""
         if self.prompts is None:
-            raise ValueError("this is a text-to-image model: give prompts (--prompt TEXT or --prompts FILE)")
+            raise ValueError(
+                "this is a text-to-image model: give prompts (--prompt TEXT or --prompts FILE)"
+            )
         return [self.prompts[(s - self.seed) % len(self.prompts)] for s in seeds]
 
     def resolved_sampler(self, time_mode: str) -> Sampler:
         return self.sampler if self.sampler is not None else default_sampler(time_mode)
 
     def outer_steps(self, sampler: Sampler) -> int:
-        """Outer steps on the uniform schedule: ``steps``, or those that spend the ``nfe`` budget."""
+        """Outer steps on the uniform schedule: ``steps``, or those that spend the
+        ``nfe`` budget."""
         if self.nfe is not None:
             return sampler.budget(self.nfe).steps
         return self.steps if self.steps is not None else DEFAULT_STEPS

@@ -38,17 +38,36 @@ from patchforcing.utils.io.destination import (
 )
 from patchforcing.utils.io.images import save_grid, save_images
 
-__all__ = ["GRID_IMAGES", "IMAGES", "COMPARE_FILE", "SAMPLE_FOLDER", "SampleFolder",
-           "check_sample_folder", "prepare_sample_folder", "write_sample_folder", "image_name"]
+__all__ = [
+    "GRID_IMAGES",
+    "IMAGES",
+    "COMPARE_FILE",
+    "SAMPLE_FOLDER",
+    "SampleFolder",
+    "check_sample_folder",
+    "prepare_sample_folder",
+    "write_sample_folder",
+    "image_name",
+]
 
 GRID_IMAGES = 100  # the contact sheet shows at most this many images
 IMAGES = "images"
 COMPARE_FILE = "compare.png"  # a sampler comparison written into the same kind of folder
 # what a sample folder holds; samples.jsonl (or compare.png) marks a folder as one. Traces go to
 # trace/, or to <sampler>/trace/ in a comparison
-SAMPLE_FOLDER = OutputKind("a sample folder", (MANIFEST, COMPARE_FILE),
-                           names(MANIFEST, IMAGES, "grid.png", COMPARE_FILE, "trace", *SAMPLERS,
-                                 patterns=(r"grid_rank\d+\.png",)))
+SAMPLE_FOLDER = OutputKind(
+    "a sample folder",
+    (MANIFEST, COMPARE_FILE),
+    names(
+        MANIFEST,
+        IMAGES,
+        "grid.png",
+        COMPARE_FILE,
+        "trace",
+        *SAMPLERS,
+        patterns=(r"grid_rank\d+\.png",),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -72,9 +91,9 @@ def check_sample_folder(out: str | Path, overwrite: bool = False) -> bool:
     return check_output_folder(Path(out), SAMPLE_FOLDER, overwrite)
 
 
-def prepare_sample_folder(out: str | Path,
-                          overwrite: bool = False,
-                          env: DistEnv = DistEnv()) -> None:
+def prepare_sample_folder(
+    out: str | Path, overwrite: bool = False, env: DistEnv = DistEnv()
+) -> None:
     """Check the destination and remove an earlier sample folder there: every rank checks it before
     rank 0 clears it, and no rank writes before it is cleared."""
     replacing = check_sample_folder(out, overwrite)
@@ -91,14 +110,16 @@ def image_name(seed: int, label: int, prompt: str | None) -> str:
     return f"seed{seed:06d}_" + (prompt_slug(prompt) if prompt else f"class{label}")
 
 
-def write_sample_folder(model: PatchModel,
-                        config: GenerationConfig,
-                        out: str | Path,
-                        *,
-                        decode: Decoder | None = None,
-                        env: DistEnv = DistEnv(),
-                        overwrite: bool = False,
-                        nrow: int = 10) -> SampleFolder:
+def write_sample_folder(
+    model: PatchModel,
+    config: GenerationConfig,
+    out: str | Path,
+    *,
+    decode: Decoder | None = None,
+    env: DistEnv = DistEnv(),
+    overwrite: bool = False,
+    nrow: int = 10,
+) -> SampleFolder:
     """Generate the images of ``config`` on ``env.device`` (this rank's share of the seeds), write
     each batch as PNG files before the next is made, then the manifest and a contact sheet of
     ``nrow`` images a row. ``decode`` turns a latent model's samples into images."""
@@ -114,16 +135,28 @@ def write_sample_folder(model: PatchModel,
         if len(shown) * config.batch_size < GRID_IMAGES:
             shown.append(batch.images)
         texts: list[str | None] = [*batch.prompts] if batch.prompts else [None] * len(batch.seeds)
-        files = [image_name(s, int(label), text)
-                 for s, label, text in zip(batch.seeds, batch.labels, texts)]
+        files = [
+            image_name(s, int(label), text)
+            for s, label, text in zip(batch.seeds, batch.labels, texts)
+        ]
         save_images(batch.images, out / IMAGES, files)
-        records += [ImageRecord(s, int(label), f"{IMAGES}/{f}.png", batch.nfe, text)
-                    for s, label, text, f in zip(batch.seeds, batch.labels, texts, files)]
+        records += [
+            ImageRecord(s, int(label), f"{IMAGES}/{f}.png", batch.nfe, text)
+            for s, label, text, f in zip(batch.seeds, batch.labels, texts, files)
+        ]
     seconds = time.perf_counter() - start
     merged = merge_records(records, env, out / MANIFEST)
     grid = None
     if len(seeds):
         grid = out / f"grid{'' if env.is_main else f'_rank{env.rank}'}.png"
         save_grid(torch.cat(shown)[:GRID_IMAGES], grid, nrow=nrow, scale=2)
-    return SampleFolder(out, sampler, steps, spent, len(seeds), seconds, grid,
-                        None if merged is None else tuple(merged))
+    return SampleFolder(
+        out,
+        sampler,
+        steps,
+        spent,
+        len(seeds),
+        seconds,
+        grid,
+        None if merged is None else tuple(merged),
+    )

@@ -1,6 +1,6 @@
-"""The manifest of a folder of generated images: one JSON line per image (seed, label, file, NFE, and
-the prompt for text-to-image models), sorted by seed. ``write_sample_folder`` (folder.py) writes it;
-``eval --folder`` scores exactly the files it lists, so the contact sheet and other files in the
+"""The manifest of a folder of generated images: one JSON line per image (seed, label, file, NFE,
+and the prompt for text-to-image models), sorted by seed. ``write_sample_folder`` (folder.py) writes
+it; ``eval --folder`` scores exactly the files it lists, so the contact sheet and other files in the
 folder are never mistaken for samples."""
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ class ImageRecord:
     prompt: str | None = None  # text-to-image models only
 
 
-def merge_records(records: list[ImageRecord], env: DistEnv, path: str | Path) -> list[ImageRecord] | None:
+def merge_records(
+    records: list[ImageRecord], env: DistEnv, path: str | Path
+) -> list[ImageRecord] | None:
     """Gather every rank's records on rank 0, check that no seed appears twice, write them sorted by
     seed as JSON lines and return them; other ranks return None."""
     gathered = gather_objects(records, env)
@@ -38,7 +40,9 @@ def merge_records(records: list[ImageRecord], env: DistEnv, path: str | Path) ->
     seeds = [r.seed for r in merged]
     if len(set(seeds)) != len(seeds):
         raise RuntimeError("two ranks generated the same seed; the seed ranges overlap")
-    text = "".join(json.dumps({k: v for k, v in vars(r).items() if v is not None}) + "\n" for r in merged)
+    text = "".join(
+        json.dumps({k: v for k, v in vars(r).items() if v is not None}) + "\n" for r in merged
+    )
     atomic_write(Path(path), lambda tmp: tmp.write_text(text))
     return merged
 

@@ -33,7 +33,10 @@ def _prompt(text: object, where: str) -> str:
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"{where}: a prompt must be a non-empty string, got {text!r}")
     if len(text) > MAX_PROMPT_CHARS:
-        raise ValueError(f"{where}: the prompt has {len(text)} characters; at most {MAX_PROMPT_CHARS} are accepted")
+        raise ValueError(
+            f"{where}: the prompt has {len(text)} characters; "
+            f"at most {MAX_PROMPT_CHARS} are accepted"
+        )
     return text.strip()
 
 
@@ -60,7 +63,9 @@ def read_prompts(path: str | Path) -> PromptSet:
             except json.JSONDecodeError as err:
                 raise ValueError(f"{where} is not JSON: {err}") from err
             if not isinstance(record, dict) or "prompt" not in record:
-                raise ValueError(f'{where}: expected an object with a "prompt" (and optionally a "category")')
+                raise ValueError(
+                    f'{where}: expected an object with a "prompt" (and optionally a "category")'
+                )
             category = record.get("category")
             if category is not None and not isinstance(category, str):
                 raise ValueError(f"{where}: the category must be a string, got {category!r}")

@@ -15,8 +15,15 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistEnv", "launched_by_torchrun", "init_distributed", "shutdown_distributed", "all_reduce_mean",
-           "gather_objects", "broadcast_object"]
+__all__ = [
+    "DistEnv",
+    "launched_by_torchrun",
+    "init_distributed",
+    "shutdown_distributed",
+    "all_reduce_mean",
+    "gather_objects",
+    "broadcast_object",
+]
 
 _VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 T = TypeVar("T")
@@ -24,7 +31,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class DistEnv:
-    """Where this process sits: its global rank, the world size, its rank on the node and its device."""
+    """Where this process sits: its global rank, the world size, its rank on the node and
+    its device."""
 
     rank: int = 0
     world_size: int = 1
@@ -50,17 +58,22 @@ def _local_device(device: torch.device, local_rank: int) -> torch.device:
     if device.type != "cuda":
         return device
     if device.index not in (None, local_rank):
-        raise ValueError(f"under torchrun each process uses the GPU of its LOCAL_RANK ({local_rank}); "
-                         f"pass --device cuda (not {device})")
+        raise ValueError(
+            f"under torchrun each process uses the GPU of its LOCAL_RANK ({local_rank}); "
+            f"pass --device cuda (not {device})"
+        )
     if local_rank >= torch.cuda.device_count():
-        raise ValueError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPU(s) are visible; "
-                         f"set --nproc-per-node to at most the number of GPUs")
+        raise ValueError(
+            f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPU(s) are visible; "
+            f"set --nproc-per-node to at most the number of GPUs"
+        )
     torch.cuda.set_device(local_rank)
     return torch.device("cuda", local_rank)
 
 
 def init_distributed(device: torch.device) -> DistEnv:
-    """Join the process group torchrun describes (once per process), or return the single-process env."""
+    """Join the process group torchrun describes (once per process), or return the
+    single-process env."""
     if not launched_by_torchrun():
         return DistEnv(device=device)
     rank, world, local = (int(os.environ[name]) for name in _VARS)
@@ -68,8 +81,12 @@ def init_distributed(device: torch.device) -> DistEnv:
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if backend == "nccl" and not dist.is_nccl_available():
-            raise ValueError("this torch build has no NCCL; use a CUDA build of torch for multi-GPU runs")
-        dist.init_process_group(backend=backend, device_id=device if device.type == "cuda" else None)
+            raise ValueError(
+                "this torch build has no NCCL; use a CUDA build of torch for multi-GPU runs"
+            )
+        dist.init_process_group(
+            backend=backend, device_id=device if device.type == "cuda" else None
+        )
     return DistEnv(rank=rank, world_size=world, local_rank=local, device=device)
 
 
@@ -88,11 +105,13 @@ def all_reduce_mean(value: torch.Tensor, env: DistEnv) -> torch.Tensor:
 
 
 def gather_objects(obj: T, env: DistEnv) -> list[T] | None:
-    """Every rank's small picklable ``obj`` (summaries, CPU feature batches) on rank 0, in rank order;
-    None on the other ranks, so nothing but rank 0 ever holds the whole set."""
+    """Every rank's small picklable ``obj`` (summaries, CPU feature batches) on rank 0, in rank
+    order; None on the other ranks, so nothing but rank 0 ever holds the whole set."""
     if not env.distributed:
         return [obj]
-    out: list[Any] | None = [None] * env.world_size if env.is_main else None  # filled with the ranks' objects
+    out: list[Any] | None = (
+        [None] * env.world_size if env.is_main else None
+    )  # filled with the ranks' objects
     dist.gather_object(obj, out, dst=0)
     return out
 

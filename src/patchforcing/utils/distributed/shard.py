@@ -12,7 +12,8 @@ __all__ = ["rank_range", "rank_slice"]
 
 def rank_range(total: int, rank: int, world_size: int, block: int = 1, start: int = 0) -> range:
     """The items ``start + [lo, hi)`` of ``rank``: the ``ceil(total / block)`` blocks are dealt out
-    as evenly as possible in rank order (earlier ranks take one more block when they do not divide)."""
+    as evenly as possible in rank order (earlier ranks take one more block when they do
+    not divide)."""
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} is outside a world of {world_size}")
     if total < 0 or block < 1:
@@ -26,10 +27,12 @@ def rank_range(total: int, rank: int, world_size: int, block: int = 1, start: in
 
 
 def rank_slice(global_batch: int, rank: int, world_size: int) -> slice:
-    """The rows of a global training batch that ``rank`` computes; the batch must split evenly so that
-    the mean of the ranks' mean losses is the mean loss over the global batch."""
+    """The rows of a global training batch that ``rank`` computes; the batch must split evenly so
+    that the mean of the ranks' mean losses is the mean loss over the global batch."""
     if global_batch % world_size:
-        raise ValueError(f"the global batch size {global_batch} does not split evenly over {world_size} processes; "
-                         f"pick a multiple of {world_size}")
+        raise ValueError(
+            f"the global batch size {global_batch} does not split evenly over {world_size} "
+            f"processes; pick a multiple of {world_size}"
+        )
     local = global_batch // world_size
     return slice(rank * local, (rank + 1) * local)

@@ -2,11 +2,11 @@
 
 A reader (or a process restarted after SIGKILL) therefore sees either the old target or the complete
 new one, never a half-written file or folder. Temporaries are hidden names ``.NAME.XXXXXXXX.tmp``
-(eight random characters, as :mod:`tempfile` makes them); a folder being replaced is first renamed to
-``.NAME.old.tmp``, so an interrupted replace never loses the destination: :func:`clean_temporaries`
-(called before every folder write, and by ``train`` on its run folder) puts it back when the new one
-never arrived and removes every other leftover. Any failure to write becomes a
-:class:`~patchforcing.utils.io.write_error.DiskWriteError` naming the file and the cause.
+(eight random characters, as :mod:`tempfile` makes them); a folder being replaced is first renamed
+to ``.NAME.old.tmp``, so an interrupted replace never loses the destination:
+:func:`clean_temporaries` (called before every folder write, and by ``train`` on its run folder)
+puts it back when the new one never arrived and removes every other leftover. Any failure to write
+becomes a :class:`~patchforcing.utils.io.write_error.DiskWriteError` naming the file and the cause.
 """
 
 from __future__ import annotations
@@ -20,10 +20,20 @@ from pathlib import Path
 
 from patchforcing.utils.io.write_error import WRITE_ERRORS, DiskWriteError
 
-__all__ = ["DiskWriteError", "atomic_write", "atomic_directory", "remove_directory", "fsync_dir", "clean_temporaries",
-           "as_umask_allows", "TEMPORARY"]
+__all__ = [
+    "DiskWriteError",
+    "atomic_write",
+    "atomic_directory",
+    "remove_directory",
+    "fsync_dir",
+    "clean_temporaries",
+    "as_umask_allows",
+    "TEMPORARY",
+]
 
-TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?:[a-z0-9_]{8}|old)\.tmp")  # what tempfile and the replace below make
+TEMPORARY = re.compile(
+    r"\.(?P<name>.+)\.(?:[a-z0-9_]{8}|old)\.tmp"
+)  # what tempfile and the replace below make
 
 
 def fsync_dir(path: Path) -> None:
@@ -35,8 +45,9 @@ def fsync_dir(path: Path) -> None:
 
 
 def as_umask_allows(path: Path) -> None:
-    """Give a file (or folder) the permissions a plain ``open`` (``mkdir``) would have: temporary files
-    and some writers (safetensors) create private ones, outputs are as readable as the umask allows."""
+    """Give a file (or folder) the permissions a plain ``open`` (``mkdir``) would have: temporary
+    files and some writers (safetensors) create private ones, outputs are as readable as the
+    umask allows."""
     mask = os.umask(0)
     os.umask(mask)
     os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
@@ -50,9 +61,9 @@ def _remove(path: Path) -> None:
 
 
 def clean_temporaries(folder: str | Path, name: str | None = None) -> list[Path]:
-    """Finish what interrupted writes in ``folder`` left (only those of ``name`` when given): a folder
-    renamed aside for a replace whose new version never arrived goes back to its name; every other
-    hidden temporary is removed. Returns the restored folders."""
+    """Finish what interrupted writes in ``folder`` left (only those of ``name`` when given): a
+    folder renamed aside for a replace whose new version never arrived goes back to its name; every
+    other hidden temporary is removed. Returns the restored folders."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
@@ -71,8 +82,9 @@ def clean_temporaries(folder: str | Path, name: str | None = None) -> list[Path]
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], object], what: str = "file") -> Path:
-    """Call ``write(tmp_path)`` (its return value is ignored) and move the result to ``path`` in one rename; a
-    failure leaves the old file (if any) untouched, removes the temporary and raises DiskWriteError."""
+    """Call ``write(tmp_path)`` (its return value is ignored) and move the result to ``path`` in one
+    rename; a failure leaves the old file (if any) untouched, removes the temporary and
+    raises DiskWriteError."""
     path = Path(path)
     tmp_path: Path | None = None
     try:
@@ -87,7 +99,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], what: str = 
         os.replace(tmp_path, path)
         fsync_dir(path.parent)
     except WRITE_ERRORS as err:
-        failure = DiskWriteError(what, path, err)  # read the cause while the partial file still fills the disk
+        failure = DiskWriteError(
+            what, path, err
+        )  # read the cause while the partial file still fills the disk
         if tmp_path is not None:
             tmp_path.unlink(missing_ok=True)
         raise failure from err
@@ -110,7 +124,8 @@ def remove_directory(path: str | Path) -> None:
 
 def _swap_in(tmp: Path, path: Path) -> None:
     """Rename ``tmp`` to ``path``; an existing non-empty ``path`` is renamed aside first and deleted
-    last, so that at every moment either it or the new folder is findable (see clean_temporaries)."""
+    last, so that at every moment either it or the new folder is findable
+    (see clean_temporaries)."""
     aside = path.parent / f".{path.name}.old.tmp"
     replacing = path.is_dir() and any(path.iterdir())
     if replacing:
@@ -121,8 +136,9 @@ def _swap_in(tmp: Path, path: Path) -> None:
         shutil.rmtree(aside, ignore_errors=True)
 
 
-def atomic_directory(path: str | Path, fill: Callable[[Path], None], what: str = "folder",
-                     replace: bool = False) -> Path:
+def atomic_directory(
+    path: str | Path, fill: Callable[[Path], None], what: str = "folder", replace: bool = False
+) -> Path:
     """Call ``fill(tmp_dir)`` and rename the finished folder to ``path``: ``path`` either does not
     exist or holds every file. An existing empty folder is replaced; a non-empty one only with
     ``replace`` (callers check first that it is their own output). Failures raise DiskWriteError."""

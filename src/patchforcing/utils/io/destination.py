@@ -27,13 +27,19 @@ class OutputKind:
     """What a command writes into its output folder."""
 
     name: str  # as a sentence needs it: "a model folder"
-    markers: tuple[str, ...]  # files only this command writes; one of them marks a folder as its output
+    markers: tuple[
+        str, ...
+    ]  # files only this command writes; one of them marks a folder as its output
     owns: Callable[[str], bool]  # whether an entry of that name is something this command writes
 
     def foreign(self, folder: Path) -> list[str]:
-        """Entries of ``folder`` this kind of output does not write (hidden temporaries of interrupted
-        writes are its own)."""
-        return sorted(p.name for p in folder.iterdir() if not (self.owns(p.name) or TEMPORARY.fullmatch(p.name)))
+        """Entries of ``folder`` this kind of output does not write (hidden temporaries of
+        interrupted writes are its own)."""
+        return sorted(
+            p.name
+            for p in folder.iterdir()
+            if not (self.owns(p.name) or TEMPORARY.fullmatch(p.name))
+        )
 
 
 def _inside(destination: Path, source: Path) -> bool:
@@ -41,14 +47,20 @@ def _inside(destination: Path, source: Path) -> bool:
     return dest == src or src in dest.parents
 
 
-def check_output_folder(destination: Path, kind: OutputKind, overwrite: bool, source: Path | None = None) -> bool:
-    """Refuse a destination where files the command did not write would be lost (see the module doc);
-    True when it holds an earlier output of ``kind`` that ``overwrite`` allows to replace. An earlier
-    replace of it that was interrupted is finished first
-    (see :func:`~patchforcing.utils.io.atomic.clean_temporaries`)."""
-    clean_temporaries(Path(os.path.abspath(destination)).parent, Path(os.path.abspath(destination)).name)
+def check_output_folder(
+    destination: Path, kind: OutputKind, overwrite: bool, source: Path | None = None
+) -> bool:
+    """Refuse a destination where files the command did not write would be lost
+    (see the module doc); True when it holds an earlier output of ``kind`` that ``overwrite`` allows
+    to replace. An earlier replace of it that was interrupted is finished first (see
+    :func:`~patchforcing.utils.io.atomic.clean_temporaries`)."""
+    clean_temporaries(
+        Path(os.path.abspath(destination)).parent, Path(os.path.abspath(destination)).name
+    )
     if source is not None and _inside(destination, source):
-        raise ValueError(f"the destination {destination} is inside the source {source}; choose another folder")
+        raise ValueError(
+            f"the destination {destination} is inside the source {source}; choose another folder"
+        )
     if destination.exists() and not destination.is_dir():
         raise ValueError(f"the destination {destination} is a file; give a folder")
     if not destination.is_dir() or not any(destination.iterdir()):
@@ -56,11 +68,15 @@ def check_output_folder(destination: Path, kind: OutputKind, overwrite: bool, so
     foreign = kind.foreign(destination)
     if foreign or not any((destination / m).is_file() for m in kind.markers):
         listed = ", ".join(foreign[:3]) or f"no {' or '.join(kind.markers)}"
-        raise ValueError(f"the destination {destination} is not empty and is not {kind.name} ({listed}); "
-                         "choose a new or empty folder")
+        raise ValueError(
+            f"the destination {destination} is not empty and is not {kind.name} ({listed}); "
+            "choose a new or empty folder"
+        )
     if not overwrite:
-        raise ValueError(f"the destination {destination} already holds {kind.name}; pass overwrite (--overwrite) to "
-                         "replace it")
+        raise ValueError(
+            f"the destination {destination} already holds {kind.name}; pass overwrite "
+            "(--overwrite) to replace it"
+        )
     return True
 
 
@@ -88,8 +104,10 @@ def check_result_file(path: Path, command: str) -> None:
     except (OSError, UnicodeDecodeError, ValueError, AttributeError):
         written_by = None
     if written_by != command:
-        raise ValueError(f"--out {path} exists and is not a result of `patchforcing {command}`; refusing to "
-                         "replace it (choose another file name)")
+        raise ValueError(
+            f"--out {path} exists and is not a result of `patchforcing {command}`; refusing to "
+            "replace it (choose another file name)"
+        )
 
 
 def names(*fixed: str, patterns: tuple[str, ...] = ()) -> Callable[[str], bool]:

@@ -26,11 +26,13 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -
     B, C, H, W = images.shape
     nrow = nrow or math.ceil(math.sqrt(B))
     rows = math.ceil(B / nrow)
-    grid = torch.ones(C, rows * (H + padding) + padding, nrow * (W + padding) + padding, dtype=images.dtype)
+    grid = torch.ones(
+        C, rows * (H + padding) + padding, nrow * (W + padding) + padding, dtype=images.dtype
+    )
     for i, img in enumerate(images.cpu()):
         r, c = divmod(i, nrow)
         top, left = padding + r * (H + padding), padding + c * (W + padding)
-        grid[:, top: top + H, left: left + W] = img
+        grid[:, top : top + H, left : left + W] = img
     return grid
 
 
@@ -40,7 +42,9 @@ def _save(image: Image.Image, path: Path, scale: int) -> Path:
     return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"), "image")
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 1) -> Path:
+def save_grid(
+    images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 1
+) -> Path:
     """Save (B, C, H, W) in [-1, 1] as one PNG grid, optionally upscaled for viewing."""
     return _save(to_pil(make_grid(images, nrow)), Path(path), scale)
 

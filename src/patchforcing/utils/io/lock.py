@@ -1,6 +1,6 @@
-"""Advisory inter-process locks, so that runs started side by side do not step on each other: one that
-waits, or says at once that it is taken (:func:`file_lock`), and one that refuses at once with an error
-(:func:`exclusive_folder`, one writer per run)."""
+"""Advisory inter-process locks, so that runs started side by side do not step on each other: one
+that waits, or says at once that it is taken (:func:`file_lock`), and one that refuses at once with
+an error (:func:`exclusive_folder`, one writer per run)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ __all__ = ["file_lock", "exclusive_folder", "FolderInUseError"]
 
 @contextmanager
 def _flock(path: Path, wait: bool) -> Iterator[tuple[int | None, bool]]:
-    """An exclusive ``flock`` on ``path`` (created if missing) for the block: (its descriptor, whether it is
-    held). With ``wait=False`` a lock another process holds is not waited for (held False). Where ``fcntl``
-    is missing (Windows) nothing is locked: (None, True)."""
+    """An exclusive ``flock`` on ``path`` (created if missing) for the block: (its descriptor,
+    whether it is held). With ``wait=False`` a lock another process holds is not waited for
+    (held False). Where ``fcntl`` is missing (Windows) nothing is locked: (None, True)."""
     try:
         import fcntl
-    except ImportError:  # no advisory locks on this platform: side-by-side runs are the user's to keep apart
+    except (
+        ImportError
+    ):  # no advisory locks on this platform: side-by-side runs are the user's to keep apart
         yield None, True
         return
     try:
@@ -42,9 +44,10 @@ def _flock(path: Path, wait: bool) -> Iterator[tuple[int | None, bool]]:
 
 @contextmanager
 def file_lock(path: str | Path, wait: bool = True) -> Iterator[bool]:
-    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block, which gets True; another
-    process asking for the same lock waits until it is released, or with ``wait=False`` runs its block at
-    once with False (not holding it). Where ``fcntl`` is missing (Windows) it does nothing (True)."""
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block, which gets True;
+    another process asking for the same lock waits until it is released, or with ``wait=False`` runs
+    its block at once with False (not holding it). Where ``fcntl`` is missing (Windows) it does
+    nothing (True)."""
     with _flock(Path(path), wait) as (_, held):
         yield held
 
@@ -54,20 +57,26 @@ class FolderInUseError(ValueError):
 
 
 @contextmanager
-def exclusive_folder(folder: str | Path, what: str = "folder", name: str = ".lock") -> Iterator[None]:
+def exclusive_folder(
+    folder: str | Path, what: str = "folder", name: str = ".lock"
+) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``folder/name`` for the block, or fail at once with
     "WHAT FOLDER is in use by PID N". The kernel releases it when the process ends, however it ends
-    (SIGKILL included), so a stale lock file never blocks a rerun. Where ``fcntl`` is missing it does
-    nothing."""
+    (SIGKILL included), so a stale lock file never blocks a rerun. Where ``fcntl`` is missing it
+    does nothing."""
     with _flock(Path(folder) / name, wait=False) as (fd, held):
         if fd is not None and not held:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise FolderInUseError(f"{what} {folder} is in use by PID {holder}; wait for it to finish, or stop it "
-                                   "(a killed process releases the folder at once)")
+            raise FolderInUseError(
+                f"{what} {folder} is in use by PID {holder}; wait for it to finish, or stop it "
+                "(a killed process releases the folder at once)"
+            )
         if fd is not None:
             try:
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-            except OSError:  # a full disk: the lock holds without the PID, which only the message of others shows
+            except OSError:
+                # a full disk: the lock holds without the PID, which only the message of
+                # others shows
                 pass
         yield

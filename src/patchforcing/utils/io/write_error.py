@@ -2,9 +2,9 @@
 
 Writers fail in different ways on the same full disk: Python and Pillow raise ``OSError`` with an
 errno, safetensors raises ``SafetensorError('... No space left on device (os error 28)')`` and
-``torch.save`` a bare ``RuntimeError('... unexpected pos 704 vs 598')``. :class:`DiskWriteError` turns
-each into one line naming the file and the cause, reading the errno from the exception, from its
-text, or (for a write that failed without saying why) from the free space left on the disk.
+``torch.save`` a bare ``RuntimeError('... unexpected pos 704 vs 598')``. :class:`DiskWriteError`
+turns each into one line naming the file and the cause, reading the errno from the exception, from
+its text, or (for a write that failed without saying why) from the free space left on the disk.
 """
 
 from __future__ import annotations
@@ -18,10 +18,18 @@ from safetensors import SafetensorError
 
 __all__ = ["DiskWriteError", "WRITE_ERRORS", "write_cause"]
 
-WRITE_ERRORS: tuple[type[Exception], ...] = (OSError, RuntimeError, SafetensorError)  # what writers raise
+WRITE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    RuntimeError,
+    SafetensorError,
+)  # what writers raise
 _ERRNO_IN_TEXT = re.compile(r"(?:os error|errno)\s*(\d+)", re.IGNORECASE)
-_TORCH_LOCATION = re.compile(r"^\[enforce fail at [^\]]*\]\s*\.?\s*")  # where in torch's C++ it failed: noise
-_NEARLY_FULL = 1 << 20  # bytes free below which a write that failed without an errno is taken as ENOSPC
+_TORCH_LOCATION = re.compile(
+    r"^\[enforce fail at [^\]]*\]\s*\.?\s*"
+)  # where in torch's C++ it failed: noise
+_NEARLY_FULL = (
+    1 << 20
+)  # bytes free below which a write that failed without an errno is taken as ENOSPC
 
 
 def _free_bytes(path: Path) -> int | None:
@@ -36,8 +44,8 @@ def _free_bytes(path: Path) -> int | None:
 
 
 def write_cause(err: BaseException, path: Path) -> tuple[int | None, str]:
-    """(errno or None, one-line reason) of a failed write of ``path``; call it before the partial file
-    is removed, so that a full disk still looks full."""
+    """(errno or None, one-line reason) of a failed write of ``path``; call it before the partial
+    file is removed, so that a full disk still looks full."""
     if isinstance(err, DiskWriteError):
         return err.errno, err.cause
     code = err.errno if isinstance(err, OSError) else None
@@ -54,7 +62,8 @@ def write_cause(err: BaseException, path: Path) -> tuple[int | None, str]:
 
 
 class DiskWriteError(OSError):
-    """A file or folder could not be written (disk full, quota, read-only, I/O error, no permission).
+    """A file or folder could not be written (disk full, quota, read-only, I/O error,
+    no permission).
 
     One line: what was being written, where, why, and what the caller kept intact. An ``OSError``,
     so code that handles failed writes keeps handling it."""
