@@ -164,7 +164,7 @@ def destination_rows(npz: Path, work: Path) -> list[Row]:
     samples = work / "dest_samples"
     own = [
         cli([*sample, "--out", str(samples)])[0] == 0,
-        one_line(*cli([*sample, "--out", str(samples)]), "--overwrite"),
+        one_line(*cli([*sample, "--out", str(samples), "--seed", "3"]), "--overwrite"),
         cli([*sample, "--out", str(samples), "--overwrite", "--seed", "5"])[0] == 0,
     ]
     (samples / "mine.txt").write_text("mine")
@@ -211,7 +211,7 @@ def _interrupted_replace(run: Path, model: Path) -> Row:
         mock.patch.object(atomic.shutil, "rmtree"),
     ):
         cli(["export", str(run), str(model), "--overwrite", "--weights", "online"])
-    missing = not model.exists() and (model.parent / f".{model.name}.old.tmp").is_dir()
+    missing = not model.exists() and atomic.aside_path(model).is_dir()
     refused = one_line(
         *cli(["export", str(run), str(model)]), "--overwrite"
     )  # puts the old one back first
@@ -306,8 +306,8 @@ def run_folder_rows(npz: Path, work: Path, reference: Path, quick: bool) -> list
     names = ("step_00000099_backup", "step_99", "step_00000099.bak", "my-backups/step_00000099")
     for name in names:
         shutil.copytree(checkpoints / "step_00000002", checkpoints / name)
-    (checkpoints / ".step_00000007.abcd1234.tmp").mkdir()
-    (run / ".config.json.zzzzzzzz.tmp").write_text("half")
+    (checkpoints / ".step_00000007.pf-abcd1234.tmp").mkdir()
+    (run / ".config.json.pf-zzzzzzzz.tmp").write_text("half")
     (run / ".my-hidden-notes").write_text("mine")
     backups = {name: snapshot(checkpoints / name) for name in names}
     code, err = cli(train_args(npz, run, 4))

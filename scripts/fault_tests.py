@@ -1,8 +1,8 @@
 """Fault injection: SIGKILL at random moments, SIGTERM/SIGINT, every kind of failed write
 (simulated, and on a real full tmpfs where the machine allows one), bad data, non-finite losses,
 destinations that are not a command's own, side-by-side runs, backups and leftovers among a run's
-files, other spellings of a run's path, restarts, damaged checkpoints, sizes beyond the limits and
-bad sampling inputs.
+files, other spellings of a run's path, restarts, damaged checkpoints, sizes beyond the limits,
+bad sampling inputs, and (full mode) a user's files among the outputs and interrupted commands.
 Prints a table and exits non-zero unless every checkpoint stayed readable, no user file was lost and
 every interrupted run reached bitwise the weights of an uninterrupted one.
 
@@ -33,9 +33,11 @@ from patchforcing.model.pretrained import latest_checkpoint, list_checkpoints
 from patchforcing.train.checkpoint import load_train_state, read_train_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fault_inputs import input_rows  # noqa: E402
 from fault_limits import limit_rows, real_disk_rows, sampling_rows  # noqa: E402
 from fault_probes import cli, destination_rows, run_folder_rows, train_args  # noqa: E402
 from fault_scenarios import Row, data_fault_rows, disk_fault_rows, nonfinite_rows  # noqa: E402
+from fault_user_files import user_file_rows  # noqa: E402
 
 STEPS = 30
 TINY = [
@@ -286,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         rows += run_folder_rows(npz, work, reference6, args.quick)
         rows += limit_rows(npz, work)
         rows += sampling_rows(npz, work)
+        rows += input_rows(reference6, work)
+        if not args.quick:  # the suite runs these cases as unit tests; alone: fault_user_files.py
+            rows += user_file_rows(npz, work)
     print_table(rows)
     ok = all(r.ok for r in rows)
     print(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ import torch
 from patchforcing.model import ModelConfig, PatchForcingDiT
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+os.environ["HF_HUB_OFFLINE"] = "1"  # no test reaches the network: hub ids read the cache only
 
 
 def randomize(model: torch.nn.Module, seed: int = 0, std: float = 0.05) -> torch.nn.Module:

@@ -47,7 +47,7 @@ def test_partial_folders_are_ignored(run: Path) -> None:
     partial = run / "checkpoints" / "step_00000009"
     partial.mkdir()
     (partial / "config.json").write_text("{")
-    (run / "checkpoints" / ".step_00000010.abc.tmp").mkdir()
+    (run / "checkpoints" / ".step_00000010.pf-abcdefgh.tmp").mkdir()
     assert latest_checkpoint(run).name == "step_00000003"
     assert [p.name for p in list_checkpoints(run)] == ["step_00000002", "step_00000003"]
 
@@ -120,3 +120,35 @@ def test_damaged_files_raise_checkpoint_errors(run: Path) -> None:
     (folder / "model.safetensors").write_bytes(b"\x08\0\0\0\0\0\0\0{}")
     with pytest.raises(CheckpointError, match="model.safetensors"):
         PatchForcingDiT.from_pretrained(run, ema=False)
+
+
+def test_a_copy_under_another_step_name_is_not_a_checkpoint(run: Path) -> None:
+    """The step stored in the weights must be the name's: a backup of step 2 copied to step_9 is
+    neither resumed from nor pruned."""
+    import shutil
+
+    copy = run / "checkpoints" / "step_00000009"
+    shutil.copytree(run / "checkpoints" / "step_00000002", copy)
+    assert latest_checkpoint(run).name == "step_00000003"
+    assert [p.name for p in list_checkpoints(run)] == ["step_00000002", "step_00000003"]
+    model = _tiny()
+    config = TrainConfig(model=model.config, out_dir=str(run))
+    state = {"optimizer": {}, "rng": torch.get_rng_state()}
+    save_checkpoint(run, 4, config, model, model, state, keep=2)
+    assert [p.name for p in list_checkpoints(run)] == ["step_00000003", "step_00000004"]
+    assert (copy / "model.safetensors").is_file()
+
+
+def test_pruning_deletes_only_what_training_wrote(run: Path, capsys) -> None:
+    notes = run / "checkpoints" / "step_00000002" / "notes.txt"
+    notes.write_text("mine")
+    model = _tiny()
+    config = TrainConfig(model=model.config, out_dir=str(run))
+    state = {"optimizer": {}, "rng": torch.get_rng_state()}
+    save_checkpoint(run, 4, config, model, model, state, keep=2)
+    assert notes.read_text() == "mine" and sorted(p.name for p in notes.parent.iterdir()) == [
+        "notes.txt"
+    ]
+    err = capsys.readouterr().err
+    assert "kept the folder" in err and "notes.txt" in err
+    assert [p.name for p in list_checkpoints(run)] == ["step_00000003", "step_00000004"]

@@ -112,6 +112,30 @@ def test_argument_errors(capsys, argv, message):
 
 
 @pytest.mark.parametrize(
+    "argv,line",
+    [
+        (
+            ["sample", "--nmu", "3"],
+            "patchforcing sample: error: unrecognized arguments: --nmu 3 (did you mean --num?); "
+            "see `patchforcing sample --help`",
+        ),
+        (["train", "--stpes=3"], "--stpes=3 (did you mean --steps?)"),
+        (["sampel"], "invalid choice: 'sampel' (choose from 'train', "),
+        (["sampel"], "(did you mean sample?); see `patchforcing --help`"),
+        (["sample", "--sampler", "eulr"], "(did you mean euler?)"),
+        (["classifier", "trian"], "patchforcing classifier: error: argument ACTION"),
+        (["sample", "--num"], "argument --num: expected one argument; see"),
+    ],
+)
+def test_a_mistyped_option_is_one_line_with_a_suggestion(capsys, argv, line):
+    """The wrong option or value and the closest known one, not the whole usage."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 1 and line in err[0], err
+
+
+@pytest.mark.parametrize(
     "extra,message",
     [
         (["--patch-size", "3"], "image size 8x8 is not divisible by the patch size 3"),
@@ -147,7 +171,11 @@ def test_corrupt_image_is_named(capsys, tmp_path):
     assert code == 2 and "broken.png" in err
 
 
-def test_sample_from_missing_or_bad_checkpoint(capsys, tmp_path):
+def test_sample_from_missing_or_bad_checkpoint(capsys, tmp_path, monkeypatch):
+    """Whatever the working directory holds: an earlier `sample` there leaves samples/ behind."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "sample.json").write_text('{"command": "sample"}')
     code, _, err = run(capsys, "sample", "--checkpoint", str(tmp_path / "none"))
     assert code == 2 and "does not exist" in err
     bad = tmp_path / "bad"
@@ -268,3 +296,26 @@ def test_recipe_needs_the_given_options():
 
     with pytest.raises(ValueError, match="which options were given"):
         build_train_config(build_parser().parse_args(["train", "--recipe", "fmnist-pf"]))
+
+
+def test_an_interrupted_command_stops_with_one_line(capsys):
+    """Ctrl-C (KeyboardInterrupt) and SIGTERM: one line, no traceback, the shell's exit status."""
+    import signal
+
+    from patchforcing.cli.program import run_program
+
+    def ctrl_c() -> int:
+        raise KeyboardInterrupt
+
+    def terminated() -> int:
+        signal.raise_signal(signal.SIGTERM)
+        return 0
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert run_program("patchforcing sample", ctrl_c) == 130
+    assert run_program("patchforcing eval", terminated) == 143
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and "Traceback" not in "".join(lines)
+    assert lines[0].startswith("patchforcing sample: interrupted (Ctrl-C)")
+    assert lines[1].startswith("patchforcing eval: interrupted (SIGTERM)")
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -10,6 +10,7 @@ from patchforcing.model.conditioning import (
     MAX_SEGMENTS,
     GatheredConditioning,
     SegmentConditioning,
+    TokenConditioning,
     time_segments,
 )
 
@@ -81,8 +82,8 @@ def test_layout_choice(tiny_model):
         assert isinstance(tiny_model.conditioning(mixed, y), SegmentConditioning)
         assert isinstance(tiny_model.conditioning(unequal, y), GatheredConditioning)
         assert isinstance(tiny_model.conditioning(many, y), GatheredConditioning)
-        assert isinstance(tiny_model.conditioning(mixed, y, cache=False), GatheredConditioning)
-    assert isinstance(tiny_model.conditioning(mixed, y), GatheredConditioning)  # with gradients
+        assert isinstance(tiny_model.conditioning(mixed, y, cache=False), TokenConditioning)
+    assert isinstance(tiny_model.conditioning(mixed, y), TokenConditioning)  # with gradients
     assert isinstance(tiny_model.conditioning(uniform, y), SegmentConditioning)
 
 

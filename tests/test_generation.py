@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from unittest import mock
 
 import pytest
 import torch
@@ -334,8 +335,8 @@ def test_a_sample_folder_is_replaced_only_with_overwrite(tmp_path, tiny_model):
     config = GenerationConfig(steps=1, num_images=3, seed=0)
     out = tmp_path / "samples"
     write_sample_folder(tiny_model, config, out)
-    with pytest.raises(ValueError, match="already holds a sample folder"):
-        write_sample_folder(tiny_model, config, out)
+    with pytest.raises(ValueError, match="already holds a sample folder made with other options"):
+        write_sample_folder(tiny_model, replace(config, seed=5, num_images=2), out)
     write_sample_folder(tiny_model, replace(config, seed=5, num_images=2), out, overwrite=True)
     seeds = sorted(p.name.split("_")[0] for p in (out / "images").iterdir())
     assert seeds == ["seed000005", "seed000006"]  # the earlier images are gone
@@ -384,3 +385,75 @@ def test_sample_command_writes_what_write_sample_folder_writes(tmp_path, tiny_mo
     assert (tmp_path / "cli/samples.jsonl").read_text() == (
         tmp_path / "lib/samples.jsonl"
     ).read_text()
+
+
+def test_an_interrupted_sample_folder_is_resumed_by_the_same_request(tmp_path, tiny_model):
+    """Stopped after its first batch, a sample folder is still a sample folder: the same request
+    makes only the missing images (the same pixels as one uninterrupted run), another request is
+    refused without overwrite."""
+    config = GenerationConfig(steps=2, num_images=5, seed=1, batch_size=2)
+    whole = write_sample_folder(tiny_model, config, tmp_path / "whole")
+    out = tmp_path / "s"
+
+    class Stop(Exception):
+        pass
+
+    def first_batch_only(*args, **kwargs):
+        batches = generate_batches(*args, **kwargs)
+        yield next(batches)
+        raise Stop
+
+    with (
+        mock.patch("patchforcing.sampling.generation.folder.generate_batches", first_batch_only),
+        pytest.raises(Stop),
+    ):
+        write_sample_folder(tiny_model, config, out)
+    assert len(list((out / "images").iterdir())) == 2 and not (out / "samples.jsonl").exists()
+    for other in (replace(config, steps=3), replace(config, batch_size=3)):
+        with pytest.raises(ValueError, match="other options"):
+            write_sample_folder(tiny_model, other, out)
+    resumed = write_sample_folder(tiny_model, config, out)
+    assert resumed.resumed == 2 and resumed.count == 5 and resumed.nfe == whole.nfe
+    assert (out / "samples.jsonl").read_text() == (tmp_path / "whole/samples.jsonl").read_text()
+    for a, b in zip(
+        sorted((out / "images").iterdir()), sorted((tmp_path / "whole/images").iterdir())
+    ):
+        assert a.name == b.name and a.read_bytes() == b.read_bytes()
+    assert (out / "grid.png").read_bytes() == (tmp_path / "whole/grid.png").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "grid.png",
+        "images",
+        "sample.json",
+        "samples.jsonl",
+    ]
+    again = write_sample_folder(tiny_model, config, out)  # complete: nothing left to make
+    assert again.resumed == 5
+
+
+def test_overwrite_deletes_only_the_images_the_package_wrote(tmp_path, tiny_model):
+    config = GenerationConfig(steps=1, num_images=3, seed=0)
+    out = tmp_path / "s"
+    write_sample_folder(tiny_model, config, out)
+    (out / "images" / "edited.png").write_bytes(b"mine")
+    (out / "images" / "picks").mkdir()
+    (out / "images" / "picks" / "seed000001_class0.png").write_bytes(b"mine too")
+    written = write_sample_folder(tiny_model, replace(config, seed=7), out, overwrite=True)
+    assert (out / "images" / "edited.png").read_bytes() == b"mine"
+    assert (out / "images" / "picks" / "seed000001_class0.png").read_bytes() == b"mine too"
+    assert sorted(p.name for p in written.kept) == ["edited.png", "picks"]
+    made = sorted(p.name.split("_")[0] for p in (out / "images").glob("seed*.png"))
+    assert made == ["seed000007", "seed000008", "seed000009"]  # seeds 0-2 are gone
+    assert [r.seed for r in written.manifest or ()] == [7, 8, 9]
+
+
+def test_sample_without_out_never_stops_on_an_earlier_output(tmp_path, tiny_model, monkeypatch):
+    """The README's sample lines one after another: other options go to samples-2, the same
+    options resume (here: find complete) their own folder."""
+    folder = tiny_model.save_pretrained(tmp_path / "m")
+    monkeypatch.chdir(tmp_path)
+    args = ["sample", "--checkpoint", str(folder), "--num", "2", "--steps", "1", "--threads", "1"]
+    assert main(args) == 0 and main([*args, "--cfg", "2.5"]) == 0 and main(args) == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "m") == ["samples", "samples-2"]
+    assert (
+        json.loads((tmp_path / "samples-2" / "sample.json").read_text())["guidance"]["scale"] == 2.5
+    )

@@ -22,8 +22,9 @@ LAYERS = {  # top-level entry -> layer, lowest first
     "data": 4,
     "train": 5,
     "evaluation": 6,
-    "viewer": 7,
-    "cli": 8,
+    "pipelines": 7,
+    "viewer": 8,
+    "cli": 9,
 }
 ROOT_MODULES = {"__init__", "__main__", "_moved", "_version"}
 OUTSIDE = ("benchmarks",)  # never imported by the package

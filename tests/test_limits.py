@@ -206,6 +206,10 @@ def test_absurd_flags_are_one_line_errors(tiny_npz, tmp_path, capsys, tiny_model
         ([*sample, "--num", str(10**15)], "number of images is"),
         ([*sample, "--nfe", str(10**12)], "function evaluations (NFE) is"),
         ([*sample, "--seed", str(2**63)], "seed range"),
+        (
+            [*sample, "--sampler", "dual-loop", "--steps", "100000", "--n-inner", "1000000"],
+            "NFE dual-loop would spend per image",
+        ),
     ]
     for args, phrase in cases:
         assert main(args) == 2
@@ -215,3 +219,51 @@ def test_absurd_flags_are_one_line_errors(tiny_npz, tmp_path, capsys, tiny_model
     values["architecture"]["num_classes"] = 10**9
     (folder / "config.json").write_text(json.dumps(values))
     assert main(sample) == 2 and "num_classes is 1,000,000,000" in capsys.readouterr().err
+
+
+def test_the_nfe_a_sampler_spends_and_a_batch_memory_are_checked_before_sampling(
+    tiny_model, monkeypatch, tmp_path, capsys
+):
+    from patchforcing.sampling import DualLoop
+    from patchforcing.sampling.generation import generate
+    from patchforcing.sampling.generation.config import batch_memory
+
+    c = tiny_model.config
+    costly = GenerationConfig(
+        sampler=DualLoop(n_inner=1_000_000), steps=100_000, num_images=1
+    )  # each flag within its limit, 10**11 passes together
+    with pytest.raises(LimitError, match="NFE dual-loop would spend per image is 100,000,000,000"):
+        costly.check_cost(c)
+    with pytest.raises(LimitError, match="NFE dual-loop"):
+        generate(tiny_model, costly)
+    with pytest.raises(ValueError, match="NFE 4 per image for the budget 2; the smallest budget"):
+        GenerationConfig(sampler=DualLoop(), nfe=2).check_budget(c.time_mode)  # once overspent 2x
+    GenerationConfig(sampler=DualLoop(), nfe=4).check_budget(c.time_mode)
+    GenerationConfig(sampler=DualLoop(), nfe=2).check_cost(c)  # the library: closest reachable
+    assert batch_memory(c, 10, guided=True) == 2 * batch_memory(c, 10) == 20 * batch_memory(c, 1)
+    monkeypatch.setattr("patchforcing.utils.limits.available_memory", lambda: 100 * 2**20)
+    fits = 100 * 2**20 // batch_memory(c, 1)
+    GenerationConfig(steps=2, num_images=10**6, batch_size=fits).check_cost(c)
+    GenerationConfig(steps=2, num_images=3, batch_size=10**6).check_cost(c)  # batches of 3
+    with pytest.raises(LimitError, match=f"a batch of {fits + 1:,} images"):
+        GenerationConfig(steps=2, num_images=10**6, batch_size=fits + 1).check_cost(c)
+    folder, out = tiny_model.save_pretrained(tmp_path / "m"), tmp_path / "s"
+    batch = ["--batch-size", str(fits + 1), "--num", str(fits + 1), "--steps", "1"]
+    assert main(["sample", "--checkpoint", str(folder), "--out", str(out), *batch]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "GiB of memory" in err[0] and not out.exists()
+    budget = ["--sampler", "dual-loop", "--nfe", "2", "--num", "1"]
+    assert main(["sample", "--checkpoint", str(folder), "--out", str(out), *budget]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "smallest budget it can honour is 4" in err[0] and not out.exists()
+
+
+def test_a_bad_limits_variable_is_blamed_on_itself(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(LIMITS_ENV, "garbage")
+    assert main(["sample", "--num", "1", "--steps", "1", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"patchforcing sample: error: {LIMITS_ENV}: unknown limit 'garbage'; known: "
+        + ", ".join(Limits.__dataclass_fields__)
+    ]
+    assert not (tmp_path / "s").exists()

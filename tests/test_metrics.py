@@ -175,3 +175,18 @@ def test_background_of_a_white_colour_dataset():
         == 5.0
     )
     assert per_class.level(grey[:, :1], torch.tensor([0])) == 250.0
+
+
+def test_background_refuses_a_class_the_reference_lacks():
+    """Images labelled beyond the reference's classes (another data set) are a one-line ValueError
+    naming the class, not an IndexError; a reference without classes takes any label."""
+    from patchforcing.evaluation.metrics import background_masks
+
+    images = torch.zeros(4, 1, 2, 2, dtype=torch.uint8)
+    two = background_masks(images, torch.tensor([0, 0, 1, 1]), 2)
+    with pytest.raises(ValueError, match=r"class 4 is beyond the reference's 2 classes \(0-1\)"):
+        two.level(images[:1], torch.tensor([4]))
+    with pytest.raises(ValueError, match="class 2 is beyond"):
+        two.level(images[:1], torch.tensor([2]))  # once silently scored against all images
+    unlabelled = background_masks(images, torch.zeros(4, dtype=torch.long), 0)
+    assert unlabelled.level(images[:1], torch.tensor([7])) == 0.0

@@ -310,6 +310,15 @@ def test_missing_inception_weights_is_a_clear_error(capsys, tmp_path):
     assert code == 2 and "pt_inception" in capsys.readouterr().err
 
 
+def test_an_out_named_as_a_folder_is_refused_before_any_work(capsys, tmp_path):
+    """``--out results/`` once wrote a file named ``results``."""
+    for out in (f"{tmp_path / 'results'}/", str(tmp_path)):
+        assert main(["eval", "--folder", str(tmp_path), "--out", out]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "is a folder; give a file name such as" in err[0], err
+    assert not (tmp_path / "results").exists()
+
+
 def test_classifier_test_reports_accuracy(capsys, tiny_npz, tiny_run):
     _, clf = tiny_run
     assert main(["classifier", "test", "--classifier", str(clf), "--data", str(tiny_npz)]) == 0

@@ -117,19 +117,19 @@ def test_a_damaged_or_foreign_config_is_a_clear_error(tmp_path, tiny_model):
         PatchForcingDiT.from_pretrained(folder / "model.safetensors")
 
 
-def test_save_never_replaces_foreign_files(tmp_path, tiny_model):
+def test_commands_never_replace_foreign_files(tmp_path, tiny_model):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
     with pytest.raises(ValueError, match="not empty and is not a model folder"):
-        tiny_model.save_pretrained(mine)
+        tiny_model.export_folder(mine)
     assert (mine / "notes.txt").read_text() == "keep me"
-    folder = tiny_model.save_pretrained(tmp_path / "m")
+    folder = tiny_model.export_folder(tmp_path / "m")
     with pytest.raises(ValueError, match="already holds a model"):
-        tiny_model.save_pretrained(folder)
-    tiny_model.save_pretrained(folder, overwrite=True)
+        tiny_model.export_folder(folder)
+    tiny_model.export_folder(folder, overwrite=True)
     (tmp_path / "empty").mkdir()
-    tiny_model.save_pretrained(tmp_path / "empty")
+    tiny_model.export_folder(tmp_path / "empty")
 
 
 def test_export_refuses_foreign_and_inner_destinations(tmp_path, tiny_npz, capsys):
@@ -178,6 +178,7 @@ def test_export_refuses_foreign_and_inner_destinations(tmp_path, tiny_npz, capsy
         ".lock",
         "checkpoints",
         "config.json",
+        "data.json",
         "metrics.jsonl",
         "run_id",
         "samples",
@@ -196,7 +197,7 @@ def test_export_refuses_foreign_and_inner_destinations(tmp_path, tiny_npz, capsy
     )
 
 
-def test_hub_ids_read_only_the_local_cache(tmp_path, monkeypatch):
+def test_hub_ids_read_only_the_local_cache_offline(tmp_path, monkeypatch):
     pytest.importorskip("huggingface_hub")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

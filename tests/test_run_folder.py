@@ -225,3 +225,30 @@ def test_all_checkpoints_damaged_is_an_error_not_a_fresh_start(tiny_npz, tmp_pat
     assert _train(tiny_npz, run, 2) == 2
     assert "no intact checkpoint" in capsys.readouterr().err
     assert [p.name for p in list_checkpoints(run)] == ["step_00000001"]
+
+
+def test_the_lock_holds_when_its_file_is_removed_by_hand(tmp_path):
+    """The lock is on the run folder itself: deleting ``.lock`` does not let a second writer in."""
+    run = tmp_path / "run"
+    with locked_run(run):
+        (run / ".lock").unlink()
+        with pytest.raises(FolderInUseError, match="is in use by PID"):
+            with locked_run(run):
+                pass
+    with locked_run(run):
+        pass
+
+
+def test_resume_refuses_other_data_behind_the_same_path(tiny_npz, tmp_path, capsys):
+    import numpy as np
+
+    run = tmp_path / "run"
+    assert _train(tiny_npz, run, 1) == 0
+    with np.load(tiny_npz) as arrays:
+        images, labels = 255 - arrays["images"], arrays["labels"]
+    np.savez(tiny_npz, images=images, labels=labels, class_names=np.array(["a", "b", "c"]))
+    capsys.readouterr()
+    assert _train(tiny_npz, run, 2) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "other data than the run" in err[-1] and "image content" in err[-1]
+    assert [p.name for p in list_checkpoints(run)] == ["step_00000001"]

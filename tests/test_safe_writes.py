@@ -80,7 +80,8 @@ def test_sample_refuses_foreign_folders_and_replaces_only_its_own(run, mine, tmp
     assert main(_sample(run, run)) == 2 and (mine / "notes.txt").read_text() == "keep me"
     out = tmp_path / "samples"
     assert main(_sample(run, out)) == 0
-    assert main(_sample(run, out)) == 2 and "--overwrite" in capsys.readouterr().err
+    assert main(_sample(run, out)) == 0  # the same options: nothing left to make
+    assert main(_sample(run, out, "--seed", "3")) == 2 and "--overwrite" in capsys.readouterr().err
     assert main(_sample(run, out, "--overwrite", "--seed", "7")) == 0
     assert [p.name[:10] for p in sorted((out / "images").iterdir())] == ["seed000007", "seed000008"]
     (out / "mine.txt").write_text("mine")
@@ -125,7 +126,7 @@ def test_an_interrupted_replace_never_loses_the_destination(tmp_path):
     ):
         with pytest.raises(KeyboardInterrupt):
             atomic_directory(target, lambda tmp: (tmp / "a").write_text("new"), replace=True)
-    assert not target.exists() and (tmp_path / ".model.old.tmp").is_dir()
+    assert not target.exists() and (tmp_path / ".model.pf-old.tmp").is_dir()
     assert clean_temporaries(tmp_path) == [target]
     assert (target / "a").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["model"]
     with pytest.raises(FileExistsError, match="refusing to replace"):
@@ -133,12 +134,21 @@ def test_an_interrupted_replace_never_loses_the_destination(tmp_path):
 
 
 def test_leftovers_are_cleaned_and_other_hidden_files_kept(tmp_path):
-    (tmp_path / ".x.abcd1234.tmp").mkdir()
-    (tmp_path / ".y.png.zz_zz9zz.tmp").write_text("half")
+    """Only names with the package's tag are its temporaries: a user's files shaped like
+    tempfile's names (even ``.NAME.old.tmp``) stay."""
+    (tmp_path / ".x.pf-abcd1234.tmp").mkdir()
+    (tmp_path / ".y.png.pf-zz_zz9zz.tmp").write_text("half")
     (tmp_path / ".mine").write_text("keep")
     (tmp_path / ".notes.tmp").write_text("keep")
-    clean_temporaries(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".mine", ".notes.tmp"]
+    (tmp_path / ".draft.abcd1234.tmp").write_text("keep")
+    (tmp_path / ".model.old.tmp").mkdir()
+    assert clean_temporaries(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".draft.abcd1234.tmp",
+        ".mine",
+        ".model.old.tmp",
+        ".notes.tmp",
+    ]
 
 
 @pytest.mark.parametrize(

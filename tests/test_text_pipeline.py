@@ -4,6 +4,7 @@ generation, the sample / eval / analyze commands, and the prompt files."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import replace
 
@@ -172,6 +173,33 @@ def test_prompt_files(tmp_path):
     empty.write_text("\n\n")
     with pytest.raises(ValueError, match="no prompts"):
         read_prompts(empty)
+    with pytest.raises(ValueError, match="is a folder"):
+        read_prompts(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_prompts(tmp_path / "missing.txt")
+    with pytest.raises(ValueError, match="larger than 64 MiB"):
+        read_prompts("/dev/zero")  # endless: read bounded, not to the end
+    read, write = os.pipe()  # a pipe, as from --prompts <(...)
+    os.write(write, b"a flag\n")
+    os.close(write)
+    assert read_prompts(f"/dev/fd/{read}").prompts == ("a flag",)
+    os.close(read)
+
+
+def test_words_outside_the_vocabulary_are_named_once(tiny_run, tmp_path, capsys):
+    tokenizer = load_model(tiny_run).text_encoder()
+    known = " ".join(tokenizer.vocab[3:5])
+    assert tokenizer.unknown_words([f"{known} zorblax", "Zorblax qqq!"]) == ["zorblax", "qqq"]
+    sample = ["sample", "--checkpoint", str(tiny_run), "--num", "2", "--steps", "1"]
+    prompts = ["--prompt", f"{known} zorblax", "--prompt", "zorblax qqq"]
+    assert main([*sample, *prompts, "--out", str(tmp_path / "a")]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "vocabulary" in line]
+    assert notes == [
+        "note: the model's vocabulary lacks 2 word(s) of the prompts, read as unknown: "
+        "'zorblax', 'qqq'"
+    ]
+    assert main([*sample, "--prompt", known, "--out", str(tmp_path / "b")]) == 0
+    assert "vocabulary" not in capsys.readouterr().err
 
 
 def test_sample_command_writes_prompts_into_names_and_manifest(tiny_run, tmp_path, capsys):

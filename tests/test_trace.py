@@ -198,6 +198,30 @@ def test_sample_cli_errors(run_dir, tmp_path, capsys, argv, message):
 
 
 @pytest.mark.parametrize(
+    "inpaint,mask,message",
+    [
+        ("bomb.png", "ok.png", "the image to inpaint"),
+        ("ok.png", "bomb.png", "the mask"),
+        ("big.png", "ok.png", "is 16x16; the model makes 8x8 images"),
+        ("ok.png", ".", "the mask"),
+    ],
+)
+def test_sample_cli_inpaint_files_are_checked(run_dir, tmp_path, capsys, inpaint, mask, message):
+    """A decompression bomb, a known image of another size than the model's and a folder are one
+    line each, before anything is written."""
+    Image.new("1", (14_000, 14_000)).save(tmp_path / "bomb.png")  # 24 KB, 196 megapixels
+    Image.new("L", (8, 8), 255).save(tmp_path / "ok.png")
+    Image.new("L", (16, 16), 255).save(tmp_path / "big.png")
+    out = tmp_path / "out"
+    known = ["--inpaint", str(tmp_path / inpaint), "--mask", str(tmp_path / mask)]
+    args = ["sample", "--checkpoint", str(run_dir), "--num", "1", "--steps", "2", "--out", str(out)]
+    assert main([*args, *known]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "error:" in err[0], err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
     "argv",
     [
         ["--p", "1.5"],

@@ -22,7 +22,7 @@ from PIL import Image
 
 from patchforcing.sampling import SAMPLERS
 from patchforcing.sampling.options import sampler_options
-from viewer_helpers import ViewerProcess
+from viewer_helpers import ViewerProcess, hostile_model
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 NFE = 32
@@ -307,3 +307,20 @@ def test_a_run_can_be_cancelled(page):
         page, lambda d: _lanes_with_status(d, previous, 1, "cancelled"), "the run to be cancelled"
     )
     assert page.find_element("id", "message").text.startswith("cancelled")
+
+
+def test_a_static_page_of_a_model_with_html_like_class_names_plays(browser, tmp_path):
+    """``view --static`` of a model whose class names hold ``<!--<script>`` and ``</script>``: the
+    page keeps its three scripts, shows the names as text and plays its runs (last: it leaves the
+    served page)."""
+    from patchforcing.cli.main import main
+
+    out = tmp_path / "page.html"
+    model = hostile_model(tmp_path / "model")
+    assert main(["view", "--static", str(out), "--checkpoint", str(model)]) == 0
+    browser.get(out.as_uri())
+    _wait(browser, lambda d: len(d.find_elements("css selector", ".lane")) == 4, "four lanes")
+    assert browser.execute_script("return document.scripts.length") == 3
+    assert not browser.find_elements("id", "injected")
+    titles = [o.text for o in browser.find_elements("css selector", "#static-select option")]
+    assert "class 0 (<!--<script>)" in titles[0], titles

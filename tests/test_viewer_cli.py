@@ -13,8 +13,8 @@ import pytest
 
 from patchforcing.cli.main import main
 from patchforcing.viewer import static_html, static_runs
-from patchforcing.viewer.static_page import STATIC_IMAGES, STATIC_PROMPTS
-from viewer_helpers import ViewerProcess, shipped_catalog
+from patchforcing.viewer.static_page import STATIC_IMAGES, STATIC_PROMPTS, script_json
+from viewer_helpers import HOSTILE_NAMES, ViewerProcess, hostile_model, shipped_catalog
 
 
 def _static_data(html: str) -> dict:
@@ -41,6 +41,29 @@ def test_static_page_is_self_contained_with_precomputed_runs():
             len(frames) == sum(r["nfe"] for r in results)
             and run["events"][-1]["data"]["status"] == "done"
         )
+
+
+def test_static_page_embeds_model_strings_as_inert_json():
+    """Class names such as ``<!--<script>`` or ``</script>`` from a model folder are JSON escapes in
+    the page (no ``<``, ``>`` or ``&`` in the data block), and the page still has exactly its three
+    script elements; the data parses back to the same strings."""
+    runs = [{"title": n, "summary": {"class_name": n}, "events": []} for n in HOSTILE_NAMES]
+    html = static_html(runs)
+    assert html.count("<script") == 3 and html.count("</script>") == 3 and "<!--" not in html
+    block = html.split('<script id="pf-static" type="application/json">')[1].split("</script>")[0]
+    assert not set("<>&") & set(block)
+    assert json.loads(block)["runs"] == runs
+    assert script_json("</script>") == '"\\u003c/script\\u003e"'
+
+
+def test_view_static_of_a_model_with_html_like_class_names(tmp_path):
+    model = hostile_model(tmp_path / "model")
+    out = tmp_path / "page.html"
+    assert main(["view", "--static", str(out), "--checkpoint", str(model)]) == 0
+    html = out.read_text()
+    assert html.count("<script") == 3 and "<!--" not in html and "id=injected" not in html
+    titles = [run["title"] for run in _static_data(html)["runs"]]
+    assert "class 0 (<!--<script>)" in titles[0]
 
 
 def test_static_page_of_a_text_model_runs_its_prompts():

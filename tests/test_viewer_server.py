@@ -268,6 +268,23 @@ def test_malformed_oversized_and_untyped_bodies_leave_the_server_running(client)
     assert events_of(client, run["id"])[-1].data["status"] == "done"
 
 
+def test_deep_nesting_lone_surrogates_and_huge_event_ids_are_refused(client):
+    """Requests that once crashed the handler (a 500 and a server traceback) get a 400 with the
+    reason, and the server goes on."""
+    json_header = {"content-type": "application/json"}
+    nested = client.post("/api/runs", content=b"[" * 2000 + b"]" * 2000, headers=json_header)
+    assert nested.status_code == 400 and "nested too deeply" in nested.json()["error"]
+    body = _json(run_body(["euler-pf"]) | {"checkpoint": "emoji-t2i", "label": None})
+    lone = body.replace(b'"client"', b'"prompt": "a \\ud800 flag", "client"')
+    surrogate = client.post("/api/runs", content=lone, headers=json_header)
+    assert surrogate.status_code == 400 and "lone surrogate" in surrogate.json()["error"]
+    run = client.post("/api/runs", json=run_body(["euler-pf"])).json()
+    for header in ("9" * 5000, "9" * 10, "-1", "x", b"\xb2"):  # ² (latin-1): a digit to isdigit
+        response = client.get(f"/api/runs/{run['id']}/events", headers={"last-event-id": header})
+        assert response.status_code == 400 and "Last-Event-ID" in response.json()["error"]
+    assert events_of(client, run["id"])[-1].data["status"] == "done"
+
+
 def test_unknown_run_and_lane(client):
     for path in ("/api/runs/nope", "/api/runs/nope/events", "/api/runs/nope/lanes/0.gif"):
         response = client.get(path)

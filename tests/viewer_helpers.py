@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import subprocess
 import sys
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from patchforcing.model.shipped import shipped_path
 from patchforcing.viewer import Checkpoint, load_catalog
 
 SERVER_START_S = 120  # loading torch and three models on a busy 2-core machine
@@ -20,6 +23,24 @@ SERVER_START_S = 120  # loading torch and three models on a busy 2-core machine
 @functools.cache
 def shipped_catalog() -> dict[str, Checkpoint]:
     return load_catalog(["fmnist-pf", "fmnist-global", "emoji-t2i"])
+
+
+HOSTILE_NAMES = [
+    "<!--<script>",
+    "</script><b id=injected>x</b>",
+    "a'\"&amp;",
+]  # class names that would change a page embedding them unescaped
+
+
+def hostile_model(folder: Path) -> Path:
+    """A copy of the shipped fmnist-pf model folder whose first class names are
+    :data:`HOSTILE_NAMES`."""
+    shutil.copytree(shipped_path("fmnist-pf"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    names = config["data"]["class_names"]
+    config["data"]["class_names"] = HOSTILE_NAMES + names[len(HOSTILE_NAMES) :]
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from benchmarks.quality.run import (
     arm_folder,
     load_results,
     portable_results,
+    read_results,
     run_eval,
     train_arm,
 )
@@ -139,7 +140,7 @@ def recorded_results(
     file. A file of another bench configuration is refused (folding into it would discard it)."""
     if not path.is_file():
         return {}, {}
-    payload = json.loads(path.read_text())
+    payload = read_results(path)
     _refuse_other(path, payload.get("config", {}), _config_dict(config))
     found = load_results(payload)
     return {e.key: e for e in found.evals}, {a.key: a for a in found.arms}
@@ -317,9 +318,7 @@ def _keep(items: list[dict], new: list[dict], key: Callable[[dict], object]) -> 
 
 def _merge_locked(payload: dict, path: Path) -> dict:
     if path.is_file():
-        old = portable_results(
-            json.loads(path.read_text())
-        )  # a file of an older version: paths as today
+        old = portable_results(read_results(path))  # a file of an older version: paths as today
         _refuse_other(path, old.get("config", {}), payload["config"])
         payload = {
             **payload,

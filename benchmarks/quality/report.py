@@ -8,14 +8,13 @@ Every number is attributed: the tables name the run (machine and command) behind
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from benchmarks.quality.claims import PAPER_TABLES, ClaimCheck, Summary, check_claims
 from benchmarks.quality.parts import part_summaries, pending_specs
 from benchmarks.quality.plan import CONTROL_SAMPLERS, EvalSpec
-from benchmarks.quality.run import Results, load_results
+from benchmarks.quality.run import Results, load_results, read_results
 from patchforcing.utils.io.atomic import atomic_write
 
 __all__ = ["write_report", "render_markdown", "write_docs", "report_from_results"]
@@ -319,7 +318,7 @@ def write_docs(results: str | Path, docs_path: str | Path) -> Path:
     """Write the report of the results file ``results`` to ``docs_path``, its plots beside it (into
     ``<stem>_files/``)."""
     results, docs_path = Path(results), Path(docs_path)
-    payload = json.loads(results.read_text())
+    payload = read_results(results)
     figure_dir = docs_path.parent / f"{docs_path.stem}_files"
     figure_dir.mkdir(parents=True, exist_ok=True)
     found = load_results(payload)
@@ -330,4 +329,4 @@ def write_docs(results: str | Path, docs_path: str | Path) -> Path:
 
 def report_from_results(results: str | Path, out_dir: str | Path) -> Path:
     """Regenerate report.md and plots in ``out_dir`` from a results file."""
-    return write_report(json.loads(Path(results).read_text()), Path(out_dir))
+    return write_report(read_results(results), Path(out_dir))

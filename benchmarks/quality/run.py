@@ -54,6 +54,7 @@ __all__ = [
     "Results",
     "load_record",
     "load_results",
+    "read_results",
     "portable_results",
     "run_name",
     "arm_folder",
@@ -230,6 +231,26 @@ def load_results(payload: dict) -> Results:
         [load_record(EvalRecord, e, default) for e in payload.get("evals", [])],
         spaces,
     )
+
+
+def read_results(path: str | Path) -> dict:
+    """The payload of a results file, checked to load: a truncated, damaged or foreign file is one
+    ValueError naming it (never a traceback from deep inside the report)."""
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"results file {path} is not JSON (truncated or damaged?): {err}"
+        ) from None
+    try:
+        if not isinstance(payload, dict):
+            raise TypeError(f"it holds a JSON {type(payload).__name__}, not an object")
+        load_results(payload)
+    except (TypeError, KeyError, AttributeError, ValueError) as err:
+        raise ValueError(
+            f"results file {path} is not a results file of this bench: {err}"
+        ) from None
+    return payload
 
 
 def _arm_lock(config: QualityBenchConfig, run_dir: str) -> Path:

@@ -49,7 +49,15 @@ from patchforcing.sampling.deprecated import euler_pf as euler_pf
 from patchforcing.sampling.deprecated import lookahead as lookahead
 from patchforcing.sampling.deprecated import random_control as random_control
 from patchforcing.sampling.deprecated import schedule_matrix as schedule_matrix
-from patchforcing.sampling.generation import GenerationConfig, generate, generate_batches
+from patchforcing.sampling.generation import (
+    GenerationConfig,
+    generate,
+    generate_batches,
+    save_grid,
+    save_images,
+    to_pil,
+    to_pil_images,
+)
 
 _install_moved()  # old module paths (0.1) import with a DeprecationWarning
 
@@ -65,6 +73,10 @@ __all__ = [
     "GenerationConfig",
     "generate",
     "generate_batches",
+    "to_pil",
+    "to_pil_images",
+    "save_images",
+    "save_grid",
     "ModelConfig",
     "ModelOutput",
     "PatchForcingDiT",

@@ -97,7 +97,9 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         "--train",
         action="store_true",
         help=(
-            "also measure training images/s and model FLOPs utilisation in each --train-modes mode"
+            "also measure training images/s and model FLOPs utilisation in each --train-modes "
+            "mode, and time our training step against a plain per-token adaLN DiT of the same "
+            "size, interleaved (speed ratio with its rounds' spread)"
         ),
     )
     s.add_argument(
@@ -193,6 +195,11 @@ def run_bench_speed(args: argparse.Namespace) -> int:
             ),
             end="",
         )
+        from patchforcing.evaluation.speed.versus import compare_to_reference, reference_markdown
+
+        device = resolve_device(args.device)
+        versus = compare_to_reference(train_config, device, args.train_modes, args.clock)
+        print(reference_markdown(train_config, device, versus, args.clock), end="")
     if args.out:
         print("wrote " + " and ".join(str(p) for p in write_report(report, args.out)))
     return 0

@@ -128,7 +128,7 @@ def run_train(args: argparse.Namespace) -> int:
         f"{torch.get_num_threads()} threads",
     }
     meta = result.model.make_meta(training=training, quality=quality, class_names=train.class_names)
-    folder = result.model.save_pretrained(args.out, meta, overwrite=args.overwrite)
+    folder = result.model.export_folder(args.out, meta, overwrite=args.overwrite)
     print(
         f"test retrieval top-1 {result.test.retrieval_top1:.4f}, top-5 "
         f"{result.test.retrieval_top5:.4f} over {result.test.num_prompts} captions after "

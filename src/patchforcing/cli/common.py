@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
+import re
+from typing import Any, NoReturn
 
 from patchforcing.utils.limits import LimitError, check_limit
 
 __all__ = [
+    "Parser",
     "HelpFormatter",
     "positive_int",
     "nonneg_int",
@@ -17,6 +21,45 @@ __all__ = [
     "key_value",
     "int_list",
 ]
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line: what was wrong, the closest option or choice
+    ("did you mean"), and where the help is, instead of the whole usage. An unknown option is
+    reported by the (sub)command it was given to, so the suggestion comes from that command's
+    options."""
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self._command_of(parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _command_of(self, parsed: argparse.Namespace) -> Parser:
+        """The innermost (sub)command parser ``parsed`` went through."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(parsed, action.dest or "", None) or "")
+                if isinstance(chosen, Parser):
+                    return chosen._command_of(parsed)
+        return self
+
+    def error(self, message: str) -> NoReturn:
+        hint = f"{self._did_you_mean(message)}; see `{self.prog} --help`"
+        self.exit(2, f"{self.prog}: error: {message}{hint}\n")
+
+    def _did_you_mean(self, message: str) -> str:
+        unknown = re.match(r"unrecognized arguments: (\S+)", message)
+        if unknown:
+            word = unknown.group(1).split("=")[0]
+            known = [o for a in self._actions for o in a.option_strings]
+        else:
+            choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+            if choice is None:
+                return ""
+            word, known = choice.group(1), re.findall(r"'([^']*)'", choice.group(2))
+        close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+        return f" (did you mean {close[0]}?)" if close else ""
 
 
 class HelpFormatter(argparse.HelpFormatter):

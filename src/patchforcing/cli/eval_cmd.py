@@ -7,7 +7,12 @@ import argparse
 from typing import TYPE_CHECKING
 
 from patchforcing.cli.common import HelpFormatter, int_list, nonneg_int, positive_int
-from patchforcing.cli.prompt_args import add_prompt_arguments, load_text_encoder, prompts_from_args
+from patchforcing.cli.prompt_args import (
+    add_prompt_arguments,
+    load_text_encoder,
+    note_unknown_words,
+    prompts_from_args,
+)
 from patchforcing.cli.sample_cmd import add_checkpoint_argument
 from patchforcing.cli.sampler_args import (
     add_guidance_arguments,
@@ -182,9 +187,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from patchforcing.utils.io.destination import check_result_file
     from patchforcing.utils.io.json_file import write_json
 
-    check_result_file(
-        Path(args.out), "eval"
-    )  # before any work: never replace a file eval did not write
+    check_result_file(args.out, "eval")  # before any work: never replace a file eval did not write
     if args.threads:
         torch.set_num_threads(args.threads)
     env = init_distributed(resolve_device(args.device))
@@ -199,6 +202,7 @@ def run_eval(args: argparse.Namespace) -> int:
         prompts = (
             evaluator.reference_prompts() if args.reference_prompts else prompts_from_args(args)
         )
+        note_unknown_words(model, prompts)
         config = GenerationConfig(
             sampler=sampler,
             nfe=args.nfe,
@@ -210,6 +214,7 @@ def run_eval(args: argparse.Namespace) -> int:
             prompts=prompts.prompts if prompts else None,
             progress=env.is_main,
         )
+        config.check_budget(model.config.time_mode)
         scoring = evaluator.prompt_scoring(prompts.categories) if prompts else None
         result = evaluator.score_model(
             model, config, alignment=scoring, source=str(args.checkpoint)

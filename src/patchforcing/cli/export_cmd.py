@@ -1,5 +1,5 @@
 """``patchforcing export``: a run's newest checkpoint as a small shareable folder
-(config + EMA weights)."""
+(config + EMA weights), ours or diffusers' (``--format diffusers``)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,12 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
         description="Write the EMA or online weights of a run's newest checkpoint "
         "(or of a given checkpoint folder) as a model folder "
         "(config.json, model.safetensors, README.md model card) that "
-        "`patchforcing sample --checkpoint` and `patchforcing.model.load_model` read.",
+        "`patchforcing sample --checkpoint` and `patchforcing.model.load_model` read; with "
+        "--format diffusers, a pipeline folder that diffusers loads.",
     )
-    p.add_argument("source", help="run folder or checkpoint folder")
+    p.add_argument(
+        "source", help="run folder or checkpoint folder (diffusers format: also a shipped name)"
+    )
     p.add_argument("destination", help="folder to write")
     p.add_argument(
         "--weights",
@@ -32,6 +35,14 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument(
+        "--format",
+        choices=("patchforcing", "diffusers"),
+        default="patchforcing",
+        help="patchforcing: our model folder; diffusers: a PatchForcingPipeline folder for "
+        "diffusers (needs the [diffusers] extra; the destination must be new or empty), "
+        "see docs/diffusers.md",
+    )
+    p.add_argument(
         "--overwrite",
         action="store_true",
         help="replace the destination when it already holds a model folder (never any other files)",
@@ -40,6 +51,16 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    if args.format == "diffusers":
+        if args.overwrite:
+            raise ValueError("--overwrite is for our model folders; give a new or empty folder")
+        try:
+            from patchforcing.pipelines import export_diffusers
+        except ImportError as err:  # the [diffusers] extra is missing: the error names it
+            raise ValueError(str(err)) from err
+        path = export_diffusers(args.source, args.destination, ema=args.weights == "ema")
+        print(f"exported {path} (diffusers format)")
+        return 0
     from patchforcing.train.export import export_checkpoint
 
     path = export_checkpoint(

@@ -10,7 +10,7 @@ from patchforcing.cli.analyze_cmd import add_analyze_parser
 from patchforcing.cli.bench_cmd import add_bench_parser
 from patchforcing.cli.classifier_cmd import add_classifier_parser
 from patchforcing.cli.clip_cmd import add_clip_parser
-from patchforcing.cli.common import HelpFormatter
+from patchforcing.cli.common import HelpFormatter, Parser
 from patchforcing.cli.convert_cmd import add_convert_parser
 from patchforcing.cli.encode_cmd import add_encode_parser
 from patchforcing.cli.eval_cmd import add_eval_parser
@@ -24,7 +24,7 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="patchforcing",
         formatter_class=HelpFormatter,
         description="Patch Forcing: difficulty-aware flow-matching image generation.",

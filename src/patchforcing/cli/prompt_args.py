@@ -4,11 +4,12 @@ text-to-image models."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from patchforcing.sampling.generation.prompts import PromptSet, read_prompts
 
-__all__ = ["add_prompt_arguments", "prompts_from_args", "load_text_encoder"]
+__all__ = ["add_prompt_arguments", "prompts_from_args", "load_text_encoder", "note_unknown_words"]
 
 
 def add_prompt_arguments(p: argparse.ArgumentParser) -> None:
@@ -60,3 +61,26 @@ def load_text_encoder(model: Any, args: argparse.Namespace) -> None:
     if args.text_encoder:
         model.relocate_text_encoder(args.text_encoder)
     model.text_encoder()
+
+
+def note_unknown_words(model: Any, prompts: PromptSet | None, shown: int = 8) -> None:
+    """Say once, on stderr, which words of ``prompts`` the model's built-in vocabulary lacks (it
+    reads each as one unknown word, so the image ignores them); pretrained encoders know every
+    word."""
+    from patchforcing.model import PatchForcingT2I
+    from patchforcing.model.text import WordTokenizer
+
+    if prompts is None or not isinstance(model, PatchForcingT2I):
+        return
+    encoder = model.text_encoder()
+    if not isinstance(encoder, WordTokenizer):
+        return
+    unknown = encoder.unknown_words(prompts.prompts)
+    if unknown:
+        listed = ", ".join(map(repr, unknown[:shown]))
+        more = f" and {len(unknown) - shown} more" if len(unknown) > shown else ""
+        print(
+            f"note: the model's vocabulary lacks {len(unknown)} word(s) of the prompts, read as "
+            f"unknown: {listed}{more}",
+            file=sys.stderr,
+        )

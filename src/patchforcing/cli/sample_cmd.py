@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING
 
 from patchforcing._moved import moved_names
 from patchforcing.cli.common import HelpFormatter, int_list, nonneg_int, positive_int
-from patchforcing.cli.prompt_args import add_prompt_arguments, load_text_encoder, prompts_from_args
+from patchforcing.cli.prompt_args import (
+    add_prompt_arguments,
+    load_text_encoder,
+    note_unknown_words,
+    prompts_from_args,
+)
 from patchforcing.cli.sampler_args import (
     add_guidance_arguments,
     add_sampler_arguments,
@@ -48,7 +53,8 @@ def add_checkpoint_argument(p: argparse.ArgumentParser) -> None:
         "--checkpoint",
         default="fmnist-pf",
         help="a model folder, a run folder (its newest checkpoint), a shipped name "
-        f"({', '.join(SHIPPED)}) or a Hugging Face hub id from the local hub cache",
+        f"({', '.join(SHIPPED)}) or a Hugging Face hub id (fetched into the hub cache; "
+        "HF_HUB_OFFLINE=1: the cache only)",
     )
     p.add_argument(
         "--raw-weights", action="store_true", help="use the online weights instead of the EMA"
@@ -118,8 +124,9 @@ def add_sample_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--out",
-        default="samples",
-        help="output folder (new or empty, or an earlier sample output with --overwrite)",
+        help="output folder: new or empty, or an earlier output of the same options (its missing "
+        "images are made), or another earlier sample output with --overwrite (default: samples, "
+        "or samples-2, samples-3, ... when taken by other options)",
     )
     p.add_argument(
         "--overwrite",
@@ -168,12 +175,31 @@ def _matrix(path_text: str):
     return matrix.double()
 
 
+def _model_sized(path: str, what: str, size: int, mode: str):
+    """The image ``what`` (its role) as a (size, size[, 3]) uint8 array in ``mode``: another size
+    than the model's, a decompression bomb or anything Pillow cannot read is one ValueError naming
+    it (the size comes from the header, before anything is decoded)."""
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            if img.size != (size, size):
+                raise ValueError(
+                    f"{what} {path} is {img.size[0]}x{img.size[1]}; the model makes {size}x{size} "
+                    "images, so it must be that size"
+                )
+            return np.array(img.convert(mode), dtype=np.uint8)
+    except ValueError:
+        raise
+    except Exception as err:  # noqa: BLE001 - Pillow raises many types on bad input (bombs too)
+        raise ValueError(f"{what} {path}: cannot read image: {err or type(err).__name__}") from None
+
+
 def _known(args: argparse.Namespace, config, num: int, device):
     """KnownContent from --inpaint/--mask (white = generate); both must have the model's
     image size."""
-    import numpy as np
     import torch
-    from PIL import Image
 
     from patchforcing.sampling import KnownContent
     from patchforcing.utils.io.pixels import to_model_range
@@ -187,20 +213,12 @@ def _known(args: argparse.Namespace, config, num: int, device):
             f"inpainting needs a pixel model (1 or 3 channels), this one has {config.in_channels}"
         )
     size = config.image_size
-    with Image.open(args.inpaint) as img:
-        img = img.convert("L" if config.in_channels == 1 else "RGB").resize(
-            (size, size), Image.Resampling.BICUBIC
+    pixels = torch.from_numpy(
+        _model_sized(
+            args.inpaint, "the image to inpaint", size, "L" if config.in_channels == 1 else "RGB"
         )
-        pixels = torch.from_numpy(np.array(img, dtype=np.uint8)).reshape(
-            size, size, -1
-        )  # (H, W, C)
-    with Image.open(args.mask) as img:
-        if img.size != (size, size):
-            raise ValueError(
-                f"the mask {args.mask} is {img.size[0]}x{img.size[1]}; the model makes "
-                f"{size}x{size} images, so the mask must be that size"
-            )
-        hole = torch.from_numpy(np.array(img.convert("L")) >= 128)
+    ).reshape(size, size, -1)  # (H, W, C)
+    hole = torch.from_numpy(_model_sized(args.mask, "the mask", size, "L") >= 128)  # (H, W)
     image = to_model_range(pixels.permute(2, 0, 1))  # (C, H, W)
     return KnownContent(
         image=image[None].expand(num, -1, -1, -1).to(device),
@@ -264,6 +282,7 @@ def run_sample(args: argparse.Namespace) -> int:
         check_sample_folder,
         write_sample_folder,
     )
+    from patchforcing.sampling.generation.resume import default_sample_folder, sample_request
     from patchforcing.utils.device import resolve_device
     from patchforcing.utils.distributed import init_distributed
 
@@ -272,16 +291,15 @@ def run_sample(args: argparse.Namespace) -> int:
     env = init_distributed(
         resolve_device(args.device)
     )  # under torchrun each rank takes a range of the seeds
-    out = Path(args.out)
-    check_sample_folder(
-        out, args.overwrite
-    )  # before any work; an earlier output is replaced when writing
+    if args.out is not None:  # before any work; an earlier output is resumed or replaced later
+        check_sample_folder(args.out, args.overwrite)
     model = load_model(args.checkpoint, ema=not args.raw_weights, device=env.device)
     load_text_encoder(model, args)
     c = model.config
     decode = image_decoder(c, args.vae, env.device)
     known = _known(args, c, min(args.batch_size, args.num), env.device)
     prompts = prompts_from_args(args)
+    note_unknown_words(model, prompts)
     config = GenerationConfig(
         steps=args.steps,
         nfe=args.nfe,
@@ -294,6 +312,20 @@ def run_sample(args: argparse.Namespace) -> int:
         progress=env.is_main,
     )
     samplers = _samplers(args, known, c.num_patches)
+    for chosen in samplers.values():  # before the destination is written
+        dataclasses.replace(config, sampler=chosen).check_budget(c.time_mode)
+        dataclasses.replace(config, sampler=chosen).check_cost(c)
+    out = (
+        Path(args.out)
+        if args.out is not None
+        else default_sample_folder(
+            sample_request(
+                model,
+                dataclasses.replace(config, sampler=next(iter(samplers.values()))),
+                decode is not None,
+            )
+        )
+    )
     if args.compare:
         comparison = write_comparison(
             model,
@@ -317,6 +349,12 @@ def run_sample(args: argparse.Namespace) -> int:
         model, config, out, decode=decode, env=env, overwrite=args.overwrite, nrow=args.nrow
     )
     print(_speed(written.sampler, written, args.nfe, env.device))
+    if written.resumed:
+        print(f"{written.resumed} of these images were already in {out} (resumed)")
+    if written.kept:
+        listed = ", ".join(str(p.relative_to(out)) for p in written.kept[:5])
+        more = f" and {len(written.kept) - 5} more" if len(written.kept) > 5 else ""
+        print(f"kept {len(written.kept)} files `sample` did not write: {listed}{more}")
     if args.trace and written.count:
         traced = write_trace(
             model, config, out / "trace", args.trace, decode=decode, device=env.device

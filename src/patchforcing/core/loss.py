@@ -39,6 +39,9 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class LossOutput:
+    """The training loss and its parts: ``loss`` to back-propagate, the velocity ``mse``, the
+    difficulty head's ``nll`` (None without one) and the detached per-patch error (B, N)."""
+
     loss: torch.Tensor  # () total, the one to back-propagate
     mse: torch.Tensor  # () velocity MSE
     nll: torch.Tensor | None  # () mean NLL, None without a difficulty head

@@ -61,14 +61,30 @@ def num_patches(height: int, width: int, patch_size: int) -> int:
 
 
 def patchify(x: torch.Tensor, patch_size: int) -> torch.Tensor:
-    """(B, C, H, W) -> (B, N, p*p*C), patches row-major, pixels (p1, p2, C) inside a patch."""
+    """(B, C, H, W) -> (B, N, p*p*C), patches row-major, pixels (p1, p2, C) inside a patch.
+
+    Args:
+        x: images or any per-pixel map, H and W multiples of ``patch_size``.
+        patch_size: p.
+
+    Example::
+
+        tokens = patchify(torch.zeros(2, 1, 28, 28), 7)  # (2, 16, 49)
+        unpatchify(tokens, 7, 28, 28).shape  # (2, 1, 28, 28), the same tensor back
+    """
     check_patchable(x.shape[-2], x.shape[-1], patch_size)
     p = patch_size
     return rearrange(x, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=p, p2=p)
 
 
 def unpatchify(tokens: torch.Tensor, patch_size: int, height: int, width: int) -> torch.Tensor:
-    """Inverse of :func:`patchify`: (B, N, p*p*C) -> (B, C, H, W)."""
+    """Inverse of :func:`patchify`: (B, N, p*p*C) -> (B, C, H, W).
+
+    Args:
+        tokens: (B, N, p*p*C) with N = (H/p) * (W/p).
+        patch_size: p.
+        height, width: H and W of the image to rebuild.
+    """
     p = patch_size
     check_patchable(height, width, p)
     h, w = height // p, width // p
@@ -82,7 +98,18 @@ def unpatchify(tokens: torch.Tensor, patch_size: int, height: int, width: int) -
 def broadcast_patches(
     values: torch.Tensor, patch_size: int, height: int, width: int
 ) -> torch.Tensor:
-    """Per-patch values (B, N) -> per-pixel map (B, 1, H, W); broadcasts over channels."""
+    """Per-patch values (B, N) -> per-pixel map (B, 1, H, W); broadcasts over channels.
+
+    Args:
+        values: one value per patch (a time, a difficulty), (B, N) in row-major patch order.
+        patch_size: p.
+        height, width: H and W of the map.
+
+    Example::
+
+        t = torch.tensor([[0.0, 1.0, 0.5, 0.5]])  # (1, 4): a 2 x 2 grid of patches
+        broadcast_patches(t, 2, 4, 4)[0, 0]  # (4, 4): each value fills its 2 x 2 pixels
+    """
     p = patch_size
     check_patchable(height, width, p)
     h, w = height // p, width // p
@@ -95,7 +122,9 @@ def broadcast_patches(
 
 
 def pool_patches(pixel_map: torch.Tensor, patch_size: int) -> torch.Tensor:
-    """Per-pixel map (B, C, H, W) -> per-patch mean over the p x p pixels and channels (B, N)."""
+    """Per-pixel map (B, C, H, W) -> per-patch mean over the p x p pixels and channels (B, N);
+    the reverse direction of :func:`broadcast_patches` (pooling a broadcast map gives the values
+    back)."""
     tokens = patchify(pixel_map, patch_size)  # (B, N, p*p*C)
     return tokens.mean(dim=-1)
 
@@ -109,7 +138,14 @@ def patch_difficulty(logvar: torch.Tensor, patch_size: int) -> torch.Tensor:
 def interpolate(
     x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor, patch_size: int
 ) -> torch.Tensor:
-    """x_t = t * x1 + (1 - t) * x0 with t per patch (B, N) or per sample (B,)."""
+    """x_t = t * x1 + (1 - t) * x0 with t per patch (B, N) or per sample (B,).
+
+    Args:
+        x0: noise (B, C, H, W).
+        x1: data (B, C, H, W).
+        t: time in [0, 1] (0 = noise, 1 = data), (B,) or (B, N).
+        patch_size: p, which maps the patches of ``t`` to pixels.
+    """
     if t.dim() == 1:
         t = t[:, None].expand(-1, num_patches(x1.shape[-2], x1.shape[-1], patch_size))
     tt = broadcast_patches(t.to(x1.dtype), patch_size, x1.shape[-2], x1.shape[-1])  # (B, 1, H, W)
@@ -123,7 +159,24 @@ def sample_path(
     x0: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> PathSample:
-    """Draw noise (unless given), interpolate to per-patch time ``t`` and return the target."""
+    """Draw noise (unless given), interpolate to per-patch time ``t`` and return the target.
+
+    Args:
+        x1: data (B, C, H, W).
+        t: time (B, N) or (B,), 0 = noise, 1 = data.
+        patch_size: p.
+        x0: noise (B, C, H, W); drawn from ``generator`` when None.
+        generator: the random source of the noise.
+
+    Returns:
+        A :class:`PathSample` with ``x0``, ``x1``, ``t``, ``xt`` and the velocity target
+        ``u = x1 - x0``.
+
+    Example::
+
+        s = sample_path(images, torch.rand(len(images), 16), patch_size=7)  # 28 x 28: N = 16
+        loss = (model(s.xt, s.t, labels).v - s.u).square().mean()
+    """
     if x0 is None:
         x0 = torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype)
     xt = interpolate(x0, x1, t, patch_size)

@@ -74,6 +74,10 @@ class PatchModelConfig(Protocol):
 
 @runtime_checkable
 class PatchModel(Protocol):
+    """What samplers, losses and generation need of a model: its ``config`` (patch grid, time
+    mode) and ``model(x, t, y) -> ModelOutput`` with x (B, C, H, W), t (B,) or (B, N) in [0, 1]
+    and y labels (B,) or a :class:`TextCondition`."""
+
     @property
     def config(self) -> PatchModelConfig:
         """Read-only here, so a wrapper may expose the wrapped model's config as a property."""

@@ -212,7 +212,15 @@ TIME_DISTRIBUTIONS: dict[str, type] = {
 
 
 def build_time_distribution(name: str, params: dict[str, Any] | None = None) -> TimeDistribution:
-    """Build a time distribution by name; unknown names or parameters raise ``ValueError``."""
+    """Build a time distribution by name; unknown names or parameters raise ``ValueError``.
+
+    Args:
+        name: a key of :data:`TIME_DISTRIBUTIONS`.
+        params: its parameters by field name (defaults for those left out).
+
+    Every distribution is then called as ``dist(batch, num_patches, device=..., dtype=...,
+    generator=...)`` and returns per-patch training times (batch, num_patches) in [0, 1].
+    """
     if name not in TIME_DISTRIBUTIONS:
         raise ValueError(
             f"unknown time distribution {name!r}; choose one of {sorted(TIME_DISTRIBUTIONS)}"

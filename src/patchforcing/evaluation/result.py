@@ -21,6 +21,9 @@ class FeatureScores:
 
 @dataclass(frozen=True)
 class EvalResult:
+    """Scores of one evaluation, one :class:`FeatureScores` per feature space (the first is
+    primary, see :attr:`metrics`), with what was scored and how the images were made."""
+
     scores: tuple[FeatureScores, ...]  # one per feature space, in order; the first is primary
     source: str  # checkpoint or folder scored
     sampler: str | None  # the sampler config, e.g. "DualLoop(p=0.4, n_inner=4, ...)"

@@ -21,6 +21,7 @@ from patchforcing.model.conditioning import (
     Conditioning,
     GatheredConditioning,
     SegmentConditioning,
+    TokenConditioning,
     time_segments,
 )
 from patchforcing.model.config import ModelConfig
@@ -59,7 +60,16 @@ class Attention(nn.Module):
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, nh, N, hs)
         if rope is not None:
             q, k = rope.apply(q), rope.apply(k)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask(mask))  # (B, nh, N, hs)
+        if q.dtype == torch.bfloat16 and q.device.type == "cpu" and torch.is_grad_enabled():
+            # The CPU's bf16 SDPA backward takes about 7x the fp32 one's time (its forward costs
+            # the same): with gradients, attend in fp32, outside autocast (which would cast back).
+            with torch.autocast("cpu", enabled=False):
+                out = F.scaled_dot_product_attention(
+                    q.float(), k.float(), v.float(), attn_mask=key_mask(mask)
+                )
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask(mask))
+        # out: (B, nh, N, hs)
         return self.proj(out.transpose(1, 2).reshape(B, N, D))
 
 
@@ -119,8 +129,19 @@ def _zero(module: nn.Module) -> None:
 class PatchForcingDiT(PatchGenerator, PretrainedMixin):
     """DiT with per-token time. ``forward(x, t, y)`` accepts t of shape (B,) or (B, N).
 
+    ``forward(x, t, y) -> ModelOutput``: x (B, C, H, W), t in [0, 1] per image (B,) or per patch
+    (B, N), y class labels (B,) (``num_classes`` is the null label of guidance); the output holds
+    the velocity ``v`` (B, C, H, W) and, with a difficulty head, ``logvar`` (B, 1, H, W).
+
     ``PatchForcingDiT.from_pretrained(name_or_folder)`` / ``model.save_pretrained(folder)`` read and
-    write model folders (:mod:`patchforcing.model.pretrained`)."""
+    write model folders (:mod:`patchforcing.model.pretrained`).
+
+    Example::
+
+        model = PatchForcingDiT(model_config_from_preset("T/4", image_size=28, in_channels=1))
+        out = model(torch.randn(2, 1, 28, 28), torch.rand(2, 49), torch.tensor([0, 3]))
+        out.v.shape, out.logvar.shape  # (2, 1, 28, 28), (2, 1, 28, 28)
+    """
 
     model_type: ClassVar[str] = "patchforcing-dit"
 
@@ -172,10 +193,11 @@ class PatchForcingDiT(PatchGenerator, PretrainedMixin):
     def conditioning(self, t: torch.Tensor, y: torch.Tensor, cache: bool = True) -> Conditioning:
         """c_i = emb(t_i) + emb(y) for (B, N) times, in the cheapest layout for them.
 
-        With ``cache=False`` every token gets its own row (the plain per-token computation). Under
-        ``torch.compile`` no branch reads tensor values (each would split the graph): a PF model
-        takes per-token rows, a global model the rows of t[:, 0] (eager calls check that its times
-        are uniform).
+        With gradients (training), under ``torch.compile`` or with ``cache=False``, non-uniform
+        times give every token its own row (:class:`TokenConditioning`, the plain per-token
+        computation, whose backward is the cheapest). Under ``torch.compile`` no branch reads tensor
+        values (each would split the graph): a PF model takes per-token rows, a global model the
+        rows of t[:, 0] (eager calls check that its times are uniform).
         """
         B, N = t.shape
         compiling = torch.compiler.is_compiling()
@@ -199,20 +221,17 @@ class PatchForcingDiT(PatchGenerator, PretrainedMixin):
             labels = y[:, None].expand_as(times).reshape(-1)  # (B*R,)
             rows = self.t_embedder(times.reshape(-1)) + self.y_embedder(labels)  # (B*R, D)
             return SegmentConditioning(rows=rows, sizes=sizes, order=order)
-        buffer = self._gather_buffer if inference else None
+        if not (cache and inference):
+            rows = self.t_embedder(t.reshape(-1)).view(B, N, -1) + self.y_embedder(y)[:, None]
+            return TokenConditioning(rows=rows)  # (B, N, D)
         y_tok = y[:, None].expand(B, N).reshape(-1)  # (B*N,)
-        if not cache or compiling:
-            rows = self.t_embedder(t.reshape(-1)) + self.y_embedder(y_tok)  # (B*N, D)
-            return GatheredConditioning(
-                rows=rows, index=torch.arange(B * N, device=t.device).view(B, N), buffer=buffer
-            )
         # Distinct (t, y) pairs via two 1-D uniques (sort-based; unique over rows is a slow loop
         # on CPU).
         t_values, t_index = torch.unique(t.reshape(-1), return_inverse=True)  # (T,), (B*N,)
         K = self.config.num_classes + 1
         keys, inverse = torch.unique(t_index * K + y_tok, return_inverse=True)  # (M,), (B*N,)
         rows = self.t_embedder(t_values[keys // K]) + self.y_embedder(keys % K)  # (M, D)
-        return GatheredConditioning(rows=rows, index=inverse.view(B, N), buffer=buffer)
+        return GatheredConditioning(rows=rows, index=inverse.view(B, N), buffer=self._gather_buffer)
 
     def forward(
         self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, cache_modulation: bool = True

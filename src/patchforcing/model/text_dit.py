@@ -25,6 +25,7 @@ from patchforcing.model.conditioning import (
     Conditioning,
     GatheredConditioning,
     SegmentConditioning,
+    TokenConditioning,
     time_segments,
 )
 from patchforcing.model.dit import FinalLayer
@@ -212,7 +213,8 @@ class PatchForcingT2I(PatchGenerator, PretrainedMixin):
 
     def conditioning(self, t: torch.Tensor, cache: bool = True) -> Conditioning:
         """Rows of the mapping network for (B, N) times, in the cheapest layout for them; with
-        ``cache=False`` every token gets its own row (the plain per-token computation). Under
+        gradients, under ``torch.compile`` or with ``cache=False`` every token gets its own row
+        (the plain per-token computation, whose backward is the cheapest). Under
         ``torch.compile`` no branch reads tensor values (each would split the graph): a PF model
         takes per-token rows, a global model the rows of t[:, 0] (eager calls check that its times
         are uniform)."""
@@ -236,15 +238,11 @@ class PatchForcingT2I(PatchGenerator, PretrainedMixin):
             return SegmentConditioning(
                 rows=self.t_mapping(times.reshape(-1)), sizes=sizes, order=order
             )
-        buffer = self._gather_buffer if inference else None
-        if not cache or compiling:
-            index = torch.arange(B * N, device=t.device).view(B, N)
-            return GatheredConditioning(
-                rows=self.t_mapping(t.reshape(-1)), index=index, buffer=buffer
-            )
+        if not (cache and inference):  # training, compiling or cache off: one row per token
+            return TokenConditioning(rows=self.t_mapping(t.reshape(-1)).view(B, N, -1))
         values, inverse = torch.unique(t.reshape(-1), return_inverse=True)  # (M,), (B*N,)
         return GatheredConditioning(
-            rows=self.t_mapping(values), index=inverse.view(B, N), buffer=buffer
+            rows=self.t_mapping(values), index=inverse.view(B, N), buffer=self._gather_buffer
         )
 
     def embed_text(self, y: TextCondition, dtype: torch.dtype) -> torch.Tensor:
@@ -286,9 +284,16 @@ class PatchForcingT2I(PatchGenerator, PretrainedMixin):
         name: str | Path,
         ema: bool = True,
         device: torch.device | str = "cpu",
-        download: bool = False,
+        local_files_only: bool = False,
+        torch_dtype: torch.dtype | str | None = None,
+        *,
+        download: bool | None = None,
     ) -> PatchForcingT2I:
-        model = super().from_pretrained(name, ema, device, download)
+        """As :meth:`PretrainedMixin.from_pretrained`, and the text encoder the folder
+        records (``text_encoder.json``)."""
+        model = super().from_pretrained(
+            name, ema, device, local_files_only, torch_dtype, download=download
+        )
         path = Path(model.source or ".") / TEXT_ENCODER_FILE
         if path.is_file():
             try:

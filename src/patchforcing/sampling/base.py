@@ -40,7 +40,17 @@ def _sampling_scope(model: PatchModel) -> Iterator[None]:
 @dataclass(frozen=True, kw_only=True)
 class Sampler:
     """Base of the sampler configs. ``patch_time``: needs a Patch Forcing model (per-patch t);
-    ``difficulty``: needs its difficulty head."""
+    ``difficulty``: needs its difficulty head.
+
+    A sampler is a frozen config of its options, called on a model; ``generate`` calls it for
+    whole batches, and it can be called directly for one.
+
+    Example::
+
+        noise = noise_for_seeds(range(4), (1, 28, 28))  # (4, 1, 28, 28)
+        result = DualLoop(p=0.4)(model, noise, torch.arange(4), uniform_schedule(8))
+        result.x, result.nfe  # (4, 1, 28, 28) images at t = 1, the passes spent (32)
+    """
 
     name: ClassVar[str] = ""
     patch_time: ClassVar[bool] = True

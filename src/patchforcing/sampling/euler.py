@@ -24,6 +24,14 @@ __all__ = ["Euler", "EulerPF"]
 
 @dataclass(frozen=True, kw_only=True)
 class Euler(Sampler):
+    """Euler with one time per image: ``x += (t_next - t) * v(x, t)`` along ``schedule``, t of
+    shape (B,); NFE = number of steps. Runs on any model (global-time baselines too).
+
+    Example::
+
+        result = Euler()(model, noise, labels, uniform_schedule(25))  # result.nfe == 25
+    """
+
     name: ClassVar[str] = "euler"
     patch_time: ClassVar[bool] = False  # also the shape of the time fed: (B, N) if set, else (B,)
 
@@ -57,5 +65,8 @@ class Euler(Sampler):
 
 @dataclass(frozen=True, kw_only=True)
 class EulerPF(Euler):
+    """The Euler step with the time broadcast to every patch, t of shape (B, N): what a Patch
+    Forcing model sees when all patches share one time; its difficulty head is not used."""
+
     name: ClassVar[str] = "euler-pf"
     patch_time: ClassVar[bool] = True

@@ -17,9 +17,12 @@ __all__ = ["Guidance", "Prediction", "predict"]
 class Guidance:
     """Classifier-free guidance v = v_u + scale * (v_c - v_u) on a doubled batch [null; cond].
 
-    ``interval`` (t_lo, t_hi): guidance applies only while t lies inside it. With
-    ``per_patch=False`` the decision is per sample from the mean of its patch times (which works
-    with per-patch time); with ``per_patch=True`` each patch is decided from its own t_i.
+    ``interval`` (t_lo, t_hi): guidance applies only while t lies inside it, both endpoints
+    included (t_lo <= t <= t_hi, compared in float32: a step exactly on an endpoint is guided).
+    With ``per_patch=False`` the decision is per sample from the float32 mean of its patch times
+    (which works with per-patch time); with ``per_patch=True`` each patch is decided from its own
+    t_i. A forward with every sample (or patch) outside the interval runs the conditional batch
+    alone: the unconditional half would not change its output.
     ``guide_logvar`` guides the log-variance the same way before exp, as the authors' release does;
     ``False`` keeps the conditional log-variance.
     """
@@ -90,12 +93,15 @@ def predict(
         out = model(x, t, y)
         return Prediction(v=out.v, v_cond=out.v, logvar=out.logvar, images=x.shape[0])
     B = x.shape[0]
+    w = _weight(t, guidance, x.shape, model.config.patch_size)  # (B, 1, 1 or H, 1 or W)
+    narrowed = guidance.interval != (0.0, 1.0)  # (0, 1) holds every t: no check, no sync
+    if narrowed and not bool((w != 1.0).any()):  # outside everywhere: v = v_c, one pass
+        out = model(x, t, y)
+        return Prediction(v=out.v, v_cond=out.v, logvar=out.logvar, images=B)
     null = null_condition(y, model.config.num_classes)
     out = model(torch.cat([x, x]), torch.cat([t, t]), cat_conditions(null, y))
     v_u, v_c = out.v.chunk(2)
-    w = _weight(t, guidance, x.shape, model.config.patch_size).to(
-        v_c.dtype
-    )  # (B, 1, 1 or H, 1 or W)
+    w = w.to(v_c.dtype)
     v = v_u + w * (v_c - v_u)
     logvar = None
     if out.logvar is not None:

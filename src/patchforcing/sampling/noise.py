@@ -16,7 +16,18 @@ def noise_for_seeds(
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Standard normal noise (len(seeds), *shape); image i depends on seeds[i] only
-    (drawn on CPU)."""
+    (drawn on CPU), so an image can be regenerated alone and in any batch.
+
+    Args:
+        seeds: one seed per image.
+        shape: the shape of one image, (C, H, W).
+        device, dtype: of the returned tensor.
+
+    Example::
+
+        noise = noise_for_seeds(range(8), (1, 28, 28))  # (8, 1, 28, 28)
+        torch.equal(noise[3], noise_for_seeds([3], (1, 28, 28))[0])  # True
+    """
     draws = [torch.randn(shape, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
     return torch.stack(draws).to(device=device, dtype=dtype)
 

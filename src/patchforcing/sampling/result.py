@@ -23,6 +23,10 @@ class TraceStep:
 
 @dataclass(frozen=True)
 class SampleResult:
+    """What a sampler returns: the image ``x`` (B, C, H, W) at t = 1, the network passes it spent
+    (``nfe``; a guided pass on a doubled batch counts once), the images pushed through the network
+    and, when asked for, one :class:`TraceStep` per pass."""
+
     x: torch.Tensor  # (B, C, H, W) final sample at t = 1
     nfe: int  # network forward passes (a CFG pass on a doubled batch counts once)
     images_forwarded: int  # images pushed through the network, CFG doubling included

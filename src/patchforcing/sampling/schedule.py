@@ -8,7 +8,8 @@ __all__ = ["uniform_schedule", "check_schedule"]
 
 
 def uniform_schedule(steps: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """steps + 1 equally spaced times from 0 to 1, (steps + 1,)."""
+    """steps + 1 equally spaced times from 0 to 1, (steps + 1,), float64: the outer grid the
+    samplers step along (``uniform_schedule(4)`` is 0, 0.25, 0.5, 0.75, 1)."""
     if steps < 1:
         raise ValueError(f"the number of steps must be >= 1, got {steps}")
     return torch.linspace(0.0, 1.0, steps + 1, device=device, dtype=torch.float64)

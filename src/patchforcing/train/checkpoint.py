@@ -19,6 +19,7 @@ train_config.json) still load.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ from patchforcing.utils.io.atomic import (
 )
 
 __all__ = [
+    "CHECKPOINT_WRITES",
     "save_checkpoint",
     "read_config",
     "read_train_config",
@@ -63,6 +65,16 @@ __all__ = [
     "checkpoint_meta",
     "recorded_train_seconds",
 ]
+
+CHECKPOINT_WRITES = (  # every file save_checkpoint writes; pruning deletes these and no others
+    "config.json",
+    "train_config.json",
+    TEXT_ENCODER_FILE,
+    "model.safetensors",
+    "ema.safetensors",
+    "README.md",
+    "train_state.pt",
+)
 
 Weights = (
     nn.Module | dict[str, torch.Tensor]
@@ -130,7 +142,7 @@ def save_checkpoint(
             target, fill, "checkpoint", replace=True
         )  # a damaged one of this step is replaced
         for old in list_checkpoints(run_dir)[:-keep]:
-            remove_directory(old)
+            _prune(old)
         clean_temporaries(folder)
     except OSError as err:  # DiskWriteError included
         kept = (
@@ -140,6 +152,22 @@ def save_checkpoint(
         )
         raise DiskWriteError("checkpoint", target, err, kept) from err
     return path
+
+
+def _prune(checkpoint: Path) -> None:
+    """Delete an old checkpoint: the whole folder when it holds only what :func:`save_checkpoint`
+    writes, else only those files, leaving (and naming) the rest with the folder."""
+    others = sorted(p.name for p in checkpoint.iterdir() if p.name not in CHECKPOINT_WRITES)
+    if not others:
+        remove_directory(checkpoint)
+        return
+    for name in CHECKPOINT_WRITES:
+        (checkpoint / name).unlink(missing_ok=True)
+    print(
+        f"note: pruned checkpoint {checkpoint} but kept the folder: it holds files training did "
+        f"not write ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''})",
+        file=sys.stderr,
+    )
 
 
 def read_config(path: str | Path) -> TrainConfig:

@@ -188,6 +188,7 @@ class TrainConfig:
 
 
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """The JSON form of a training config (with its format version), as runs save it."""
     return {"format_version": FORMAT_VERSION, **asdict(config)}
 
 

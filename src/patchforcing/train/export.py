@@ -29,6 +29,4 @@ def export_checkpoint(
     )  # the checkpoint folder lies inside its run
     recorded = model.meta.training if model.meta is not None else {}
     training = {**recorded, "weights": "ema" if use_ema else "online", "exported_from": str(folder)}
-    return model.save_pretrained(
-        destination, model.make_meta(training=training), overwrite=overwrite
-    )
+    return model.export_folder(destination, model.make_meta(training=training), overwrite=overwrite)

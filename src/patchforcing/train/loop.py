@@ -30,6 +30,7 @@ from patchforcing.model.text_config import TextModelConfig
 from patchforcing.sampling.generation import GenerationConfig, generate
 from patchforcing.train.checkpoint import save_checkpoint
 from patchforcing.train.config import TrainConfig, config_to_json
+from patchforcing.train.data_check import check_same_data
 from patchforcing.train.data_parallel import (
     NullLog,
     Parallel,
@@ -84,6 +85,10 @@ TRAIN_BYTES_PER_PARAMETER = 20  # fp32 weights, EMA, gradients and AdamW's two m
 
 @dataclass(frozen=True)
 class TrainResult:
+    """What a training call did: its run folder, steps done (and the step it resumed from), the
+    losses of its own steps, skipped steps, validation losses, throughput, and the signal that
+    stopped it early, if any."""
+
     run_dir: Path
     steps_done: int
     resumed_from: int
@@ -168,6 +173,7 @@ def _train(
     check_same_run(run_dir, config)
     data = data if data is not None else load_dataset(config.data)
     check_data_fits_model(data, config)
+    check_same_data(run_dir, data, write=env.is_main)
     parameters = (
         config.model.parameter_count
     )  # built on the CPU; weights, EMA and optimizer state stay there on a CPU

@@ -2,10 +2,11 @@
 newest intact checkpoint.
 
 A run folder holds ``run_id`` (written when the run is created), ``config.json``, ``metrics.jsonl``,
-``checkpoints/``, ``samples/`` and the lock file ``.lock``. It is identified by what it holds, never
-by how its path is spelled: ``runs/x``, ``runs/x/``, ``./runs/x``, its absolute path or the folder
-moved elsewhere all resume the same run (the saved ``out_dir`` is not compared). Until its first
-checkpoint exists a run may be restarted with other options.
+``data.json`` (a fingerprint of the data, data_check.py), ``checkpoints/``, ``samples/`` and the
+lock file ``.lock`` (the PID of the writer, which locks the folder itself). It is identified by
+what it holds, never by how its path is spelled: ``runs/x``, ``runs/x/``, ``./runs/x``, its
+absolute path or the folder moved elsewhere all resume the same run (the saved ``out_dir`` is not
+compared). Until its first checkpoint exists a run may be restarted with other options.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch import nn
 from patchforcing.model.pretrained import CheckpointError, NewerFormatError, list_checkpoints
 from patchforcing.train.checkpoint import load_train_state, read_config
 from patchforcing.train.config import TrainConfig, config_to_dict
+from patchforcing.train.data_check import DATA_FILE
 from patchforcing.utils.io.atomic import atomic_write, clean_temporaries
 from patchforcing.utils.io.lock import exclusive_folder
 
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 RUN_ID = "run_id"
-RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "samples", RUN_ID, ".lock")
+RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "samples", RUN_ID, ".lock", DATA_FILE)
 
 
 def _is_run_config(path: Path) -> bool:

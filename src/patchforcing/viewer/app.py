@@ -32,7 +32,7 @@ from starlette.routing import Route
 
 from patchforcing.evaluation.viz import trace_frames
 from patchforcing.viewer.page import ASSETS, read_asset
-from patchforcing.viewer.request import RequestError
+from patchforcing.viewer.request import RequestError, parse_last_event_id
 from patchforcing.viewer.runs import Run
 from patchforcing.viewer.service import Viewer
 
@@ -115,8 +115,7 @@ def create_app(viewer: Viewer, allowed_hosts: Sequence[str] = LOOPBACK_HOSTS) ->
 
     async def events(request: Request) -> Response:
         run = find_run(request)
-        last = request.headers.get("last-event-id", "")
-        start = int(last) + 1 if last.isdigit() else 0
+        start = parse_last_event_id(request.headers.get("last-event-id", ""))
 
         async def stream() -> AsyncIterator[str]:
             index = start

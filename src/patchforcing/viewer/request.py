@@ -22,7 +22,14 @@ from patchforcing.sampling.options import OptionInfo, sampler_options
 from patchforcing.sampling.registry import registry_options
 from patchforcing.viewer.catalog import Checkpoint
 
-__all__ = ["Limits", "RequestError", "RunRequest", "parse_run_request", "describe_options"]
+__all__ = [
+    "Limits",
+    "RequestError",
+    "RunRequest",
+    "parse_run_request",
+    "parse_last_event_id",
+    "describe_options",
+]
 
 _CLIENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _FIELDS = (
@@ -187,6 +194,8 @@ def parse_run_request(body: bytes, catalog: dict[str, Checkpoint], limits: Limit
         values = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise RequestError("the request body is not JSON") from None
+    except RecursionError:  # a small body can nest deeper than the parser's stack
+        raise RequestError("the request body is nested too deeply") from None
     if not isinstance(values, dict):
         raise RequestError("the request body must be a JSON object")
     unknown = sorted(str(k) for k in values if k not in _FIELDS)
@@ -252,4 +261,20 @@ def _prompt(values: dict[str, Any], checkpoint: Checkpoint, limits: Limits) -> s
             f"{checkpoint.name} is a text-to-image model: prompt must be a text of 1 to "
             f"{limits.max_prompt} characters, got {_shown(prompt)}"
         )
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate escape (\ud800) is not text
+        raise RequestError(
+            f"prompt must be text; it holds a lone surrogate, got {_shown(prompt)}"
+        ) from None
     return prompt.strip()
+
+
+def parse_last_event_id(header: str) -> int:
+    """The first event to send to a stream resumed after ``Last-Event-ID: header`` (0 without one);
+    anything but an event number is refused."""
+    if not header:
+        return 0
+    if not (header.isascii() and header.isdigit()) or len(header) > 9:
+        raise RequestError(f"Last-Event-ID must be an event number, got {_shown(header)}")
+    return int(header) + 1

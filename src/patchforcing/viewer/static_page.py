@@ -27,6 +27,7 @@ __all__ = [
     "STATIC_PROMPTS",
     "static_runs",
     "static_html",
+    "script_json",
     "write_static_page",
 ]
 
@@ -87,9 +88,25 @@ def static_runs(catalog: dict[str, Checkpoint], nfe: int = STATIC_NFE) -> list[d
     return runs
 
 
+_SCRIPT_UNSAFE = {
+    ord("<"): "\\u003c",
+    ord(">"): "\\u003e",
+    ord("&"): "\\u0026",
+}  # as JSON escapes: no string of a model folder can open, end or escape the data's element
+
+
 def _inline(text: str) -> str:
-    """Text that cannot end the <script> or <style> element it is put in."""
+    """The package's own script or style sheet, unable to end the <script> or <style> element it is
+    put in."""
     return text.replace("</", "<\\/")
+
+
+def script_json(value: Any) -> str:
+    """``value`` as JSON holding no ``<``, ``>`` or ``&`` (each written as a \\u escape, which the
+    same JSON parses back), so that strings from a model folder (class names, prompts, titles)
+    cannot change the page's structure: no ``</script>``, no ``<!--`` that would make the HTML
+    parser swallow the scripts after it."""
+    return json.dumps(value, separators=(",", ":")).translate(_SCRIPT_UNSAFE)
 
 
 def _script(name: str) -> str:
@@ -99,7 +116,7 @@ def _script(name: str) -> str:
 def static_html(runs: list[dict[str, Any]]) -> str:
     """The page with its scripts, style sheet and ``runs`` inlined (the runs before the script
     reading them)."""
-    data = _inline(json.dumps({"runs": runs}, separators=(",", ":")))
+    data = script_json({"runs": runs})
     inlined = {
         '<link rel="stylesheet" href="/assets/style.css">': (
             f"<style>\n{_inline(read_asset('style.css'))}</style>"

@@ -16,6 +16,9 @@ __all__ = ["AugmentConfig", "augment"]
 
 @dataclass(frozen=True)
 class AugmentConfig:
+    """Augmentations of the classifier's training images: shifts, flips, pixel noise and an
+    erased box, each field a strength (0 or False turns it off)."""
+
     max_shift: int = 2  # pixels, each axis, uniform in [-max_shift, max_shift]
     flip: bool = True  # horizontal flip with probability 1/2
     noise_std: float = 0.05  # per image sd ~ U(0, noise_std) of Gaussian pixel noise

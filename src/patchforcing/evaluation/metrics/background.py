@@ -24,6 +24,9 @@ __all__ = ["BackgroundMasks", "background_masks"]
 
 @dataclass(frozen=True)
 class BackgroundMasks:
+    """Where each class's images (and all images) share a constant background, and its colour:
+    masks (K + 1, 1, H, W) and colours (K + 1, C), the last row for all images together."""
+
     masks: (
         torch.Tensor
     )  # (K + 1, 1, H, W) bool: one per class, then all images (all-False: no background)
@@ -32,9 +35,19 @@ class BackgroundMasks:
     )  # (K + 1, C) uint8: each class's background colour, then that of all images
 
     def rows(self, labels: torch.Tensor) -> torch.Tensor:
-        """(B,) row of each label: its class, or the last row (all images) for a negative label."""
+        """(B,) row of each label: its class, or the last row (all images) for a negative label or a
+        reference without classes; a class the reference does not have is a ValueError (images of
+        another data set)."""
         labels = labels.long()
-        return torch.where(labels < 0, self.masks.shape[0] - 1, labels)
+        classes = self.masks.shape[0] - 1
+        if classes == 0:
+            return torch.zeros_like(labels)
+        if len(labels) and int(labels.max()) >= classes:
+            raise ValueError(
+                f"class {int(labels.max())} is beyond the reference's {classes} classes "
+                f"(0-{classes - 1}); score against the reference these images' classes come from"
+            )
+        return torch.where(labels < 0, classes, labels)
 
     def sums(self, pixels: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
         """(sum of absolute differences from the background colour over the background, number of

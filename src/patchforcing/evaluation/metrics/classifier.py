@@ -37,6 +37,9 @@ SHIPPED_CLASSIFIER = "fmnist-classifier"
 
 @dataclass(frozen=True)
 class ClassifierConfig:
+    """Architecture of the metrics classifier: input size and channels, classes, stage widths,
+    feature width and kind (``"cnn"`` or ``"resnet"``)."""
+
     image_size: int = 28
     in_channels: int = 1
     num_classes: int = 10
@@ -165,7 +168,7 @@ def save_classifier(
     training record, the test accuracy also into its measured quality."""
     quality = {"test_accuracy": info["test_accuracy"]} if "test_accuracy" in info else {}
     meta = model.make_meta(training=dict(info), quality=quality, class_names=class_names)
-    return model.save_pretrained(folder, meta, overwrite=overwrite)
+    return model.export_folder(folder, meta, overwrite=overwrite)
 
 
 def load_classifier(

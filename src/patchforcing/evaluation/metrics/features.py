@@ -31,6 +31,9 @@ INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 
 
 class FeatureExtractor(Protocol):
+    """Images (B, C, H, W) in [-1, 1] -> features (B, ``num_features``); ``key`` names the
+    feature space (and the weights) in reference caches."""
+
     key: str
     num_features: int
 
@@ -101,6 +104,8 @@ def build_extractor(
     inception_weights: str | Path | None = None,
     device: torch.device | str = "cpu",
 ) -> FeatureExtractor:
+    """The feature space of the metrics: ``"classifier"`` (a classifier folder, default the
+    shipped one) or ``"inception"`` (Inception-v3 weights, the ``[inception]`` extra)."""
     if kind == "classifier":
         return ClassifierFeatures(classifier, device)
     if kind == "inception":

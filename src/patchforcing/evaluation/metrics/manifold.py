@@ -21,6 +21,9 @@ __all__ = ["ManifoldMetrics", "manifold_metrics", "kth_neighbour_radius"]
 
 @dataclass(frozen=True)
 class ManifoldMetrics:
+    """Precision and recall (k-NN manifolds), density and coverage of generated features
+    against real ones, each in [0, 1] (density may exceed 1)."""
+
     precision: float
     recall: float
     density: float

@@ -26,6 +26,9 @@ __all__ = ["QualityMetrics", "compute_quality", "frechet_distance", "kernel_dist
 
 @dataclass(frozen=True)
 class QualityMetrics:
+    """All quality metrics in one feature space: FD, KID (mean and std over subsets), the
+    manifold metrics, and how many real and generated images they used."""
+
     fd: float
     kid: float  # mean over subsets of the unbiased MMD^2 estimate
     kid_std: float

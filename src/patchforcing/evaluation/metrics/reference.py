@@ -24,6 +24,8 @@ __all__ = ["default_cache_dir", "reference_features", "image_batches"]
 
 
 def default_cache_dir() -> Path:
+    """Where reference features are cached: ``$PATCHFORCING_CACHE/reference`` or
+    ``~/.cache/patchforcing/reference``."""
     root = os.environ.get("PATCHFORCING_CACHE")
     return (Path(root) if root else Path.home() / ".cache" / "patchforcing") / "reference"
 

@@ -1,2 +1,3 @@
-"""Speed on the current device: the forward cost of per-patch time, each sampler's overhead, and
-training throughput (``patchforcing bench speed``)."""
+"""Speed on the current device: the forward cost of per-patch time, each sampler's overhead,
+training throughput, and our training step against a plain per-token adaLN DiT
+(``patchforcing bench speed``)."""

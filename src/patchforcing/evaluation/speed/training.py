@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 import torch
+from torch import nn
 
 from patchforcing.core.loss import LossConfig, patch_forcing_loss
+from patchforcing.core.protocol import PatchModel
 from patchforcing.core.time_dist import LTG
 from patchforcing.model import ModelConfig, PatchForcingDiT, model_config_from_preset
 from patchforcing.train.data_parallel import compile_model
@@ -26,6 +29,7 @@ __all__ = [
     "TrainSpeed",
     "train_flops_per_image",
     "peak_flops",
+    "training_step",
     "measure_train_speed",
     "train_speed_markdown",
     "TRAIN_MODES",
@@ -107,24 +111,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure_train_speed(config: TrainSpeedConfig, device: torch.device) -> TrainSpeed:
-    """Time full optimizer steps (LTG times, loss, backward, AdamW) on random data and
-    random weights."""
-    mc = model_config_from_preset(
-        config.preset,
-        image_size=config.image_size,
-        in_channels=config.channels,
-        num_classes=config.num_classes,
-    )
-    model = PatchForcingDiT(mc).to(device).train()
-    net = compile_model(model) if config.compile else model
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+def training_step(
+    net: PatchModel, model: nn.Module, config: TrainSpeedConfig, device: torch.device
+) -> Callable[[], None]:
+    """One full optimizer step of ``net`` (``model``, possibly compiled) per call: LTG times, the
+    loss, backward and AdamW (fused on GPUs) in ``config.precision``, on a fixed random batch
+    (seed 0) of the config's shape."""
+    c = config
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
     time_dist = LTG()
     gen = torch.Generator(device=device).manual_seed(0)
-    x1 = torch.randn(
-        config.batch, mc.in_channels, mc.image_size, mc.image_size, device=device, generator=gen
-    )
-    y = torch.randint(max(mc.num_classes, 1), (config.batch,), device=device, generator=gen)
+    x1 = torch.randn(c.batch, c.channels, c.image_size, c.image_size, device=device, generator=gen)
+    y = torch.randint(max(c.num_classes, 1), (c.batch,), device=device, generator=gen)
     autocast = (
         torch.autocast(device.type, dtype=torch.bfloat16)
         if config.precision == "bf16"
@@ -138,6 +136,21 @@ def measure_train_speed(config: TrainSpeedConfig, device: torch.device) -> Train
         out.loss.backward()
         opt.step()
 
+    return step
+
+
+def measure_train_speed(config: TrainSpeedConfig, device: torch.device) -> TrainSpeed:
+    """Time full optimizer steps (LTG times, loss, backward, AdamW) on random data and
+    random weights."""
+    mc = model_config_from_preset(
+        config.preset,
+        image_size=config.image_size,
+        in_channels=config.channels,
+        num_classes=config.num_classes,
+    )
+    model = PatchForcingDiT(mc).to(device).train()
+    net = compile_model(model) if config.compile else model
+    step = training_step(net, model, config, device)
     start = time.perf_counter()
     for _ in range(config.warmup):
         step()

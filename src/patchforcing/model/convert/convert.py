@@ -72,4 +72,4 @@ def convert_authors_checkpoint(
     any work when it would replace files the package did not write)."""
     check_destination(Path(destination), overwrite)
     model = load_authors_model(source, num_heads=num_heads, trust_pickle=trust_pickle)
-    return model.save_pretrained(destination, overwrite=overwrite)
+    return model.export_folder(destination, overwrite=overwrite)

@@ -5,10 +5,11 @@ trained and what was measured on it, from its
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from patchforcing.model.pretrained.meta import ModelMeta
 
-__all__ = ["model_card"]
+__all__ = ["LICENSE", "card_header", "card_metadata", "model_card"]
 
 _KINDS = {
     "patchforcing-dit": "an image generator",
@@ -16,6 +17,46 @@ _KINDS = {
     "feature-classifier": "an image classifier",
     "patchforcing-clip": "an image-text model scoring prompt alignment",
 }
+
+
+_PIPELINE_TAGS = {  # the hub's task names
+    "patchforcing-dit": "unconditional-image-generation",  # the hub has no class-conditional task
+    "patchforcing-t2i": "text-to-image",
+    "feature-classifier": "image-classification",
+    "patchforcing-clip": "zero-shot-image-classification",
+}
+_HUB_DATASETS = {"fashion-mnist": "zalando-datasets/fashion_mnist"}  # built-in data on the hub
+LICENSE = "mit"  # the package's licence, which the weights it writes are shared under by default
+
+
+def _dataset(training: dict[str, Any]) -> str | None:
+    """The hub id of the training data, when it is a built-in set that the hub holds."""
+    data = training.get("data")
+    source = data.get("source") if isinstance(data, dict) else data
+    return _HUB_DATASETS.get(source) if isinstance(source, str) else None
+
+
+def card_metadata(meta: ModelMeta) -> dict[str, Any]:
+    """The hub's model-card metadata: library name, licence, task (pipeline tag), tags and, for a
+    built-in data set the hub holds, the data set."""
+    tags = ["patch-forcing", "flow-matching"]
+    if meta.model_type in ("patchforcing-dit", "patchforcing-t2i"):
+        tags.append("image-generation")
+    values: dict[str, Any] = {
+        "library_name": "patchforcing",
+        "license": LICENSE,
+        "pipeline_tag": _PIPELINE_TAGS.get(meta.model_type, "other"),
+        "tags": tags,
+    }
+    dataset = _dataset(meta.training)
+    if dataset is not None:
+        values["datasets"] = [dataset]
+    return values
+
+
+def card_header(meta: ModelMeta) -> list[str]:
+    """The YAML front matter of the card (values written as JSON, which YAML reads as is)."""
+    return ["---", *(f"{k}: {json.dumps(v)}" for k, v in card_metadata(meta).items()), "---"]
 
 
 def _table(values: dict) -> list[str]:
@@ -47,10 +88,7 @@ def model_card(meta: ModelMeta, name: str, parameters: int) -> str:
     d = meta.data
     classes = ", ".join(d.class_names) if d.class_names else "not recorded"
     lines = [
-        "---",
-        "library_name: patchforcing",
-        "tags: [patch-forcing, flow-matching, image-generation]",
-        "---",
+        *card_header(meta),
         "",
         f"# {name}",
         "",

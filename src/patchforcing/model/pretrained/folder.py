@@ -2,8 +2,9 @@
 
 A name passed to ``from_pretrained`` (or ``--checkpoint``) is, in this order: an existing path (a
 model folder, a checkpoint folder, or a training run, meaning its newest checkpoint), a shipped name
-(``fmnist-pf``), or a Hugging Face hub id (``org/name``, from the local hub cache unless downloads
-are allowed; needs the ``[hub]`` extra).
+(``fmnist-pf``), or a Hugging Face hub id (``org/name``: downloaded into the hub cache as Hugging
+Face libraries do, or read from that cache alone with ``local_files_only`` or ``HF_HUB_OFFLINE=1``;
+needs the ``[hub]`` extra).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from torch import nn
 from patchforcing.model.pretrained.errors import CheckpointError, NewerFormatError
 from patchforcing.model.pretrained.meta import MODEL_FORMAT_VERSION
 from patchforcing.model.shipped import is_shipped, shipped_path
-from patchforcing.utils.io.atomic import as_umask_allows
+from patchforcing.utils.io.atomic import as_umask_allows, aside_path
 
 __all__ = [
     "CHECKPOINT_PATTERN",
@@ -42,9 +43,21 @@ def checkpoint_name(step: int) -> str:
     return f"step_{step:08d}"
 
 
+def _recorded_step(folder: Path) -> int | None:
+    """The step a checkpoint's weights were saved at (their safetensors metadata); None when it was
+    not recorded or cannot be read (the load then says what is wrong)."""
+    try:
+        with safe_open(str(folder / "model.safetensors"), "pt") as f:
+            step = (f.metadata() or {}).get("step")
+    except (OSError, SafetensorError):
+        return None
+    return int(step) if step is not None and step.isdigit() else None
+
+
 def list_checkpoints(run_dir: str | Path) -> list[Path]:
-    """Complete checkpoint folders of a run (named ``step_XXXXXXXX``, all files present),
-    oldest first."""
+    """Complete checkpoint folders of a run (named ``step_XXXXXXXX``, all files present, and the
+    step stored in the weights the one of the name: a copy of an older checkpoint under a newer name
+    is not one), oldest first."""
     folder = Path(run_dir) / "checkpoints"
     if not folder.is_dir():
         return []
@@ -54,21 +67,23 @@ def list_checkpoints(run_dir: str | Path) -> list[Path]:
         if p.is_dir()
         and CHECKPOINT_PATTERN.fullmatch(p.name)
         and all((p / name).is_file() for name in _CHECKPOINT_FILES)
+        and _recorded_step(p) in (None, int(p.name.removeprefix("step_")))
     )
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint folder of a run, or None before the first."""
     found = list_checkpoints(run_dir)
     return found[-1] if found else None
 
 
-def _hub_folder(name: str, download: bool) -> Path:
+def _hub_folder(name: str, local_files_only: bool) -> Path:
     from patchforcing.model.pretrained.hub import hub_snapshot
 
-    return hub_snapshot(name, download)
+    return hub_snapshot(name, local_files_only)
 
 
-def resolve_model_folder(name: str | Path, download: bool = False) -> Path:
+def resolve_model_folder(name: str | Path, local_files_only: bool = False) -> Path:
     """The folder holding ``config.json`` and weights that ``name`` refers to
     (see the module doc)."""
     path = Path(name)
@@ -79,11 +94,11 @@ def resolve_model_folder(name: str | Path, download: bool = False) -> Path:
         and re.fullmatch(r"[\w.-]+/[\w.-]+", str(name))
         and not str(name).startswith(".")
     ):
-        path = _hub_folder(str(name), download)
-    if not path.exists() and (path.parent / f".{path.name}.old.tmp").is_dir():
+        path = _hub_folder(str(name), local_files_only)
+    if not path.exists() and aside_path(path).is_dir():
         raise CheckpointError(
             f"checkpoint {name} is missing: a replace of it was interrupted and its previous "
-            f"version waits in {path.parent / f'.{path.name}.old.tmp'}; the next export or convert "
+            f"version waits in {aside_path(path)}; the next export or convert "
             f"to {name} puts it back"
         )
     if not path.exists():

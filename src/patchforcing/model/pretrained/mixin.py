@@ -3,6 +3,9 @@ classifier), over the folder layout of :mod:`patchforcing.model.pretrained.meta`
 
 from __future__ import annotations
 
+import os
+import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -10,6 +13,7 @@ import torch
 from torch import nn
 
 from patchforcing.model.pretrained.card import model_card
+from patchforcing.model.pretrained.dtype import parameter_dtype
 from patchforcing.model.pretrained.errors import CheckpointError
 from patchforcing.model.pretrained.folder import (
     load_state_dict_checked,
@@ -19,8 +23,9 @@ from patchforcing.model.pretrained.folder import (
     write_weights,
 )
 from patchforcing.model.pretrained.meta import DataSpec, ModelMeta, meta_to_json, read_meta
-from patchforcing.utils.io.atomic import atomic_directory
+from patchforcing.utils.io.atomic import atomic_directory, fsync_dir
 from patchforcing.utils.io.destination import OutputKind, check_output_folder, names
+from patchforcing.utils.io.write_error import WRITE_ERRORS, DiskWriteError
 from patchforcing.utils.limits import check_memory
 
 __all__ = ["PretrainedMixin", "MODEL_FOLDER_FILES", "TEXT_ENCODER_FILE", "check_destination"]
@@ -102,10 +107,66 @@ class PretrainedMixin(nn.Module):
         (folder / "README.md").write_text(model_card(meta, name, parameters))
 
     def save_pretrained(
+        self, folder: str | Path, meta: ModelMeta | None = None, *, overwrite: bool | None = None
+    ) -> Path:
+        """Write this model into ``folder`` the way Hugging Face libraries do: the folder (and its
+        parents) is created when missing, the files written here (``config.json``,
+        ``model.safetensors``, ``README.md``, and ``text_encoder.json`` for a text model) replace
+        their namesakes one atomic rename each, and nothing else in the folder is touched.
+
+        Refused before anything is written when the folder holds package files that this model
+        would not replace (a training checkpoint's ``ema.safetensors``, another model's
+        ``text_encoder.json``): they would be read together with the new files.
+
+        Args:
+            folder: the destination folder; returns it.
+            meta: the ``config.json`` contents (default :meth:`make_meta`).
+            overwrite: deprecated (release 0.1's whole-folder write, now :meth:`export_folder`);
+                given, it warns and writes the way 0.1 did.
+
+        Example::
+
+            model.save_pretrained("my-model")
+            PatchForcingDiT.from_pretrained("my-model")
+        """
+        if overwrite is not None:
+            warnings.warn(
+                "save_pretrained(overwrite=...) is deprecated: save_pretrained now replaces only "
+                "the files it writes; export_folder(folder, overwrite=...) writes a whole folder",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return self.export_folder(folder, meta, overwrite)
+        folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise CheckpointError(f"{folder} is a file, not a folder")
+        meta = meta or self.make_meta()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix=f".{folder.name}.", dir=folder) as tmp:
+                self.fill_model_folder(Path(tmp), meta, folder.name)
+                written = sorted(p.name for p in Path(tmp).iterdir())
+                stale = [n for n in MODEL_FOLDER_FILES if n not in written]
+                stale = [n for n in stale if (folder / n).exists()]
+                if stale:
+                    raise CheckpointError(
+                        f"{folder} holds {', '.join(stale)}, which this model would not replace "
+                        "and which would be read with it; save into another folder"
+                    )
+                for name in written:
+                    os.replace(Path(tmp) / name, folder / name)
+            fsync_dir(folder)
+        except WRITE_ERRORS as err:
+            raise DiskWriteError("model folder", folder, err) from err
+        return folder
+
+    def export_folder(
         self, folder: str | Path, meta: ModelMeta | None = None, overwrite: bool = False
     ) -> Path:
-        """Write a model folder atomically; an existing model folder is replaced only
-        with ``overwrite``."""
+        """The commands' write (``export``, ``convert``, ``classifier train``, ``clip train``):
+        the whole model folder at once, atomically, refused where files the package did not write
+        would be lost (:func:`check_destination`); an existing model folder is replaced only with
+        ``overwrite``."""
         folder = Path(folder)
         check_destination(folder, overwrite)
         meta = meta or self.make_meta()
@@ -122,12 +183,39 @@ class PretrainedMixin(nn.Module):
         name: str | Path,
         ema: bool = True,
         device: torch.device | str = "cpu",
-        download: bool = False,
+        local_files_only: bool = False,
+        torch_dtype: torch.dtype | str | None = None,
+        *,
+        download: bool | None = None,
     ) -> M:
-        """Load a model folder, a training run (its newest checkpoint, EMA weights unless
-        ``ema=False``), a shipped name or a hub id, in eval mode on ``device``; ``model.meta`` holds
-        its config.json."""
-        folder = resolve_model_folder(name, download)
+        """Load a model in eval mode; ``model.meta`` holds its config.json and ``model.source``
+        the folder it came from.
+
+        Args:
+            name: a model folder, a training run (its newest checkpoint), a shipped name
+                (``"fmnist-pf"``) or a hub id (``"user/name"``, needs the ``[hub]`` extra;
+                downloaded into the hub cache unless ``local_files_only`` or
+                ``HF_HUB_OFFLINE=1``).
+            ema: the EMA weights of a training checkpoint (``ema=False``: the online ones).
+            device: where the model goes.
+            local_files_only: read a hub id from the local hub cache only.
+            torch_dtype: floating-point type of the parameters (a ``torch.dtype``, its name
+                such as ``"bfloat16"``, or ``"auto"`` for the stored one); default float32.
+            download: deprecated (release 0.1): ``download=False`` is ``local_files_only=True``.
+
+        Example::
+
+            model = PatchForcingDiT.from_pretrained("fmnist-pf", torch_dtype=torch.bfloat16)
+        """
+        if download is not None:
+            warnings.warn(
+                "from_pretrained(download=...) is deprecated: hub ids are fetched unless "
+                "local_files_only=True (download=False)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            local_files_only = not download
+        folder = resolve_model_folder(name, local_files_only)
         meta = read_meta(folder)
         if meta.model_type != cls.model_type:
             raise CheckpointError(
@@ -144,7 +232,9 @@ class PretrainedMixin(nn.Module):
         )  # fp32 weights; a file may lie
         check_memory(2 * size, f"loading {path}")  # the model and the weights read into it
         model = cls(config)
-        load_state_dict_checked(model, read_weights(path), str(path))
+        state = read_weights(path)
+        dtype = parameter_dtype(torch_dtype, state)
+        load_state_dict_checked(model, state, str(path))
         model.meta = meta
         model.source = folder
-        return model.to(device).eval()
+        return model.to(device=device, dtype=dtype).eval()

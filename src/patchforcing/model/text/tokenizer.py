@@ -118,6 +118,12 @@ class WordTokenizer:
         words = self.words(prompt)[: self.max_length - 1]
         return [self._index[BOS_TOKEN]] + [self._index.get(w, unk) for w in words]
 
+    def unknown_words(self, prompts: Sequence[str]) -> list[str]:
+        """The words of ``prompts`` outside the vocabulary (read as ``<unk>``), each once, in the
+        order they first appear."""
+        found = (w for p in check_prompts(prompts) for w in self.words(p) if w not in self._index)
+        return list(dict.fromkeys(found))
+
     def encode(self, prompts: Sequence[str], device: torch.device | str = "cpu") -> TextCondition:
         """Token ids (B, L) padded with the null id to the longest prompt of the batch."""
         rows = [self.ids(p) for p in check_prompts(prompts)]

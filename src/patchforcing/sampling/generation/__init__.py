@@ -27,6 +27,7 @@ from patchforcing.sampling.generation.manifest import (
     merge_records,
     read_manifest,
 )
+from patchforcing.sampling.generation.output import save_grid, save_images, to_pil, to_pil_images
 
 __all__ = [
     "DEFAULT_STEPS",
@@ -50,4 +51,8 @@ __all__ = [
     "SampleFolder",
     "check_sample_folder",
     "write_sample_folder",
+    "save_grid",
+    "save_images",
+    "to_pil",
+    "to_pil_images",
 ]

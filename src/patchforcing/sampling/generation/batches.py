@@ -49,6 +49,9 @@ class NonFiniteOutputError(ValueError):
 
 @dataclass(frozen=True)
 class GeneratedBatch:
+    """One batch of :func:`generate_batches`: images (B, C, H, W) in [-1, 1] on the CPU with
+    their labels (B,), seeds, and the sampler, steps and NFE that made them."""
+
     images: torch.Tensor  # (B, C, H, W) in [-1, 1], decoded, on the CPU
     labels: torch.Tensor  # (B,) class labels; NO_LABEL for the images of a text-to-image model
     seeds: list[int]
@@ -120,10 +123,25 @@ def generate_batches(
     seeds: Sequence[int] | None = None,
 ) -> Iterator[GeneratedBatch]:
     """Yield the images of ``config`` (or of the subset ``seeds`` of its seeds, e.g. one rank's
-    share) batch by batch, with a progress bar when ``config.progress``."""
+    share) batch by batch, with a progress bar when ``config.progress``.
+
+    Args:
+        model: a class-conditional or text-to-image model (``load_model``).
+        config: sampler, NFE or steps, number of images, seeds, classes or prompts, batch size.
+        device: where the model runs; images come back on the CPU.
+        decode: latents -> pixels, for a model trained on VAE latents.
+        trace: record every network pass (``True``) or call this with each ``TraceStep``.
+        seeds: the image seeds to make (default all of ``config``'s).
+
+    Example::
+
+        for batch in generate_batches(model, GenerationConfig(num_images=1000, batch_size=100)):
+            batch.images, batch.seeds, batch.nfe  # (100, C, H, W) in [-1, 1], 100 seeds, NFE
+    """
     c = model.config
     sampler: Sampler = config.resolved_sampler(c.time_mode)
     sampler.check_model(model)
+    config.check_cost(c)
     steps = config.outer_steps(sampler)
     schedule = uniform_schedule(steps, device)
     todo = list(config.seeds if seeds is None else seeds)
@@ -183,7 +201,20 @@ def generate(
     decode: Decoder | None = None,
 ) -> torch.Tensor:
     """All images of ``config`` as one (num_images, C, H, W) tensor in [-1, 1] on the CPU. For many
-    images iterate :func:`generate_batches` instead (one batch in memory at a time)."""
+    images iterate :func:`generate_batches` instead (one batch in memory at a time).
+
+    Args:
+        model: a class-conditional or text-to-image model.
+        config: what to generate (default: ``GenerationConfig()``).
+        device: where the model runs (default: where its parameters are).
+        decode: latents -> pixels, for a model trained on VAE latents.
+
+    Example::
+
+        model = PatchForcingDiT.from_pretrained("fmnist-pf")
+        images = generate(model, GenerationConfig(sampler=DualLoop(p=0.4), nfe=32, num_images=8))
+        to_pil_images(images)  # 8 PIL images; save_images / save_grid write PNG files
+    """
     config = config or GenerationConfig()
     device = device if device is not None else next(model.parameters()).device
     c = model.config

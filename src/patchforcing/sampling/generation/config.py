@@ -5,11 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from patchforcing.sampling import Guidance, Sampler
+from patchforcing.core.protocol import PatchModelConfig
+from patchforcing.sampling import Guidance, Sampler, uniform_schedule
 from patchforcing.sampling.registry import default_sampler
-from patchforcing.utils.limits import check_limit, check_seeds
+from patchforcing.utils.limits import check_limit, check_memory, check_seeds
 
-__all__ = ["GenerationConfig", "MASK_SEED_OFFSET", "DEFAULT_STEPS", "MAX_PROMPT_CHARS"]
+__all__ = [
+    "GenerationConfig",
+    "MASK_SEED_OFFSET",
+    "DEFAULT_STEPS",
+    "MAX_PROMPT_CHARS",
+    "batch_memory",
+]
 
 MASK_SEED_OFFSET = (
     2**41
@@ -108,9 +115,46 @@ class GenerationConfig:
     def resolved_sampler(self, time_mode: str) -> Sampler:
         return self.sampler if self.sampler is not None else default_sampler(time_mode)
 
+    def check_cost(self, c: PatchModelConfig) -> None:
+        """Refuse, before anything is allocated, a sampler that would spend more NFE per image than
+        the ``sample_steps`` limit (dual-loop spends steps x n_inner) and a batch whose activations
+        would not fit in the memory available."""
+        sampler = self.resolved_sampler(c.time_mode)
+        spent = sampler.nfe(uniform_schedule(self.outer_steps(sampler)))
+        check_limit(f"the NFE {sampler.name} would spend per image", spent, "sample_steps")
+        batch = min(self.batch_size, max(self.num_images, 1))
+        check_memory(
+            batch_memory(c, batch, self.guidance.active),
+            f"a batch of {batch:,} images (--batch-size)",
+        )
+
+    def check_budget(self, time_mode: str) -> None:
+        """Refuse an NFE budget below what one outer step of the sampler spends (it would be
+        overspent), naming the NFE it would spend and the smallest budget it can honour. The
+        commands call it; the library and the viewer take the closest reachable budget."""
+        sampler = self.resolved_sampler(time_mode)
+        least = sampler.nfe(uniform_schedule(1))  # NFE grows with the outer steps
+        if self.nfe is not None and self.nfe < least:
+            raise ValueError(
+                f"{sampler.name} would spend NFE {least} per image for the budget {self.nfe}; the "
+                f"smallest budget it can honour is {least} (one outer step): give --nfe {least} or "
+                "more, or another sampler"
+            )
+
     def outer_steps(self, sampler: Sampler) -> int:
         """Outer steps on the uniform schedule: ``steps``, or those that spend the
         ``nfe`` budget."""
         if self.nfe is not None:
             return sampler.budget(self.nfe).steps
         return self.steps if self.steps is not None else DEFAULT_STEPS
+
+
+def batch_memory(c: PatchModelConfig, batch: int, guided: bool = False) -> int:
+    """Bytes one network pass over ``batch`` images needs at least (float32): a block's
+    activations (about 24 N D values per image: attention in and out, the 4 D MLP), its attention
+    scores (2 heads N^2) and the sampler's image-sized tensors; guidance doubles the batch the
+    network sees."""
+    N, D = c.num_patches, getattr(c, "width", 0)
+    heads, pixels = getattr(c, "num_heads", 1), c.in_channels * c.image_size**2
+    per_image = 24 * N * D + 2 * heads * N * N + 16 * pixels
+    return 4 * batch * per_image * (2 if guided else 1)

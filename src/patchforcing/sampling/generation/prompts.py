@@ -43,12 +43,16 @@ def _prompt(text: object, where: str) -> str:
 def read_prompts(path: str | Path) -> PromptSet:
     """The prompts of a ``.txt`` (blank lines skipped) or ``.jsonl`` file, in file order."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"prompt file {path} does not exist")
-    if path.stat().st_size > MAX_PROMPT_FILE_BYTES:
+    if path.is_dir():
+        raise ValueError(f"prompt file {path} is a folder; give a .txt or .jsonl file")
+    with path.open("rb") as stream:  # read bounded: a pipe or a device has no size to check first
+        data = stream.read(MAX_PROMPT_FILE_BYTES + 1)
+    if len(data) > MAX_PROMPT_FILE_BYTES:
         raise ValueError(f"prompt file {path} is larger than {MAX_PROMPT_FILE_BYTES // 2**20} MiB")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = data.decode("utf-8").splitlines()
     except UnicodeDecodeError as err:
         raise ValueError(f"prompt file {path} is not UTF-8 text: {err}") from err
     prompts: list[str] = []

@@ -16,7 +16,8 @@ __all__ = ["to_pil", "make_grid", "save_grid", "save_images", "load_png"]
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
-    """(C, H, W) in [-1, 1] -> a grey or RGB PIL image."""
+    """(C, H, W) in [-1, 1] -> a grey (C = 1) or RGB (C = 3) PIL image; values outside [-1, 1]
+    are clipped. A batch: :func:`patchforcing.to_pil_images`."""
     array = from_model_range(image).cpu().numpy()  # (C, H, W) uint8
     return Image.fromarray(array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0))
 
@@ -45,12 +46,25 @@ def _save(image: Image.Image, path: Path, scale: int) -> Path:
 def save_grid(
     images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 1
 ) -> Path:
-    """Save (B, C, H, W) in [-1, 1] as one PNG grid, optionally upscaled for viewing."""
+    """Save (B, C, H, W) in [-1, 1] as one PNG grid, optionally upscaled for viewing.
+
+    Args:
+        images: (B, C, H, W) in [-1, 1].
+        path: the PNG file, written atomically.
+        nrow: images per row (default: a square grid).
+        scale: integer upscaling, nearest neighbour (4 makes 28 x 28 tiles 112 x 112).
+    """
     return _save(to_pil(make_grid(images, nrow)), Path(path), scale)
 
 
 def save_images(images: torch.Tensor, folder: str | Path, names: list[str]) -> list[Path]:
-    """Save each image of (B, C, H, W) as ``folder/<name>.png``."""
+    """Save each image of (B, C, H, W) in [-1, 1] as ``folder/<name>.png`` (the folder is
+    created, each file written atomically); returns the paths.
+
+    Example::
+
+        save_images(images, "out", [f"{i:05d}" for i in range(len(images))])
+    """
     if len(names) != images.shape[0]:
         raise ValueError(f"got {len(names)} names for {images.shape[0]} images")
     folder = Path(folder)
