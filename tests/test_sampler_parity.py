@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import einops
 import numpy as np
 import pytest
 import torch
@@ -155,26 +156,74 @@ def test_lookahead_nfe_figures(strict_early, nfe_100, nfe_20):
 
 
 @pytest.mark.parametrize(
-    "strict_early,steps,nfe", [(True, 100, 195), (True, 20, 39), (False, 100, 194), (False, 20, 38)]
+    "strict_early,image_size,steps,nfe",
+    [
+        (True, 16, 100, 195),  # N = 64: their test is t_k < 0.05 on these grids
+        (True, 16, 20, 39),
+        (True, 4, 100, 194),  # N = 4: the float32 mean of 0.05 stays 0.05, t_k <= 0.05
+        (True, 4, 20, 38),
+        (False, 16, 100, 194),
+        (False, 16, 20, 38),
+    ],
 )
-def test_lookahead_spends_what_it_reports(steps, strict_early, nfe):
-    model = randomize(
-        PatchForcingDiT(
-            ModelConfig(image_size=4, patch_size=2, depth=1, width=16, num_heads=2, num_classes=2)
-        ),
-        seed=6,
-    ).eval()
+def test_lookahead_spends_what_it_reports(strict_early, image_size, steps, nfe):
+    config = ModelConfig(
+        image_size=image_size, patch_size=2, depth=1, width=16, num_heads=2, num_classes=2
+    )
+    model = randomize(PatchForcingDiT(config), seed=6).eval()
     calls = []
     handle = model.register_forward_hook(lambda module, args, out: calls.append(1))
     noise, y = (
-        torch.randn(1, 1, 4, 4, generator=torch.Generator().manual_seed(7)),
+        torch.randn(1, 1, image_size, image_size, generator=torch.Generator().manual_seed(7)),
         torch.tensor([1]),
     )
+    sampler = LookAhead(strict_early=strict_early)
     try:
-        result = LookAhead(strict_early=strict_early)(model, noise, y, uniform_schedule(steps))
+        result = sampler(model, noise, y, uniform_schedule(steps))
     finally:
         handle.remove()
-    assert result.nfe == len(calls) == nfe
+    assert (
+        result.nfe == len(calls) == nfe == sampler.nfe(uniform_schedule(steps), config.num_patches)
+    )
+
+
+def authors_plain_steps(times: torch.Tensor, num_patches: int) -> list[bool]:
+    """Their release's test, restated: the (S + 1, N) float32 schedule a broadcast of the grid
+    (``einops.repeat``), step k plain when the mean of its row is <= 0.05."""
+    rows = einops.repeat(times.to(torch.float32), "t -> t f", f=num_patches)  # (S + 1, N)
+    return [bool(rows[k].mean() <= 0.05) for k in range(len(times) - 1)]
+
+
+PATCH_COUNTS = [1, 2, 4, 9, 16, 25, 36, 49, 64, 100, 144, 196, 256, 576, 1024, 4096]
+
+
+@pytest.mark.parametrize("num_patches", PATCH_COUNTS)
+def test_lookahead_early_steps_match_the_authors_at_every_patch_count(num_patches):
+    sampler = LookAhead()
+    # their grid: torch.linspace in float32, whatever schedule values our uniform grid holds
+    for steps in range(1, 301):
+        expected = authors_plain_steps(torch.linspace(0, 1, steps + 1), num_patches)
+        times = uniform_schedule(steps).tolist()[:-1]
+        assert sampler.plain_steps(times, num_patches) == expected, steps
+        assert sampler.nfe(uniform_schedule(steps), num_patches) == 2 * steps - sum(expected)
+    # other schedules, with times at and one or two float32 steps around 0.05
+    g = torch.Generator().manual_seed(num_patches)
+    near = torch.tensor([0.05], dtype=torch.float32)
+    for _ in range(2):
+        near = torch.cat(
+            [
+                torch.nextafter(near[:1], torch.zeros(1)),
+                near,
+                torch.nextafter(near[-1:], torch.ones(1)),
+            ]
+        )
+    for _ in range(200):
+        inner = torch.rand(int(torch.randint(1, 12, (), generator=g)), generator=g).double()
+        picked = near[torch.randint(len(near), (2,), generator=g)].double()
+        schedule = torch.cat([torch.zeros(1), inner, picked, torch.ones(1)]).sort().values
+        assert sampler.plain_steps(schedule.tolist()[:-1], num_patches) == authors_plain_steps(
+            schedule, num_patches
+        ), schedule.tolist()
 
 
 # --- random control: masks from one generator per image ----------------------------------------

@@ -141,7 +141,7 @@ class PatchForcingPipeline(DiffusionPipeline):
         c, device = model.config, self._execution_device
         chosen = config.resolved_sampler(c.time_mode)
         chosen.check_model(model)
-        self.scheduler.set_timesteps(config.outer_steps(chosen), device)
+        self.scheduler.set_timesteps(config.outer_steps(chosen, c.num_patches), device)
         shape = (c.in_channels, c.image_size, c.image_size)
         noise = latents if latents is not None else draw_noise(shape, count, generator)
         if tuple(noise.shape) != (count, *shape):

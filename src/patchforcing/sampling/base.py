@@ -1,9 +1,11 @@
 """What every sampler is: a frozen config of its options, called with one signature.
 
 ``sampler(model, noise, y, schedule, guidance, generator, trace) -> SampleResult`` integrates from
-noise (t = 0) to data (t = 1) along ``schedule``; ``sampler.nfe(schedule)`` is the NFE it will
-spend there and ``sampler.budget(nfe)`` the uniform outer steps that spend an NFE budget (or the
-closest it can). A sampler's algorithm is its :meth:`Sampler.run`.
+noise (t = 0) to data (t = 1) along ``schedule``; ``sampler.nfe(schedule, num_patches)`` is the NFE
+it will spend there on a model of ``num_patches`` patches and ``sampler.budget(nfe, num_patches)``
+the uniform outer steps that spend an NFE budget (or the closest it can). Only look-ahead's count
+depends on the patch count (its early-step test, see :mod:`patchforcing.sampling.lookahead`); the
+default is the authors' 256 px setting, N = 256. A sampler's algorithm is its :meth:`Sampler.run`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from patchforcing.sampling.options import sampler_options
 from patchforcing.sampling.result import SampleResult, Trace
 from patchforcing.sampling.schedule import check_schedule, uniform_schedule
 
-__all__ = ["Sampler", "Generators"]
+__all__ = ["Sampler", "Generators", "DEFAULT_PATCHES"]
+
+DEFAULT_PATCHES = 256  # N of the authors' setting (32 x 32 latents, p = 2)
 
 Generators = torch.Generator | Sequence[torch.Generator]  # one for the batch, or one per image
 
@@ -62,11 +66,13 @@ class Sampler:
             if info.check is not None:
                 info.check(getattr(self, info.name))
 
-    def nfe(self, schedule: torch.Tensor) -> int:
+    def nfe(self, schedule: torch.Tensor, num_patches: int = DEFAULT_PATCHES) -> int:
+        """The NFE spent along ``schedule`` on a model of ``num_patches`` patches."""
         return check_schedule(schedule).numel() - 1
 
-    def budget(self, nfe: int) -> Budget:
-        return steps_for_nfe(lambda steps: self.nfe(uniform_schedule(steps)), nfe)
+    def budget(self, nfe: int, num_patches: int = DEFAULT_PATCHES) -> Budget:
+        """The uniform outer steps whose NFE is closest to ``nfe`` (see :mod:`..budget`)."""
+        return steps_for_nfe(lambda steps: self.nfe(uniform_schedule(steps), num_patches), nfe)
 
     def check_model(self, model: PatchModel) -> None:
         c = model.config

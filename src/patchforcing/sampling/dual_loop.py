@@ -24,7 +24,7 @@ import torch
 from patchforcing.core.condition import Condition
 from patchforcing.core.path import broadcast_patches
 from patchforcing.core.protocol import PatchModel
-from patchforcing.sampling.base import Generators
+from patchforcing.sampling.base import DEFAULT_PATCHES, Generators
 from patchforcing.sampling.certainty import CertaintySampler
 from patchforcing.sampling.guidance import Guidance, Prediction, predict
 from patchforcing.sampling.options import option
@@ -52,8 +52,8 @@ class DualLoop(CertaintySampler):
     name: ClassVar[str] = "dual-loop"
     n_inner: int = option(4, "inner steps per outer step", check=check_inner)
 
-    def nfe(self, schedule: torch.Tensor) -> int:
-        return super().nfe(schedule) * self.n_inner
+    def nfe(self, schedule: torch.Tensor, num_patches: int = DEFAULT_PATCHES) -> int:
+        return super().nfe(schedule, num_patches) * self.n_inner
 
     def mask_rule(
         self, model: PatchModel, noise: torch.Tensor, generator: Generators | None

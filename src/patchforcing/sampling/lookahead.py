@@ -13,16 +13,22 @@ Step t_k -> t_{k+1}, Delta = t_{k+1} - t_k:
 The certain set is chosen as in dual-loop (:func:`~patchforcing.sampling.certainty.certain_mask`;
 by default the authors' strict rule over the pixel-level difficulty map).
 
-Authors' quirk (default): steps with t_k < ``early_t`` (0.05) are a plain Euler step with the
-unguided v_c and no second pass; ``guided_early=True`` uses the guided v there, ``early_t=-1``
-disables the plain early steps. Their release tests ``mean(t) <= 0.05`` on a float32 row of the N
-patch times. How the float32 mean of N copies of 0.05 rounds depends on N and on the row's memory
-layout; in their setting (N = 256, the row a broadcast view) it comes out above 0.05, so at
-t_k = 0.05 (grids of a multiple of 20 steps) they take the full two-pass step, and their test
-equals t_k < 0.05 on every uniform grid of up to 1000 steps (measured on the CPU, not on a GPU).
-``strict_early=False`` gives the inclusive test t_k <= early_t. Both compare in float32, the
-precision the model is fed times at, so float64 grid rounding (``linspace(0, 1, 141)[7]`` is
-0.049999999999999996) does not decide. NFE = 2 x steps - #{k : t_k < early_t} (inclusive: <=).
+Authors' quirk (default): early steps are a plain Euler step with the unguided v_c and no second
+pass; ``guided_early=True`` uses the guided v there, ``early_t=-1`` disables the plain early steps.
+Their release decides with ``mean(t) <= 0.05`` on the float32 row of the N patch times, a broadcast
+view of one value of their grid (``torch.linspace`` in float32). The float32 mean of N copies of a
+value is not always that value, and how it rounds depends on N: for float32 0.05 it equals 0.05 at
+N = 1 to 25 (a plain step: in effect t_k <= 0.05) and comes out above it at N = 36, 49, 64, 196,
+256, 1024, 4096 (a full two-pass step: t_k < 0.05); for the float32 value one step below 0.05 (where
+their grid puts 5/100) it comes out above 0.05 at N = 64, 144, 256, 576, 1024, 4096, not at N = 49,
+100, 196. The default reproduces their test exactly, on the CPU: the same float32 mean of the same
+stride-0 row for the model's N, on their grid's float32 values when the schedule is the uniform one
+(they differ from our float64 grid rounded to float32 in the last place at some steps) and on the
+schedule's float32 times otherwise (their release has no other schedules). On a GPU their row is a
+contiguous copy reduced by CUDA's kernel, which this does not model. ``strict_early=False`` gives
+the plain inclusive test t_k <= early_t in float32, the same at every N. On uniform grids at
+N = 256 the default spends NFE = 2 x steps - #{k : t_k < 0.05}, e.g. 195 at 100 steps and 39 at 20
+(at N = 16: 194 and 38).
 """
 
 from __future__ import annotations
@@ -35,12 +41,12 @@ import torch
 from patchforcing.core.condition import Condition
 from patchforcing.core.path import broadcast_patches
 from patchforcing.core.protocol import PatchModel
-from patchforcing.sampling.base import Generators
+from patchforcing.sampling.base import DEFAULT_PATCHES, Generators
 from patchforcing.sampling.certainty import CertaintySampler
 from patchforcing.sampling.guidance import Guidance, predict
 from patchforcing.sampling.options import option
 from patchforcing.sampling.result import SampleResult, Trace, TraceRecorder, trace_step
-from patchforcing.sampling.schedule import check_schedule
+from patchforcing.sampling.schedule import check_schedule, uniform_schedule
 
 __all__ = ["LookAhead", "check_ratio", "check_early_t"]
 
@@ -73,8 +79,8 @@ class LookAhead(CertaintySampler):
     )
     strict_early: bool = option(
         True,
-        "plain early steps while t <= early_t instead of < "
-        "(authors: their float32 test, in effect <)",
+        "plain early steps while t <= early_t in float32, the same at every patch count "
+        "(authors: the float32 mean of the N patch times <= early_t, which depends on N)",
         flag="--inclusive-early",
     )
     guided_early: bool = option(False, "guided v in the plain early steps (authors: unguided v_c)")
@@ -82,18 +88,30 @@ class LookAhead(CertaintySampler):
         False, "jump ahead along the guided v (authors: unguided v_c)", flag="--guided-jump"
     )
 
-    def plain_steps(self, times: list[float]) -> list[bool]:
-        """For each step time t_k, whether it is a plain single-pass step: t_k < early_t (the
-        authors' release, see the module docstring) or, with ``strict_early=False``, t_k <= early_t;
-        in float32."""
+    def plain_steps(self, times: list[float], num_patches: int = DEFAULT_PATCHES) -> list[bool]:
+        """For each step time t_k, whether it is a plain single-pass step on a model of
+        ``num_patches`` patches: the authors' test (the float32 mean of a broadcast row of N copies
+        of t_k <= early_t, see the module docstring) or, with ``strict_early=False``,
+        t_k <= early_t in float32."""
         t = torch.tensor(times, dtype=torch.float32)  # (S,)
-        bound = torch.tensor(self.early_t, dtype=torch.float32)
-        return (t < bound if self.strict_early else t <= bound).tolist()
+        if not self.strict_early:
+            return (t <= self.early_t).tolist()
+        steps = len(times)
+        if times == uniform_schedule(steps).tolist()[:-1]:
+            t = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float32)[:-1]  # their grid's values
+        plain = (t <= self.early_t).tolist()
+        # the mean of N copies is within float32 rounding of the value: only times that close to
+        # early_t are decided by it, one row at a time, each a stride-0 view like theirs (a
+        # reduction over a (S, N) view along N rounds differently at some N)
+        near = ((t - self.early_t).abs() <= 1e-4 * abs(self.early_t)).nonzero().flatten().tolist()
+        for k in near:
+            plain[k] = bool(t[k : k + 1].expand(num_patches).mean() <= self.early_t)
+        return plain
 
-    def nfe(self, schedule: torch.Tensor) -> int:
+    def nfe(self, schedule: torch.Tensor, num_patches: int = DEFAULT_PATCHES) -> int:
         """One pass per plain early step, two per other step."""
         times = check_schedule(schedule).tolist()[:-1]
-        return sum(1 if plain else 2 for plain in self.plain_steps(times))
+        return sum(1 if plain else 2 for plain in self.plain_steps(times, num_patches))
 
     def run(
         self,
@@ -107,7 +125,7 @@ class LookAhead(CertaintySampler):
         trace: Trace,
     ) -> SampleResult:
         times = check_schedule(schedule).tolist()  # one host copy, no per-step syncs
-        plain_steps = self.plain_steps(times[:-1])
+        plain_steps = self.plain_steps(times[:-1], model.config.num_patches)
         c = model.config
         B, H, W = noise.shape[0], noise.shape[-2], noise.shape[-1]
         x = noise

@@ -22,7 +22,7 @@ import torch
 from patchforcing.core.condition import Condition
 from patchforcing.core.path import broadcast_patches, interpolate, pool_patches
 from patchforcing.core.protocol import PatchModel
-from patchforcing.sampling.base import Generators, Sampler
+from patchforcing.sampling.base import DEFAULT_PATCHES, Generators, Sampler
 from patchforcing.sampling.budget import Budget
 from patchforcing.sampling.guidance import Guidance, predict
 from patchforcing.sampling.result import SampleResult, Trace, TraceRecorder, trace_step
@@ -100,12 +100,14 @@ class ScheduleMatrix(Sampler):
     matrix: torch.Tensor | None = None
     known: KnownContent | None = None
 
-    def nfe(self, schedule: torch.Tensor) -> int:
-        return super().nfe(schedule) if self.matrix is None else self.matrix.shape[-2] - 1
+    def nfe(self, schedule: torch.Tensor, num_patches: int = DEFAULT_PATCHES) -> int:
+        return (
+            super().nfe(schedule, num_patches) if self.matrix is None else self.matrix.shape[-2] - 1
+        )
 
-    def budget(self, nfe: int) -> Budget:
+    def budget(self, nfe: int, num_patches: int = DEFAULT_PATCHES) -> Budget:
         if self.matrix is None:
-            return super().budget(nfe)
+            return super().budget(nfe, num_patches)
         return Budget(steps=self.matrix.shape[-2] - 1, nfe=self.matrix.shape[-2] - 1, requested=nfe)
 
     def rows(self, model: PatchModel, noise: torch.Tensor, schedule: torch.Tensor) -> torch.Tensor:

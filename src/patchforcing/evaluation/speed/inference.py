@@ -195,7 +195,7 @@ def run_speed(
     schedule = uniform_schedule(config.steps, device)
     samplers = {name: SAMPLERS[name]() for name in config.samplers}
     net_of = {name: model if sampler.patch_time else baseline for name, sampler in samplers.items()}
-    nfe = {name: sampler.nfe(schedule) for name, sampler in samplers.items()}
+    nfe = {name: sampler.nfe(schedule, c.num_patches) for name, sampler in samplers.items()}
 
     def forwards(
         net: PatchForcingDiT, count: int, t: torch.Tensor | None = None

@@ -142,7 +142,7 @@ def generate_batches(
     sampler: Sampler = config.resolved_sampler(c.time_mode)
     sampler.check_model(model)
     config.check_cost(c)
-    steps = config.outer_steps(sampler)
+    steps = config.outer_steps(sampler, c.num_patches)
     schedule = uniform_schedule(steps, device)
     todo = list(config.seeds if seeds is None else seeds)
     with tqdm(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from patchforcing.core.protocol import PatchModelConfig
 from patchforcing.sampling import Guidance, Sampler, uniform_schedule
+from patchforcing.sampling.base import DEFAULT_PATCHES
 from patchforcing.sampling.registry import default_sampler
 from patchforcing.utils.limits import check_limit, check_memory, check_seeds
 
@@ -120,7 +121,8 @@ class GenerationConfig:
         the ``sample_steps`` limit (dual-loop spends steps x n_inner) and a batch whose activations
         would not fit in the memory available."""
         sampler = self.resolved_sampler(c.time_mode)
-        spent = sampler.nfe(uniform_schedule(self.outer_steps(sampler)))
+        steps = self.outer_steps(sampler, c.num_patches)
+        spent = sampler.nfe(uniform_schedule(steps), c.num_patches)
         check_limit(f"the NFE {sampler.name} would spend per image", spent, "sample_steps")
         batch = min(self.batch_size, max(self.num_images, 1))
         check_memory(
@@ -141,11 +143,11 @@ class GenerationConfig:
                 "more, or another sampler"
             )
 
-    def outer_steps(self, sampler: Sampler) -> int:
-        """Outer steps on the uniform schedule: ``steps``, or those that spend the
-        ``nfe`` budget."""
+    def outer_steps(self, sampler: Sampler, num_patches: int = DEFAULT_PATCHES) -> int:
+        """Outer steps on the uniform schedule: ``steps``, or those that spend the ``nfe`` budget
+        on a model of ``num_patches`` patches."""
         if self.nfe is not None:
-            return sampler.budget(self.nfe).steps
+            return sampler.budget(self.nfe, num_patches).steps
         return self.steps if self.steps is not None else DEFAULT_STEPS
 
 

@@ -181,7 +181,7 @@ def write_sample_folder(
     done = {s: r for s, r in written_records(out).items() if s in seeds}
     start, records = time.perf_counter(), list(done.values())
     resolved = config.resolved_sampler(model.config.time_mode)
-    sampler, steps = resolved.name, config.outer_steps(resolved)
+    sampler, steps = resolved.name, config.outer_steps(resolved, model.config.num_patches)
     spent = next(iter(done.values())).nfe if done else 0
     journal = out / journal_name(env.rank)
     todo = [s for s in seeds if s not in done]
