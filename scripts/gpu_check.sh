@@ -11,7 +11,8 @@
 #    against a plain per-token adaLN DiT of the same size, interleaved;
 # 4. scripts/gpu_train_check.py: B/2 and XL/2 at batch 256, bf16 compiled, fused AdamW, TF32 on:
 #    images/s, MFU and speed against the plain DiT; B/2's largest batch; Euler-PF, dual-loop and
-#    look-ahead images/s at batch 256, NFE 32.
+#    look-ahead images/s at batch 256, NFE 32; FSDP2 on one GPU against DDP (B/2, batch 64, 5 bf16
+#    steps: both losses and their largest relative difference).
 # Writes OUT_DIR/gpu.txt, OUT_DIR/speed-b2.{json,md}, OUT_DIR/report.md and OUT_DIR/train.md
 # (default OUT_DIR: gpu-check).
 # Runs with the repository's .venv, else the system python3 (with ./src where patchforcing is not installed).
