@@ -371,7 +371,7 @@
     return draw.framePNG(run.lanes.map((lane) => ({
       label: `${lane.plan.sampler}, ${subject(run.summary)}: ${lane.el.querySelector(".lane-nfe").textContent}, ` +
         lane.el.querySelector(".lane-outer").textContent,
-      panels: Array.from(lane.el.querySelectorAll("canvas")),
+      panels: Array.from(lane.el.querySelectorAll(".panels > figure > canvas")),
     })));
   }
 
