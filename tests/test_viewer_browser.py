@@ -116,7 +116,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    driver = headless_chromium(tmp_path_factory.mktemp("chromium"), 1240, 1300)
+    driver = headless_chromium(tmp_path_factory.mktemp("chromium"), 1240, 1420)
     yield driver
     driver.quit()
 

@@ -14,7 +14,7 @@ pass, which chose them and whose velocity moved them (the later passes of the st
 them: dual-loop's inner passes update the other patches only, look-ahead's context pass gives the
 velocity of the others). What the later passes predict there is the head's difficulty of a patch
 already ahead in time, at t = 1 in the last outer step (and in look-ahead's context pass once
-t_c = 1), which it rates as the hardest of the image: drawn as is, the certain patches would be
+t_c = 1), which it rates among the hardest of the image: drawn as is, the certain patches would be
 outlined as certain and coloured as hard.
 """
 
