@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from patchforcing.evaluation.viz import trace_frames
+from patchforcing.viewer.frames import panel_scale
 from patchforcing.viewer.page import ASSETS, read_asset
 from patchforcing.viewer.request import RequestError, parse_last_event_id
 from patchforcing.viewer.runs import Run
@@ -66,7 +67,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _gif(run: Run, lane: int) -> bytes:
-    frames = trace_frames(run.traces[lane], 0)
+    """The frames of ``sample --trace`` with their panels at the page's whole scale (crisp)."""
+    image_size = run.checkpoint.model.config.image_size
+    frames = trace_frames(run.traces[lane], 0, size=image_size * panel_scale(image_size))
     buffer = io.BytesIO()
     frames[0].save(
         buffer, format="GIF", save_all=True, append_images=frames[1:], duration=GIF_FRAME_MS, loop=0

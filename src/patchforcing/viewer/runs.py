@@ -10,6 +10,7 @@ remembers each page's newest run: a page's new run cancels its previous one.
 from __future__ import annotations
 
 import json
+import shlex
 import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
@@ -18,7 +19,7 @@ from typing import Any
 from patchforcing.sampling import Sampler, TraceStep
 from patchforcing.viewer.catalog import Checkpoint
 from patchforcing.viewer.command import sample_command
-from patchforcing.viewer.frames import Frame
+from patchforcing.viewer.frames import Frame, panel_scale
 from patchforcing.viewer.request import RunRequest
 
 __all__ = ["LanePlan", "LaneResult", "Event", "Run", "RunStore", "FINISHED"]
@@ -34,6 +35,7 @@ class LanePlan:
     steps: int  # outer steps that spend the NFE budget
     nfe: int  # the NFE those steps cost, as the sampler counts it
     command: str  # the ``patchforcing sample`` command that reproduces its image
+    words: list[str]  # its shell words, each quoted: joined by spaces they are ``command``
 
 
 @dataclass(frozen=True)
@@ -65,20 +67,17 @@ class Event:
 
 def _plan(sampler: Sampler, request: RunRequest, checkpoint: str) -> LanePlan:
     budget = sampler.budget(request.nfe)
-    return LanePlan(
-        sampler.name,
-        budget.steps,
-        budget.nfe,
-        sample_command(
-            checkpoint,
-            sampler,
-            request.nfe,
-            request.seed,
-            request.label,
-            request.guidance,
-            request.prompt,
-        ),
+    command = sample_command(
+        checkpoint,
+        sampler,
+        request.nfe,
+        request.seed,
+        request.label,
+        request.guidance,
+        request.prompt,
     )
+    words = [shlex.quote(word) for word in shlex.split(command)]
+    return LanePlan(sampler.name, budget.steps, budget.nfe, command, words)
 
 
 class Run:
@@ -151,6 +150,7 @@ class Run:
                 "cfg": r.guidance.scale,
                 "cfg_interval": list(r.guidance.interval),
                 "image_size": c.model.config.image_size,
+                "scale": panel_scale(c.model.config.image_size),
                 "channels": c.model.config.in_channels,
                 "grid": c.model.config.grid_size,
                 "lanes": [asdict(plan) for plan in self.lanes],

@@ -46,8 +46,9 @@ def _run_lane(run: Run, lane: int, device: torch.device | str) -> None:
     def on_pass(step: TraceStep) -> None:
         if run.cancel_requested:
             raise _Cancelled
-        k, certain = outer.place(step.t[0])
-        run.add_frame(step, encode_frame(step, lane, len(run.traces[lane]), k, certain))
+        difficulty = None if step.difficulty is None else step.difficulty[0]  # (N,)
+        placed = outer.place(step.t[0], difficulty)
+        run.add_frame(step, encode_frame(step, lane, len(run.traces[lane]), placed))
 
     start = time.perf_counter()
     batch = next(generate_batches(run.checkpoint.model, config, device, trace=on_pass))

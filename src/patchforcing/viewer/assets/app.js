@@ -8,7 +8,6 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const draw = window.patchforcingDraw;
-  const PANEL = 140; // target panel size in pixels; the image is scaled by a whole factor
   const FRAME_MS = 150;
   const staticBlock = document.getElementById("pf-static");
   const clientId = randomId();
@@ -102,6 +101,7 @@
 
   function checkpointChanged() {
     const c = currentCheckpoint();
+    if (run && run.summary.checkpoint !== c.name) clearRun(); // no panels of another model
     $("label").replaceChildren(...c.class_names.map((name, i) => new Option(`${i}: ${name}`, String(i))));
     $("label").disabled = c.class_names.length === 0;
     $("label-field").hidden = c.prompt;
@@ -168,6 +168,22 @@
     }
   }
 
+  // Take the run off the page (stopping it if it still runs): the page is back to "no run yet".
+  function clearRun() {
+    pause();
+    if (source) source.close();
+    source = null;
+    if (run.status === "running") cancelRun();
+    run = null;
+    $("lanes").replaceChildren();
+    delete $("lanes").dataset.run;
+    $("step").max = "0";
+    $("step").value = "0";
+    for (const id of ["step", "play", "export-png", "cancel"]) $(id).disabled = true;
+    $("step-label").textContent = "no run yet";
+    say("");
+  }
+
   function listen(id) {
     const stream = new EventSource(`/api/runs/${id}/events`);
     source = stream;
@@ -191,11 +207,29 @@
     return `${summary.checkpoint}, seed ${summary.seed}${what}, NFE budget ${summary.nfe_budget}`;
   }
 
+  // What the image shows: its class or its prompt.
+  function subject(summary) {
+    if (summary.prompt !== null) return `“${summary.prompt}”`;
+    return summary.class_name === null ? "unconditional" : `class ${summary.label}: ${summary.class_name}`;
+  }
+
+  // The command as its shell words, each kept whole on a line; the text is the command itself.
+  function commandWords(code, words) {
+    code.replaceChildren();
+    words.forEach((word, i) => {
+      if (i) code.append(" ");
+      const span = document.createElement("span");
+      span.className = "word";
+      span.textContent = word;
+      code.append(span);
+    });
+  }
+
   function show(summary) {
     pause();
     if (source) source.close();
     source = null;
-    const scale = Math.max(1, Math.floor(PANEL / summary.image_size));
+    const panel = summary.image_size * summary.scale; // a whole factor: crisp pixels
     run = {
       summary, status: "running",
       lanes: summary.lanes.map((plan) => ({plan, frames: [], result: null, lo: Infinity, hi: -Infinity, el: null})),
@@ -207,9 +241,15 @@
       el.dataset.lane = String(i);
       el.dataset.status = "running";
       el.querySelector(".lane-sampler").textContent = lane.plan.sampler;
-      el.querySelector(".lane-command").textContent = lane.plan.command;
+      el.querySelector(".lane-subject").textContent = subject(summary);
+      commandWords(el.querySelector(".lane-command"), lane.plan.words);
       el.querySelector(".lane-copy").addEventListener("click", () => copy(lane.plan.command));
-      for (const canvas of el.querySelectorAll("canvas")) canvas.width = canvas.height = summary.image_size * scale;
+      for (const canvas of el.querySelectorAll(".panels > figure > canvas")) canvas.width = canvas.height = panel;
+      for (const canvas of el.querySelectorAll(".colour-bar canvas")) {
+        canvas.width = panel;
+        canvas.height = 8;
+        draw.bar(canvas);
+      }
       lane.el = el;
       $("lanes").append(el);
     });
@@ -295,6 +335,12 @@
     draw.map(el.querySelector(".panel-time"), frame.t, s.grid, (v) => v, frame.certain);
     const span = lane.hi - lane.lo || 1;
     draw.map(el.querySelector(".panel-difficulty"), frame.difficulty, s.grid, (v) => (v - lane.lo) / span, frame.certain);
+    const bar = el.querySelector('.colour-bar[data-map="difficulty"]');
+    bar.hidden = !frame.difficulty; // grey panel: no difficulty head, no scale
+    if (frame.difficulty) {
+      bar.querySelector(".bar-lo").textContent = `${lane.lo.toFixed(2)} easy`;
+      bar.querySelector(".bar-hi").textContent = `hard ${lane.hi.toFixed(2)}`;
+    }
   }
 
   // ---- player and export ----
@@ -323,9 +369,9 @@
 
   function framePNG() {
     return draw.framePNG(run.lanes.map((lane) => ({
-      label: `${lane.plan.sampler}: ${lane.el.querySelector(".lane-nfe").textContent}, ` +
+      label: `${lane.plan.sampler}, ${subject(run.summary)}: ${lane.el.querySelector(".lane-nfe").textContent}, ` +
         lane.el.querySelector(".lane-outer").textContent,
-      panels: Array.from(lane.el.querySelectorAll("canvas")),
+      panels: Array.from(lane.el.querySelectorAll(".panels > figure > canvas")),
     })));
   }
 

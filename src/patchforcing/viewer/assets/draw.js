@@ -1,6 +1,6 @@
 // Drawing for the Patch Forcing viewer page: an image from its uint8 pixels, a per-patch map in the
-// viridis colours (the ones of the trace GIFs) with the certain patches outlined, and a PNG of the
-// panels on screen. Loaded before app.js, which uses it as window.patchforcingDraw.
+// viridis colours (the ones of the trace GIFs) with the certain patches outlined, the colour bar of
+// the maps, and a PNG of the panels on screen. Loaded before app.js, which uses it as window.patchforcingDraw.
 "use strict";
 
 window.patchforcingDraw = (() => {
@@ -16,7 +16,8 @@ window.patchforcingDraw = (() => {
     return `rgb(${c[0]},${c[1]},${c[2]})`;
   }
 
-  // encoded: base64 of size x size x channels uint8 pixels, row-major; drawn scaled without smoothing.
+  // encoded: base64 of size x size x channels uint8 pixels, row-major; drawn at the canvas's size (a
+  // whole multiple of size) without smoothing, so every pixel is a square block.
   function image(canvas, encoded, size, channels) {
     const bytes = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
     const small = document.createElement("canvas");
@@ -52,6 +53,15 @@ window.patchforcingDraw = (() => {
     for (const i of certain) ctx.strokeRect((i % grid) * cell + 1, Math.floor(i / grid) * cell + 1, cell - 2, cell - 2);
   }
 
+  // The colour scale from 0 (left) to 1 (right), one column per pixel.
+  function bar(canvas) {
+    const ctx = canvas.getContext("2d");
+    for (let x = 0; x < canvas.width; x++) {
+      ctx.fillStyle = viridis(x / Math.max(canvas.width - 1, 1));
+      ctx.fillRect(x, 0, 1, canvas.height);
+    }
+  }
+
   // rows: [{label, panels: [canvas, ...]}] -> a PNG data URL, one labelled row of panels per sampler.
   function framePNG(rows) {
     const gap = 6, header = 18;
@@ -72,5 +82,5 @@ window.patchforcingDraw = (() => {
     return out.toDataURL("image/png");
   }
 
-  return {image, map, framePNG};
+  return {image, map, bar, framePNG};
 })();
