@@ -216,7 +216,7 @@ def parse_run_request(body: bytes, catalog: dict[str, Checkpoint], limits: Limit
     samplers = _samplers(values, checkpoint, limits)
     nfe = _integer(values, "nfe", 32, 1, limits.max_nfe)
     for sampler in samplers:
-        spent = sampler.budget(nfe).nfe
+        spent = sampler.budget(nfe, checkpoint.model.config.num_patches).nfe
         if spent > limits.max_nfe:
             raise RequestError(
                 f"{sampler.name} would spend NFE {spent} for this budget; the limit is "

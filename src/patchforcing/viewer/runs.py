@@ -65,8 +65,8 @@ class Event:
         )
 
 
-def _plan(sampler: Sampler, request: RunRequest, checkpoint: str) -> LanePlan:
-    budget = sampler.budget(request.nfe)
+def _plan(sampler: Sampler, request: RunRequest, checkpoint: str, num_patches: int) -> LanePlan:
+    budget = sampler.budget(request.nfe, num_patches)
     command = sample_command(
         checkpoint,
         sampler,
@@ -87,7 +87,8 @@ class Run:
         self.id = run_id
         self.request = request
         self.checkpoint = checkpoint
-        self.lanes = [_plan(s, request, checkpoint.name) for s in request.samplers]
+        patches = checkpoint.model.config.num_patches
+        self.lanes = [_plan(s, request, checkpoint.name, patches) for s in request.samplers]
         self.status = "queued"
         self.message = ""
         self.traces: list[list[TraceStep]] = [[] for _ in self.lanes]  # for the GIF export
