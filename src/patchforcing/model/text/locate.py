@@ -24,7 +24,7 @@ from patchforcing.model.text.fingerprint import Comparison, Fingerprint, fingerp
 
 __all__ = ["EncoderRecord", "locate_encoder"]
 
-HOW_TO_POINT = (
+_HOW_TO_POINT = (
     "put the folder beside the model folder, or pass --text-encoder DIR (sample, eval) or call "
     "model.relocate_text_encoder(DIR)"
 )
@@ -193,5 +193,5 @@ def locate_encoder(
         return _use_cast(record, *cast)
     raise FileNotFoundError(
         f"{record.describe()} not found; looked at " + "; ".join(looked + notes) + f". To use it, "
-        f"{HOW_TO_POINT}"
+        f"{_HOW_TO_POINT}"
     )
