@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from patchforcing.cli.main import main
 from patchforcing.model import PatchForcingDiT, model_config_from_preset
 from patchforcing.model.convert import convert_authors_checkpoint, load_authors_model, mapped_shapes
 from patchforcing.model.convert.authors import (
@@ -72,10 +73,9 @@ def synthetic(path, depth=2, width=64, heads=4, wrap="ema", config=True, seed=0,
             "input_size": 32,
         }
     }
-    torch.save(
-        {wrap: {f"module.{k}": v for k, v in state.items()}, **({"config": cfg} if config else {})},
-        path,
-    )
+    weights = {f"module.{k}": v for k, v in state.items()}
+    stored = {"config": cfg} if config else {}
+    torch.save(weights if wrap is None else {wrap: weights, **stored}, path)  # None: a bare dict
     return state
 
 
@@ -207,3 +207,55 @@ def test_other_output_widths_are_clear_errors(tmp_path):
     weights, stored = read_authors_file(tmp_path / "odd.pt")
     with pytest.raises(CheckpointError, match=r"12 outputs, 3 per pixel.*expected 5 .*4 .*or 8"):
         authors_model_config(weights, stored)
+
+
+UNKNOWN_EMA = "(EMA or not: the file does not say)"
+
+
+@pytest.mark.parametrize(
+    "per_pixel,wrap,source,weights",
+    [
+        (5, "ema", "the authors' Patch Forcing release", "ema"),
+        (4, "ema", "a plain DiT/SiT checkpoint (velocity output, no difficulty head)", "ema"),
+        (
+            8,
+            "model",
+            "a plain DiT/SiT checkpoint with learn_sigma (the sigma channels dropped)",
+            f"the file's 'model' entry {UNKNOWN_EMA}",
+        ),
+        (
+            4,
+            None,
+            "a plain DiT/SiT checkpoint (velocity output, no difficulty head)",
+            f"a bare state dict {UNKNOWN_EMA}",
+        ),
+    ],
+)
+def test_converted_folders_record_what_the_file_was(tmp_path, per_pixel, wrap, source, weights):
+    rows = 2 * 2 * per_pixel
+    synthetic(
+        tmp_path / "file.pt",
+        wrap=wrap,
+        **{"final_layer.linear.weight": (rows, 64), "final_layer.linear.bias": (rows,)},
+    )
+    folder = convert_authors_checkpoint(tmp_path / "file.pt", tmp_path / "out", num_heads=4)
+    training = PatchForcingDiT.from_pretrained(folder).meta.training
+    assert (training["source"], training["weights"]) == (source, weights)
+    assert training["output"].startswith(f"{per_pixel} per pixel: 4 velocity")
+    card = (folder / "README.md").read_text()
+    assert f"Converted from `file.pt`: {source}." in card
+    if per_pixel == 5:  # the authors' recipe, claimed for their release only
+        assert training["data"] == "ImageNet 256 SD-VAE latents" and "note" not in training
+    else:
+        assert "data" not in training and "precision" not in training
+        assert "DDPM checkpoints convert but are not flow models" in training["note"]
+        assert "the authors'" not in card and "Note: converted as a global-time model" in card
+
+
+def test_convert_command_says_what_the_file_was(tmp_path, capsys):
+    head = {"final_layer.linear.weight": (32, 64), "final_layer.linear.bias": (32,)}
+    synthetic(tmp_path / "sit.pt", **head)
+    assert main(["convert", str(tmp_path / "sit.pt"), str(tmp_path / "out")]) == 0
+    assert "(a plain DiT/SiT checkpoint with learn_sigma (the sigma channels dropped))" in (
+        capsys.readouterr().out
+    )

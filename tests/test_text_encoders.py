@@ -102,9 +102,9 @@ def test_pretrained_encoder_from_a_local_folder(tiny_lm):
     assert y.tokens.dtype == torch.float32 and y.tokens.shape == (3, 6, 32)
     assert y.mask.sum(dim=1).tolist() == [3, 1, 6]  # the empty prompt keeps one token
     assert y.tokens[~y.mask].eq(0).all() and y.tokens[1, 0].abs().sum() > 0
-    assert torch.equal(
-        enc.encode(["a red heart"]).tokens[0, :3], y.tokens[0, :3]
-    )  # no batch dependence here
+    assert torch.allclose(
+        enc.encode(["a red heart"]).tokens[0, :3], y.tokens[0, :3], rtol=0, atol=1e-6
+    )  # no batch dependence beyond float rounding (attention kernels over other lengths)
     middle = PretrainedTextEncoder(tiny_lm, layer=1, max_length=6)
     assert not torch.allclose(middle.encode(["a red heart"]).tokens, y.tokens[:1, :3])
     rebuilt = encoder_from_json(middle.to_json())

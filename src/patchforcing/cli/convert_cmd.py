@@ -12,13 +12,15 @@ __all__ = ["add_convert_parser", "run_convert"]
 def add_convert_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "convert",
-        help="convert an authors' Patch Forcing checkpoint to our format",
+        help="convert an authors' Patch Forcing checkpoint (or a plain DiT/SiT one) to our format",
         formatter_class=HelpFormatter,
         description="Read the authors' torch file "
         "(a dict with the EMA state_dict and the model config), "
         "check every tensor's name and shape, and write a model folder "
         "(config.json, model.safetensors, README.md) "
-        "that `patchforcing sample --checkpoint FOLDER --vae SD_VAE` reads.",
+        "that `patchforcing sample --checkpoint FOLDER --vae SD_VAE` reads. Plain DiT/SiT "
+        "checkpoints (no difficulty head) become global-time models; the folder records which "
+        "kind the file was.",
     )
     p.add_argument("source", help="the authors' .pt / .pth file")
     p.add_argument("destination", help="folder to write")
@@ -47,10 +49,11 @@ def run_convert(args: argparse.Namespace) -> int:
     path = convert_authors_checkpoint(
         args.source, args.destination, args.num_heads, args.trust_pickle, args.overwrite
     )
-    m = PatchForcingDiT.from_pretrained(path).config
+    model = PatchForcingDiT.from_pretrained(path)
+    m, training = model.config, model.meta.training if model.meta else {}
     print(
-        f"converted {args.source}: depth {m.depth}, width {m.width}, {m.num_heads} heads, patch "
-        f"{m.patch_size}, {m.in_channels}x{m.image_size}x{m.image_size} latents, {m.num_classes} "
-        f"classes -> {path}"
+        f"converted {args.source} ({training.get('source')}): depth {m.depth}, width "
+        f"{m.width}, {m.num_heads} heads, patch {m.patch_size}, "
+        f"{m.in_channels}x{m.image_size}x{m.image_size} latents, {m.num_classes} classes -> {path}"
     )
     return 0

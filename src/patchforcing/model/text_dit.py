@@ -120,9 +120,10 @@ class PatchForcingT2I(PatchGenerator, PretrainedMixin):
             )
 
     def text_encoder(self) -> TextEncoder:
-        """The encoder recorded with this model, rebuilt once (a pretrained one is loaded from its
-        folder) and kept until the recorded description changes, so generation may ask for it
-        every batch."""
+        """The encoder recorded with this model, rebuilt once (a pretrained one is loaded from the
+        first folder holding its fingerprint: the recorded path, beside or inside the model folder,
+        the hub cache; :mod:`patchforcing.model.text.locate`) and kept until the recorded
+        description changes, so generation may ask for it every batch."""
         if self.text_encoder_spec is None:
             raise ValueError(
                 "this model has no text encoder recorded; build it with text_encoder=... or call "
@@ -130,22 +131,15 @@ class PatchForcingT2I(PatchGenerator, PretrainedMixin):
             )
         cached = self._encoder_cache
         if cached is None or cached[0] is not self.text_encoder_spec:
-            try:
-                encoder = encoder_from_json(self.text_encoder_spec)
-            except FileNotFoundError as err:
-                raise FileNotFoundError(
-                    f"{err}. This model recorded its text encoder at that folder; where it is "
-                    "elsewhere, pass --text-encoder DIR (sample, eval) or call "
-                    "model.relocate_text_encoder(DIR)"
-                ) from err
+            encoder = encoder_from_json(self.text_encoder_spec, model_folder=self.source)
             self._check_encoder(encoder)
             cached = self._encoder_cache = (self.text_encoder_spec, encoder)
         return cached[1]
 
     def relocate_text_encoder(self, folder: str | Path) -> None:
-        """Read the recorded pretrained encoder from ``folder`` instead of the folder it was
-        recorded at (a model from another machine); its layer, length and dtype stay as recorded,
-        and its feature size is checked."""
+        """Read the recorded pretrained encoder from ``folder`` instead of searching for it (a
+        model from another machine); its layer, length and dtype stay as recorded, and its
+        fingerprint and feature size are checked."""
         spec = self.text_encoder_spec
         if spec is None or spec.get("kind") != "pretrained":
             kind = (
@@ -157,7 +151,7 @@ class PatchForcingT2I(PatchGenerator, PretrainedMixin):
                 f"this model has {kind} rather than a pretrained one read from a folder: there is "
                 "no folder to relocate"
             )
-        encoder = encoder_from_json({**spec, "path": str(folder)})
+        encoder = encoder_from_json(spec, encoder_folder=folder)
         self._check_encoder(encoder)
         self.text_encoder_spec = encoder.to_json()
         self._encoder_cache = (self.text_encoder_spec, encoder)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,14 @@ from patchforcing.model import PRESETS, ModelConfig, PatchForcingDiT
 from patchforcing.model.embed import sincos_pos_embed_2d
 from patchforcing.model.pretrained import CheckpointError
 
-__all__ = ["read_authors_file", "authors_model_config", "mapped_shapes", "map_authors_state"]
+__all__ = [
+    "AuthorsFile",
+    "open_authors_file",
+    "read_authors_file",
+    "authors_model_config",
+    "mapped_shapes",
+    "map_authors_state",
+]
 
 _WEIGHT_KEYS = ("ema", "state_dict", "model")
 _PREFIXES = ("module.", "_orig_mod.")
@@ -52,10 +60,28 @@ _CONFIG_NAMES = {
 }
 
 
+@dataclass(frozen=True)
+class AuthorsFile:
+    """What a checkpoint file holds: the state dict with wrapper prefixes removed, the flattened
+    stored config (empty when there is none) and the entry the weights were read from (``ema``,
+    ``state_dict`` or ``model``; None for a bare state dict)."""
+
+    state: dict[str, torch.Tensor]
+    config: dict[str, Any]
+    entry: str | None
+
+
 def read_authors_file(
     path: str | Path, trust_pickle: bool = False
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """(EMA state dict with wrapper prefixes removed, flattened config) of an authors' file."""
+    """(state dict with wrapper prefixes removed, flattened config) of an authors' file: what
+    :func:`open_authors_file` reads, without the entry the weights came from."""
+    file = open_authors_file(path, trust_pickle)
+    return file.state, file.config
+
+
+def open_authors_file(path: str | Path, trust_pickle: bool = False) -> AuthorsFile:
+    """The weights, stored config and weight entry of an authors' (or plain DiT/SiT) file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"authors' checkpoint {path} does not exist")
@@ -85,7 +111,9 @@ def read_authors_file(
             name = name.removeprefix(prefix)
         state[name] = tensor
     config = raw.get("config", {}) if key else {}
-    return state, _flatten(vars(config) if hasattr(config, "__dict__") else config)
+    return AuthorsFile(
+        state, _flatten(vars(config) if hasattr(config, "__dict__") else config), key
+    )
 
 
 def _flatten(config: Any) -> dict[str, Any]:

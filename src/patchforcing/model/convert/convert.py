@@ -1,6 +1,6 @@
 """Write an authors' checkpoint as our model folder (config.json, model.safetensors, README.md), the
 layout ``patchforcing export`` writes and ``PatchForcingDiT.from_pretrained`` reads, or load
-it directly."""
+it directly; the folder records what the file was (:mod:`patchforcing.model.convert.source`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from patchforcing.model import ModelConfig, PatchForcingDiT
 from patchforcing.model.convert.authors import (
     authors_model_config,
     map_authors_state,
-    read_authors_file,
+    open_authors_file,
 )
+from patchforcing.model.convert.source import CheckpointSource, detect_source
 from patchforcing.model.pretrained import (
     DataSpec,
     ModelMeta,
@@ -24,27 +25,23 @@ from patchforcing.model.pretrained import (
 __all__ = ["authors_meta", "convert_authors_checkpoint", "load_authors_model"]
 
 
-def authors_meta(model: PatchForcingDiT, source: str | Path) -> ModelMeta:
-    """What a converted model records: SD-VAE latents of ImageNet, the authors' recipe
-    (SPEC.md section 3)."""
+def authors_meta(
+    model: PatchForcingDiT, source: str | Path, detected: CheckpointSource
+) -> ModelMeta:
+    """What a converted model records: SD-VAE latents, what the file was and, for the authors'
+    Patch Forcing release, their recipe (SPEC.md section 3)."""
     c = model.config
     data = DataSpec(channels=c.in_channels, image_size=c.image_size, space="sd-vae-latents")
-    training = {
-        "source": "the authors' release",
-        "converted_from": Path(source).name,
-        "data": "ImageNet 256 SD-VAE latents",
-        "precision": "bf16",
-        "weights": "ema",
-    }
+    training = detected.training(Path(source).name)
     return ModelMeta(model.model_type, dict(vars(c)), data, training=training)
 
 
 def _read(
     source: str | Path, num_heads: int | None, trust_pickle: bool
-) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
-    state, stored = read_authors_file(source, trust_pickle)
-    model = authors_model_config(state, stored, num_heads)
-    return model, map_authors_state(state, model)
+) -> tuple[ModelConfig, dict[str, torch.Tensor], CheckpointSource]:
+    file = open_authors_file(source, trust_pickle)
+    model = authors_model_config(file.state, file.config, num_heads)
+    return model, map_authors_state(file.state, model), detect_source(file, model)
 
 
 def load_authors_model(
@@ -54,10 +51,10 @@ def load_authors_model(
     trust_pickle: bool = False,
 ) -> PatchForcingDiT:
     """An authors' file loaded straight into our model (EMA weights, eval mode, ``meta`` set)."""
-    model_config, state = _read(path, num_heads, trust_pickle)
+    model_config, state, detected = _read(path, num_heads, trust_pickle)
     model = PatchForcingDiT(model_config)
     load_state_dict_checked(model, state, str(path))
-    model.meta = authors_meta(model, path)
+    model.meta = authors_meta(model, path, detected)
     return model.to(device).eval()
 
 

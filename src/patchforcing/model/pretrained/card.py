@@ -83,6 +83,15 @@ def _what(meta: ModelMeta) -> str:
     )
 
 
+def _provenance(training: dict[str, Any]) -> list[str]:
+    """Where a converted model's weights came from (``converted_from``, ``source``, ``note``)."""
+    if "converted_from" not in training:
+        return []
+    lines = ["", f"Converted from `{training['converted_from']}`: {training.get('source')}."]
+    note = training.get("note")
+    return lines + (["", f"Note: {note}."] if note else [])
+
+
 def model_card(meta: ModelMeta, name: str, parameters: int) -> str:
     """Markdown text of the model card."""
     d = meta.data
@@ -93,6 +102,7 @@ def model_card(meta: ModelMeta, name: str, parameters: int) -> str:
         f"# {name}",
         "",
         f"This is {_what(meta)}; {parameters:,} parameters.",
+        *_provenance(meta.training),
         "",
         f"Inputs: {d.channels} x {d.image_size} x {d.image_size} {d.space}, values in "
         f"[{d.value_range[0]:g}, {d.value_range[1]:g}]. Classes: {classes}.",

@@ -2,7 +2,9 @@
 
 The file ``text-<digest>.safetensors`` in the cache folder holds ``tokens`` and ``mask`` of every
 caption; the digest covers the encoder's JSON description and the captions, so another encoder,
-layer or caption list never reads it. A file that cannot be read or does not match
+layer or caption list never reads it. Where the description holds a fingerprint of the encoder's
+weights, where the encoder lies (its path, name, hub id) is left out of the digest, so the cache
+still holds after the encoder folder moves. A file that cannot be read or does not match
 (damaged, truncated) is recomputed and replaced.
 """
 
@@ -24,11 +26,17 @@ from patchforcing.utils.io.atomic import atomic_write
 
 __all__ = ["cache_digest", "cache_path", "encode_cached"]
 
+_LOCATION = ("path", "name", "hub_id", "revision")  # where an encoder lies, not what it computes
+
 
 def cache_digest(encoder: TextEncoder, captions: Sequence[str]) -> str:
-    """sha256 of the encoder's description and the captions."""
+    """sha256 of the encoder's description (without its location when it has a fingerprint) and
+    the captions."""
+    description = encoder.to_json()
+    if description.get("fingerprint") is not None:
+        description = {k: v for k, v in description.items() if k not in _LOCATION}
     text = json.dumps(
-        {"encoder": encoder.to_json(), "captions": list(captions)},
+        {"encoder": description, "captions": list(captions)},
         sort_keys=True,
         ensure_ascii=False,
     )

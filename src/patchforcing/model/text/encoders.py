@@ -10,6 +10,7 @@ folder stores (``text_encoder.json``) to rebuild it with :func:`encoder_from_jso
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -52,11 +53,21 @@ class TextEncoder(Protocol):
     def to_json(self) -> dict[str, Any]: ...
 
 
-def encoder_from_json(data: dict[str, Any], device: torch.device | str = "cpu") -> TextEncoder:
-    """The encoder a ``to_json()`` dict describes; a pretrained one is loaded onto ``device``."""
+def encoder_from_json(
+    data: dict[str, Any],
+    device: torch.device | str = "cpu",
+    *,
+    model_folder: str | Path | None = None,
+    encoder_folder: str | Path | None = None,
+) -> TextEncoder:
+    """The encoder a ``to_json()`` dict describes; a pretrained one is loaded onto ``device`` from
+    ``encoder_folder`` when given, else from the first folder holding it (the recorded path, beside
+    or inside ``model_folder``, the hub cache; :mod:`patchforcing.model.text.locate`)."""
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind == "builtin":
         return WordTokenizer.from_json(data)
     if kind == "pretrained":
-        return PretrainedTextEncoder.from_json(data, device)
+        return PretrainedTextEncoder.from_json(
+            data, device, model_folder=model_folder, encoder_folder=encoder_folder
+        )
     raise ValueError(f"unknown text encoder kind {kind!r}; expected one of {ENCODER_KINDS}")

@@ -6,6 +6,10 @@ states of ``layer`` (default: the last) are the (B, L, E) float32 features, zero
 the attention mask as the mask. A row without any token (an empty prompt, for tokenizers that add no
 special tokens) keeps one token at position 0, the pad token, so the empty prompt stays a real
 prompt distinct from the null text.
+
+``to_json()`` records where the folder came from and what it holds (name, fingerprint, hub id,
+path: :class:`~patchforcing.model.text.locate.EncoderRecord`), so a model folder finds its encoder
+on another machine (:func:`~patchforcing.model.text.locate.locate_encoder`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 import torch
 
 from patchforcing.core.condition import TextCondition
+from patchforcing.model.text.locate import EncoderRecord, locate_encoder
 from patchforcing.model.text.tokenizer import check_prompts
 
 __all__ = ["DTYPES", "PretrainedTextEncoder", "require_transformers"]
@@ -78,6 +83,7 @@ class PretrainedTextEncoder:
         )
         self.model = encoder.to(device=device, dtype=DTYPES[dtype]).eval().requires_grad_(False)
         self.path, self.layer, self.max_length, self.dtype = folder, layer, max_length, dtype
+        self.record = EncoderRecord.of_folder(folder)
         layers = getattr(model.config, "num_hidden_layers", None)
         if (
             isinstance(layer, bool)
@@ -118,7 +124,7 @@ class PretrainedTextEncoder:
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
-            "path": str(self.path),
+            **self.record.to_json(),
             "layer": self.layer,
             "max_length": self.max_length,
             "dtype": self.dtype,
@@ -127,16 +133,22 @@ class PretrainedTextEncoder:
 
     @classmethod
     def from_json(
-        cls, data: dict[str, Any], device: torch.device | str = "cpu"
+        cls,
+        data: dict[str, Any],
+        device: torch.device | str = "cpu",
+        *,
+        model_folder: str | Path | None = None,
+        encoder_folder: str | Path | None = None,
     ) -> PretrainedTextEncoder:
-        if (
-            not isinstance(data, dict)
-            or data.get("kind") != cls.kind
-            or not isinstance(data.get("path"), str)
-        ):
+        """The encoder ``data`` describes, read from ``encoder_folder`` when given, else from the
+        first folder holding it (the recorded path, beside or inside ``model_folder``, the hub
+        cache: :func:`~patchforcing.model.text.locate.locate_encoder`)."""
+        if not isinstance(data, dict) or data.get("kind") != cls.kind:
             raise ValueError(f"not a pretrained text encoder description: {str(data)[:80]!r}")
+        record = EncoderRecord.from_json(data)
+        folder = locate_encoder(record, model_folder, encoder_folder)
         encoder = cls(
-            data["path"],
+            folder,
             data.get("layer", -1),
             data.get("max_length", 128),
             data.get("dtype", "float32"),
@@ -145,7 +157,7 @@ class PretrainedTextEncoder:
         expected = data.get("feature_dim")
         if expected is not None and expected != encoder.feature_dim:
             raise ValueError(
-                f"the text encoder in {data['path']} gives {encoder.feature_dim}-d features, the "
+                f"the text encoder in {folder} gives {encoder.feature_dim}-d features, the "
                 f"description says {expected}; the folder holds another model"
             )
         return encoder
