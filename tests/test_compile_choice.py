@@ -13,26 +13,24 @@ from patchforcing.train.compile import (
     eager_on_compile_error,
 )
 
-CPU = torch.device("cpu")
+CPU, GPU = torch.device("cpu"), torch.device("cuda")
 
 
-def test_auto_compiles_long_class_runs_only(monkeypatch):
+def test_auto_compiles_long_class_runs_on_a_gpu_only(monkeypatch):
     monkeypatch.setattr(compile_mod, "compile_unavailable", lambda device: None)
     long, short = AUTO_COMPILE_STEPS, AUTO_COMPILE_STEPS - 1
-    assert choose_compile(None, long, CPU, text_model=False).compile
-    assert "--no-compile" in (choose_compile(None, long, CPU, text_model=False).note or "")
-    assert not choose_compile(None, short, CPU, text_model=False).compile
-    assert not choose_compile(None, long, CPU, text_model=True).compile
-    assert choose_compile(None, long, CPU, text_model=False) != choose_compile(
-        False, long, CPU, False
-    )
+    assert choose_compile(None, long, GPU, text_model=False).compile
+    assert "--no-compile" in (choose_compile(None, long, GPU, text_model=False).note or "")
+    assert not choose_compile(None, short, GPU, text_model=False).compile
+    assert not choose_compile(None, long, GPU, text_model=True).compile
+    assert not choose_compile(None, 10**6, CPU, text_model=False).compile  # opt-in on the CPU
     assert choose_compile(True, 1, CPU, text_model=True).compile  # --compile: always
-    assert not choose_compile(False, 10**6, CPU, text_model=False).compile  # --no-compile: never
+    assert not choose_compile(False, 10**6, GPU, text_model=False).compile  # --no-compile: never
 
 
 def test_auto_does_not_compile_without_a_backend(monkeypatch):
     monkeypatch.setattr(compile_mod, "compile_unavailable", lambda device: "no C++ compiler")
-    assert not choose_compile(None, 10**6, CPU, text_model=False).compile
+    assert not choose_compile(None, 10**6, GPU, text_model=False).compile
     forced = choose_compile(True, 10, CPU, text_model=False)
     assert forced.compile and "no C++ compiler" in (forced.note or "")
 
