@@ -2,7 +2,8 @@
 (simulated, and on a real full tmpfs where the machine allows one), bad data, non-finite losses,
 destinations that are not a command's own, side-by-side runs, backups and leftovers among a run's
 files, other spellings of a run's path, restarts, damaged checkpoints, sizes beyond the limits,
-bad sampling inputs, and (full mode) a user's files among the outputs and interrupted commands.
+bad sampling inputs, what long commands show while they run, and (full mode) a user's files among
+the outputs and interrupted commands.
 Prints a table and exits non-zero unless every checkpoint stayed readable, no user file was lost and
 every interrupted run reached bitwise the weights of an uninterrupted one.
 
@@ -33,6 +34,7 @@ from patchforcing.model.pretrained import latest_checkpoint, list_checkpoints
 from patchforcing.train.checkpoint import load_train_state, read_train_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fault_feedback import feedback_rows  # noqa: E402
 from fault_inputs import input_rows  # noqa: E402
 from fault_limits import limit_rows, real_disk_rows, sampling_rows  # noqa: E402
 from fault_probes import cli, destination_rows, run_folder_rows, train_args  # noqa: E402
@@ -289,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += limit_rows(npz, work)
         rows += sampling_rows(npz, work)
         rows += input_rows(reference6, work)
+        rows += feedback_rows(reference6, npz, work)
         if not args.quick:  # the suite runs these cases as unit tests; alone: fault_user_files.py
             rows += user_file_rows(npz, work)
     print_table(rows)

@@ -96,12 +96,18 @@ def test_encode_cli_and_clear_errors(tmp_path, vae_dir, rgb_npz, monkeypatch, ca
                 str(tmp_path / "z"),
                 "--image-size",
                 "16",
-                "--no-progress",
             ]
         )
         == 0
     )
-    assert "encoded 10 images" in capsys.readouterr().out
+    printed, err = capsys.readouterr()
+    assert "encoded 10 images" in printed
+    assert [line for line in err.splitlines() if "encode: " in line and "%|" not in line] == [
+        f"encode: loading the VAE {vae_dir}",
+        f"encode: reading the images of {rgb_npz} at 16x16 and encoding them 64 at a time into "
+        f"{tmp_path / 'z'}",
+    ]
+    assert "encode: 100%" in err and "10/10" in err
     assert (
         main(
             [

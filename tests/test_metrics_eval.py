@@ -244,8 +244,16 @@ def test_eval_generates_scores_and_writes_json(capsys, tiny_npz, tiny_run, tmp_p
         str(out),
     ]
     assert main(args) == 0
-    printed = capsys.readouterr().out
+    printed, err = capsys.readouterr()
     assert "FD" in printed and "look-ahead" in printed
+    stages = [line for line in err.splitlines() if line.startswith(("eval:", "scoring"))]
+    assert stages == [  # each stage as it starts, the generation bar between the last two
+        f"eval: the reference ({tiny_npz}) and its features in {clf} (computed once, then read "
+        "from the cache)",
+        "eval: generating 12 images and embedding them batch by batch",
+        "scoring 12 images in 1 feature space(s): FD, KID, precision / recall, density / coverage",
+    ]
+    assert "look-ahead: 100%" in err
     result = json.loads(out.read_text())
     assert result["seeds"] == [3, 14] and result["num_images"] == 12 and result["nfe"] <= 4
     assert set(result["metrics"]) >= {

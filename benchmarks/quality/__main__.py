@@ -56,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only this part (repeatable; default: all three)",
     )
     p.add_argument(
-        "--smoke", action="store_true", help="a tiny end-to-end run (well under a minute)"
+        "--smoke",
+        action="store_true",
+        help="a tiny end-to-end run: 10 arms of 6 steps, 54 evaluations of 24 images (under a "
+        "minute on two CPU cores, start-up included)",
     )
     p.add_argument(
         "--out", help="output folder (default: bench-quality, or bench-quality-smoke with --smoke)"
@@ -110,7 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--report-only", action="store_true", help="regenerate the report from the results file"
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        help="CPU threads for torch (default: torch's choice; 1 with --smoke, whose tiny models "
+        "gain nothing from a second thread and lose much when the cores are busy)",
+    )
     p.add_argument("--progress", action="store_true", help="progress bars while training")
     p.add_argument(
         "--compile",
@@ -154,22 +162,31 @@ def _estimate(
     import torch
 
     from benchmarks.quality.bench import recorded_results
-    from benchmarks.quality.estimate import estimate_cost
+    from benchmarks.quality.estimate import VALIDATION_PASSES, duration, estimate_cost
 
     done, _ = recorded_results(config.resolved(device), results)
     e = estimate_cost(config, parts, device, recorded=frozenset(done), compile=compile)
+    if not e.arms and not e.evals:
+        print(
+            f"nothing left: {results} holds all {e.evals_planned} evaluations of these parts "
+            "(--report-only rewrites the report from it)"
+        )
+        return
     compiled = f", compiled (+{e.compile_s:.0f} s of compilation per arm)" if compile else ""
     print(
         f"left: {e.arms} of {e.arms_planned} arms x {e.train_steps} steps at {e.train_step_s:.3f} "
-        f"s/step (CPU {e.train_step_cpu_s:.3f} s{compiled}); {e.evals} of {e.evals_planned} "
-        f"evaluations, {e.eval_forwards} forwards of {config.eval_batch} images at "
-        f"{e.forward_s:.3f} s (CPU {e.forward_cpu_s:.3f} s), feature extraction {e.embed_s:.3f} s "
-        f"per batch (CPU {e.embed_cpu_s:.3f} s)"
+        f"s/step (CPU {e.train_step_cpu_s:.3f} s{compiled}) and {VALIDATION_PASSES} validation "
+        f"batches at {e.validation_s:.3f} s (CPU {e.validation_cpu_s:.3f} s); {e.evals} of "
+        f"{e.evals_planned} evaluations, {e.eval_forwards} forwards of {config.eval_batch} images "
+        f"at {e.forward_s:.3f} s (CPU {e.forward_cpu_s:.3f} s), feature extraction "
+        f"{e.embed_s:.3f} s per batch (CPU {e.embed_cpu_s:.3f} s), scores {e.score_s:.3f} s per "
+        f"evaluation (CPU {e.score_cpu_s:.3f} s)"
     )
     print(
-        f"estimated wall time: {e.total_s / 3600:.2f} h on {device} with {torch.get_num_threads()} "
-        f"threads as loaded now; CPU time {e.total_cpu_s / 3600:.2f} h (the wall time on an idle "
-        "core with --threads 1)"
+        f"estimated wall time: {duration(e.total_s)} on {device} with {torch.get_num_threads()} "
+        f"threads as loaded now; CPU time {duration(e.total_cpu_s)} (the wall time on an idle core "
+        "with --threads 1); not counted: the start-up (imports, data, reference features), "
+        "checkpoints and preview grids"
     )
 
 
@@ -183,8 +200,9 @@ def run(args: argparse.Namespace, command: str) -> int:
     from benchmarks.quality.run import BenchInterrupted
     from patchforcing.utils.device import resolve_device
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = args.threads or (1 if args.smoke else None)
+    if threads:
+        torch.set_num_threads(threads)
     config = build_config(args)
     parts = tuple(dict.fromkeys(args.part)) if args.part else PARTS
     device = resolve_device(args.device)

@@ -5,6 +5,7 @@ what it writes names no machine's absolute path."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 from dataclasses import replace
 
@@ -449,6 +450,50 @@ def test_estimate_prints_a_wall_time(capsys, monkeypatch, compile):
     out = capsys.readouterr().out
     assert "estimated wall time" in out and "left: 10 of 10 arms" in out
     assert len(compiled) == int(compile) and ("s of compilation per arm" in out) == compile
+    # the smoke run lasts seconds: shown in seconds, not as 0.00 h, with its validations and scores
+    assert re.search(r"estimated wall time: (\d+ s|\d+\.\d min) on", out), out
+    assert "and 16 validation batches at" in out and "s per evaluation" in out
+
+
+def test_an_estimate_counts_validations_and_scores_and_nothing_when_nothing_is_left(
+    smoke, tmp_path
+):
+    from benchmarks.quality.bench import recorded_results
+    from benchmarks.quality.estimate import VALIDATION_PASSES, duration, estimate_cost
+
+    e = estimate_cost(replace(SMOKE, out_dir=str(tmp_path / "new")), repeats=1)
+    assert (e.arms, e.evals, VALIDATION_PASSES) == (
+        10,
+        54,
+        16,
+    )  # 2 losses of 2000 in batches of 250
+    assert min(e.validation_s, e.score_s, e.train_step_s, e.forward_s) > 0
+    counted = (
+        10 * (6 * e.train_step_s + 16 * e.validation_s)
+        + e.eval_forwards * e.forward_s
+        + 54 * (e.embed_s + e.score_s)  # one batch of 24 images per evaluation
+    )
+    assert e.total_s == pytest.approx(counted)
+    out, _ = smoke
+    done, _ = recorded_results(replace(SMOKE, out_dir=str(out)).resolved(CPU), out / "results.json")
+    left = estimate_cost(replace(SMOKE, out_dir=str(out)), recorded=frozenset(done))
+    assert (left.arms, left.evals, left.total_s, left.forward_s) == (0, 0, 0.0, 0.0)  # not timed
+    assert [duration(s) for s in (0.4, 89, 90, 5399, 5400, 36000)] == [
+        "0 s",
+        "89 s",
+        "1.5 min",
+        "90.0 min",
+        "1.5 h",
+        "10.0 h",
+    ]
+
+
+def test_the_estimate_of_a_finished_bench_says_nothing_is_left(smoke, capsys):
+    out, _ = smoke
+    assert bench("--smoke", "--estimate", "--out", str(out)) == 0
+    assert capsys.readouterr().out.startswith(
+        f"nothing left: {out / 'results.json'} holds all 54 evaluations of these parts"
+    )
 
 
 def test_an_arm_another_process_trains_is_left_for_later(tmp_path):

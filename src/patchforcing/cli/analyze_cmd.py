@@ -49,6 +49,9 @@ def add_analyze_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the noise")
     p.add_argument("--out", default="analysis", help="output folder")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
+    p.add_argument(
+        "--no-progress", action="store_true", help="no stage lines or progress bars on stderr"
+    )
     p.set_defaults(func=run_analyze)
 
 
@@ -74,7 +77,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     )
     which = ANALYSES if "all" in args.analyses else tuple(dict.fromkeys(args.analyses))
     config = AnalysisConfig(num_images=args.num, batch_size=args.batch_size, seed=args.seed)
-    written = run_analyses(model, data, args.out, which, config)
+    written = run_analyses(model, data, args.out, which, config, not args.no_progress)
     for name, files in written.items():
         print(f"{name}: {', '.join(map(str, files))}")
     return 0

@@ -117,6 +117,9 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", help="write the report as JSON here (and markdown next to it, .md)")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     s.add_argument("--threads", type=positive_int, help="CPU threads for torch")
+    s.add_argument(
+        "--no-progress", action="store_true", help="no stage lines or progress bar on stderr"
+    )
     s.set_defaults(func=run_bench_speed)
     for name, module, what in _EXPERIMENTS:
         e = jobs.add_parser(
@@ -172,7 +175,8 @@ def run_bench_speed(args: argparse.Namespace) -> int:
         samplers=args.samplers,
         clock=args.clock,
     )
-    report = run_speed(config, resolve_device(args.device))
+    progress = not args.no_progress
+    report = run_speed(config, resolve_device(args.device), progress=progress)
     print(speed_markdown(report), end="")
     if args.train:
         from patchforcing.evaluation.speed.training import (
@@ -191,14 +195,16 @@ def run_bench_speed(args: argparse.Namespace) -> int:
         )
         print(
             train_modes_markdown(
-                measure_train_modes(train_config, resolve_device(args.device), args.train_modes)
+                measure_train_modes(
+                    train_config, resolve_device(args.device), args.train_modes, progress
+                )
             ),
             end="",
         )
         from patchforcing.evaluation.speed.versus import compare_to_reference, reference_markdown
 
         device = resolve_device(args.device)
-        versus = compare_to_reference(train_config, device, args.train_modes, args.clock)
+        versus = compare_to_reference(train_config, device, args.train_modes, args.clock, progress)
         print(reference_markdown(train_config, device, versus, args.clock), end="")
     if args.out:
         print("wrote " + " and ".join(str(p) for p in write_report(report, args.out)))

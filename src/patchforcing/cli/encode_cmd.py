@@ -50,7 +50,9 @@ def add_encode_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-progress", action="store_true", help="no stage lines or progress bar on stderr"
+    )
     p.set_defaults(func=run_encode)
 
 
@@ -59,6 +61,7 @@ def run_encode(args: argparse.Namespace) -> int:
 
     from patchforcing.data.latent import VaeCodec, load_vae
     from patchforcing.data.latent.encode import EncodeConfig, check_encode_out, encode_dataset
+    from patchforcing.sampling.generation.progress import stage
     from patchforcing.utils.device import resolve_device
 
     if args.threads:
@@ -73,8 +76,15 @@ def run_encode(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     check_encode_out(config)  # before the VAE is loaded
+    show = not args.no_progress
+    stage(f"encode: loading the VAE {args.vae}", show)
     codec = VaeCodec(load_vae(args.vae, resolve_device(args.device)), batch_size=args.batch_size)
-    result = encode_dataset(config, codec, progress=not args.no_progress)
+    stage(
+        f"encode: reading the images of {args.data} at {args.image_size}x{args.image_size} and "
+        f"encoding them {args.batch_size} at a time into {args.out}",
+        show,
+    )
+    result = encode_dataset(config, codec, progress=show)
     print(
         f"encoded {result.count} images into {tuple(result.latent_shape)} latents; manifest "
         f"{result.manifest}"

@@ -139,6 +139,9 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)"
     )
+    p.add_argument(
+        "--no-progress", action="store_true", help="no stage lines or progress bar on stderr"
+    )
     p.set_defaults(func=run_eval)
 
 
@@ -182,6 +185,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from patchforcing.evaluation import Evaluator
     from patchforcing.model import load_model
     from patchforcing.sampling.generation import GenerationConfig
+    from patchforcing.sampling.generation.progress import stage
     from patchforcing.utils.device import resolve_device
     from patchforcing.utils.distributed import init_distributed
     from patchforcing.utils.io.destination import check_result_file
@@ -191,8 +195,15 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     env = init_distributed(resolve_device(args.device))
-    evaluator = Evaluator.build(eval_options(args), env)
+    show, options = env.is_main and not args.no_progress, eval_options(args)
+    stage(
+        f"eval: the reference ({args.reference}) and its features in "
+        f"{', '.join(options.feature_names)} (computed once, then read from the cache)",
+        show,
+    )
+    evaluator = Evaluator.build(options, env)
     if args.folder:
+        stage(f"eval: scoring the images of {args.folder}", show)
         result = evaluator.score_folder(args.folder)
         name = Path(args.folder).name
     else:
@@ -212,9 +223,10 @@ def run_eval(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             classes=tuple(args.classes) if args.classes else None,
             prompts=prompts.prompts if prompts else None,
-            progress=env.is_main,
+            progress=show,
         )
         config.check_budget(model.config.time_mode)
+        stage(f"eval: generating {args.num} images and embedding them batch by batch", show)
         scoring = evaluator.prompt_scoring(prompts.categories) if prompts else None
         result = evaluator.score_model(
             model, config, alignment=scoring, source=str(args.checkpoint)

@@ -142,6 +142,7 @@ def add_sample_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)"
     )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=run_sample)
 
 
@@ -309,7 +310,7 @@ def run_sample(args: argparse.Namespace) -> int:
         classes=tuple(args.classes) if args.classes else None,
         prompts=prompts.prompts if prompts else None,
         batch_size=args.batch_size if known is None else args.num,
-        progress=env.is_main,
+        progress=env.is_main and not args.no_progress,
     )
     samplers = _samplers(args, known, c.num_patches)
     for chosen in samplers.values():  # before the destination is written

@@ -30,6 +30,7 @@ from patchforcing.sampling.generation import (
     rank_seeds,
     read_manifest,
 )
+from patchforcing.sampling.generation.progress import stage
 from patchforcing.utils.distributed import DistEnv, gather_objects
 from patchforcing.utils.io.pixels import from_model_range, to_model_range
 
@@ -126,6 +127,11 @@ def score_generated(
     parts = [p for p in gathered if p.features[0].numel()]
     # (num_images, D) per space
     feats = [torch.cat([p.features[k] for p in parts]) for k in range(len(spaces))]
+    stage(
+        f"scoring {feats[0].shape[0]} images in {len(spaces)} feature space(s): FD, KID, "
+        "precision / recall, density / coverage",
+        config.progress,
+    )
     total, count = sum(p.background[0] for p in parts), sum(p.background[1] for p in parts)
     sampler = config.resolved_sampler(model.config.time_mode)
     return EvalResult(

@@ -24,7 +24,7 @@ from patchforcing.evaluation.analysis.common import (
 from patchforcing.model import PatchModel
 from patchforcing.sampling import certain_mask
 
-__all__ = ["ContextCurve", "ContextStudy", "context_study"]
+__all__ = ["ContextCurve", "ContextStudy", "context_study", "context_ratios"]
 
 DEFAULT_BASE_TIMES = (0.2, 0.3, 0.4, 0.5)
 DEFAULT_RATIOS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
@@ -54,6 +54,11 @@ class ContextStudy:
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
+def context_ratios(t: float, ratios: tuple[float, ...] = DEFAULT_RATIOS) -> list[float]:
+    """The context ratios studied at base time ``t``: every one below clean, then clean context."""
+    return sorted({r for r in ratios if r * t < 1} | {1.0 / t})
+
+
 def context_study(
     model: PatchModel,
     data: ArrayData,
@@ -66,9 +71,7 @@ def context_study(
     N = model.config.num_patches
     curves = []
     for t in base_times:
-        rs = sorted(
-            {r for r in ratios if r * t < 1} | {1.0 / t}
-        )  # every ratio below clean, then clean context
+        rs = context_ratios(t, ratios)
         mse, count = [0.0] * len(rs), 0
         diffs: list[list[torch.Tensor]] = [
             [] for _ in rs

@@ -14,7 +14,9 @@ from patchforcing.data import ArrayData
 from patchforcing.evaluation.analysis.common import AnalysisConfig, evaluate_at, labelled_batches
 from patchforcing.model import PatchModel
 
-__all__ = ["SegmentLoss", "segment_losses"]
+__all__ = ["SEGMENTS", "SegmentLoss", "segment_losses"]
+
+SEGMENTS = 8  # the paper's K
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,10 @@ class SegmentLoss:
 
 
 def segment_losses(
-    model: PatchModel, data: ArrayData, config: AnalysisConfig = AnalysisConfig(), segments: int = 8
+    model: PatchModel,
+    data: ArrayData,
+    config: AnalysisConfig = AnalysisConfig(),
+    segments: int = SEGMENTS,
 ) -> SegmentLoss:
     N = model.config.num_patches
     edges = torch.linspace(0, 1, segments + 1).tolist()

@@ -22,6 +22,7 @@ from patchforcing.core.loss import LossConfig, patch_forcing_loss
 from patchforcing.core.protocol import PatchModel
 from patchforcing.core.time_dist import LTG
 from patchforcing.model import ModelConfig, PatchForcingDiT, model_config_from_preset
+from patchforcing.sampling.generation.progress import stage
 from patchforcing.train.data_parallel import compile_model
 
 __all__ = [
@@ -191,12 +192,21 @@ def parse_train_modes(text: str) -> tuple[str, ...]:
 
 
 def measure_train_modes(
-    config: TrainSpeedConfig, device: torch.device, modes: tuple[str, ...] = TRAIN_MODES
+    config: TrainSpeedConfig,
+    device: torch.device,
+    modes: tuple[str, ...] = TRAIN_MODES,
+    progress: bool = False,
 ) -> list[TrainSpeed]:
-    """The same training step in each mode (precision, optionally compiled), one after the other."""
+    """The same training step in each mode (precision, optionally compiled), one after the other;
+    ``progress`` names each mode on stderr as it starts."""
     results = []
-    for mode in modes:
+    for i, mode in enumerate(modes, 1):
         precision, _, compiled = mode.partition("+")
+        stage(
+            f"bench speed --train {i}/{len(modes)}: {mode} training steps, {config.warmup} "
+            f"untimed{' (compiling)' if compiled else ''} and {config.steps} timed",
+            progress,
+        )
         results.append(
             measure_train_speed(
                 replace(config, precision=precision, compile=bool(compiled)), device

@@ -18,6 +18,7 @@ from patchforcing.evaluation.speed.inference import CLOCKS, _quartiles, _timer
 from patchforcing.evaluation.speed.reference import ReferenceDiT
 from patchforcing.evaluation.speed.training import TrainSpeedConfig, training_step
 from patchforcing.model import PatchForcingDiT, model_config_from_preset
+from patchforcing.sampling.generation.progress import stage
 from patchforcing.train.data_parallel import compile_model
 
 __all__ = ["ReferenceComparison", "compare_to_reference", "reference_markdown"]
@@ -37,14 +38,24 @@ def compare_to_reference(
     device: torch.device,
     modes: tuple[str, ...],
     clock: str = "wall",
+    progress: bool = False,
 ) -> list[ReferenceComparison]:
     """One comparison per training mode (``fp32``, ``bf16+compile``, ...); ``config.steps``
-    rounds after ``config.warmup`` untimed steps of each model."""
+    rounds after ``config.warmup`` untimed steps of each model; ``progress`` names each mode on
+    stderr as it starts."""
     if clock not in CLOCKS:
         raise ValueError(f"bench speed: clock must be one of {sorted(CLOCKS)}, got {clock!r}")
     if clock == "cpu" and device.type != "cpu":
         raise ValueError("bench speed: --clock cpu measures CPU devices only; use --clock wall")
-    return [_compare(config, device, mode, CLOCKS[clock]) for mode in modes]
+    results = []
+    for i, mode in enumerate(modes, 1):
+        stage(
+            f"bench speed --train {i}/{len(modes)}: {mode} against the reference DiT, "
+            f"{config.warmup} untimed steps of each and {config.steps} interleaved rounds",
+            progress,
+        )
+        results.append(_compare(config, device, mode, CLOCKS[clock]))
+    return results
 
 
 def _compare(

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
-from tqdm import tqdm
 
 from patchforcing.core.condition import Condition, text_encoder_of
 from patchforcing.model import PatchModel
@@ -24,6 +23,7 @@ from patchforcing.sampling import (
     uniform_schedule,
 )
 from patchforcing.sampling.generation.config import MASK_SEED_OFFSET, GenerationConfig
+from patchforcing.sampling.generation.progress import pass_progress
 from patchforcing.utils.distributed import DistEnv, rank_range
 
 __all__ = [
@@ -123,7 +123,8 @@ def generate_batches(
     seeds: Sequence[int] | None = None,
 ) -> Iterator[GeneratedBatch]:
     """Yield the images of ``config`` (or of the subset ``seeds`` of its seeds, e.g. one rank's
-    share) batch by batch, with a progress bar when ``config.progress``.
+    share) batch by batch; with ``config.progress`` a bar on stderr counts the network passes (rate,
+    time left) and the images done.
 
     Args:
         model: a class-conditional or text-to-image model (``load_model``).
@@ -145,11 +146,12 @@ def generate_batches(
     steps = config.outer_steps(sampler, c.num_patches)
     schedule = uniform_schedule(steps, device)
     todo = list(config.seeds if seeds is None else seeds)
-    with tqdm(
-        total=len(todo), disable=not config.progress, desc=sampler.name, unit="img"
-    ) as bar:  # ends its line
-        for start in range(0, len(todo), config.batch_size):
+    passes = sampler.nfe(schedule)  # per batch: the passes of one sampler call
+    total = passes * -(-len(todo) // config.batch_size)
+    with pass_progress(model, total, sampler.name, config.progress) as bar:  # ends its line
+        for done, start in enumerate(range(0, len(todo), config.batch_size), 1):
             batch = todo[start : start + config.batch_size]
+            bar.set_postfix_str(f"{start}/{len(todo)} images")
             noise = noise_for_seeds(
                 batch, (c.in_channels, c.image_size, c.image_size), device
             )  # (B, C, H, W)
@@ -162,7 +164,8 @@ def generate_batches(
                 .clamp(-1, 1)
                 .cpu()
             )
-            bar.update(len(batch))
+            bar.update(done * passes - bar.n)  # exact at every batch end, whatever was counted
+            bar.set_postfix_str(f"{start + len(batch)}/{len(todo)} images")
             yield GeneratedBatch(
                 images,
                 labels.cpu(),
