@@ -196,8 +196,13 @@ def run_bench_speed(args: argparse.Namespace) -> int:
         print(
             train_modes_markdown(
                 measure_train_modes(
-                    train_config, resolve_device(args.device), args.train_modes, progress
-                )
+                    train_config,
+                    resolve_device(args.device),
+                    args.train_modes,
+                    progress,
+                    args.clock,
+                ),
+                args.clock,
             ),
             end="",
         )

@@ -10,7 +10,6 @@ GPUs; elsewhere MFU is None and only images/s is reported.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -21,6 +20,7 @@ from torch import nn
 from patchforcing.core.loss import LossConfig, patch_forcing_loss
 from patchforcing.core.protocol import PatchModel
 from patchforcing.core.time_dist import LTG
+from patchforcing.evaluation.speed.inference import CLOCKS, _timer
 from patchforcing.model import ModelConfig, PatchForcingDiT, model_config_from_preset
 from patchforcing.sampling.generation.progress import stage
 from patchforcing.train.data_parallel import compile_model
@@ -107,11 +107,6 @@ def peak_flops(device: torch.device, precision: str) -> float | None:
     return None if peaks is None else peaks[0 if precision == "bf16" else 1]
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def training_step(
     net: PatchModel, model: nn.Module, config: TrainSpeedConfig, device: torch.device
 ) -> Callable[[], None]:
@@ -140,9 +135,11 @@ def training_step(
     return step
 
 
-def measure_train_speed(config: TrainSpeedConfig, device: torch.device) -> TrainSpeed:
+def measure_train_speed(
+    config: TrainSpeedConfig, device: torch.device, clock: str = "wall"
+) -> TrainSpeed:
     """Time full optimizer steps (LTG times, loss, backward, AdamW) on random data and
-    random weights."""
+    random weights, by the wall clock or (``clock="cpu"``) this process's CPU time."""
     mc = model_config_from_preset(
         config.preset,
         image_size=config.image_size,
@@ -152,18 +149,8 @@ def measure_train_speed(config: TrainSpeedConfig, device: torch.device) -> Train
     model = PatchForcingDiT(mc).to(device).train()
     net = compile_model(model) if config.compile else model
     step = training_step(net, model, config, device)
-    start = time.perf_counter()
-    for _ in range(config.warmup):
-        step()
-    _sync(device)
-    warmup_seconds = time.perf_counter() - start
-    times = []
-    for _ in range(config.steps):
-        _sync(device)
-        start = time.perf_counter()
-        step()
-        _sync(device)
-        times.append(time.perf_counter() - start)
+    warmup_seconds = _timer(device, CLOCKS[clock], lambda: [step() for _ in range(config.warmup)])
+    times = [_timer(device, CLOCKS[clock], step) for _ in range(config.steps)]
     seconds = statistics.median(times)
     flops = train_flops_per_image(mc)
     achieved = flops * config.batch / seconds
@@ -196,6 +183,7 @@ def measure_train_modes(
     device: torch.device,
     modes: tuple[str, ...] = TRAIN_MODES,
     progress: bool = False,
+    clock: str = "wall",
 ) -> list[TrainSpeed]:
     """The same training step in each mode (precision, optionally compiled), one after the other;
     ``progress`` names each mode on stderr as it starts."""
@@ -209,19 +197,19 @@ def measure_train_modes(
         )
         results.append(
             measure_train_speed(
-                replace(config, precision=precision, compile=bool(compiled)), device
+                replace(config, precision=precision, compile=bool(compiled)), device, clock
             )
         )
     return results
 
 
-def train_modes_markdown(results: list[TrainSpeed]) -> str:
+def train_modes_markdown(results: list[TrainSpeed], clock: str = "wall") -> str:
     """A table of the modes, with each one's speed relative to the first."""
     first = results[0].images_per_s
     c = results[0].config
     lines = [
         f"\n### Training, preset {c.preset}, {c.image_size}x{c.image_size}x{c.channels}, batch "
-        f"{c.batch}, {c.steps} timed steps on {results[0].device}\n",
+        f"{c.batch}, {c.steps} timed steps on {results[0].device}, {clock} clock\n",
         "| mode | images/s | ms/step | vs first | warm-up s | MFU |",
         "|---|---|---|---|---|---|",
     ]
