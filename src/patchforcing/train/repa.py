@@ -1,0 +1,172 @@
+"""What representation alignment adds to a training run (``TrainConfig.repa``; SPEC.md section 7).
+
+:class:`RepaTraining` attaches three things beside the model, none of which enters a model folder:
+
+- a forward hook on block ``depth`` (1-based) that keeps its output tokens (B, N, D) for the step
+  (with gradients every token is in patch order: the conditioning layouts reorder tokens only
+  in no-grad forwards);
+- the projector (:class:`~patchforcing.model.repa.RepaProjector`) with its own AdamW, of the run's
+  settings, stepped with the model's and clipped with it (one gradient norm over both, as REPA
+  clips its model and projector together); its weights and optimizer state are saved in the
+  checkpoint's ``train_state.pt``;
+- the clean images' encoder features: a table of the whole data set (image data, computed once,
+  :mod:`patchforcing.train.repa_features`), the features ``patchforcing encode`` stored beside
+  latents, or the encoder run on every batch (``features="online"``).
+
+:meth:`RepaTraining.add_to` adds ``weight * alignment_loss`` (:mod:`patchforcing.core.repa`) to the
+flow loss of a step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from patchforcing.core.loss import LossOutput
+from patchforcing.core.repa import alignment_loss, features_to_tokens, time_weights
+from patchforcing.data import ArrayData
+from patchforcing.data.latent.repa_features import load_repa_features
+from patchforcing.data.latents import is_latent_folder
+from patchforcing.data.order import seed64
+from patchforcing.model import AnyModel
+from patchforcing.model.repa import RepaProjector
+from patchforcing.model.vision import ImageEncoder, build_image_encoder
+from patchforcing.train.config import OptimConfig, TrainConfig
+from patchforcing.train.data_parallel import (
+    Parallel,
+    load_optimizer_state,
+    model_state,
+    optimizer_state,
+)
+from patchforcing.train.repa_config import RepaConfig
+from patchforcing.train.repa_features import dataset_features
+from patchforcing.utils.distributed import DistEnv, all_reduce_mean
+
+__all__ = ["RepaLoss", "RepaTraining", "stored_encoder_check"]
+
+_PROJECTOR_STREAM = 104_729  # keeps the projector's initial weights apart from the model's
+
+
+@dataclass(frozen=True)
+class RepaLoss:
+    """A step's loss with the alignment term added (``loss.loss``), and the term alone: the mean
+    negative cosine similarity (from -1, perfectly aligned, to 1)."""
+
+    loss: LossOutput
+    align: torch.Tensor  # ()
+
+
+def stored_encoder_check(stored: dict[str, Any], repa: RepaConfig) -> None:
+    """Refuse stored features of another encoder or resolution than the run asks for."""
+    wanted = {"path": repa.encoder} if stored.get("kind") == "pretrained" else {}
+    wanted["resolution"] = repa.resolution
+    differs = {k: stored.get(k) for k, v in wanted.items() if stored.get(k) != v}
+    if stored.get("kind") not in ("pretrained", repa.encoder):
+        differs["kind"] = stored.get("kind")
+    if differs:
+        raise ValueError(
+            f"the latents' stored REPA features were made with {stored}, but the run asks for "
+            f"encoder {repa.encoder!r} at resolution {repa.resolution}; encode again or pass "
+            "the stored encoder's options"
+        )
+
+
+def _wrap(projector: nn.Module, env: DistEnv, parallel: Parallel) -> nn.Module:
+    """The projector as the model is: itself on one process, DDP or FSDP2 on several."""
+    if env.distributed and parallel.strategy == "fsdp":
+        from torch.distributed.fsdp import fully_shard
+
+        return fully_shard(projector)
+    if env.distributed:
+        ids = [env.device.index] if env.device.type == "cuda" else None
+        return DistributedDataParallel(projector, device_ids=ids)
+    return projector
+
+
+class RepaTraining:
+    """The encoder (or its stored features), projector, optimizer and hook of a REPA run, for
+    ``model`` (the unwrapped model being trained). ``state`` is the ``"repa"`` entry of the train
+    state being resumed (None for a new run)."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        model: AnyModel,
+        data: ArrayData,
+        env: DistEnv,
+        parallel: Parallel,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        repa = config.repa
+        assert repa is not None and repa.depth and repa.resolution  # resolved (resolve_repa)
+        self.config, self.env = repa, env
+        self.grid = (model.config.grid_size, model.config.grid_size)
+        self.encoder: ImageEncoder | None = None
+        self.table: torch.Tensor | None = None  # (M, Z, h, w) float16, CPU
+        if is_latent_folder(config.data.source):
+            stored = load_repa_features(config.data.source, len(data))
+            stored_encoder_check(stored.encoder, repa)
+            self.table, z_dim = stored.features, int(stored.encoder["feature_dim"])
+        else:
+            self.encoder = build_image_encoder(repa.encoder, repa.resolution, env.device)
+            if repa.features == "cached":
+                self.table = dataset_features(self.encoder, data)
+            z_dim = self.encoder.feature_dim
+        generator = torch.Generator().manual_seed(seed64(config.seed * _PROJECTOR_STREAM + 1))
+        projector = RepaProjector(model.config.width, z_dim, repa.projector_dim, generator)
+        if state is not None:
+            projector.load_state_dict(state["projector"])
+        self.net = _wrap(projector.to(env.device), env, parallel)
+        o: OptimConfig = config.optim
+        self.optimizer = torch.optim.AdamW(
+            self.net.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay
+        )
+        if state is not None:
+            load_optimizer_state(self.net, self.optimizer, state["optimizer"])
+        self.hidden: torch.Tensor | None = None
+        self.hook = model.blocks[repa.depth - 1].register_forward_hook(self._keep)
+
+    def _keep(self, module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        self.hidden = output  # (B, N, D)
+
+    def parameters(self) -> list[nn.Parameter]:
+        return list(self.net.parameters())
+
+    def features(self, x1: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """The clean images' encoder features on the token grid, (B, N, Z) float32."""
+        if self.table is not None:
+            maps = self.table[index.cpu()].to(x1.device)
+        else:
+            assert self.encoder is not None  # image data without a table runs the encoder
+            maps = self.encoder(x1)
+        return features_to_tokens(maps, self.grid)
+
+    def add_to(self, out: LossOutput, x1: torch.Tensor, index: torch.Tensor) -> RepaLoss:
+        """The step's loss plus ``weight`` times the alignment of the tokens the hook kept
+        (``x1`` the batch's clean images, ``index`` their rows of the data set)."""
+        if self.hidden is None:
+            raise RuntimeError(
+                "the REPA hook saw no forward of the model: compute the loss before add_to"
+            )
+        projected, self.hidden = self.net(self.hidden), None  # (B, N, Z)
+        weights = None
+        if self.config.time_weighting == "t":
+            assert out.t is not None  # patch_forcing_loss records the times it drew
+            weights = time_weights(out.t)
+        align = alignment_loss(projected, self.features(x1, index), weights)
+        return RepaLoss(replace(out, loss=out.loss + self.config.weight * align), align)
+
+    def align_mean(self, step: RepaLoss) -> float:
+        """The alignment term averaged over the ranks (equal on every rank)."""
+        return float(all_reduce_mean(step.align.detach().float().reshape(1), self.env))
+
+    def state(self) -> dict[str, Any]:
+        """Projector weights and optimizer state for the checkpoint (collective under FSDP)."""
+        return {
+            "projector": model_state(self.net),
+            "optimizer": optimizer_state(self.net, self.optimizer),
+        }
