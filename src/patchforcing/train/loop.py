@@ -220,7 +220,7 @@ def _train(
         else None
     )
     optimizers = [opt] + ([repa.optimizer] if repa is not None else [])
-    parameters = [*net.parameters(), *(repa.parameters() if repa is not None else [])]
+    trained = [*net.parameters(), *(repa.parameters() if repa is not None else [])]
     log: NullLog | MetricsLog = NullLog()
     identity = ""
     if env.is_main:
@@ -304,9 +304,7 @@ def _train(
             grad_norm = float("nan")
             if math.isfinite(loss):
                 out.loss.backward()
-                grad_norm = float(
-                    torch.nn.utils.clip_grad_norm_(parameters, config.optim.grad_clip)
-                )
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(trained, config.optim.grad_clip))
             bad = nonfinite_reason(loss, grad_norm)
             done = step + 1
             if bad is None:

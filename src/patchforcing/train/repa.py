@@ -62,7 +62,7 @@ class RepaLoss:
 
 def stored_encoder_check(stored: dict[str, Any], repa: RepaConfig) -> None:
     """Refuse stored features of another encoder or resolution than the run asks for."""
-    wanted = {"path": repa.encoder} if stored.get("kind") == "pretrained" else {}
+    wanted: dict[str, Any] = {"path": repa.encoder} if stored.get("kind") == "pretrained" else {}
     wanted["resolution"] = repa.resolution
     differs = {k: stored.get(k) for k, v in wanted.items() if stored.get(k) != v}
     if stored.get("kind") not in ("pretrained", repa.encoder):
@@ -80,7 +80,8 @@ def _wrap(projector: nn.Module, env: DistEnv, parallel: Parallel) -> nn.Module:
     if env.distributed and parallel.strategy == "fsdp":
         from torch.distributed.fsdp import fully_shard
 
-        return fully_shard(projector)
+        fully_shard(projector)  # in place
+        return projector
     if env.distributed:
         ids = [env.device.index] if env.device.type == "cuda" else None
         return DistributedDataParallel(projector, device_ids=ids)

