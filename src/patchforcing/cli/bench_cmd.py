@@ -98,8 +98,10 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help=(
             "also measure training images/s and model FLOPs utilisation in each --train-modes "
-            "mode, and time our training step against a plain per-token adaLN DiT of the same "
-            "size, interleaved (speed ratio with its rounds' spread)"
+            "mode, time our training step against a plain per-token adaLN DiT of the same "
+            "size, interleaved (speed ratio with its rounds' spread), and the step with "
+            "representation alignment (REPA: cached features, and the encoder run every step) "
+            "against without"
         ),
     )
     s.add_argument(
@@ -144,6 +146,21 @@ def _experiment_elsewhere(module: str) -> int:
         f"this experiment is not part of the installed package; from the root folder of a "
         f"checkout of the repository run: python -m {module} --help"
     )
+
+
+def _print_repa(config, device, mode: str) -> None:
+    """The REPA rows of ``--train`` (in the first training mode's precision), or one line saying
+    that they need the repa extra."""
+    from dataclasses import replace
+
+    from patchforcing.evaluation.speed.training import measure_repa_modes, repa_markdown
+
+    try:
+        rows = measure_repa_modes(replace(config, precision=mode.partition("+")[0]), device)
+    except ImportError as err:
+        print(f"\nREPA rows left out: {err}")
+        return
+    print(repa_markdown(rows), end="")
 
 
 def run_bench_speed(args: argparse.Namespace) -> int:
@@ -200,6 +217,7 @@ def run_bench_speed(args: argparse.Namespace) -> int:
         device = resolve_device(args.device)
         versus = compare_to_reference(train_config, device, args.train_modes, args.clock)
         print(reference_markdown(train_config, device, versus, args.clock), end="")
+        _print_repa(train_config, device, args.train_modes[0])
     if args.out:
         print("wrote " + " and ".join(str(p) for p in write_report(report, args.out)))
     return 0

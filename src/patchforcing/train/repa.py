@@ -46,7 +46,7 @@ from patchforcing.train.repa_config import RepaConfig
 from patchforcing.train.repa_features import dataset_features
 from patchforcing.utils.distributed import DistEnv, all_reduce_mean
 
-__all__ = ["RepaLoss", "RepaTraining", "stored_encoder_check"]
+__all__ = ["RepaLoss", "RepaFeatures", "RepaTraining", "stored_encoder_check"]
 
 _PROJECTOR_STREAM = 104_729  # keeps the projector's initial weights apart from the model's
 
@@ -88,63 +88,77 @@ def _wrap(projector: nn.Module, env: DistEnv, parallel: Parallel) -> nn.Module:
     return projector
 
 
-class RepaTraining:
-    """The encoder (or its stored features), projector, optimizer and hook of a REPA run, for
-    ``model`` (the unwrapped model being trained). ``state`` is the ``"repa"`` entry of the train
-    state being resumed (None for a new run)."""
+@dataclass(frozen=True)
+class RepaFeatures:
+    """The clean images' encoder features of a batch: rows of a ``table`` (M, Z, h, w) of the whole
+    data set, or the ``encoder`` run on the batch."""
 
-    def __init__(
-        self,
-        config: TrainConfig,
-        model: AnyModel,
-        data: ArrayData,
-        env: DistEnv,
-        parallel: Parallel,
-        state: dict[str, Any] | None = None,
-    ) -> None:
+    feature_dim: int
+    table: torch.Tensor | None = None  # float16 on the CPU
+    encoder: ImageEncoder | None = None
+
+    def __call__(self, x1: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """(B, Z, h, w) float32 on x1's device for the images ``x1`` at rows ``index``."""
+        if self.table is not None:
+            return self.table[index.cpu()].to(x1.device, torch.float32)
+        assert self.encoder is not None  # one of the two is given
+        return self.encoder(x1)
+
+    @classmethod
+    def for_run(cls, config: TrainConfig, data: ArrayData, device: torch.device) -> RepaFeatures:
+        """What a run reads: the features stored beside latents, the cached table of image data,
+        or (``features="online"``) the encoder."""
         repa = config.repa
-        assert repa is not None and repa.depth and repa.resolution  # resolved (resolve_repa)
-        self.config, self.env = repa, env
-        self.grid = (model.config.grid_size, model.config.grid_size)
-        self.encoder: ImageEncoder | None = None
-        self.table: torch.Tensor | None = None  # (M, Z, h, w) float16, CPU
+        assert repa is not None and repa.resolution  # resolved (resolve_repa)
         if is_latent_folder(config.data.source):
             stored = load_repa_features(config.data.source, len(data))
             stored_encoder_check(stored.encoder, repa)
-            self.table, z_dim = stored.features, int(stored.encoder["feature_dim"])
-        else:
-            self.encoder = build_image_encoder(repa.encoder, repa.resolution, env.device)
-            if repa.features == "cached":
-                self.table = dataset_features(self.encoder, data)
-            z_dim = self.encoder.feature_dim
-        generator = torch.Generator().manual_seed(seed64(config.seed * _PROJECTOR_STREAM + 1))
-        projector = RepaProjector(model.config.width, z_dim, repa.projector_dim, generator)
+            return cls(int(stored.encoder["feature_dim"]), table=stored.features)
+        encoder = build_image_encoder(repa.encoder, repa.resolution, device)
+        if repa.features == "cached":
+            return cls(encoder.feature_dim, table=dataset_features(encoder, data))
+        return cls(encoder.feature_dim, encoder=encoder)
+
+
+class RepaTraining:
+    """The projector, its optimizer and the hook of a REPA run on ``model`` (the unwrapped model
+    being trained), aligning to ``features``. ``state`` is the ``"repa"`` entry of the train state
+    being resumed (None for a new run)."""
+
+    def __init__(
+        self,
+        config: RepaConfig,
+        model: AnyModel,
+        features: RepaFeatures,
+        optim: OptimConfig,
+        seed: int,
+        env: DistEnv = DistEnv(),
+        parallel: Parallel = Parallel(),
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        assert config.depth is not None  # resolved (resolve_repa)
+        self.config, self.features, self.env = config, features, env
+        self.grid = (model.config.grid_size, model.config.grid_size)
+        generator = torch.Generator().manual_seed(seed64(seed * _PROJECTOR_STREAM + 1))
+        projector = RepaProjector(
+            model.config.width, features.feature_dim, config.projector_dim, generator
+        )
         if state is not None:
             projector.load_state_dict(state["projector"])
         self.net = _wrap(projector.to(env.device), env, parallel)
-        o: OptimConfig = config.optim
         self.optimizer = torch.optim.AdamW(
-            self.net.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay
+            self.net.parameters(), lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay
         )
         if state is not None:
             load_optimizer_state(self.net, self.optimizer, state["optimizer"])
         self.hidden: torch.Tensor | None = None
-        self.hook = model.blocks[repa.depth - 1].register_forward_hook(self._keep)
+        self.hook = model.blocks[config.depth - 1].register_forward_hook(self._keep)
 
     def _keep(self, module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
         self.hidden = output  # (B, N, D)
 
     def parameters(self) -> list[nn.Parameter]:
         return list(self.net.parameters())
-
-    def features(self, x1: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """The clean images' encoder features on the token grid, (B, N, Z) float32."""
-        if self.table is not None:
-            maps = self.table[index.cpu()].to(x1.device)
-        else:
-            assert self.encoder is not None  # image data without a table runs the encoder
-            maps = self.encoder(x1)
-        return features_to_tokens(maps, self.grid)
 
     def add_to(self, out: LossOutput, x1: torch.Tensor, index: torch.Tensor) -> RepaLoss:
         """The step's loss plus ``weight`` times the alignment of the tokens the hook kept
@@ -158,7 +172,8 @@ class RepaTraining:
         if self.config.time_weighting == "t":
             assert out.t is not None  # patch_forcing_loss records the times it drew
             weights = time_weights(out.t)
-        align = alignment_loss(projected, self.features(x1, index), weights)
+        features = features_to_tokens(self.features(x1, index), self.grid)  # (B, N, Z)
+        align = alignment_loss(projected, features, weights)
         return RepaLoss(replace(out, loss=out.loss + self.config.weight * align), align)
 
     def align_mean(self, step: RepaLoss) -> float:
