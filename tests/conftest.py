@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -83,4 +84,28 @@ def tiny_lm(tmp_path_factory):
     )
     torch.manual_seed(0)
     transformers.BertModel(config).save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_vit(tmp_path_factory):
+    """A randomly initialised DINOv2 with patch 4, saved as a local folder, with an image
+    processor's mean and std."""
+    transformers = pytest.importorskip(
+        "transformers", reason="Hugging Face image encoders need the [text] extra"
+    )
+    torch.manual_seed(0)
+    config = transformers.Dinov2Config(
+        hidden_size=24,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        image_size=16,
+        patch_size=4,
+    )
+    folder = tmp_path_factory.mktemp("vit") / "tiny-dinov2"
+    transformers.Dinov2Model(config).eval().save_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text(
+        json.dumps({"image_mean": [0.5, 0.4, 0.3], "image_std": [0.2, 0.25, 0.3]})
+    )
     return folder

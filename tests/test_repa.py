@@ -2,7 +2,6 @@
 image encoders (built-in and Hugging Face) and the authors' REPA checkpoints."""
 
 import importlib.util
-import json
 from pathlib import Path
 
 import pytest
@@ -142,28 +141,6 @@ def test_the_built_in_encoder_is_the_imagenet_network():
     small = build_image_encoder("efficientnet-lite0", 112)
     assert torch.allclose(small(grey), small(grey.expand(-1, 3, -1, -1)))
     assert small(grey).shape == (2, 112, 7, 7)
-
-
-@pytest.fixture(scope="module")
-def tiny_vit(tmp_path_factory):
-    """A randomly initialised DINOv2 with patch 4, saved as a local folder, with an image
-    processor's mean and std."""
-    transformers = pytest.importorskip("transformers")
-    torch.manual_seed(0)
-    config = transformers.Dinov2Config(
-        hidden_size=24,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        image_size=16,
-        patch_size=4,
-    )
-    folder = tmp_path_factory.mktemp("vit") / "tiny-dinov2"
-    transformers.Dinov2Model(config).eval().save_pretrained(folder)
-    (folder / "preprocessor_config.json").write_text(
-        json.dumps({"image_mean": [0.5, 0.4, 0.3], "image_std": [0.2, 0.25, 0.3]})
-    )
-    return folder
 
 
 def test_a_hugging_face_encoder_gives_its_patch_tokens_as_a_map(tiny_vit):
