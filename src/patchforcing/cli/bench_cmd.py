@@ -6,9 +6,15 @@ installed with the package (``python -m benchmarks.quality`` from a checkout).""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from patchforcing.cli.common import HelpFormatter, nonneg_float, positive_int
 from patchforcing.model import PRESETS
+
+if TYPE_CHECKING:
+    import torch
+
+    from patchforcing.evaluation.speed.training import TrainSpeedConfig
 
 __all__ = ["add_bench_parser", "run_bench_speed"]
 
@@ -148,7 +154,7 @@ def _experiment_elsewhere(module: str) -> int:
     )
 
 
-def _print_repa(config, device, mode: str) -> None:
+def _print_repa(config: TrainSpeedConfig, device: torch.device, mode: str) -> None:
     """The REPA rows of ``--train`` (in the first training mode's precision), or one line saying
     that they need the repa extra."""
     from dataclasses import replace
