@@ -41,7 +41,7 @@ from patchforcing.model.pretrained.folder import checkpoint_name
 from patchforcing.sampling.generation import GenerationConfig
 from patchforcing.train import train
 from patchforcing.train.checkpoint import read_config, recorded_train_seconds
-from patchforcing.train.config import config_to_dict
+from patchforcing.train.config import TrainConfig, config_to_dict
 from patchforcing.train.data_parallel import Parallel
 from patchforcing.utils.io import file_lock
 from patchforcing.utils.io.json_file import write_json
@@ -59,6 +59,8 @@ __all__ = [
     "run_name",
     "arm_folder",
     "train_arm",
+    "train_run",
+    "read_record",
     "adopt_arm",
     "run_eval",
     "IMAGE_SEED_STRIDE",
@@ -202,12 +204,11 @@ def portable_results(payload: dict) -> dict:
     return out
 
 
-def _read_record(
-    cls: type[Record], path: Path, config: QualityBenchConfig, made_by: Provenance
-) -> Record:
-    """A record cached on disk (beside its arm), its paths portable whatever version wrote it."""
+def read_record(cls: type[Record], path: Path, out_dir: str, made_by: Provenance) -> Record:
+    """A record cached on disk (beside its arm in the bench folder ``out_dir``), its paths portable
+    whatever version wrote it."""
     return load_record(
-        cls, _portable_record(json.loads(path.read_text()), record_root(config.out_dir)), made_by
+        cls, _portable_record(json.loads(path.read_text()), record_root(out_dir)), made_by
     )
 
 
@@ -253,8 +254,8 @@ def read_results(path: str | Path) -> dict:
     return payload
 
 
-def _arm_lock(config: QualityBenchConfig, run_dir: str) -> Path:
-    return Path(config.out_dir) / "arms" / f"{Path(run_dir).name}.lock"
+def _arm_lock(out_dir: str, run_dir: str) -> Path:
+    return Path(out_dir) / "arms" / f"{Path(run_dir).name}.lock"
 
 
 def train_arm(
@@ -273,12 +274,40 @@ def train_arm(
     ``wait`` this one waits for it and then reuses the arm; without, it returns None at once, so
     that the caller can take other work first."""
     run = arm_train_config(config, arm, str(Path(config.out_dir) / "arms"))
+    return train_run(
+        run,
+        arm.label,
+        arm.train_seed,
+        config.out_dir,
+        data,
+        device,
+        made_by,
+        progress,
+        compile,
+        wait,
+    )
+
+
+def train_run(
+    run: TrainConfig,
+    label: str,
+    train_seed: int,
+    out_dir: str,
+    data: ArrayData,
+    device: torch.device,
+    made_by: Provenance,
+    progress: bool = False,
+    compile: bool = False,
+    wait: bool = True,
+) -> ArmRecord | None:
+    """:func:`train_arm` for any run configuration whose folder lies in ``out_dir/arms`` (the
+    REPA bench's arms train this way too)."""
     record_path = Path(run.out_dir) / "arm.json"
-    with file_lock(_arm_lock(config, run.out_dir), wait=wait) as held:
+    with file_lock(_arm_lock(out_dir, run.out_dir), wait=wait) as held:
         if not held:
             return None
         if record_path.is_file() and latest_checkpoint(run.out_dir) is not None:
-            return _read_record(ArmRecord, record_path, config, made_by)
+            return read_record(ArmRecord, record_path, out_dir, made_by)
         result = train(
             run,
             device=str(device),
@@ -289,13 +318,13 @@ def train_arm(
         if result.stopped_by_signal is not None:
             raise BenchInterrupted(
                 result.stopped_by_signal,
-                f"{signal.Signals(result.stopped_by_signal).name} stopped arm {arm.label} (train "
-                f"seed {arm.train_seed}) after step {result.steps_done}; its checkpoint is in "
+                f"{signal.Signals(result.stopped_by_signal).name} stopped arm {label} (train "
+                f"seed {train_seed}) after step {result.steps_done}; its checkpoint is in "
                 f"{run.out_dir}: rerun the same command to resume",
             )
         record = ArmRecord(
-            arm.label,
-            arm.train_seed,
+            label,
+            train_seed,
             run_name(run.out_dir),
             result.train_seconds,
             result.val,
@@ -367,9 +396,9 @@ def adopt_arm(
             "(rerun its `patchforcing train` command)"
         )
     target = Path(wanted.out_dir)
-    with file_lock(_arm_lock(config, wanted.out_dir)):
+    with file_lock(_arm_lock(config.out_dir, wanted.out_dir)):
         if (target / "arm.json").is_file():
-            return _read_record(ArmRecord, target / "arm.json", config, made_by)
+            return read_record(ArmRecord, target / "arm.json", config.out_dir, made_by)
         if target.exists():
             raise ValueError(
                 f"{where}: the arm's folder {target} already holds a partial training; remove it "
@@ -408,7 +437,7 @@ def run_eval(
     folder = arm_folder(config, arm)
     path = folder / "evals" / name
     if path.is_file():
-        return _read_record(EvalRecord, path, config, made_by)
+        return read_record(EvalRecord, path, config.out_dir, made_by)
     model = PatchForcingDiT.from_pretrained(folder, device=evaluator.env.device)
     gen = GenerationConfig(
         sampler=config.sampler(spec.sampler),

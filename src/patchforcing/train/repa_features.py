@@ -73,7 +73,7 @@ def dataset_features(
     cached = _read(path, digest, len(data))
     if cached is not None:
         return cached
-    features = torch.cat([encoder(images).half().cpu() for images in _batches(data)])
+    features = torch.cat([encoder(images).half().cpu() for images in _batches(data)]).contiguous()
     atomic_write(
         path,
         lambda tmp: save_file({"features": features}, str(tmp), metadata={"digest": digest}),
