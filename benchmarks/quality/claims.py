@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from benchmarks.quality.run import EvalRecord
@@ -150,7 +150,7 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def summarize(records: list[EvalRecord]) -> list[Summary]:
+def summarize(records: Sequence[EvalRecord]) -> list[Summary]:
     """Group records by (arm, sampler, requested NFE); sample standard deviation over the group."""
     groups: dict[tuple[str, str, int], list[EvalRecord]] = {}
     for r in records:
@@ -406,7 +406,7 @@ def fd_value(e: EvalRecord, space: str, primary: bool) -> float | None:
 
 
 def _fds(
-    evals: list[EvalRecord],
+    evals: Sequence[EvalRecord],
     arm: str,
     sampler: str,
     nfe: int,
@@ -424,7 +424,7 @@ def _fds(
 
 
 def _test(
-    claim: Claim, evals: list[EvalRecord], nfe: int, space: str, primary: bool, value: Value
+    claim: Claim, evals: Sequence[EvalRecord], nfe: int, space: str, primary: bool, value: Value
 ) -> SpaceTest | None:
     fa, fb = (
         _fds(evals, *claim.better, nfe, space, primary, value),
@@ -465,7 +465,7 @@ def _test(
 
 
 def check_claims(
-    evals: list[EvalRecord],
+    evals: Sequence[EvalRecord],
     nfe: int,
     spaces: tuple[str, ...],
     claims: tuple[Claim, ...] = CLAIMS,

@@ -130,7 +130,7 @@ class BenchInterrupted(Exception):
         self.signum = signum
 
 
-Record = TypeVar("Record", ArmRecord, EvalRecord)
+Record = TypeVar("Record", bound=ArmRecord | EvalRecord)  # or a subclass of one
 
 
 def load_record(

@@ -168,7 +168,11 @@ class RepaEval:
 
 
 def plan_arms(config: RepaBenchConfig) -> list[RepaArm]:
-    return [RepaArm(*arm, seed) for arm in ARMS for seed in config.train_seeds]
+    return [
+        RepaArm(label, baseline, repa, seed)
+        for label, baseline, repa in ARMS
+        for seed in config.train_seeds
+    ]
 
 
 def plan_evals(config: RepaBenchConfig) -> list[RepaEval]:
@@ -190,7 +194,7 @@ def arm_train_config(
         raise ValueError(f"resolve the bench's precision {config.precision!r} first (resolved)")
     pf, baseline = DATA[config.data]
     setup = recipe_setup(baseline if arm.baseline else pf, seed=arm.train_seed)
-    backbone = {
+    backbone: dict[str, Any] = {
         k: v
         for k, v in (
             ("steps", config.train_steps),
@@ -214,7 +218,7 @@ def arm_train_config(
         if arm.repa is not None
         else None
     )
-    optim = {
+    optim: dict[str, Any] = {
         k: v
         for k, v in (
             ("lr", config.lr),
