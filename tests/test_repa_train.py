@@ -282,7 +282,7 @@ def test_train_speed_times_the_step_with_and_without_repa(capsys, monkeypatch):
             "| REPA, cached features",
             "| REPA, encoder forward every step",
         ]
-        assert "fp32, 1 timed steps" in table and "| 1.00x |" in table
+        assert "fp32, projector width 2048, 1 timed steps" in table and "| 1.00x |" in table
     monkeypatch.setattr("patchforcing.model.vision.efficientnet.PACKAGE", "no_such_package")
     _print_repa(config, torch.device("cpu"), "fp32")
     assert "REPA rows left out: the built-in REPA encoder needs" in capsys.readouterr().out

@@ -122,6 +122,12 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         default=TrainSpeedConfig.steps,
         help="timed training steps per mode",
     )
+    s.add_argument(
+        "--train-repa-projector-dim",
+        type=positive_int,
+        default=TrainSpeedConfig.repa_projector_dim,
+        help="hidden width of the REPA projector in the --train rows with REPA (the recipe's: 2048)",
+    )
     s.add_argument("--out", help="write the report as JSON here (and markdown next to it, .md)")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     s.add_argument("--threads", type=positive_int, help="CPU threads for torch")
@@ -211,6 +217,7 @@ def run_bench_speed(args: argparse.Namespace) -> int:
             num_classes=args.num_classes,
             batch=args.batch,
             steps=args.train_steps,
+            repa_projector_dim=args.train_repa_projector_dim,
         )
         print(
             train_modes_markdown(

@@ -28,7 +28,7 @@ from patchforcing.core.loss import LossConfig, patch_forcing_loss
 from patchforcing.core.protocol import PatchModel
 from patchforcing.core.time_dist import LTG
 from patchforcing.model import ModelConfig, PatchForcingDiT, model_config_from_preset
-from patchforcing.model.repa import default_repa_depth
+from patchforcing.model.repa import PROJECTOR_DIM, default_repa_depth
 from patchforcing.model.vision import BuiltinEncoder, encoder_stride
 from patchforcing.train.config import OptimConfig
 from patchforcing.train.data_parallel import compile_model
@@ -84,6 +84,7 @@ class TrainSpeedConfig:
     precision: str = "fp32"
     compile: bool = False
     repa: str = "off"  # one of REPA_MODES
+    repa_projector_dim: int = PROJECTOR_DIM  # the REPA recipe's
 
     def __post_init__(self) -> None:
         if min(self.image_size, self.channels, self.batch, self.steps) < 1 or self.warmup < 0:
@@ -177,7 +178,9 @@ def _repa(
         if config.repa == "cached"
         else RepaFeatures(encoder.feature_dim, encoder=encoder)
     )
-    repa = RepaConfig(depth=default_repa_depth(model.config.depth))
+    repa = RepaConfig(
+        depth=default_repa_depth(model.config.depth), projector_dim=config.repa_projector_dim
+    )
     return RepaTraining(repa, model, features, OptimConfig(), seed=0)
 
 
@@ -298,7 +301,8 @@ def repa_markdown(results: list[TrainSpeed]) -> str:
     c = results[0].config
     lines = [
         f"\n### Training with REPA, preset {c.preset}, {c.image_size}x{c.image_size}x{c.channels}, "
-        f"batch {c.batch}, {c.precision}, {c.steps} timed steps on {results[0].device}\n",
+        f"batch {c.batch}, {c.precision}, projector width {c.repa_projector_dim}, {c.steps} timed "
+        f"steps on {results[0].device}\n",
         "| mode | images/s | ms/step | step time vs without |",
         "|---|---|---|---|",
     ]
