@@ -126,7 +126,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         "--train-repa-projector-dim",
         type=positive_int,
         default=TrainSpeedConfig.repa_projector_dim,
-        help="hidden width of the REPA projector in the --train rows with REPA (the recipe's: 2048)",
+        help="hidden width of the projector in the --train rows with REPA (the recipe's: 2048)",
     )
     s.add_argument("--out", help="write the report as JSON here (and markdown next to it, .md)")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
