@@ -18,7 +18,7 @@ from patchforcing.utils.device import PRECISION_CHOICES
 __all__ = ["PROG", "FULL_COMMAND", "build_parser", "build_config", "main"]
 
 PROG = "python -m benchmarks.repa"
-FULL_COMMAND = f"{PROG} --out bench-repa --threads 1 --docs docs/results-repa.md"
+FULL_COMMAND = f"{PROG} --out bench-repa --threads 1 --docs docs/results-repa-emoji.md"
 
 
 def build_parser() -> argparse.ArgumentParser:
