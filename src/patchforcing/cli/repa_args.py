@@ -1,4 +1,5 @@
-"""The representation-alignment options of ``patchforcing train`` (``--repa-encoder``: on)."""
+"""The representation-alignment options of ``patchforcing train`` (``--repa-encoder``: on). They
+default to None, so that only what was typed changes the REPA section (or a recipe's)."""
 
 from __future__ import annotations
 
@@ -38,14 +39,13 @@ def add_repa_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--repa-weight",
         type=nonneg_float,
-        default=RepaConfig.weight,
-        help="weight of the negative cosine similarity in the loss",
+        help=f"weight of the negative cosine similarity in the loss (default {RepaConfig.weight})",
     )
     r.add_argument(
         "--repa-projector-dim",
         type=positive_int,
-        default=RepaConfig.projector_dim,
-        help="hidden width of the projector MLP (the authors': 2048)",
+        help=f"hidden width of the projector MLP (default {RepaConfig.projector_dim}, the "
+        "authors')",
     )
     r.add_argument(
         "--repa-resolution",
@@ -57,17 +57,15 @@ def add_repa_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--repa-time-weight",
         choices=TIME_WEIGHTINGS,
-        default=RepaConfig.time_weighting,
-        help="none: every token aligned alike whatever its time; t: each token weighted by its "
-        "time over its image's mean time",
+        help="none (the default): every token aligned alike whatever its time; t: each token "
+        "weighted by its time over its image's mean time",
     )
     r.add_argument(
         "--repa-features",
         choices=REPA_FEATURES,
-        default=RepaConfig.features,
         help="image data: the encoder's features of the training set computed once and cached "
-        "on disk, or the encoder run on every batch (latents read the features `encode "
-        "--repa-encoder` stored)",
+        "on disk (cached, the default), or the encoder run on every batch (online); latents read "
+        "the features `encode --repa-encoder` stored",
     )
 
 
@@ -76,7 +74,7 @@ def repa_from_args(
 ) -> RepaConfig | None:
     """The REPA section: the base's (None: off) or one for ``--repa-encoder``, changed by the
     options given; a REPA option without an encoder is refused."""
-    options = sorted(given & _FIELDS.keys())
+    options = sorted(dest for dest in given & _FIELDS.keys() if getattr(args, dest) is not None)
     if "repa_encoder" not in given and base is None:
         if options:
             raise ValueError(f"--{options[0].replace('_', '-')} needs --repa-encoder (REPA is off)")
