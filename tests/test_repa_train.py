@@ -23,6 +23,7 @@ from patchforcing.model.vision import build_image_encoder
 from patchforcing.sampling.generation import GenerationConfig, generate
 from patchforcing.train import TrainConfig, config_from_dict, config_to_dict, train
 from patchforcing.train.config import OptimConfig
+from patchforcing.train.data_parallel import Parallel
 from patchforcing.train.repa import RepaFeatures, RepaTraining
 from patchforcing.train.repa_config import RepaConfig, resolve_repa
 
@@ -286,3 +287,26 @@ def test_train_speed_times_the_step_with_and_without_repa(capsys, monkeypatch):
     monkeypatch.setattr("patchforcing.model.vision.efficientnet.PACKAGE", "no_such_package")
     _print_repa(config, torch.device("cpu"), "fp32")
     assert "REPA rows left out: the built-in REPA encoder needs" in capsys.readouterr().out
+
+
+def _train_on_rank(rank, config, strategy, out):
+    result = train(config, device="cpu", progress=False, parallel=Parallel(strategy))
+    torch.save(result.losses, out / f"{strategy}_{rank}.pt")
+
+
+@needs_lite0
+def test_data_parallel_repa_equals_one_process_and_resumes_under_fsdp(tmp_path, tiny_npz):
+    """The projector's gradients are averaged over the ranks (DDP) or sharded with it (FSDP), and
+    its state in a checkpoint of one strategy resumes under another."""
+    from distributed_helpers import run_on_ranks
+
+    def run(name, steps):
+        return TrainConfig(**{**vars(_run(tmp_path, tiny_npz, name)), "steps": steps})
+
+    single = train(run("single", 4), device="cpu", progress=False)  # fills the feature cache
+    run_on_ranks(_train_on_rank, 2, run("ranks", 2), "ddp", tmp_path)
+    ddp = torch.load(tmp_path / "ddp_0.pt")
+    assert torch.allclose(torch.tensor(ddp), torch.tensor(single.losses[:2]), rtol=1e-4, atol=1e-6)
+    run_on_ranks(_train_on_rank, 2, run("ranks", 4), "fsdp", tmp_path)
+    fsdp = torch.load(tmp_path / "fsdp_0.pt")
+    assert torch.allclose(torch.tensor(fsdp), torch.tensor(single.losses[2:]), rtol=1e-4, atol=1e-6)
