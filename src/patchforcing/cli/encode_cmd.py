@@ -60,8 +60,8 @@ def add_encode_parser(sub: argparse._SubParsersAction) -> None:
         type=positive_int,
         metavar="PX",
         help="the encoder's input size (default: the one that gives a feature per token of a "
-        "patch-2 model on the 8x smaller latents, e.g. 256 for the built-in encoder on 256 px "
-        "images, 224 for a ViT of patch 14)",
+        "patch-2 model on the latents, e.g. 256 px for the built-in encoder on 256 px images and "
+        "the SD-VAE, 224 px for a ViT of patch 14)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
@@ -89,14 +89,14 @@ def run_encode(args: argparse.Namespace) -> int:
     )
     check_encode_out(config)  # before the VAE is loaded
     device = resolve_device(args.device)
+    codec = VaeCodec(load_vae(args.vae, device), batch_size=args.batch_size)
     repa = None
     if args.repa_encoder is not None:
         from patchforcing.model.vision import build_image_encoder, encoder_stride
 
-        grid = args.image_size // 16  # SD-VAE latents are 8x smaller; a patch-2 model's tokens
+        grid = args.image_size // (2 * codec.downsample)  # a patch-2 model's tokens
         resolution = args.repa_resolution or grid * encoder_stride(args.repa_encoder)
         repa = build_image_encoder(args.repa_encoder, resolution, device)
-    codec = VaeCodec(load_vae(args.vae, device), batch_size=args.batch_size)
     result = encode_dataset(config, codec, progress=not args.no_progress, repa_encoder=repa)
     stored = f" and {repa.feature_dim}-d REPA features at {repa.resolution} px" if repa else ""
     print(
