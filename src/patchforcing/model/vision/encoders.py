@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from patchforcing.model.vision.efficientnet import load_lite0
+from patchforcing.utils.extras import MissingExtraError
 
 __all__ = [
     "BUILTIN_ENCODER",
@@ -100,7 +101,7 @@ def _transformers() -> Any:
     try:
         import transformers
     except ImportError as err:
-        raise ImportError(
+        raise MissingExtraError(
             "a Hugging Face image encoder needs transformers: pip install 'patchforcing[text]'"
         ) from err
     return transformers
