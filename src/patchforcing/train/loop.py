@@ -58,7 +58,7 @@ from patchforcing.train.nonfinite import (
     nonfinite_reason,
 )
 from patchforcing.train.preflight import check_data_fits_model
-from patchforcing.train.repa import RepaFeatures, RepaTraining
+from patchforcing.train.repa import RepaTraining
 from patchforcing.train.run_folder import (
     check_run_folder,
     check_same_run,
@@ -214,20 +214,7 @@ def _train(
     )
     if state is not None:
         load_optimizer_state(net, opt, state["optimizer"])
-    repa = (  # after the EMA copy, which must not carry its hook
-        RepaTraining(
-            config.repa,
-            model,
-            RepaFeatures.for_run(config, data, dev),
-            config.optim,
-            config.seed,
-            env,
-            parallel,
-            state and state["repa"],
-        )
-        if config.repa is not None
-        else None
-    )
+    repa = RepaTraining.for_run(config, model, data, env, parallel, state)  # after the EMA copy
     optimizers = [opt] + ([repa.optimizer] if repa is not None else [])
     trained = [*net.parameters(), *(repa.parameters() if repa is not None else [])]
     log: NullLog | MetricsLog = NullLog()

@@ -154,6 +154,25 @@ class RepaTraining:
         self.hidden: torch.Tensor | None = None
         self.hook = model.blocks[config.depth - 1].register_forward_hook(self._keep)
 
+    @classmethod
+    def for_run(
+        cls,
+        config: TrainConfig,
+        model: AnyModel,
+        data: ArrayData,
+        env: DistEnv,
+        parallel: Parallel,
+        state: dict[str, Any] | None,
+    ) -> RepaTraining | None:
+        """What a run with ``config.repa`` attaches to ``model`` (None without REPA), resumed from
+        the train ``state`` of its checkpoint. Build it after the EMA copy of the model, which must
+        not carry the hook."""
+        if config.repa is None:
+            return None
+        features = RepaFeatures.for_run(config, data, env.device)
+        resumed = state["repa"] if state is not None else None
+        return cls(config.repa, model, features, config.optim, config.seed, env, parallel, resumed)
+
     def _keep(self, module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
         self.hidden = output  # (B, N, D)
 
