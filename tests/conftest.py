@@ -109,3 +109,23 @@ def tiny_vit(tmp_path_factory):
         json.dumps({"image_mean": [0.5, 0.4, 0.3], "image_std": [0.2, 0.25, 0.3]})
     )
     return folder
+
+
+@pytest.fixture
+def vae_dir(tmp_path):
+    """A tiny randomly initialised AutoencoderKL (2x downsampling, 4 latent channels), saved."""
+    diffusers = pytest.importorskip("diffusers", reason="latents need the [latent] extra")
+    torch.manual_seed(0)
+    vae = diffusers.AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        layers_per_block=1,
+        norm_num_groups=4,
+        sample_size=16,
+    )
+    vae.save_pretrained(tmp_path / "vae")
+    return tmp_path / "vae"

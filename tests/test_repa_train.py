@@ -325,21 +325,10 @@ def test_data_parallel_repa_equals_one_process_and_resumes_under_fsdp(tmp_path, 
     assert torch.allclose(torch.tensor(fsdp), torch.tensor(single.losses[2:]), rtol=1e-4, atol=1e-6)
 
 
-def test_encode_stores_features_at_the_token_grid_of_a_patch_2_model(tmp_path, tiny_vit, capsys):
-    diffusers = pytest.importorskip("diffusers")
-    npz = tmp_path / "rgb.npz"
-    rng = np.random.default_rng(0)
-    np.savez(npz, images=rng.integers(0, 256, (6, 16, 16, 3), dtype=np.uint8))
-    torch.manual_seed(0)
-    diffusers.AutoencoderKL(
-        block_out_channels=(8, 16),
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        layers_per_block=1,
-        norm_num_groups=4,
-        sample_size=16,
-    ).save_pretrained(tmp_path / "vae")
-    args = ["encode", "--data", str(npz), "--vae", str(tmp_path / "vae"), "--image-size", "16"]
+def test_encode_stores_features_at_the_token_grid_of_a_patch_2_model(
+    tmp_path, tiny_vit, vae_dir, rgb_npz, capsys
+):
+    args = ["encode", "--data", str(rgb_npz), "--vae", str(vae_dir), "--image-size", "16"]
     assert main([*args, "--out", str(tmp_path / "z"), "--repa-encoder", str(tiny_vit)]) == 0
     assert "and 24-d REPA features at 16 px" in capsys.readouterr().out  # 4 x 4 tokens, patch 4
-    assert load_repa_features(tmp_path / "z", 6).features.shape == (6, 24, 4, 4)
+    assert load_repa_features(tmp_path / "z", 10).features.shape == (10, 24, 4, 4)

@@ -34,7 +34,7 @@ from benchmarks.quality.plan import (
     bench_config_from_dict,
 )
 from patchforcing.data import ArrayData
-from patchforcing.evaluation import Evaluator
+from patchforcing.evaluation import EvalResult, Evaluator
 from patchforcing.model import PatchForcingDiT
 from patchforcing.model.pretrained import latest_checkpoint, list_checkpoints
 from patchforcing.model.pretrained.folder import checkpoint_name
@@ -98,6 +98,9 @@ class ArmRecord:
         return self.label, self.train_seed
 
 
+R = TypeVar("R", bound="EvalRecord")  # the record class, or a subclass adding fields
+
+
 @dataclass(frozen=True)
 class EvalRecord:
     arm: str
@@ -120,6 +123,35 @@ class EvalRecord:
     def key(self) -> tuple[str, int, str, int, int]:
         """(arm, training seed, sampler, requested NFE, sampling seed), as :attr:`EvalSpec.key`."""
         return self.arm, self.train_seed, self.sampler, self.nfe_requested, self.sample_seed
+
+    @classmethod
+    def of(
+        cls: type[R],
+        key: tuple[str, int, str, int, int],
+        result: EvalResult,
+        made_by: Provenance,
+        **extra: Any,
+    ) -> R:
+        """The record of the evaluation ``key`` (as :attr:`key`) that gave ``result``; ``extra``
+        fills the fields a subclass adds."""
+        arm, train_seed, sampler, nfe_requested, sample_seed = key
+        assert result.nfe is not None  # a model's evaluation spends NFE
+        return cls(
+            arm,
+            train_seed,
+            sampler,
+            nfe_requested,
+            result.nfe,
+            sample_seed,
+            result.num_images,
+            result.seconds,
+            asdict(result.metrics),
+            {s.features: asdict(s.metrics) for s in result.scores},
+            result.background,
+            made_by.machine,
+            made_by.command,
+            **extra,
+        )
 
 
 class BenchInterrupted(Exception):
@@ -447,21 +479,6 @@ def run_eval(
         batch_size=config.eval_batch,
     )
     result = evaluator.score_model(model, gen, source=str(folder))
-    assert result.nfe is not None  # a model's evaluation spends NFE
-    record = EvalRecord(
-        spec.arm.label,
-        spec.arm.train_seed,
-        spec.sampler,
-        spec.nfe,
-        result.nfe,
-        spec.sample_seed,
-        result.num_images,
-        result.seconds,
-        asdict(result.metrics),
-        {s.features: asdict(s.metrics) for s in result.scores},
-        result.background,
-        made_by.machine,
-        made_by.command,
-    )
+    record = EvalRecord.of(spec.key, result, made_by)
     write_json(asdict(record), path)
     return record

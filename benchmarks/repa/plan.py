@@ -185,6 +185,11 @@ def plan_evals(config: RepaBenchConfig) -> list[RepaEval]:
     ]
 
 
+def _given(**values: Any) -> dict[str, Any]:
+    """The values that are not None: the bench's changes to a recipe."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def arm_train_config(
     config: RepaBenchConfig, arm: RepaArm, root: str, data: ArrayData
 ) -> TrainConfig:
@@ -194,18 +199,14 @@ def arm_train_config(
         raise ValueError(f"resolve the bench's precision {config.precision!r} first (resolved)")
     pf, baseline = DATA[config.data]
     setup = recipe_setup(baseline if arm.baseline else pf, seed=arm.train_seed)
-    backbone: dict[str, Any] = {
-        k: v
-        for k, v in (
-            ("steps", config.train_steps),
-            ("batch_size", config.batch_size),
-            ("depth", config.depth),
-            ("width", config.width),
-            ("num_heads", config.num_heads),
-            ("patch_size", config.patch_size),
-        )
-        if v is not None
-    }
+    backbone = _given(
+        steps=config.train_steps,
+        batch_size=config.batch_size,
+        depth=config.depth,
+        width=config.width,
+        num_heads=config.num_heads,
+        patch_size=config.patch_size,
+    )
     repa = (
         RepaConfig(
             encoder=config.encoder,
@@ -218,15 +219,7 @@ def arm_train_config(
         if arm.repa is not None
         else None
     )
-    optim: dict[str, Any] = {
-        k: v
-        for k, v in (
-            ("lr", config.lr),
-            ("warmup_steps", config.warmup_steps),
-            ("ema_decay", config.ema_decay),
-        )
-        if v is not None
-    }
+    optim = _given(lr=config.lr, warmup_steps=config.warmup_steps, ema_decay=config.ema_decay)
     setup = replace(
         setup,
         data=replace(setup.data, data_dir=config.data_dir),

@@ -136,22 +136,7 @@ def run_repa_eval(
     )
     scoring = evaluator.prompt_scoring(prompts.categories) if prompts else None
     result = evaluator.score_model(model, gen, alignment=scoring, source=str(folder))
-    assert result.nfe is not None  # a model's evaluation spends NFE
-    record = RepaEvalRecord(
-        spec.arm.label,
-        spec.arm.train_seed,
-        spec.sampler,
-        spec.nfe,
-        result.nfe,
-        spec.sample_seed,
-        result.num_images,
-        result.seconds,
-        asdict(result.metrics),
-        {s.features: asdict(s.metrics) for s in result.scores},
-        result.background,
-        made_by.machine,
-        made_by.command,
-        asdict(result.alignment) if result.alignment is not None else {},
-    )
+    alignment = asdict(result.alignment) if result.alignment is not None else {}
+    record = RepaEvalRecord.of(spec.key, result, made_by, alignment=alignment)
     write_json(asdict(record), path)
     return record
