@@ -39,8 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-images", type=positive_int, help="images per evaluation (default 375)")
     p.add_argument("--nfe", type=positive_int, help="NFE of every evaluation (default 32)")
     p.add_argument("--cfg", type=nonneg_float, help="guidance scale (default 1: none)")
-    p.add_argument("--projector-dim", type=positive_int, help="REPA projector width (default 256)")
-    p.add_argument("--encoder", help="REPA encoder (default: efficientnet-lite0)")
+    p.add_argument(
+        "--projector-dim", type=positive_int, metavar="N", help="REPA projector width (default 256)"
+    )
+    p.add_argument(
+        "--encoder",
+        metavar="ENC",
+        help="REPA encoder: efficientnet-lite0 (the default) or a local Hugging Face folder",
+    )
     p.add_argument("--precision", choices=PRECISION_CHOICES, help="training precision")
     p.add_argument("--data-dir", help="where the data set is installed")
     p.add_argument("--docs", help="also write the report to this markdown file")
@@ -56,6 +62,8 @@ def build_config(args: argparse.Namespace):
     is given."""
     from benchmarks.repa.plan import SMOKE, RepaBenchConfig
 
+    if args.smoke and args.data != "emoji":
+        raise ValueError("--smoke runs on the emoji set (its 3,406 images make the features quick)")
     base = SMOKE if args.smoke else RepaBenchConfig()
     overrides = {
         "out_dir": args.out,

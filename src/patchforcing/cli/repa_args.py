@@ -39,11 +39,13 @@ def add_repa_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--repa-weight",
         type=nonneg_float,
+        metavar="W",
         help=f"weight of the negative cosine similarity in the loss (default {RepaConfig.weight})",
     )
     r.add_argument(
         "--repa-projector-dim",
         type=positive_int,
+        metavar="N",
         help=f"hidden width of the projector MLP (default {RepaConfig.projector_dim}, the "
         "authors')",
     )
