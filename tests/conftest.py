@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -84,3 +85,47 @@ def tiny_lm(tmp_path_factory):
     torch.manual_seed(0)
     transformers.BertModel(config).save_pretrained(str(folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_vit(tmp_path_factory):
+    """A randomly initialised DINOv2 with patch 4, saved as a local folder, with an image
+    processor's mean and std."""
+    transformers = pytest.importorskip(
+        "transformers", reason="Hugging Face image encoders need the [text] extra"
+    )
+    torch.manual_seed(0)
+    config = transformers.Dinov2Config(
+        hidden_size=24,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        image_size=16,
+        patch_size=4,
+    )
+    folder = tmp_path_factory.mktemp("vit") / "tiny-dinov2"
+    transformers.Dinov2Model(config).eval().save_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text(
+        json.dumps({"image_mean": [0.5, 0.4, 0.3], "image_std": [0.2, 0.25, 0.3]})
+    )
+    return folder
+
+
+@pytest.fixture
+def vae_dir(tmp_path):
+    """A tiny randomly initialised AutoencoderKL (2x downsampling, 4 latent channels), saved."""
+    diffusers = pytest.importorskip("diffusers", reason="latents need the [latent] extra")
+    torch.manual_seed(0)
+    vae = diffusers.AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        layers_per_block=1,
+        norm_num_groups=4,
+        sample_size=16,
+    )
+    vae.save_pretrained(tmp_path / "vae")
+    return tmp_path / "vae"

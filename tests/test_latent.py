@@ -21,24 +21,6 @@ diffusers = pytest.importorskip("diffusers")
 
 
 @pytest.fixture
-def vae_dir(tmp_path):
-    torch.manual_seed(0)
-    vae = diffusers.AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        block_out_channels=(8, 16),
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        layers_per_block=1,
-        norm_num_groups=4,
-        sample_size=16,
-    )
-    vae.save_pretrained(tmp_path / "vae")
-    return tmp_path / "vae"
-
-
-@pytest.fixture
 def rgb_npz(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "rgb.npz"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from benchmarks.quality.run import EvalRecord
@@ -42,6 +43,7 @@ __all__ = [
     "SpaceTest",
     "ClaimCheck",
     "check_claims",
+    "fd_value",
     "t_critical",
     "t_power",
     "VERDICTS",
@@ -148,7 +150,7 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def summarize(records: list[EvalRecord]) -> list[Summary]:
+def summarize(records: Sequence[EvalRecord]) -> list[Summary]:
     """Group records by (arm, sampler, requested NFE); sample standard deviation over the group."""
     groups: dict[tuple[str, str, int], list[EvalRecord]] = {}
     for r in records:
@@ -392,30 +394,41 @@ class ClaimCheck:
         return len({t.verdict.kind for t in self.tests if t is not None}) == 1
 
 
+Value = Callable[[EvalRecord, str, bool], "float | None"]
+
+
+def fd_value(e: EvalRecord, space: str, primary: bool) -> float | None:
+    """The FD of an evaluation in feature space ``space`` (records from before several spaces were
+    kept hold the ``primary`` space's in their metrics alone)."""
+    if space in e.feature_spaces:
+        return e.feature_spaces[space]["fd"]
+    return e.metrics["fd"] if primary else None
+
+
 def _fds(
-    evals: list[EvalRecord], arm: str, sampler: str, nfe: int, space: str, primary: bool
+    evals: Sequence[EvalRecord],
+    arm: str,
+    sampler: str,
+    nfe: int,
+    space: str,
+    primary: bool,
+    value: Value,
 ) -> dict[tuple[int, int], float]:
     out = {}
     for e in evals:
         if (e.arm, e.sampler, e.nfe_requested) == (arm, sampler, nfe):
-            fd = (
-                e.feature_spaces[space]["fd"]
-                if space in e.feature_spaces
-                else e.metrics["fd"]
-                if primary
-                else None
-            )
+            fd = value(e, space, primary)
             if fd is not None:
                 out[(e.train_seed, e.sample_seed)] = fd
     return out
 
 
 def _test(
-    claim: Claim, evals: list[EvalRecord], nfe: int, space: str, primary: bool
+    claim: Claim, evals: Sequence[EvalRecord], nfe: int, space: str, primary: bool, value: Value
 ) -> SpaceTest | None:
     fa, fb = (
-        _fds(evals, *claim.better, nfe, space, primary),
-        _fds(evals, *claim.worse, nfe, space, primary),
+        _fds(evals, *claim.better, nfe, space, primary, value),
+        _fds(evals, *claim.worse, nfe, space, primary, value),
     )
     if not fa or not fb:
         return None
@@ -451,10 +464,18 @@ def _test(
     )
 
 
-def check_claims(evals: list[EvalRecord], nfe: int, spaces: tuple[str, ...]) -> list[ClaimCheck]:
+def check_claims(
+    evals: Sequence[EvalRecord],
+    nfe: int,
+    spaces: tuple[str, ...],
+    claims: tuple[Claim, ...] = CLAIMS,
+    value: Value = fd_value,
+) -> list[ClaimCheck]:
     """Every claim at NFE ``nfe`` in each feature space (extractor keys; the first is the primary
-    space, which records from before several spaces were kept hold in their ``metrics`` alone)."""
+    space, which records from before several spaces were kept hold in their ``metrics`` alone).
+    ``claims`` and ``value`` (what is compared, lower being better: FD by default) let another
+    bench test its own claims by the same rules."""
     return [
-        ClaimCheck(c, tuple(_test(c, evals, nfe, s, i == 0) for i, s in enumerate(spaces)))
-        for c in CLAIMS
+        ClaimCheck(c, tuple(_test(c, evals, nfe, s, i == 0, value) for i, s in enumerate(spaces)))
+        for c in claims
     ]

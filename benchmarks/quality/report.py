@@ -17,7 +17,14 @@ from benchmarks.quality.plan import CONTROL_SAMPLERS, EvalSpec
 from benchmarks.quality.run import Results, load_results, read_results
 from patchforcing.utils.io.atomic import atomic_write
 
-__all__ = ["write_report", "render_markdown", "write_docs", "report_from_results"]
+__all__ = [
+    "write_report",
+    "render_markdown",
+    "write_docs",
+    "report_from_results",
+    "plus_minus",
+    "claims_table",
+]
 
 _COLS = ("fd", "kid", "precision", "recall", "density", "coverage")
 _TITLES = {
@@ -27,7 +34,8 @@ _TITLES = {
 }
 
 
-def _pm(mean: float, std: float, digits: int = 3) -> str:
+def plus_minus(mean: float, std: float, digits: int = 3) -> str:
+    """``mean ± std`` with ``digits`` decimals."""
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
@@ -107,9 +115,11 @@ def _pending(pending: dict[str, list[EvalSpec]]) -> list[str]:
     )
 
 
-def _claims(checks: list[ClaimCheck], names: list[str]) -> list[str]:
+def claims_table(checks: list[ClaimCheck], names: list[str], measure: str = "FD") -> list[str]:
+    """The claims as a markdown table, one change / gap / verdict triple per feature space
+    (``names``), ``measure`` naming what changes."""
     head = "| part | kind | claim | paper FID change | units | needed |"
-    head += "".join(f" {n}: FD change | gap / SE | verdict |" for n in names) + " agree |"
+    head += "".join(f" {n}: {measure} change | gap / SE | verdict |" for n in names) + " agree |"
     lines = [head, "|" + "---|" * (7 + 3 * len(names))]
     for c in checks:
         first = next((t for t in c.tests if t is not None), None)
@@ -192,10 +202,10 @@ def _part_table(
         shown = paper is not None and (
             part != "sampling" or (s.nfe_requested == nfe and s.arm == "pf")
         )
-        cells = [_pm(s.mean[m], s.std[m], 5 if m == "kid" else 3) for m in _COLS]
-        cells += [_pm(*s.fd[key]) if key in s.fd else "-" for key, _ in others]
+        cells = [plus_minus(s.mean[m], s.std[m], 5 if m == "kid" else 3) for m in _COLS]
+        cells += [plus_minus(*s.fd[key]) if key in s.fd else "-" for key, _ in others]
         cells += [
-            _pm(*s.background, 2) if s.background else "-",
+            plus_minus(*s.background, 2) if s.background else "-",
             f"{paper:g}" if shown else "-",
             ", ".join(sorted(by.get((s.arm, s.sampler, s.nfe_requested), set()))),
         ]
@@ -256,7 +266,7 @@ def render_markdown(payload: dict, figures: dict[str, str]) -> str:
         "which name the runs that made them.",
         *_claim_caveats(found, parts),
         "",
-        *_claims(checks, names),
+        *claims_table(checks, names),
         "",
         _disagreement(checks, names),
         "",

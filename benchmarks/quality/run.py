@@ -34,14 +34,14 @@ from benchmarks.quality.plan import (
     bench_config_from_dict,
 )
 from patchforcing.data import ArrayData
-from patchforcing.evaluation import Evaluator
+from patchforcing.evaluation import EvalResult, Evaluator
 from patchforcing.model import PatchForcingDiT
 from patchforcing.model.pretrained import latest_checkpoint, list_checkpoints
 from patchforcing.model.pretrained.folder import checkpoint_name
 from patchforcing.sampling.generation import GenerationConfig
 from patchforcing.train import train
 from patchforcing.train.checkpoint import read_config, recorded_train_seconds
-from patchforcing.train.config import config_to_dict
+from patchforcing.train.config import TrainConfig, config_to_dict
 from patchforcing.train.data_parallel import Parallel
 from patchforcing.utils.io import file_lock
 from patchforcing.utils.io.json_file import write_json
@@ -59,6 +59,8 @@ __all__ = [
     "run_name",
     "arm_folder",
     "train_arm",
+    "train_run",
+    "read_record",
     "adopt_arm",
     "run_eval",
     "IMAGE_SEED_STRIDE",
@@ -96,6 +98,9 @@ class ArmRecord:
         return self.label, self.train_seed
 
 
+R = TypeVar("R", bound="EvalRecord")  # the record class, or a subclass adding fields
+
+
 @dataclass(frozen=True)
 class EvalRecord:
     arm: str
@@ -119,6 +124,35 @@ class EvalRecord:
         """(arm, training seed, sampler, requested NFE, sampling seed), as :attr:`EvalSpec.key`."""
         return self.arm, self.train_seed, self.sampler, self.nfe_requested, self.sample_seed
 
+    @classmethod
+    def of(
+        cls: type[R],
+        key: tuple[str, int, str, int, int],
+        result: EvalResult,
+        made_by: Provenance,
+        **extra: Any,
+    ) -> R:
+        """The record of the evaluation ``key`` (as :attr:`key`) that gave ``result``; ``extra``
+        fills the fields a subclass adds."""
+        arm, train_seed, sampler, nfe_requested, sample_seed = key
+        assert result.nfe is not None  # a model's evaluation spends NFE
+        return cls(
+            arm,
+            train_seed,
+            sampler,
+            nfe_requested,
+            result.nfe,
+            sample_seed,
+            result.num_images,
+            result.seconds,
+            asdict(result.metrics),
+            {s.features: asdict(s.metrics) for s in result.scores},
+            result.background,
+            made_by.machine,
+            made_by.command,
+            **extra,
+        )
+
 
 class BenchInterrupted(Exception):
     """SIGINT / SIGTERM stopped an arm's training (its checkpoint is saved; rerunning resumes)."""
@@ -128,7 +162,7 @@ class BenchInterrupted(Exception):
         self.signum = signum
 
 
-Record = TypeVar("Record", ArmRecord, EvalRecord)
+Record = TypeVar("Record", bound=ArmRecord | EvalRecord)  # or a subclass of one
 
 
 def load_record(
@@ -202,12 +236,11 @@ def portable_results(payload: dict) -> dict:
     return out
 
 
-def _read_record(
-    cls: type[Record], path: Path, config: QualityBenchConfig, made_by: Provenance
-) -> Record:
-    """A record cached on disk (beside its arm), its paths portable whatever version wrote it."""
+def read_record(cls: type[Record], path: Path, out_dir: str, made_by: Provenance) -> Record:
+    """A record cached on disk (beside its arm in the bench folder ``out_dir``), its paths portable
+    whatever version wrote it."""
     return load_record(
-        cls, _portable_record(json.loads(path.read_text()), record_root(config.out_dir)), made_by
+        cls, _portable_record(json.loads(path.read_text()), record_root(out_dir)), made_by
     )
 
 
@@ -253,8 +286,8 @@ def read_results(path: str | Path) -> dict:
     return payload
 
 
-def _arm_lock(config: QualityBenchConfig, run_dir: str) -> Path:
-    return Path(config.out_dir) / "arms" / f"{Path(run_dir).name}.lock"
+def _arm_lock(out_dir: str, run_dir: str) -> Path:
+    return Path(out_dir) / "arms" / f"{Path(run_dir).name}.lock"
 
 
 def train_arm(
@@ -273,12 +306,40 @@ def train_arm(
     ``wait`` this one waits for it and then reuses the arm; without, it returns None at once, so
     that the caller can take other work first."""
     run = arm_train_config(config, arm, str(Path(config.out_dir) / "arms"))
+    return train_run(
+        run,
+        arm.label,
+        arm.train_seed,
+        config.out_dir,
+        data,
+        device,
+        made_by,
+        progress,
+        compile,
+        wait,
+    )
+
+
+def train_run(
+    run: TrainConfig,
+    label: str,
+    train_seed: int,
+    out_dir: str,
+    data: ArrayData,
+    device: torch.device,
+    made_by: Provenance,
+    progress: bool = False,
+    compile: bool = False,
+    wait: bool = True,
+) -> ArmRecord | None:
+    """:func:`train_arm` for any run configuration whose folder lies in ``out_dir/arms`` (the
+    REPA bench's arms train this way too)."""
     record_path = Path(run.out_dir) / "arm.json"
-    with file_lock(_arm_lock(config, run.out_dir), wait=wait) as held:
+    with file_lock(_arm_lock(out_dir, run.out_dir), wait=wait) as held:
         if not held:
             return None
         if record_path.is_file() and latest_checkpoint(run.out_dir) is not None:
-            return _read_record(ArmRecord, record_path, config, made_by)
+            return read_record(ArmRecord, record_path, out_dir, made_by)
         result = train(
             run,
             device=str(device),
@@ -289,13 +350,13 @@ def train_arm(
         if result.stopped_by_signal is not None:
             raise BenchInterrupted(
                 result.stopped_by_signal,
-                f"{signal.Signals(result.stopped_by_signal).name} stopped arm {arm.label} (train "
-                f"seed {arm.train_seed}) after step {result.steps_done}; its checkpoint is in "
+                f"{signal.Signals(result.stopped_by_signal).name} stopped arm {label} (train "
+                f"seed {train_seed}) after step {result.steps_done}; its checkpoint is in "
                 f"{run.out_dir}: rerun the same command to resume",
             )
         record = ArmRecord(
-            arm.label,
-            arm.train_seed,
+            label,
+            train_seed,
             run_name(run.out_dir),
             result.train_seconds,
             result.val,
@@ -367,9 +428,9 @@ def adopt_arm(
             "(rerun its `patchforcing train` command)"
         )
     target = Path(wanted.out_dir)
-    with file_lock(_arm_lock(config, wanted.out_dir)):
+    with file_lock(_arm_lock(config.out_dir, wanted.out_dir)):
         if (target / "arm.json").is_file():
-            return _read_record(ArmRecord, target / "arm.json", config, made_by)
+            return read_record(ArmRecord, target / "arm.json", config.out_dir, made_by)
         if target.exists():
             raise ValueError(
                 f"{where}: the arm's folder {target} already holds a partial training; remove it "
@@ -408,7 +469,7 @@ def run_eval(
     folder = arm_folder(config, arm)
     path = folder / "evals" / name
     if path.is_file():
-        return _read_record(EvalRecord, path, config, made_by)
+        return read_record(EvalRecord, path, config.out_dir, made_by)
     model = PatchForcingDiT.from_pretrained(folder, device=evaluator.env.device)
     gen = GenerationConfig(
         sampler=config.sampler(spec.sampler),
@@ -418,21 +479,6 @@ def run_eval(
         batch_size=config.eval_batch,
     )
     result = evaluator.score_model(model, gen, source=str(folder))
-    assert result.nfe is not None  # a model's evaluation spends NFE
-    record = EvalRecord(
-        spec.arm.label,
-        spec.arm.train_seed,
-        spec.sampler,
-        spec.nfe,
-        result.nfe,
-        spec.sample_seed,
-        result.num_images,
-        result.seconds,
-        asdict(result.metrics),
-        {s.features: asdict(s.metrics) for s in result.scores},
-        result.background,
-        made_by.machine,
-        made_by.command,
-    )
+    record = EvalRecord.of(spec.key, result, made_by)
     write_json(asdict(record), path)
     return record

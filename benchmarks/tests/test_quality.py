@@ -507,7 +507,7 @@ def test_an_arm_another_process_trains_is_left_for_later(tmp_path):
     first, second = dict.fromkeys(s.arm for s in plan_part(resolved, "main"))
     other = ExitStack()  # the lock another process would hold while it trains the first arm
     run_dir = arm_train_config(resolved, first, str(tmp_path / "b" / "arms")).out_dir
-    other.enter_context(file_lock(_arm_lock(config, run_dir)))
+    other.enter_context(file_lock(_arm_lock(config.out_dir, run_dir)))
     lines: list[str] = []
 
     def log(line: str) -> None:

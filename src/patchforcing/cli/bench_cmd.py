@@ -6,9 +6,15 @@ installed with the package (``python -m benchmarks.quality`` from a checkout).""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from patchforcing.cli.common import HelpFormatter, nonneg_float, positive_int
 from patchforcing.model import PRESETS
+
+if TYPE_CHECKING:
+    import torch
+
+    from patchforcing.evaluation.speed.training import TrainSpeedConfig
 
 __all__ = ["add_bench_parser", "run_bench_speed"]
 
@@ -98,8 +104,10 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help=(
             "also measure training images/s and model FLOPs utilisation in each --train-modes "
-            "mode, and time our training step against a plain per-token adaLN DiT of the same "
-            "size, interleaved (speed ratio with its rounds' spread)"
+            "mode, time our training step against a plain per-token adaLN DiT of the same "
+            "size, interleaved (speed ratio with its rounds' spread), and the step with "
+            "representation alignment (REPA: cached features, and the encoder run every step) "
+            "against without"
         ),
     )
     s.add_argument(
@@ -113,6 +121,12 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         type=positive_int,
         default=TrainSpeedConfig.steps,
         help="timed training steps per mode",
+    )
+    s.add_argument(
+        "--train-repa-projector-dim",
+        type=positive_int,
+        default=TrainSpeedConfig.repa_projector_dim,
+        help="hidden width of the projector in the --train rows with REPA (the recipe's: 2048)",
     )
     s.add_argument("--out", help="write the report as JSON here (and markdown next to it, .md)")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
@@ -147,6 +161,21 @@ def _experiment_elsewhere(module: str) -> int:
         f"this experiment is not part of the installed package; from the root folder of a "
         f"checkout of the repository run: python -m {module} --help"
     )
+
+
+def _print_repa(config: TrainSpeedConfig, device: torch.device, mode: str) -> None:
+    """The REPA rows of ``--train`` (in the first training mode's precision), or one line saying
+    that they need the repa extra."""
+    from dataclasses import replace
+
+    from patchforcing.evaluation.speed.training import measure_repa_modes, repa_markdown
+
+    try:
+        rows = measure_repa_modes(replace(config, precision=mode.partition("+")[0]), device)
+    except ImportError as err:
+        print(f"\nREPA rows left out: {err}")
+        return
+    print(repa_markdown(rows), end="")
 
 
 def run_bench_speed(args: argparse.Namespace) -> int:
@@ -192,6 +221,7 @@ def run_bench_speed(args: argparse.Namespace) -> int:
             num_classes=args.num_classes,
             batch=args.batch,
             steps=args.train_steps,
+            repa_projector_dim=args.train_repa_projector_dim,
         )
         print(
             train_modes_markdown(
@@ -211,6 +241,7 @@ def run_bench_speed(args: argparse.Namespace) -> int:
         device = resolve_device(args.device)
         versus = compare_to_reference(train_config, device, args.train_modes, args.clock, progress)
         print(reference_markdown(train_config, device, versus, args.clock), end="")
+        _print_repa(train_config, device, args.train_modes[0])
     if args.out:
         print("wrote " + " and ".join(str(p) for p in write_report(report, args.out)))
     return 0

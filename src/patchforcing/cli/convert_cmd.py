@@ -35,6 +35,12 @@ def add_convert_parser(sub: argparse._SubParsersAction) -> None:
         help="allow arbitrary Python objects in the file (only for files you trust)",
     )
     p.add_argument(
+        "--keep-projector",
+        metavar="FILE",
+        help="a REPA checkpoint: write its projector (training only; sampling never uses it) to "
+        "this new safetensors file instead of dropping it",
+    )
+    p.add_argument(
         "--overwrite",
         action="store_true",
         help="replace the destination when it already holds a model folder (never any other files)",
@@ -47,7 +53,12 @@ def run_convert(args: argparse.Namespace) -> int:
     from patchforcing.model.convert import convert_authors_checkpoint
 
     path = convert_authors_checkpoint(
-        args.source, args.destination, args.num_heads, args.trust_pickle, args.overwrite
+        args.source,
+        args.destination,
+        args.num_heads,
+        args.trust_pickle,
+        args.overwrite,
+        args.keep_projector,
     )
     model = PatchForcingDiT.from_pretrained(path)
     m, training = model.config, model.meta.training if model.meta else {}

@@ -48,6 +48,21 @@ def add_encode_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dtype", choices=("float16", "float32"), default="float16", help="storage precision"
     )
+    p.add_argument(
+        "--repa-encoder",
+        metavar="ENC",
+        help="also store this image encoder's features of the images beside the latents, for "
+        "`train --repa-encoder ENC` on them: 'efficientnet-lite0' (built in; the repa extra) or "
+        "a local Hugging Face vision model folder",
+    )
+    p.add_argument(
+        "--repa-resolution",
+        type=positive_int,
+        metavar="PX",
+        help="the encoder's input size (default: the one that gives a feature per token of a "
+        "patch-2 model on the latents, e.g. 256 px for the built-in encoder on 256 px images and "
+        "the SD-VAE, 224 px for a ViT of patch 14)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     p.add_argument(
@@ -76,17 +91,26 @@ def run_encode(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     check_encode_out(config)  # before the VAE is loaded
-    show = not args.no_progress
+    show, device = not args.no_progress, resolve_device(args.device)
     stage(f"encode: loading the VAE {args.vae}", show)
-    codec = VaeCodec(load_vae(args.vae, resolve_device(args.device)), batch_size=args.batch_size)
+    codec = VaeCodec(load_vae(args.vae, device), batch_size=args.batch_size)
+    repa = None
+    if args.repa_encoder is not None:
+        from patchforcing.model.vision import build_image_encoder, encoder_stride
+
+        stage(f"encode: loading the REPA encoder {args.repa_encoder}", show)
+        grid = args.image_size // (2 * codec.downsample)  # a patch-2 model's tokens
+        resolution = args.repa_resolution or grid * encoder_stride(args.repa_encoder)
+        repa = build_image_encoder(args.repa_encoder, resolution, device)
     stage(
         f"encode: reading the images of {args.data} at {args.image_size}x{args.image_size} and "
         f"encoding them {args.batch_size} at a time into {args.out}",
         show,
     )
-    result = encode_dataset(config, codec, progress=show)
+    result = encode_dataset(config, codec, progress=show, repa_encoder=repa)
+    stored = f" and {repa.feature_dim}-d REPA features at {repa.resolution} px" if repa else ""
     print(
-        f"encoded {result.count} images into {tuple(result.latent_shape)} latents; manifest "
-        f"{result.manifest}"
+        f"encoded {result.count} images into {tuple(result.latent_shape)} latents{stored}; "
+        f"manifest {result.manifest}"
     )
     return 0

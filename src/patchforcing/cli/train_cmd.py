@@ -21,6 +21,7 @@ from patchforcing.cli.common import (
     positive_int,
     unit_float,
 )
+from patchforcing.cli.repa_args import add_repa_arguments, repa_from_args
 from patchforcing.core.loss import LossConfig
 from patchforcing.core.time_dist import TIME_DISTRIBUTIONS
 from patchforcing.data import (
@@ -176,6 +177,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         default=TextConfig.min_count,
         help="built-in encoder: words seen fewer times in the captions are unknown",
     )
+    add_repa_arguments(p)
     p.add_argument(
         "--steps", type=positive_int, default=TrainConfig.steps, help="total training steps"
     )
@@ -438,6 +440,7 @@ def train_setup(args: argparse.Namespace) -> TrainSetup:
         optim=replace(base.optim, **changes["optim"]),
         loss=replace(base.loss, **changes["loss"]),
         text=None if text is None else replace(text, **changes["text"]),
+        repa=repa_from_args(args, given, base.repa),
         **_time_dist(args, given, base),
     )
     _check_data(setup.data)

@@ -9,7 +9,7 @@ expected squared velocity error at that pixel. logvar (B, 1, H, W) broadcasts ov
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -40,12 +40,14 @@ class LossConfig:
 @dataclass(frozen=True)
 class LossOutput:
     """The training loss and its parts: ``loss`` to back-propagate, the velocity ``mse``, the
-    difficulty head's ``nll`` (None without one) and the detached per-patch error (B, N)."""
+    difficulty head's ``nll`` (None without one), the detached per-patch error (B, N) and, from
+    :func:`patch_forcing_loss`, the times it drew (B, N)."""
 
     loss: torch.Tensor  # () total, the one to back-propagate
     mse: torch.Tensor  # () velocity MSE
     nll: torch.Tensor | None  # () mean NLL, None without a difficulty head
     per_patch_mse: torch.Tensor  # (B, N) squared velocity error per patch (detached)
+    t: torch.Tensor | None = None  # (B, N) per-patch times of the inputs, where known
 
 
 def flow_loss(
@@ -101,4 +103,4 @@ def patch_forcing_loss(
     y = drop_condition(y, drop, model.config.num_classes)
     path = sample_path(x1, t, p, x0=noise)
     out = model(path.xt, path.t, y)
-    return flow_loss(out.v, path.u, out.logvar, p, config)
+    return replace(flow_loss(out.v, path.u, out.logvar, p, config), t=path.t)

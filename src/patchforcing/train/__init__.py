@@ -1,5 +1,5 @@
 """Training: typed configuration, the choices that resolve into it, named recipes, the loop,
-checkpoints and validation."""
+checkpoints, validation, and representation alignment (``RepaConfig``)."""
 
 from patchforcing._moved import moved_names
 from patchforcing.model.pretrained import CheckpointError
@@ -12,6 +12,7 @@ from patchforcing.train.config import (
 )
 from patchforcing.train.loop import NonFiniteLossError, TrainResult, train
 from patchforcing.train.recipes import RECIPES, recipe, recipe_setup
+from patchforcing.train.repa_config import RepaConfig
 from patchforcing.train.setup import TrainSetup, train_config_for
 from patchforcing.utils.io.atomic import DiskWriteError
 
@@ -21,6 +22,7 @@ __all__ = [
     "OptimConfig",
     "TimeDistConfig",
     "TrainConfig",
+    "RepaConfig",
     "config_from_dict",
     "config_to_dict",
     "NonFiniteLossError",

@@ -84,13 +84,19 @@ Weights = (
 def checkpoint_meta(
     config: TrainConfig, step: int, class_names: tuple[str, ...] = (), run_id: str = ""
 ) -> ModelMeta:
-    """The model-folder config.json of a training checkpoint."""
+    """The model-folder config.json of a training checkpoint; its ``training.repa`` says how the
+    run used representation alignment (null: not at all)."""
     m = config.model
     space = "sd-vae-latents" if "latent" in config.data.source else "pixels"
     data = DataSpec(
         channels=m.in_channels, image_size=m.image_size, space=space, class_names=class_names
     )
-    training = {**config_to_dict(config), "step": step, **({"run_id": run_id} if run_id else {})}
+    training = {
+        "repa": None,
+        **config_to_dict(config),
+        "step": step,
+        **({"run_id": run_id} if run_id else {}),
+    }
     for key in ("model", "format_version"):
         training.pop(key)
     model_type = (PatchForcingT2I if isinstance(m, TextModelConfig) else PatchForcingDiT).model_type

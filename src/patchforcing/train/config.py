@@ -15,6 +15,7 @@ from patchforcing.core.time_dist import TimeDistribution, build_time_distributio
 from patchforcing.data import DataConfig
 from patchforcing.model import AnyModelConfig, ModelConfig
 from patchforcing.model.text_config import TextModelConfig
+from patchforcing.train.repa_config import RepaConfig
 from patchforcing.utils.limits import MAX_TRAIN_STEPS, LimitError, check_limit, check_seeds
 
 __all__ = [
@@ -115,7 +116,8 @@ class TextConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     """``model`` is a class-conditional :class:`ModelConfig`, or a :class:`TextModelConfig` together
-    with ``text`` (how captions are encoded) for a text-to-image run."""
+    with ``text`` (how captions are encoded) for a text-to-image run; ``repa`` adds representation
+    alignment (None: none, the paper's main setting)."""
 
     model: AnyModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -133,6 +135,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     on_nonfinite: str = "stop"
     text: TextConfig | None = None
+    repa: RepaConfig | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -169,6 +172,8 @@ class TrainConfig:
             raise ValueError(
                 "a text-to-image model needs a text section (how captions are encoded), and only it"
             )
+        if self.repa is not None:
+            self.repa.check_model(self.model.depth)
         if self.data.image_size not in (None, self.model.image_size):
             raise ValueError(
                 f"data image_size {self.data.image_size} differs from "
@@ -188,8 +193,13 @@ class TrainConfig:
 
 
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:
-    """The JSON form of a training config (with its format version), as runs save it."""
-    return {"format_version": FORMAT_VERSION, **asdict(config)}
+    """The JSON form of a training config (with its format version), as runs save it. A run
+    without REPA has no ``repa`` key, so its form (and what is keyed by it, like the quality bench's
+    arm folders) is the one of configs written before the section existed."""
+    values = asdict(config)
+    if values["repa"] is None:
+        del values["repa"]
+    return {"format_version": FORMAT_VERSION, **values}
 
 
 def _short(value: Any) -> str:
@@ -279,6 +289,7 @@ _SECTIONS: dict[tuple[type, str], Any] = {
     (TrainConfig, "loss"): LossConfig,
     (TrainConfig, "optim"): OptimConfig,
     (TrainConfig, "text"): TextConfig,
+    (TrainConfig, "repa"): RepaConfig,
 }
 
 

@@ -101,7 +101,7 @@ def shard_ema(ema: AnyModel, env: DistEnv, parallel: Parallel) -> AnyModel:
     return _fsdp(ema) if env.distributed and parallel.strategy == "fsdp" else ema
 
 
-def _base(module: PatchModel) -> nn.Module:
+def _base(module: PatchModel | nn.Module) -> nn.Module:
     """The model under compile / DDP wrappers (FSDP2 keeps the module itself)."""
     base = getattr(module, "_orig_mod", module)
     base = base.module if isinstance(base, DistributedDataParallel) else base
@@ -112,7 +112,7 @@ def _base(module: PatchModel) -> nn.Module:
     return base
 
 
-def _sharded(module: PatchModel) -> bool:
+def _sharded(module: PatchModel | nn.Module) -> bool:
     from torch.distributed.fsdp import FSDPModule
 
     return isinstance(_base(module), FSDPModule)
@@ -124,7 +124,7 @@ def _options():
     return StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 
-def model_state(module: PatchModel) -> dict[str, torch.Tensor]:
+def model_state(module: PatchModel | nn.Module) -> dict[str, torch.Tensor]:
     """Full CPU state dict with plain names. Under FSDP every rank must call it
     (it gathers shards)."""
     if _sharded(module):
@@ -142,7 +142,7 @@ def _rekey(state: dict, mapping: dict) -> dict:
     return {"state": {mapping[k]: v for k, v in state["state"].items()}, "param_groups": groups}
 
 
-def optimizer_state(module: PatchModel, opt: torch.optim.Optimizer) -> dict:
+def optimizer_state(module: PatchModel | nn.Module, opt: torch.optim.Optimizer) -> dict:
     """The optimizer's full state dict in ``opt.state_dict()`` form (parameters numbered in model
     order), whatever the strategy, so checkpoints resume under DDP, FSDP or one process alike.
     Collective under FSDP, where only rank 0 receives it."""
@@ -155,7 +155,9 @@ def optimizer_state(module: PatchModel, opt: torch.optim.Optimizer) -> dict:
     return _rekey(full, {name: i for i, name in enumerate(names)}) if full else {}
 
 
-def load_optimizer_state(module: PatchModel, opt: torch.optim.Optimizer, state: dict) -> None:
+def load_optimizer_state(
+    module: PatchModel | nn.Module, opt: torch.optim.Optimizer, state: dict
+) -> None:
     """Load a state dict written by :func:`optimizer_state` (every rank passes the full dict)."""
     if not _sharded(module):
         opt.load_state_dict(state)

@@ -5,7 +5,8 @@ generator, so a run killed at any moment and resumed from its newest checkpoint 
 optimizer, global RNG) reaches bitwise the same weights on CPU as an uninterrupted one.
 
 Under ``torchrun`` every process runs this function on its rows of the same global batch
-(:mod:`patchforcing.train.data_parallel`); only rank 0 writes checkpoints, logs and samples.
+(:mod:`patchforcing.train.data_parallel`); only rank 0 writes checkpoints, logs and samples. With
+``config.repa`` the alignment term of :mod:`patchforcing.train.repa` joins the loss.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from patchforcing.train.nonfinite import (
     nonfinite_reason,
 )
 from patchforcing.train.preflight import check_data_fits_model
+from patchforcing.train.repa import RepaTraining
 from patchforcing.train.run_folder import (
     check_run_folder,
     check_same_run,
@@ -64,6 +66,7 @@ from patchforcing.train.run_folder import (
     resume_point,
     run_id,
 )
+from patchforcing.train.setup import repa_for
 from patchforcing.train.signals import StopSignals
 from patchforcing.train.text import (
     CaptionConditions,
@@ -169,6 +172,7 @@ def _train(
     parallel: Parallel,
 ) -> TrainResult:
     dev, rows = env.device, rank_slice(config.batch_size, env.rank, env.world_size)
+    config = replace(config, repa=repa_for(config.repa, config.model, config.data))
     run_dir = Path(config.out_dir)
     check_same_run(run_dir, config)
     data = data if data is not None else load_dataset(config.data)
@@ -210,6 +214,9 @@ def _train(
     )
     if state is not None:
         load_optimizer_state(net, opt, state["optimizer"])
+    repa = RepaTraining.for_run(config, model, data, env, parallel, state)  # after the EMA copy
+    optimizers = [opt] + ([repa.optimizer] if repa is not None else [])
+    trained = [*net.parameters(), *(repa.parameters() if repa is not None else [])]
     log: NullLog | MetricsLog = NullLog()
     identity = ""
     if env.is_main:
@@ -270,10 +277,9 @@ def _train(
                 y = torch.zeros_like(
                     labels, device=dev
                 )  # an unconditional model has only the null label (index 0)
-            for group in opt.param_groups:
-                group["lr"] = config.optim.lr * lr_factor(
-                    step, config.steps, config.optim.warmup_steps, config.optim.schedule
-                )
+            factor = lr_factor(step, config.steps, config.optim.warmup_steps, config.optim.schedule)
+            for group in (g for o in optimizers for g in o.param_groups):
+                group["lr"] = config.optim.lr * factor
             with autocast:
                 out = patch_forcing_loss(
                     net,
@@ -285,18 +291,21 @@ def _train(
                     rows,
                     config.batch_size,
                 )
-            opt.zero_grad(set_to_none=True)
+                aligned = repa.add_to(out, x1, index[rows]) if repa is not None else None
+                out = aligned.loss if aligned is not None else out
+            for o in optimizers:
+                o.zero_grad(set_to_none=True)
             loss, mse, nll = global_stats(out, env)
+            extra = {"repa_align": repa.align_mean(aligned)} if repa and aligned else {}
             grad_norm = float("nan")
             if math.isfinite(loss):
                 out.loss.backward()
-                grad_norm = float(
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), config.optim.grad_clip)
-                )
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(trained, config.optim.grad_clip))
             bad = nonfinite_reason(loss, grad_norm)
             done = step + 1
             if bad is None:
-                opt.step()
+                for o in optimizers:
+                    o.step()
                 update_ema(
                     ema, model, ema_decay_at(step, config.optim.ema_decay, config.optim.ema_warmup)
                 )
@@ -326,6 +335,7 @@ def _train(
                         "loss": loss,
                         "mse": mse,
                         "nll": nll,
+                        **extra,
                         "lr": opt.param_groups[0]["lr"],
                         "grad_norm": grad_norm,
                         "images_per_s": rate,
@@ -343,11 +353,13 @@ def _train(
                     model_state(ema),
                     optimizer_state(net, opt),
                 )  # collective under FSDP
+                repa_state = repa.state() if repa is not None else None  # collective too
                 if env.is_main:
                     train_state = {
                         "optimizer": weights[2],
                         "rng": torch.get_rng_state(),
                         "train_seconds": _seconds_so_far(before, t0),
+                        **({"repa": repa_state} if repa_state is not None else {}),
                     }
                     save_checkpoint(
                         run_dir,

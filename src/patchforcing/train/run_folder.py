@@ -95,7 +95,7 @@ def check_same_run(run_dir: Path, config: TrainConfig) -> None:
     saved = read_config(saved_path)
     if replace(saved, steps=config.steps, out_dir=config.out_dir) != config:
         a, b = config_to_dict(saved), config_to_dict(config)
-        diff = [k for k in a if a[k] != b[k] and k not in ("steps", "out_dir")]
+        diff = [k for k in sorted(a | b) if a.get(k) != b.get(k) and k not in ("steps", "out_dir")]
         raise ValueError(
             f"{run_dir} holds a run with a different configuration (sections {diff}); "
             f"use another --out or the same options"

@@ -12,10 +12,12 @@ configuration wherever they are made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from patchforcing.core.loss import LossConfig
 from patchforcing.data import ArrayData, DataConfig, load_dataset
+from patchforcing.data.latent.repa_features import read_feature_spec
+from patchforcing.data.latents import is_latent_folder
 from patchforcing.model import (
     TEXT_PRESETS,
     AnyModelConfig,
@@ -23,9 +25,10 @@ from patchforcing.model import (
     text_model_config_from_preset,
 )
 from patchforcing.train.config import OptimConfig, TextConfig, TimeDistConfig, TrainConfig
+from patchforcing.train.repa_config import RepaConfig, resolve_repa
 from patchforcing.train.text import build_text_encoder
 
-__all__ = ["TEXT_LTG_LOC", "TrainSetup", "default_time_dist", "train_config_for"]
+__all__ = ["TEXT_LTG_LOC", "TrainSetup", "default_time_dist", "repa_for", "train_config_for"]
 
 TEXT_LTG_LOC = 0.5  # the authors' LTG location for text-to-image (SPEC.md section 3)
 
@@ -38,7 +41,9 @@ class TrainSetup:
     baseline (one time per image, no difficulty head). ``preset`` names the backbone (None: "S/4",
     or "T2I-S/4" for a text model) and ``depth``, ``width``, ``num_heads``, ``patch_size`` change
     it. ``time_dist`` None is the kind's default (:func:`default_time_dist`); for LTG of a text
-    model ``time_dist_params`` gets ``loc`` 0.5 unless it sets one. The other fields are those of
+    model ``time_dist_params`` gets ``loc`` 0.5 unless it sets one. ``repa`` adds representation
+    alignment, its defaults resolved for the model (:func:`resolve_repa`; on latents, the
+    resolution of the features stored beside them). The other fields are those of
     :class:`TrainConfig`.
     """
 
@@ -65,6 +70,7 @@ class TrainSetup:
     checkpoint_every: int = TrainConfig.checkpoint_every
     keep_checkpoints: int = TrainConfig.keep_checkpoints
     on_nonfinite: str = TrainConfig.on_nonfinite
+    repa: RepaConfig | None = None
 
 
 def default_time_dist(baseline: bool) -> str:
@@ -132,12 +138,24 @@ def _model(setup: TrainSetup, data: ArrayData) -> AnyModelConfig:
     )
 
 
+def repa_for(repa: RepaConfig | None, model: AnyModelConfig, data: DataConfig) -> RepaConfig | None:
+    """``repa`` resolved for the model: the aligned block, the encoder's resolution (for latents,
+    that of their stored features unless given) and the encoder folder's absolute path."""
+    if repa is None:
+        return None
+    stored = read_feature_spec(data.source) if is_latent_folder(data.source) else None
+    if stored is not None and repa.resolution is None:
+        repa = replace(repa, resolution=int(stored["encoder"]["resolution"]))
+    return resolve_repa(repa, model.depth, model.grid_size)
+
+
 def train_config_for(setup: TrainSetup, data: ArrayData | None = None) -> TrainConfig:
     """The run's :class:`TrainConfig`; ``data`` is the loaded ``setup.data``
     (loaded here if None)."""
     arrays = data if data is not None else load_dataset(setup.data)
+    model = _model(setup, arrays)
     return TrainConfig(
-        model=_model(setup, arrays),
+        model=model,
         text=setup.text,
         data=setup.data,
         time_dist=_time_dist(setup),
@@ -153,4 +171,5 @@ def train_config_for(setup: TrainSetup, data: ArrayData | None = None) -> TrainC
         checkpoint_every=setup.checkpoint_every,
         keep_checkpoints=setup.keep_checkpoints,
         on_nonfinite=setup.on_nonfinite,
+        repa=repa_for(setup.repa, model, setup.data),
     )

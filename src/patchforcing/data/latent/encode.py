@@ -2,7 +2,9 @@
 
 Image folders are streamed a batch at a time (ImageNet does not fit in memory as pixels); other
 sources (``.npz``, Fashion-MNIST) are loaded whole. Labels follow the same rules as training on the
-images directly: ``root/<class>/`` sub-folders in sorted order.
+images directly: ``root/<class>/`` sub-folders in sorted order. Given a REPA image encoder, its
+features of the same images are stored beside the latents
+(:mod:`patchforcing.data.latent.repa_features`), for ``train --repa-encoder`` on the latents.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from tqdm import tqdm
 
 from patchforcing.data import DataConfig, load_images
 from patchforcing.data.folder import BadImageError, _list_files, load_image
+from patchforcing.data.latent.repa_features import REPA_MANIFEST, REPA_SHARD_PATTERN, FeatureWriter
 from patchforcing.data.latent.vae import VaeCodec
 from patchforcing.data.latents import MANIFEST, ShardWriter
+from patchforcing.model.vision import ImageEncoder
 from patchforcing.utils.io.atomic import atomic_directory
 from patchforcing.utils.io.destination import OutputKind, check_output_folder, names
 from patchforcing.utils.io.pixels import to_model_range
@@ -47,7 +51,7 @@ class EncodeConfig:
 ENCODED = OutputKind(
     "an encoded-latents folder",
     (MANIFEST,),
-    names(MANIFEST, patterns=(r"shard_\d{5}\.safetensors",)),
+    names(MANIFEST, REPA_MANIFEST, patterns=(r"shard_\d{5}\.safetensors", REPA_SHARD_PATTERN)),
 )
 
 
@@ -94,10 +98,16 @@ def check_encode_out(config: EncodeConfig) -> None:
     check_output_folder(Path(config.out), ENCODED, config.overwrite, source=Path(config.source))
 
 
-def encode_dataset(config: EncodeConfig, codec: VaeCodec, progress: bool = True) -> EncodeResult:
-    """Encode every image of ``config.source`` into ``config.out`` with a progress bar. The folder
-    is written beside ``out`` and renamed into place when complete; ``out`` must be new, empty, or
-    an earlier encoded folder with ``config.overwrite``."""
+def encode_dataset(
+    config: EncodeConfig,
+    codec: VaeCodec,
+    progress: bool = True,
+    repa_encoder: ImageEncoder | None = None,
+) -> EncodeResult:
+    """Encode every image of ``config.source`` into ``config.out`` with a progress bar, and store
+    ``repa_encoder``'s features of them beside the latents when one is given. The folder is written
+    beside ``out`` and renamed into place when complete; ``out`` must be new, empty, or an earlier
+    encoded folder with ``config.overwrite``."""
     out = Path(config.out)
     check_encode_out(config)
     total, class_names, batches = image_batches(config)
@@ -110,11 +120,21 @@ def encode_dataset(config: EncodeConfig, codec: VaeCodec, progress: bool = True)
 
     def fill(folder: Path) -> None:
         writer = ShardWriter(folder, config.shard_size, config.dtype, codec.scale, meta)
+        features = (
+            FeatureWriter(folder, config.shard_size, config.dtype, repa_encoder.to_json())
+            if repa_encoder is not None
+            else None
+        )
         with tqdm(total=total, disable=not progress, desc="encode", unit="img") as bar:
             for images, labels in batches:
-                writer.add(codec.encode(to_model_range(images)), labels)  # (B, C, h, w)
+                x = to_model_range(images)  # (B, 3, H, W) in [-1, 1]
+                writer.add(codec.encode(x), labels)  # (B, C, h, w)
+                if features is not None and repa_encoder is not None:
+                    features.add(repa_encoder(x))  # (B, Z, h', w')
                 bar.update(len(labels))
-        writer.close()
+        if features is not None:
+            features.close()
+        writer.close()  # the latents' manifest last: it marks the folder complete
         written.append(writer)
 
     atomic_directory(out, fill, "encoded latents", replace=config.overwrite)

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from patchforcing.utils.extras import MissingExtraError
+
 __all__ = [
     "SD_VAE_SCALE",
     "MissingExtraError",
@@ -32,10 +34,6 @@ WEIGHTS_HINT = (
     "e.g. after `huggingface-cli download stabilityai/sd-vae-ft-ema --local-dir sd-vae-ft-ema`, or "
     "a single .safetensors/.ckpt file of an original SD VAE"
 )
-
-
-class MissingExtraError(ImportError, ValueError):
-    """An optional dependency is not installed (a ValueError too, so the CLI prints one line)."""
 
 
 class Autoencoder(Protocol):

@@ -5,6 +5,12 @@ Model FLOPs count the matmuls of the architecture (2 per multiply-add), forward 
 forward + backward, per-token adaLN included (training times differ per token, so no row is
 shared); attention scores count 4 N^2 D per block. The peak rate comes from a small table of known
 GPUs; elsewhere MFU is None and only images/s is reported.
+
+With representation alignment (:data:`REPA_MODES`) the step also projects the tokens after the
+aligned block (the REPA recipe's projector, width 2048) and adds the alignment term, reading the
+clean images' features from a table ("cached", what a REPA run on image or latent data does) or
+running the built-in encoder on the batch ("online", ``--repa-features online``). The model FLOPs,
+and so MFU, count the generator alone.
 """
 
 from __future__ import annotations
@@ -22,8 +28,13 @@ from patchforcing.core.protocol import PatchModel
 from patchforcing.core.time_dist import LTG
 from patchforcing.evaluation.speed.inference import CLOCKS, _timer
 from patchforcing.model import ModelConfig, PatchForcingDiT, model_config_from_preset
+from patchforcing.model.repa import PROJECTOR_DIM, default_repa_depth
+from patchforcing.model.vision import BuiltinEncoder, encoder_stride
 from patchforcing.sampling.generation.progress import stage
+from patchforcing.train.config import OptimConfig
 from patchforcing.train.data_parallel import compile_model
+from patchforcing.train.repa import RepaFeatures, RepaTraining
+from patchforcing.train.repa_config import RepaConfig
 
 __all__ = [
     "TrainSpeedConfig",
@@ -37,6 +48,9 @@ __all__ = [
     "parse_train_modes",
     "measure_train_modes",
     "train_modes_markdown",
+    "REPA_MODES",
+    "measure_repa_modes",
+    "repa_markdown",
 ]
 
 TRAIN_MODES = (
@@ -45,6 +59,7 @@ TRAIN_MODES = (
     "fp32+compile",
     "bf16+compile",
 )  # what `bench speed --train` compares
+REPA_MODES = ("off", "cached", "online")  # without REPA; REPA with a feature table; REPA + encoder
 
 # dense peak FLOP/s (bf16, fp32) by a substring of torch.cuda.get_device_name()
 _PEAKS = {
@@ -69,12 +84,16 @@ class TrainSpeedConfig:
     warmup: int = 2  # untimed steps first (compilation, allocator)
     precision: str = "fp32"
     compile: bool = False
+    repa: str = "off"  # one of REPA_MODES
+    repa_projector_dim: int = PROJECTOR_DIM  # the REPA recipe's
 
     def __post_init__(self) -> None:
         if min(self.image_size, self.channels, self.batch, self.steps) < 1 or self.warmup < 0:
             raise ValueError(f"train speed: sizes and steps must be >= 1, got {self}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"train speed: precision must be fp32 or bf16, got {self.precision!r}")
+        if self.repa not in REPA_MODES:
+            raise ValueError(f"train speed: repa must be one of {REPA_MODES}, got {self.repa!r}")
 
 
 @dataclass(frozen=True)
@@ -112,7 +131,8 @@ def training_step(
 ) -> Callable[[], None]:
     """One full optimizer step of ``net`` (``model``, possibly compiled) per call: LTG times, the
     loss, backward and AdamW (fused on GPUs) in ``config.precision``, on a fixed random batch
-    (seed 0) of the config's shape."""
+    (seed 0) of the config's shape; with ``config.repa``, the alignment term of the REPA recipe
+    and the projector's AdamW too."""
     c = config
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
     time_dist = LTG()
@@ -124,15 +144,40 @@ def training_step(
         if config.precision == "bf16"
         else nullcontext()
     )
+    repa = _repa(c, model, x1, device) if c.repa != "off" else None
+    optimizers = [opt] + ([repa.optimizer] if repa is not None else [])
+    index = torch.arange(c.batch)
 
     def step() -> None:
         with autocast:
             out = patch_forcing_loss(net, x1, y, time_dist, gen, LossConfig())
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        opt.step()
+            loss = repa.add_to(out, x1, index).loss.loss if repa is not None else out.loss
+        for o in optimizers:
+            o.zero_grad(set_to_none=True)
+        loss.backward()
+        for o in optimizers:
+            o.step()
 
     return step
+
+
+def _repa(
+    config: TrainSpeedConfig, model: nn.Module, x1: torch.Tensor, device: torch.device
+) -> RepaTraining:
+    """The REPA recipe on ``model`` with the built-in encoder at the resolution that matches the
+    token grid: its features of ``x1`` as a table ("cached"), or the encoder itself ("online")."""
+    assert isinstance(model, PatchForcingDiT)
+    grid = model.config.grid_size
+    encoder = BuiltinEncoder(grid * encoder_stride("efficientnet-lite0"), device)
+    features = (
+        RepaFeatures(encoder.feature_dim, table=encoder(x1).half().cpu())
+        if config.repa == "cached"
+        else RepaFeatures(encoder.feature_dim, encoder=encoder)
+    )
+    repa = RepaConfig(
+        depth=default_repa_depth(model.config.depth), projector_dim=config.repa_projector_dim
+    )
+    return RepaTraining(repa, model, features, OptimConfig(), seed=0)
 
 
 def measure_train_speed(
@@ -233,3 +278,35 @@ def train_speed_markdown(r: TrainSpeed) -> str:
         f"{r.seconds_per_step * 1e3:.1f} ms/step, {r.flops_per_image / 1e9:.3f} GFLOP/image, "
         f"{r.achieved_flops / 1e12:.3f} TFLOP/s, MFU {mfu}\n"
     )
+
+
+def measure_repa_modes(config: TrainSpeedConfig, device: torch.device) -> list[TrainSpeed]:
+    """The training step without REPA, with it reading a feature table, and with it running the
+    built-in encoder on every batch (needs the ``[repa]`` extra), one after the other."""
+    return [measure_train_speed(replace(config, repa=mode), device) for mode in REPA_MODES]
+
+
+_REPA_LABELS = {
+    "off": "without REPA",
+    "cached": "REPA, cached features",
+    "online": "REPA, encoder forward every step",
+}
+
+
+def repa_markdown(results: list[TrainSpeed]) -> str:
+    """A table of the REPA modes, each one's step time relative to the first (without REPA)."""
+    first = results[0].seconds_per_step
+    c = results[0].config
+    lines = [
+        f"\n### Training with REPA, preset {c.preset}, {c.image_size}x{c.image_size}x{c.channels}, "
+        f"batch {c.batch}, {c.precision}, projector width {c.repa_projector_dim}, {c.steps} timed "
+        f"steps on {results[0].device}\n",
+        "| mode | images/s | ms/step | step time vs without |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {_REPA_LABELS[r.config.repa]} | {r.images_per_s:.1f} | "
+            f"{r.seconds_per_step * 1e3:.1f} | {r.seconds_per_step / first:.2f}x |"
+        )
+    return "\n".join(lines) + "\n"
