@@ -6,12 +6,15 @@ import pytest
 import torch
 
 from patchforcing.train import compile as compile_mod
+from patchforcing.train import data_parallel, train
 from patchforcing.train.compile import (
     AUTO_COMPILE_STEPS,
     choose_compile,
     compile_unavailable,
     eager_on_compile_error,
 )
+from patchforcing.train.data_parallel import Parallel
+from test_train import tiny_run
 
 CPU, GPU = torch.device("cpu"), torch.device("cuda")
 
@@ -69,3 +72,19 @@ def test_other_errors_and_eager_modules_pass_through():
             torch.compile(model),
             print,
         )
+
+
+def test_a_run_whose_compilation_fails_trains_eager_with_the_same_steps(
+    tmp_path, tiny_npz, monkeypatch, capsys
+):
+    eager = train(tiny_run(tmp_path, tiny_npz, "eager"), progress=False, parallel=Parallel())
+    monkeypatch.setattr(
+        data_parallel, "compile_model", lambda net: torch.compile(net, backend=_failing_backend)
+    )
+    torch._dynamo.reset()
+    failed = train(
+        tiny_run(tmp_path, tiny_npz, "failed"), progress=True, parallel=Parallel(compile=True)
+    )
+    assert failed.losses == eager.losses
+    said = [line for line in capsys.readouterr().err.splitlines() if "torch.compile failed" in line]
+    assert len(said) == 1 and "training eager" in said[0]

@@ -294,7 +294,12 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         help="under torchrun: DDP, or FSDP (shards weights and optimizer state; large presets)",
     )
     p.add_argument(
-        "--compile", action="store_true", help="torch.compile the model (GPUs, long runs)"
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="torch.compile the model (default: on a CUDA GPU for class-conditional runs of "
+        "2,000 steps or more, not on the CPU, where it gains little at small sizes; a failed "
+        "compilation trains eager with one line)",
     )
     p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     p.add_argument(

@@ -31,6 +31,7 @@ __all__ = [
 AUTO_COMPILE_STEPS = 2000
 
 T = TypeVar("T")
+M = TypeVar("M")  # a module, or a protocol type of one
 
 
 def compile_unavailable(device: torch.device) -> str | None:
@@ -82,15 +83,15 @@ def _compile_errors() -> tuple[type[BaseException], ...]:
 
 
 def eager_on_compile_error(
-    first_step: Callable[[torch.nn.Module], T],
-    net: torch.nn.Module,
+    first_step: Callable[[M], T],
+    net: M,
     warn: Callable[[str], None],
-) -> tuple[T, torch.nn.Module]:
+) -> tuple[T, M]:
     """Run ``first_step(net)`` (forward and backward, before anything is applied); if ``net`` is a
     compiled module whose compilation fails, say so in one line and run it again on the module
     it compiled. Returns the step's result and the module to keep training."""
-    original = getattr(net, "_orig_mod", None)
-    if not isinstance(original, torch.nn.Module):
+    original = getattr(net, "_orig_mod", None)  # what torch.compile wrapped
+    if original is None:
         return first_step(net), net
     try:
         return first_step(net), net

@@ -42,10 +42,11 @@ STRATEGIES = ("ddp", "fsdp")
 @dataclass(frozen=True)
 class Parallel:
     """How a run executes, not what it trains, so it is not part of the saved TrainConfig: a run may
-    resume with another strategy, world size or compile setting."""
+    resume with another strategy, world size or compile setting. ``compile`` None: decided by
+    :func:`patchforcing.train.compile.choose_compile` when the run starts."""
 
     strategy: str = "ddp"
-    compile: bool = False
+    compile: bool | None = None
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

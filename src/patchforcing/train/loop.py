@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -30,6 +32,7 @@ from patchforcing.model.pretrained import latest_checkpoint
 from patchforcing.model.text_config import TextModelConfig
 from patchforcing.sampling.generation import GenerationConfig, generate
 from patchforcing.train.checkpoint import save_checkpoint
+from patchforcing.train.compile import choose_compile, eager_on_compile_error
 from patchforcing.train.config import TrainConfig, config_to_json
 from patchforcing.train.data_check import check_same_data
 from patchforcing.train.data_parallel import (
@@ -58,7 +61,7 @@ from patchforcing.train.nonfinite import (
     nonfinite_reason,
 )
 from patchforcing.train.preflight import check_data_fits_model
-from patchforcing.train.repa import RepaTraining
+from patchforcing.train.repa import RepaLoss, RepaTraining
 from patchforcing.train.run_folder import (
     check_run_folder,
     check_same_run,
@@ -205,6 +208,13 @@ def _train(
     if state is not None:
         torch.set_rng_state(state["rng"])
         start, before = int(state["step"]), state.get("train_seconds")
+    end = config.steps if stop_after is None else min(config.steps, start + stop_after)
+    choice = choose_compile(
+        parallel.compile, end - start, dev, isinstance(config.model, TextModelConfig)
+    )
+    if choice.note and progress and env.is_main:
+        print(choice.note, file=sys.stderr)
+    parallel = replace(parallel, compile=choice.compile)
     ema, net = shard_ema(ema, env, parallel), wrap_model(model, env, parallel)
     opt = torch.optim.AdamW(
         net.parameters(),
@@ -235,7 +245,6 @@ def _train(
                 "world_size": env.world_size,
             }
         )
-    end = config.steps if stop_after is None else min(config.steps, start + stop_after)
     due = start > 0 and (start % config.sample_every == 0 or start == config.steps)
     if (
         due and not _sample_path(run_dir, start).exists()
@@ -247,6 +256,33 @@ def _train(
         if config.precision == "bf16"
         else nullcontext()
     )
+
+    def forward_backward(
+        net: PatchModel, x1: torch.Tensor, y: Condition, step: int, index: torch.Tensor
+    ) -> tuple[RepaLoss | None, float, float, float | None, float]:
+        """The step's loss and gradients: (the REPA terms, loss, mse, nll, gradient norm)."""
+        with autocast:
+            out = patch_forcing_loss(
+                net,
+                x1,
+                y,
+                time_dist,
+                step_generator(config.seed, step),
+                config.loss,
+                rows,
+                config.batch_size,
+            )
+            aligned = repa.add_to(out, x1, index[rows]) if repa is not None else None
+            out = aligned.loss if aligned is not None else out
+        for o in optimizers:
+            o.zero_grad(set_to_none=True)
+        loss, mse, nll = global_stats(out, env)
+        grad_norm = float("nan")
+        if math.isfinite(loss):
+            out.loss.backward()
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(trained, config.optim.grad_clip))
+        return aligned, loss, mse, nll, grad_norm
+
     losses: list[float] = []
     skipped: list[int] = []
     show = progress and env.is_main
@@ -280,27 +316,15 @@ def _train(
             factor = lr_factor(step, config.steps, config.optim.warmup_steps, config.optim.schedule)
             for group in (g for o in optimizers for g in o.param_groups):
                 group["lr"] = config.optim.lr * factor
-            with autocast:
-                out = patch_forcing_loss(
-                    net,
-                    x1,
-                    y,
-                    time_dist,
-                    step_generator(config.seed, step),
-                    config.loss,
-                    rows,
-                    config.batch_size,
+            run = partial(forward_backward, x1=x1, y=y, step=step, index=index)
+            if step == start and parallel.compile:  # a failed compilation trains eager
+                passed, net = eager_on_compile_error(
+                    run, net, lambda line: bar.write(line, sys.stderr)
                 )
-                aligned = repa.add_to(out, x1, index[rows]) if repa is not None else None
-                out = aligned.loss if aligned is not None else out
-            for o in optimizers:
-                o.zero_grad(set_to_none=True)
-            loss, mse, nll = global_stats(out, env)
+            else:
+                passed = run(net)
+            aligned, loss, mse, nll, grad_norm = passed
             extra = {"repa_align": repa.align_mean(aligned)} if repa and aligned else {}
-            grad_norm = float("nan")
-            if math.isfinite(loss):
-                out.loss.backward()
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(trained, config.optim.grad_clip))
             bad = nonfinite_reason(loss, grad_norm)
             done = step + 1
             if bad is None:
