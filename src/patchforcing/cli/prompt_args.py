@@ -29,8 +29,9 @@ def add_prompt_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--text-encoder",
         metavar="DIR",
-        help="text-to-image models trained with a pretrained text "
-        "encoder: its folder on this machine, where it is not at the path the model recorded",
+        help="text-to-image models trained with a pretrained text encoder: its folder on this "
+        "machine (checked against the encoder's recorded fingerprint); without it the encoder is "
+        "looked for at its recorded path, beside the model folder and in the hub cache",
     )
 
 
