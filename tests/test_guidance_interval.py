@@ -33,7 +33,10 @@ def test_outside_the_interval_runs_the_conditional_batch_alone(tiny_config):
     assert torch.equal(outside.v, plain.v) and torch.equal(outside.logvar, plain.logvar)
     inside = predict(model, x, torch.tensor([0.3, 0.6, 0.9]), y, guidance)  # one sample inside
     assert model.batches[-1] == 6 and inside.images == 6
-    assert torch.equal(inside.v[0], plain.v[0]) and not torch.allclose(inside.v[1], plain.v[1])
+    # sample 0 is outside: its conditional velocity, up to the matrix kernels' rounding for another
+    # row count (test_generation.py); sample 1 is guided
+    assert torch.allclose(inside.v[0], plain.v[0], rtol=0, atol=1e-5)
+    assert not torch.allclose(inside.v[1], plain.v[1], rtol=0, atol=1e-3)
 
 
 def test_interval_endpoints_are_guided(tiny_config):
