@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from model_cards import best_row, card_row, write_sample_grid  # scripts/, beside this file
 from patchforcing.evaluation import EvalOptions, Evaluator
 from patchforcing.model import AnyModel, PatchForcingT2I, load_model
 from patchforcing.model.pretrained import (
@@ -36,18 +37,10 @@ from patchforcing.model.pretrained import (
     update_model_folder,
 )
 from patchforcing.sampling import SAMPLERS, Guidance
-from patchforcing.sampling.generation import (
-    GenerationConfig,
-    recommended_config,
-    write_sample_folder,
-)
+from patchforcing.sampling.generation import GenerationConfig
 from patchforcing.utils.distributed import DistEnv
 
 RUNS = ("fmnist-pf-gpu", "fmnist-global-gpu", "emoji-t2i-gpu", "emoji-t2i-global-gpu")
-CARD_PROMPTS = (
-    *("red heart", "a cat face", "grinning face", "a flag", "food"),
-    *("a dog face", "sun", "a car", "smiling face with sunglasses", "an animal"),
-)  # the text models' sample grid: everyday names, category keywords, Unicode names
 
 
 @dataclass(frozen=True)
@@ -66,10 +59,6 @@ FULL = Plan(grid_images=1000, final_images=2000, nfe=32, scales=(2.0, 3.0, 4.0),
 SMOKE = Plan(grid_images=8, final_images=8, nfe=4, scales=(2.0,), batch=8)
 
 
-def _space_name(evaluator: Evaluator, key: str) -> str:
-    return evaluator.names[key]
-
-
 def evaluate(
     model: AnyModel, evaluator: Evaluator, sampler: str, scale: float, images: int, plan: Plan
 ) -> dict[str, Any]:
@@ -86,27 +75,7 @@ def evaluate(
     )
     scoring = evaluator.prompt_scoring(prompts.categories) if prompts else None
     result = evaluator.score_model(model, config, alignment=scoring, source=str(model.source))
-    metrics = {f"FD ({_space_name(evaluator, s.features)})": s.metrics.fd for s in result.scores}
-    metrics |= {"precision": result.metrics.precision, "recall": result.metrics.recall}
-    if result.alignment is not None:
-        a = result.alignment
-        metrics |= {"alignment score": a.clip_score, "top-1": a.retrieval_top1}
-        metrics |= {"top-5": a.retrieval_top5, "category accuracy": a.category_accuracy}
-    return {
-        "settings": f"{sampler}, NFE {result.nfe}, CFG {scale:g}",
-        "sampler": sampler,
-        "nfe": result.nfe,
-        "guidance_scale": scale,
-        "images": images,
-        "metrics": metrics,
-    }
-
-
-def _best(rows: list[dict[str, Any]], text: bool) -> dict[str, Any]:
-    if text:
-        return max(rows, key=lambda r: r["metrics"]["alignment score"])
-    primary = next(k for k in rows[0]["metrics"] if k.startswith("FD"))
-    return min(rows, key=lambda r: r["metrics"][primary])
+    return card_row({**result.to_dict(), "feature_names": evaluator.names}, sampler, scale)
 
 
 def export(run: Path, dest: Path) -> AnyModel:
@@ -136,21 +105,6 @@ def _budget(run: Path, model: AnyModel, device: torch.device) -> str:
     )
 
 
-def _sample_grid(model: AnyModel, out: Path, checkpoint: str, device: torch.device) -> str:
-    """Write samples.png into the model folder (the grid `sample` writes with the recommended
-    settings); returns the command that makes it."""
-    text = isinstance(model, PatchForcingT2I)
-    fields: dict[str, Any] = {"num_images": 20}
-    fields |= {"prompts": CARD_PROMPTS} if text else {"classes": tuple(range(10))}
-    folder = write_sample_folder(
-        model, recommended_config(model, **fields), out, env=DistEnv(device=device), overwrite=True
-    )
-    assert folder.grid is not None and model.source is not None
-    shutil.copyfile(folder.grid, Path(model.source) / "samples.png")
-    given = " ".join(f'--prompt "{p}"' for p in CARD_PROMPTS) if text else "--classes 0-9"
-    return f"patchforcing sample --checkpoint {checkpoint} --num 20 {given}"
-
-
 def finish_one(
     run: Path, out: Path, plan: Plan, options: EvalOptions, device: torch.device
 ) -> list[dict[str, Any]]:
@@ -165,7 +119,7 @@ def finish_one(
         for s in samplers
         for c in plan.scales
     ]
-    best = _best(grid, text)
+    best = best_row(grid, text)
     chosen = "highest emoji-clip alignment score" if text else "lowest FD (fmnist-classifier)"
     record = RecommendedSampling(
         best["sampler"],
@@ -190,7 +144,7 @@ def finish_one(
             f"--cfg {row['guidance_scale']:g} --num {plan.final_images} --batch-size {plan.batch} "
             f"--reference {reference} {spaces}"
         )
-    command = _sample_grid(model, out / "samples" / name, str(model.source), device)
+    command = write_sample_grid(model, out / "samples" / name, str(model.source), device)
     update_model_folder(
         model,
         recommended_sampling=record,
