@@ -30,10 +30,9 @@ def metrics_of(record: dict[str, Any]) -> dict[str, float | None]:
     """The card's metrics of one evaluation, as ``patchforcing eval`` writes it (``EvalResult.
     to_dict`` with ``feature_names``): FD in every feature space, precision and recall of the
     primary one, and the prompt alignment of a text model."""
-    names = record["feature_names"]
-    metrics: dict[str, float | None] = {
-        f"FD ({names[key]})": values["fd"] for key, values in record["feature_spaces"].items()
-    }
+    names, spaces = record["feature_names"], record["feature_spaces"]
+    keys = [record["features"], *(k for k in spaces if k != record["features"])]  # primary first
+    metrics: dict[str, float | None] = {f"FD ({names[k]})": spaces[k]["fd"] for k in keys}
     metrics |= {"precision": record["metrics"]["precision"], "recall": record["metrics"]["recall"]}
     a = record.get("alignment")
     if a:

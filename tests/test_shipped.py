@@ -92,3 +92,35 @@ def test_shipped_text_to_image_model_draws_the_category_asked_for():
         predicted = classifier(generate(model, config)).argmax(dim=1)
     wanted = torch.tensor([names.index(name) for _, name in pairs] * 4)
     assert (predicted == wanted).float().mean() >= 0.35
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_cards_state_measured_quality_budget_and_samples(name):
+    """Every shipped generator records its recommended settings and its card gives the measured
+    quality unguided and at those settings (both Fashion-MNIST feature spaces; prompt alignment
+    for text) with the commands, the training budget and hardware, and a sample grid."""
+    from patchforcing.model.pretrained import recommended_sampling
+    from patchforcing.model.shipped import SHIPPED_ALIGNMENT, SHIPPED_CLASSIFIERS, shipped_path
+
+    model = load_model(name)
+    record = recommended_sampling(model)
+    assert record is not None and record.nfe == 32 and record.guidance_scale > 1
+    assert record.chosen_by.startswith("Chosen by the")
+    folder = shipped_path(name)
+    card = (folder / "README.md").read_text()
+    assert "## Recommended sampling" in card and record.describe() in card
+    assert "| unguided: " in card and "| recommended: " in card
+    spaces = (
+        ("emoji-classifier", "alignment score")
+        if name == "emoji-t2i"
+        else (
+            "FD (fmnist-classifier)",
+            "FD (fmnist-resnet-aug)",
+        )
+    )
+    assert all(space in card for space in spaces)
+    assert card.count("patchforcing eval --checkpoint") == 2
+    assert "2-core x86 CPU" in card and "min" in model.meta.training["budget"]
+    assert "![Samples of" in card and (folder / "samples.png").is_file()
+    for other in (*SHIPPED, *SHIPPED_CLASSIFIERS, *SHIPPED_ALIGNMENT):
+        assert "Not measured yet" not in (shipped_path(other) / "README.md").read_text()
