@@ -126,7 +126,7 @@ def _recommended(meta: ModelMeta) -> list[str]:
         "",
         "## Recommended sampling",
         "",
-        f"{record.describe()}.{chosen} `patchforcing sample`, `eval` and `view`, "
+        f"{record.describe()}.{chosen} `patchforcing sample` and `eval`, "
         "`recommended_config(model)` and the diffusers pipeline use these settings for every one "
         "the user leaves unset; `--cfg 1` samples unguided (the setting of the paper's FID "
         "tables).",

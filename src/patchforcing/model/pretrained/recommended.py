@@ -1,6 +1,6 @@
 """The sampling settings measured best for a model, recorded in its folder's ``config.json``.
 
-``patchforcing sample``, ``eval`` and ``view``, :func:`~patchforcing.sampling.generation.
+``patchforcing sample`` and ``eval``, :func:`~patchforcing.sampling.generation.
 recommended_config` and the diffusers pipeline use them for every setting the user leaves unset. A
 folder without a record (every folder written before this record existed, and every fresh export
 of a training run) reads as "none recorded": the model samples with the library's defaults
@@ -89,7 +89,7 @@ def recommended_sampling(model: Any) -> RecommendedSampling | None:
 
     Example::
 
-        recommended_sampling(load_model("fmnist-pf")).describe()  # e.g. "euler-pf, NFE 32, CFG 3"
+        recommended_sampling(load_model("fmnist-pf")).describe()  # "look-ahead, NFE 32, CFG 3"
     """
     meta = getattr(model, "meta", None)
     return getattr(meta, "recommended_sampling", None)
