@@ -140,7 +140,11 @@ def test_export_writes_a_diffusers_folder_of_a_shipped_model(tmp_path, modules_c
     assert main(["export", "--format", "diffusers", "fmnist-pf", str(destination)]) == 0
     pipe = DiffusionPipeline.from_pretrained(destination, trust_remote_code=True)
     result = pipe(class_labels=[3], num_inference_steps=2, generator=seeded(0, 1))
-    assert result.nfe == 2 and result.images[0].size == (28, 28)
+    assert (result.sampler, result.nfe) == ("look-ahead", 3)  # the folder's recommended sampler
+    assert result.images[0].size == (28, 28)
+    assert (
+        pipe.transformer.recommended_sampling == load_model("fmnist-pf").meta.recommended_sampling
+    )
     assert pipe.transformer.data.class_names[3] == "Dress"
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.txt").write_text("mine")
