@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from importlib.metadata import requires, version
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from diffusers import DiffusionPipeline  # noqa: E402
 from patchforcing.cli.main import main  # noqa: E402
 from patchforcing.model import load_model  # noqa: E402
 from patchforcing.pipelines import PatchForcingPipeline, pipeline_for  # noqa: E402
-from patchforcing.sampling import DualLoop, LookAhead  # noqa: E402
+from patchforcing.sampling import DualLoop, Guidance, LookAhead  # noqa: E402
 from patchforcing.sampling.generation import GenerationConfig, generate  # noqa: E402
 from test_diffusers_scheduler import PROMPTS, text_model  # noqa: E402
 
@@ -139,7 +140,11 @@ def test_export_writes_a_diffusers_folder_of_a_shipped_model(tmp_path, modules_c
     assert main(["export", "--format", "diffusers", "fmnist-pf", str(destination)]) == 0
     pipe = DiffusionPipeline.from_pretrained(destination, trust_remote_code=True)
     result = pipe(class_labels=[3], num_inference_steps=2, generator=seeded(0, 1))
-    assert result.nfe == 2 and result.images[0].size == (28, 28)
+    assert (result.sampler, result.nfe) == ("look-ahead", 3)  # the folder's recommended sampler
+    assert result.images[0].size == (28, 28)
+    assert (
+        pipe.transformer.recommended_sampling == load_model("fmnist-pf").meta.recommended_sampling
+    )
     assert pipe.transformer.data.class_names[3] == "Dress"
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.txt").write_text("mine")
@@ -167,3 +172,28 @@ def test_the_extra_pins_the_tested_diffusers_and_no_torch() -> None:
     assert tuple(map(int, low.split("."))) <= installed < tuple(map(int, high.split(".")))
     base = [r for r in requires("diffusers") or [] if "extra ==" not in r]
     assert not [r for r in base if r.lower().startswith("torch")]  # keeps the installed torch
+
+
+def test_the_pipeline_takes_the_recommended_settings(tiny_model, tmp_path, single_thread) -> None:
+    """What a call leaves at None is the model's recommendation, which the diffusers config keeps;
+    a model without one samples unguided with the library's defaults."""
+    from patchforcing.model.pretrained import RecommendedSampling, update_model_folder
+    from patchforcing.pipelines import PatchForcingDiTModel
+
+    record = RecommendedSampling("dual-loop", 8, 2.0, (0.1, 0.9))
+    folder = tiny_model.save_pretrained(tmp_path / "model")
+    assert pipeline_for(load_model(folder))(class_labels=[0], num_inference_steps=2).sampler == (
+        "euler-pf"
+    )
+    update_model_folder(load_model(folder), recommended_sampling=record)
+    pipe = pipeline_for(load_model(folder))
+    pipe.transformer.save_pretrained(tmp_path / "transformer")
+    saved = PatchForcingDiTModel.from_pretrained(tmp_path / "transformer")
+    assert saved.recommended_sampling == record
+    result = pipe(class_labels=[0, 1], generator=seeded(0, 2), output_type="pt")
+    assert (result.sampler, result.nfe) == ("dual-loop", 8)
+    config = GenerationConfig(sampler=DualLoop(), nfe=8, num_images=2, classes=(0, 1), batch_size=2)
+    config = replace(config, guidance=Guidance(scale=2.0, interval=(0.1, 0.9)))
+    assert torch.equal(result.images, (generate(load_model(folder), config) + 1) / 2)
+    unguided = pipe(class_labels=[0, 1], generator=seeded(0, 2), output_type="pt", guidance_scale=1)
+    assert unguided.sampler == "dual-loop" and not torch.equal(unguided.images, result.images)

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import tarfile
+from importlib.metadata import requires, version
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,9 @@ from PIL import Image
 
 from patchforcing.data import DataConfig, held_out_split, load_dataset
 from patchforcing.data.emoji import emoji_dir, install_emoji, is_test_emoji, load_emoji, main
+from patchforcing.data.emoji_names import EMOJI_NAMES_VERSION, everyday_name
+from patchforcing.model import load_model
+from patchforcing.model.text import WordTokenizer
 
 CATEGORIES = ("Smileys & Emotion", "People & Body", "Animals & Nature", "Flags")
 RED = (220, 30, 40)
@@ -150,12 +154,14 @@ def test_captions_and_skin_tones(package: Path) -> None:
     assert captions["waving hand sign: medium skin tone"] == (
         "waving hand sign: medium skin tone",
         "wave: medium skin tone",
+        "waving hand: medium skin tone",  # the everyday (CLDR) name, from the package emoji
         "waving hand sign: medium skin tone, hand fingers open, people and body",
         "a hand: medium skin tone",
     )
     assert captions["vatican city flag"] == (
         "vatican city flag",
         "flag va",
+        "vatican city",
         "vatican city flag, country flag, flags",
         "a flag",
     )
@@ -164,6 +170,39 @@ def test_captions_and_skin_tones(package: Path) -> None:
     assert (
         len(captions) == 45
     )  # 44 emoji with pictures (Component and no-picture dropped) + 1 skin tone
+
+
+def test_everyday_names_are_caption_alternatives_the_old_vocabulary_reads(
+    package: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLDR names of the package emoji join the alternatives (not as the first caption, which
+    the reference prompts use); a tokenizer built from the captions without them (the shipped
+    model's) encodes the old captions as before and reads the new words as unknown."""
+    new = load_emoji("train", package).captions
+    monkeypatch.setattr("patchforcing.data.emoji.everyday_name", lambda unified: None)
+    old = load_emoji("train", package).captions
+    assert [c[0] for c in old] == [c[0] for c in new]
+    added = {text for a, b in zip(old, new) for text in set(b) - set(a)}
+    assert "clown face" in added and "cowboy hat face" in added  # U+1F921, U+1F920
+    assert all(set(a) <= set(b) for a, b in zip(old, new))
+    tokenizer = WordTokenizer.build(text for c in old for text in c)
+    unknown = tokenizer.unknown_words([text for c in new for text in c])
+    assert "clown" in unknown and "cowboy" in unknown and "face" not in unknown
+    assert set(unknown) <= {w for text in added for w in WordTokenizer.words(text)}
+    tokens = tokenizer.encode(["zipper mouth face"]).tokens[0].tolist()
+    assert tokens[1] == tokenizer.vocab.index("<unk>") and tokens[3] == tokenizer.vocab.index(
+        "face"
+    )
+
+
+def test_everyday_names() -> None:
+    assert everyday_name("2764-FE0F") == everyday_name("2764") == "red heart"
+    assert everyday_name("1F1FB-1F1E6") == "Vatican City"
+    assert everyday_name("1F44B-1F3FD") == "waving hand medium skin tone"
+    assert everyday_name("E000") is None and everyday_name("nonsense") is None
+    assert version("emoji") == EMOJI_NAMES_VERSION
+    pinned = [r for r in requires("patchforcing") or [] if r.startswith("emoji")]
+    assert pinned == [f"emoji=={EMOJI_NAMES_VERSION}"]
 
 
 def test_split_is_a_stable_hash_disjoint_and_complete(package: Path) -> None:
@@ -292,6 +331,11 @@ def test_the_installed_data_set() -> None:
     )  # 1906 emoji (Component dropped) + 1875 skin-tone variations
     assert 0.08 < len(test) / (len(train) + len(test)) < 0.12
     assert train.images.shape[1:] == (3, 32, 32) and len(train.captions) == len(train)
+    heart = next(c for c in train.captions + test.captions if c[0] == "heavy black heart")
+    assert "red heart" in heart
+    shipped = load_model("emoji-t2i").text_encoder()  # built before the captions had them
+    old = [c[0] for c in train.captions]
+    assert not shipped.unknown_words(old) and not shipped.unknown_words(["red heart", "cat face"])
     white_corner = (
         (train.images[:, :, 0, 0] == 255).all(dim=1).float().mean()
     )  # a few emoji fill their square

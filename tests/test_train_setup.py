@@ -139,3 +139,19 @@ def test_every_recipe_resolves_and_pairs_with_its_baseline():
 def test_recipe_setups_are_fresh_copies():
     recipe_setup("fmnist-pf").time_dist_params["global_share"] = 0.9
     assert recipe_setup("fmnist-pf").time_dist_params == {"global_share": 0.25}
+
+
+def test_the_gpu_recipes_are_larger_and_fit_a_small_folder():
+    """Each -gpu recipe is its CPU recipe's kind with a backbone of at most about 10M parameters,
+    so that its model folder stays under 20 MB with 2-byte (bf16) weights."""
+    data = {
+        "fmnist": images(size=28, classes=tuple("abcdefghij")),
+        "emoji": images(channels=3, size=32, captions=CAPTIONS),
+    }
+    for name in ("fmnist-pf-gpu", "fmnist-global-gpu", "emoji-t2i-gpu", "emoji-t2i-global-gpu"):
+        config = recipe(name, data=data[name.partition("-")[0]])
+        small = recipe(name.removesuffix("-gpu"), data=data[name.partition("-")[0]])
+        assert config.model.time_mode == small.model.time_mode and config.text == small.text
+        assert config.precision == "bf16" and config.model.patch_size == 2
+        assert 4 * small.model.parameter_count < config.model.parameter_count <= 10_000_000
+        assert 2 * config.model.parameter_count < 20e6

@@ -17,10 +17,14 @@ from patchforcing.cli.sample_cmd import add_checkpoint_argument
 from patchforcing.cli.sampler_args import (
     add_guidance_arguments,
     add_sampler_arguments,
+    given_options,
     guidance_from_args,
     sampler_from_args,
+    unset_settings,
 )
 from patchforcing.evaluation.evaluator import DEFAULT_CLASSIFIER
+
+DEFAULT_NFE = 32  # eval's budget where neither --nfe nor the model's recommendation gives one
 
 if TYPE_CHECKING:
     import torch
@@ -98,7 +102,11 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
         help="size reference / scored folder images are resized to",
     )
     add_sampler_arguments(p, with_matrix=False)
-    p.add_argument("--nfe", type=positive_int, default=32, help="NFE budget per image")
+    p.add_argument(
+        "--nfe",
+        type=positive_int,
+        help=f"NFE budget per image (default: the model's recommended NFE, else {DEFAULT_NFE})",
+    )
     p.add_argument("--num", type=positive_int, default=1000, help="number of generated images")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the first image")
     add_prompt_arguments(p)
@@ -177,7 +185,24 @@ def eval_options(args: argparse.Namespace) -> EvalOptions:
     )  # `eval` only
 
 
+def _recommended(args: argparse.Namespace, model, config):
+    """The config with the model's recommended settings for what the command line left unset,
+    said in one line on stderr."""
+    import sys
+
+    from patchforcing.model.pretrained import recommended_sampling
+    from patchforcing.sampling.generation import fill_recommended
+
+    unset = unset_settings(args, sampler=args.sampler is not None, cost=args.nfe is not None)
+    filled = fill_recommended(config, recommended_sampling(model), unset, given_options(args))
+    note = filled.note(str(args.checkpoint))
+    if note:
+        print(note, file=sys.stderr)
+    return filled.config
+
+
 def run_eval(args: argparse.Namespace) -> int:
+    import dataclasses
     from pathlib import Path
 
     import torch
@@ -216,7 +241,7 @@ def run_eval(args: argparse.Namespace) -> int:
         note_unknown_words(model, prompts)
         config = GenerationConfig(
             sampler=sampler,
-            nfe=args.nfe,
+            nfe=DEFAULT_NFE if args.nfe is None else args.nfe,
             guidance=guidance_from_args(args),
             num_images=args.num,
             seed=args.seed,
@@ -225,6 +250,7 @@ def run_eval(args: argparse.Namespace) -> int:
             prompts=prompts.prompts if prompts else None,
             progress=show,
         )
+        config = _recommended(args, model, config)
         config.check_budget(model.config.time_mode)
         stage(f"eval: generating {args.num} images and embedding them batch by batch", show)
         scoring = evaluator.prompt_scoring(prompts.categories) if prompts else None
@@ -263,6 +289,7 @@ def run_eval(args: argparse.Namespace) -> int:
         "reference": args.reference,
         "feature_names": names,
         **result.to_dict(),
+        **({} if args.folder else {"guidance": dataclasses.asdict(config.guidance)}),
     }
     print(f"wrote {write_json(record, args.out)}")
     return 0

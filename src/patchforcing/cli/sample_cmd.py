@@ -20,9 +20,11 @@ from patchforcing.cli.prompt_args import (
 from patchforcing.cli.sampler_args import (
     add_guidance_arguments,
     add_sampler_arguments,
+    given_options,
     guidance_from_args,
     sampler_from_args,
     sampler_names,
+    unset_settings,
 )
 from patchforcing.model.shipped import SHIPPED
 
@@ -73,7 +75,11 @@ def add_sample_parser(sub: argparse._SubParsersAction) -> None:
     add_checkpoint_argument(p)
     add_sampler_arguments(p)
     cost = p.add_mutually_exclusive_group()
-    cost.add_argument("--steps", type=positive_int, help="outer steps (default 50)")
+    cost.add_argument(
+        "--steps",
+        type=positive_int,
+        help="outer steps (default: the model's recommended NFE, else 50 steps)",
+    )
     cost.add_argument(
         "--nfe",
         type=positive_int,
@@ -255,6 +261,30 @@ def _samplers(args: argparse.Namespace, known, num_patches: int) -> dict:
     return out
 
 
+def _recommended(args: argparse.Namespace, model, config, samplers: dict):
+    """The config and samplers with the model's recommended settings for what the command line
+    left unset (a matrix sampler keeps its own cost), said in one line on stderr."""
+    import sys
+
+    from patchforcing.model.pretrained import recommended_sampling
+    from patchforcing.sampling.generation import fill_recommended
+
+    matrix = args.matrix is not None or args.inpaint is not None
+    unset = unset_settings(
+        args,
+        sampler=bool(args.sampler or args.compare) or matrix,
+        cost=args.steps is not None or args.nfe is not None or matrix,
+    )
+    filled = fill_recommended(config, recommended_sampling(model), unset, given_options(args))
+    note = filled.note(str(args.checkpoint))
+    if note:
+        print(note, file=sys.stderr)
+    chosen = filled.config.sampler
+    if "sampler" in filled.applied and chosen is not None:
+        samplers = {chosen.name: chosen}
+    return filled.config, samplers
+
+
 def _speed(name: str, run: SampleFolder | ComparedSampler, budget: int | None, device) -> str:
     """What one sampler made on this rank: images, steps, NFE against the budget, and speed."""
     asked = (
@@ -313,6 +343,7 @@ def run_sample(args: argparse.Namespace) -> int:
         progress=env.is_main and not args.no_progress,
     )
     samplers = _samplers(args, known, c.num_patches)
+    config, samplers = _recommended(args, model, config, samplers)
     for chosen in samplers.values():  # before the destination is written
         dataclasses.replace(config, sampler=chosen).check_budget(c.time_mode)
         dataclasses.replace(config, sampler=chosen).check_cost(c)

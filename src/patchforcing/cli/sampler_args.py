@@ -20,6 +20,7 @@ __all__ = [
     "guidance_from_args",
     "sampler_names",
     "given_options",
+    "unset_settings",
 ]
 
 
@@ -57,7 +58,8 @@ def add_sampler_arguments(
         p.add_argument(
             "--sampler",
             choices=sampler_names(with_matrix),
-            help="default: euler-pf for Patch Forcing models, euler for global-time models",
+            help="default: the model's recommended sampler; where its folder records none, "
+            "euler-pf for Patch Forcing models and euler for global-time models",
         )
     from patchforcing.sampling.registry import registry_options
 
@@ -85,18 +87,18 @@ def add_sampler_arguments(
 def add_guidance_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("guidance")
     g.add_argument(
-        "--cfg", type=nonneg_float, default=1.0, help="classifier-free guidance scale (1 = off)"
+        "--cfg",
+        type=nonneg_float,
+        help="classifier-free guidance scale (1 = off; default: the model's recommended scale, "
+        "1 where its folder records none)",
     )
     g.add_argument(
         "--cfg-interval",
         type=unit_float,
         nargs=2,
-        default=(0.0, 1.0),
         metavar=("T_LO", "T_HI"),
-        help=(
-            "guide only while t is inside [T_LO, T_HI] (decided per sample from "
-            "the mean patch time)"
-        ),
+        help="guide only while t is inside [T_LO, T_HI] (decided per sample from the mean patch "
+        "time; default: the model's recommended interval, else 0 1)",
     )
     g.add_argument(
         "--per-patch-interval", action="store_true", help="decide the interval per patch instead"
@@ -112,11 +114,24 @@ def guidance_from_args(args: argparse.Namespace):
     from patchforcing.sampling import Guidance
 
     return Guidance(
-        scale=args.cfg,
-        interval=tuple(args.cfg_interval),
+        scale=Guidance.scale if args.cfg is None else args.cfg,
+        interval=Guidance.interval if args.cfg_interval is None else tuple(args.cfg_interval),
         guide_logvar=not args.no_guide_logvar,
         per_patch=args.per_patch_interval,
     )
+
+
+def unset_settings(args: argparse.Namespace, sampler: bool, cost: bool) -> list[str]:
+    """Which of the settings a model may recommend
+    (:data:`~patchforcing.sampling.generation.RECOMMENDABLE`) the command line leaves unset;
+    ``sampler`` and ``cost`` say whether it chose a sampler and a cost (steps or NFE)."""
+    unset = {
+        "sampler": not sampler,
+        "cost": not cost,
+        "guidance_scale": args.cfg is None,
+        "guidance_interval": args.cfg_interval is None,
+    }
+    return [name for name, value in unset.items() if value]
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:

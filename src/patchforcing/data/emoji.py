@@ -25,14 +25,17 @@ Captions, all lower case, alternatives in this order (duplicates dropped):
 
 1. the name (``"grinning face"``);
 2. each short name, ``_`` and in-word ``-`` read as spaces (``"smiling face with 3 hearts"``);
-3. ``"<name>, <subcategory>, <category>"`` with ``-`` as a space and ``&`` as "and"
+3. the everyday English name, the CLDR short name of the PyPI package ``emoji``
+   (:mod:`patchforcing.data.emoji_names`), written as the short names (``"red heart"`` for the
+   Unicode name ``"heavy black heart"``);
+4. ``"<name>, <subcategory>, <category>"`` with ``-`` as a space and ``&`` as "and"
    (``"grinning face, face smiling, smileys and emotion"``);
-4. a category keyword: "a smiley", "a person", "an animal", "food", "a place", "an activity",
+5. a category keyword: "a smiley", "a person", "an animal", "food", "a place", "an activity",
    "an object", "a symbol", "a flag"; some subcategories name their own ("a face", "a hand",
    "a body part", "a plant", "a drink", "a vehicle", "weather").
 
-A skin-tone variation adds its tones to each name-like alternative (1, 2 and the name in 3) and the
-keyword, with the Unicode tone names: ``"waving hand sign: medium skin tone"``, two-person emoji
+A skin-tone variation adds its tones to each name-like alternative (1, 2, 3 and the name in 4) and
+the keyword, with the Unicode tone names: ``"waving hand sign: medium skin tone"``, two-person emoji
 ``"...: light skin tone, dark skin tone"``.
 """
 
@@ -56,6 +59,7 @@ import numpy as np
 from PIL import Image
 
 from patchforcing.data.arrays import ImageArrays
+from patchforcing.data.emoji_names import everyday_name
 from patchforcing.data.folder import MAX_UPSCALE, to_8bit
 from patchforcing.utils.limits import check_memory
 
@@ -171,9 +175,11 @@ def emoji_captions(entry: dict[str, Any], tones: str = "") -> tuple[str, ...]:
     names the skin tones of a variation (e.g. "medium skin tone")."""
     suffix = f": {tones}" if tones else ""
     name = " ".join(entry["name"].lower().split())
+    everyday = everyday_name(str(entry["unified"]))
     texts = [
         name + suffix,
         *(_words(s) + suffix for s in entry["short_names"]),
+        *([_words(everyday) + suffix] if everyday else []),
         f"{name}{suffix}, {_words(entry['subcategory'])}, {_words(entry['category'])}",
         _keyword(entry["category"], entry["subcategory"]) + suffix,
     ]

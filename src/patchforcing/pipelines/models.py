@@ -2,8 +2,9 @@
 
 A wrapper holds one of our models as ``.model``, unchanged, and records what rebuilds it in its
 diffusers config: the ``architecture`` fields of our config.json, the ``data`` it was trained on
-(channels, size, value range, space, class names) and, for the text model, the ``text_encoder``
-description. So diffusers' ``save_pretrained`` / ``from_pretrained`` round-trip it
+(channels, size, value range, space, class names), the sampling settings its folder recommends
+(``recommended_sampling``, None where it records none) and, for the text model, the
+``text_encoder`` description. So diffusers' ``save_pretrained`` / ``from_pretrained`` round-trip it
 (``config.json`` + ``diffusion_pytorch_model.safetensors``, weights under ``model.``), and
 :meth:`forward` speaks diffusers' convention (:mod:`patchforcing.pipelines.convention`).
 """
@@ -20,7 +21,7 @@ from diffusers.utils import BaseOutput
 
 from patchforcing.core.condition import Condition
 from patchforcing.model import AnyModel, PatchForcingDiT, PatchForcingT2I
-from patchforcing.model.pretrained import DataSpec
+from patchforcing.model.pretrained import DataSpec, RecommendedSampling, recommended_sampling
 from patchforcing.pipelines.convention import t_from_timestep
 
 __all__ = [
@@ -40,9 +41,16 @@ class PatchForcingModelOutput(BaseOutput):
 
 
 class _Wrapper(ModelMixin, ConfigMixin):  # type: ignore[misc]  # diffusers' two config_name
-    """What both wrappers share: the data property and the diffusers-convention forward."""
+    """What both wrappers share: the data and recommended-settings properties and the
+    diffusers-convention forward."""
 
     model: AnyModel
+
+    @property
+    def recommended_sampling(self) -> RecommendedSampling | None:
+        """The sampling settings the model's folder recorded (None: none recorded)."""
+        values = self.config.get("recommended_sampling")
+        return None if values is None else RecommendedSampling.from_dict(values, "the pipeline")
 
     @property
     def data(self) -> DataSpec:
@@ -71,13 +79,23 @@ def _data_json(model: AnyModel) -> dict[str, Any]:
     return asdict(spec)
 
 
+def _recommended_json(model: AnyModel) -> dict[str, Any] | None:
+    record = recommended_sampling(model)
+    return None if record is None else record.to_dict()
+
+
 class PatchForcingDiTModel(_Wrapper):
     """A :class:`~patchforcing.model.PatchForcingDiT` (class-conditional) as a diffusers model."""
 
     model: PatchForcingDiT
 
     @register_to_config
-    def __init__(self, architecture: dict[str, Any], data: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        architecture: dict[str, Any],
+        data: dict[str, Any],
+        recommended_sampling: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.model = PatchForcingDiT(PatchForcingDiT.config_from_architecture(dict(architecture)))
 
@@ -94,6 +112,7 @@ class PatchForcingT2IModel(_Wrapper):
         architecture: dict[str, Any],
         data: dict[str, Any],
         text_encoder: dict[str, Any] | None = None,
+        recommended_sampling: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.model = PatchForcingT2I(PatchForcingT2I.config_from_architecture(dict(architecture)))
@@ -106,9 +125,9 @@ def wrap_model(model: AnyModel) -> PatchForcingDiTModel | PatchForcingT2IModel:
     architecture = dict(vars(model.config))
     if isinstance(model, PatchForcingT2I):
         wrapper: PatchForcingDiTModel | PatchForcingT2IModel = PatchForcingT2IModel(
-            architecture, _data_json(model), model.text_encoder_spec
+            architecture, _data_json(model), model.text_encoder_spec, _recommended_json(model)
         )
     else:
-        wrapper = PatchForcingDiTModel(architecture, _data_json(model))
+        wrapper = PatchForcingDiTModel(architecture, _data_json(model), _recommended_json(model))
     wrapper.model = model  # the wrapper's only module: it lies where the model does
     return wrapper.eval()

@@ -25,7 +25,11 @@ from patchforcing.pipelines.loader import is_own_loader, mark_loadable
 from patchforcing.pipelines.models import PatchForcingDiTModel, PatchForcingT2IModel
 from patchforcing.pipelines.scheduler import PatchForcingEulerScheduler
 from patchforcing.sampling import SAMPLERS, Guidance, Sampler
-from patchforcing.sampling.generation import GenerationConfig, batch_conditions
+from patchforcing.sampling.generation import (
+    GenerationConfig,
+    batch_conditions,
+    fill_recommended,
+)
 from patchforcing.utils.io.images import to_pil
 
 __all__ = ["PatchForcingPipeline", "PatchForcingPipelineOutput", "OUTPUT_TYPES", "draw_noise"]
@@ -100,7 +104,7 @@ class PatchForcingPipeline(DiffusionPipeline):
         class_labels: Sequence[int] | None = None,
         prompt: str | Sequence[str] | None = None,
         num_inference_steps: int | None = None,
-        guidance_scale: float = 1.0,
+        guidance_scale: float | None = None,
         generator: Generators | None = None,
         latents: torch.Tensor | None = None,
         sampler: str | Sampler | None = None,
@@ -109,11 +113,15 @@ class PatchForcingPipeline(DiffusionPipeline):
         output_type: str = "pil",
     ) -> PatchForcingPipelineOutput:
         """One image per class label or prompt. The cost is ``num_inference_steps`` outer steps
-        or an ``nfe`` budget (neither: 50 steps); ``sampler`` a name of
-        :data:`~patchforcing.sampling.SAMPLERS` with ``sampler_options`` (e.g.
-        ``sampler="look-ahead", sampler_options={"p": 0.4}``), a sampler config, or None for the
-        model's default (Euler-PF). ``latents`` (B, C, H, W) replaces the noise drawn from
-        ``generator``; ``guidance_scale`` 1 is no guidance."""
+        or an ``nfe`` budget; ``sampler`` a name of :data:`~patchforcing.sampling.SAMPLERS` with
+        ``sampler_options`` (e.g. ``sampler="look-ahead", sampler_options={"p": 0.4}``) or a
+        sampler config. ``latents`` (B, C, H, W) replaces the noise drawn from ``generator``;
+        ``guidance_scale`` 1 is no guidance.
+
+        What is left at None is the model's recommended setting (``transformer.
+        recommended_sampling``: sampler, NFE, guidance scale, and always its guidance interval),
+        as diffusers' pipelines default to guidance; where the model records none, the library's
+        defaults: Euler-PF (Euler for a global-time model), 50 steps, no guidance."""
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
         model = self.transformer.model
@@ -132,12 +140,21 @@ class PatchForcingPipeline(DiffusionPipeline):
             sampler=self._sampler(sampler, dict(sampler_options or {})),
             steps=num_inference_steps,
             nfe=nfe,
-            guidance=Guidance(scale=guidance_scale),
+            guidance=Guidance() if guidance_scale is None else Guidance(scale=guidance_scale),
             num_images=count,
             classes=classes,
             prompts=prompts,
             batch_size=count,
         )
+        unset = {
+            "sampler": sampler is None,
+            "cost": num_inference_steps is None and nfe is None,
+            "guidance_scale": guidance_scale is None,
+            "guidance_interval": True,  # the pipeline takes no interval
+        }
+        config = fill_recommended(
+            config, self.transformer.recommended_sampling, [k for k, v in unset.items() if v]
+        ).config
         c, device = model.config, self._execution_device
         chosen = config.resolved_sampler(c.time_mode)
         chosen.check_model(model)

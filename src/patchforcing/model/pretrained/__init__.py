@@ -24,6 +24,8 @@ from patchforcing.model.pretrained.mixin import (
     PretrainedMixin,
     check_destination,
 )
+from patchforcing.model.pretrained.recommended import RecommendedSampling, recommended_sampling
+from patchforcing.model.pretrained.update import update_model_folder
 
 __all__ = [
     "CheckpointError",
@@ -40,6 +42,9 @@ __all__ = [
     "ModelMeta",
     "meta_to_json",
     "read_meta",
+    "RecommendedSampling",
+    "recommended_sampling",
+    "update_model_folder",
     "MODEL_FOLDER_FILES",
     "TEXT_ENCODER_FILE",
     "PretrainedMixin",

@@ -9,7 +9,9 @@ from typing import Any
 
 from patchforcing.model.pretrained.meta import ModelMeta
 
-__all__ = ["LICENSE", "card_header", "card_metadata", "model_card"]
+__all__ = ["CARD_IMAGE", "LICENSE", "card_header", "card_metadata", "model_card"]
+
+CARD_IMAGE = "samples.png"  # a sample grid the card shows, when ``quality["sample_grid"]`` says so
 
 _KINDS = {
     "patchforcing-dit": "an image generator",
@@ -92,6 +94,75 @@ def _provenance(training: dict[str, Any]) -> list[str]:
     return lines + (["", f"Note: {note}."] if note else [])
 
 
+def _cell(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _evaluations(evaluations: list[dict[str, Any]]) -> list[str]:
+    """``quality["evaluations"]`` as one table (a row per setting, a column per metric) and the
+    command behind each row."""
+    metrics = list(dict.fromkeys(k for e in evaluations for k in e.get("metrics", {})))
+    rows = [
+        "| settings | images | " + " | ".join(metrics) + " |",
+        "|---|---|" + "---|" * len(metrics),
+    ]
+    for e in evaluations:
+        values = [_cell(e.get("metrics", {}).get(m, "")) for m in metrics]
+        rows.append(f"| {e.get('settings', '')} | {e.get('images', '')} | {' | '.join(values)} |")
+    rows += ["", "Commands, in the order of the rows:", "", "```bash"]
+    rows += [str(e.get("command", "")) for e in evaluations]
+    return rows + ["```"]
+
+
+def _quality(quality: dict[str, Any]) -> list[str]:
+    """The measured-quality section: the evaluations table, then any other value as a
+    key-value table."""
+    if not quality:
+        return ["Not measured yet."]
+    others = {k: v for k, v in quality.items() if k not in ("evaluations", "sample_grid")}
+    lines = _evaluations(quality["evaluations"]) if quality.get("evaluations") else []
+    if others:
+        lines += ["", *_table(others)] if lines else _table(others)
+    return lines
+
+
+def _recommended(meta: ModelMeta) -> list[str]:
+    record = meta.recommended_sampling
+    if record is None:
+        return []
+    chosen = f" {record.chosen_by}" if record.chosen_by else ""
+    return [
+        "",
+        "## Recommended sampling",
+        "",
+        f"{record.describe()}.{chosen} `patchforcing sample` and `eval`, "
+        "`recommended_config(model)` and the diffusers pipeline use these settings for every one "
+        "the user leaves unset; `--cfg 1` samples unguided (the setting of the paper's FID "
+        "tables).",
+    ]
+
+
+def _sample_grid(quality: dict[str, Any], name: str) -> list[str]:
+    grid = quality.get("sample_grid")
+    if not isinstance(grid, dict):
+        return []
+    lines = ["", "## Samples", "", f"![Samples of {name}]({CARD_IMAGE})"]
+    if grid.get("caption"):
+        lines += ["", str(grid["caption"])]
+    if grid.get("command"):
+        lines += ["", "```bash", str(grid["command"]), "```"]
+    return lines
+
+
+def _training(training: dict[str, Any]) -> list[str]:
+    if not training:
+        return ["Not recorded."]
+    budget = (
+        [f"{training['budget']}.", ""] if training.get("budget") else []
+    )  # e.g. steps, batch, hardware and wall time, in words
+    return budget + _table({k: v for k, v in training.items() if k != "budget"})
+
+
 def model_card(meta: ModelMeta, name: str, parameters: int) -> str:
     """Markdown text of the model card."""
     d = meta.data
@@ -111,7 +182,18 @@ def model_card(meta: ModelMeta, name: str, parameters: int) -> str:
         "",
         "```python",
     ]
-    if meta.model_type == "patchforcing-dit":
+    if meta.model_type == "patchforcing-dit" and meta.recommended_sampling is not None:
+        lines += [
+            "from patchforcing import PatchForcingDiT, generate, recommended_config",
+            "",
+            f'model = PatchForcingDiT.from_pretrained("{name}")',
+            "config = recommended_config(model, num_images=8)  # the recommended settings below",
+            "images = generate(model, config)  # (8, C, H, W) in [-1, 1]",
+            "```",
+            "",
+            f"or `patchforcing sample --checkpoint {name}`.",
+        ]
+    elif meta.model_type == "patchforcing-dit":
         lines += [
             "from patchforcing import GenerationConfig, PatchForcingDiT, generate",
             "",
@@ -123,12 +205,14 @@ def model_card(meta: ModelMeta, name: str, parameters: int) -> str:
         ]
     elif meta.model_type == "patchforcing-t2i":
         lines += [
-            "from patchforcing.model import PatchForcingT2I",
+            "from patchforcing import PatchForcingT2I, generate, recommended_config",
             "",
             f'model = PatchForcingT2I.from_pretrained("{name}")',
-            'y = model.text_encoder().encode(["a red heart"])  # the prompts, '
-            "as the model reads them",
+            'config = recommended_config(model, prompts=("red heart", "a cat face"), num_images=2)',
+            "images = generate(model, config)  # (2, C, H, W) in [-1, 1]",
             "```",
+            "",
+            f'or `patchforcing sample --checkpoint {name} --prompt "red heart"`.',
         ]
     elif meta.model_type == "patchforcing-clip":
         lines += [
@@ -146,8 +230,10 @@ def model_card(meta: ModelMeta, name: str, parameters: int) -> str:
             f'model = FeatureClassifier.from_pretrained("{name}")',
             "```",
         ]
-    lines += ["", "## Training", ""]
-    lines += _table(meta.training) if meta.training else ["Not recorded."]
+    lines += _recommended(meta)
+    lines += _sample_grid(meta.quality, name)
     lines += ["", "## Measured quality", ""]
-    lines += _table(meta.quality) if meta.quality else ["Not measured yet."]
+    lines += _quality(meta.quality)
+    lines += ["", "## Training", ""]
+    lines += _training(meta.training)
     return "\n".join(lines) + "\n"

@@ -10,11 +10,18 @@ import os
 from pathlib import Path
 
 from patchforcing._version import __version__
+from patchforcing.model.pretrained.card import CARD_IMAGE
 from patchforcing.model.pretrained.errors import CheckpointError
 
 __all__ = ["HUB_FILES", "hub_offline", "hub_snapshot", "push_to_hub"]
 
-HUB_FILES = ("config.json", "model.safetensors", "README.md", "text_encoder.json")  # what is shared
+HUB_FILES = (
+    "config.json",
+    "model.safetensors",
+    "README.md",
+    "text_encoder.json",
+    CARD_IMAGE,
+)  # what is shared
 
 
 def _hub():

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from patchforcing.model.pretrained.errors import CheckpointError, NewerFormatError
+from patchforcing.model.pretrained.recommended import RECOMMENDED_KEY, RecommendedSampling
 
 __all__ = [
     "MODEL_FORMAT_VERSION",
@@ -55,7 +56,10 @@ class DataSpec:
 @dataclass(frozen=True)
 class ModelMeta:
     """``architecture`` holds the model class's config fields; ``training`` how the weights were
-    made (command, steps, data, seed, wall time); ``quality`` what was measured on them."""
+    made (command, steps, data, seed, wall time); ``quality`` what was measured on them (free-form
+    values, and ``evaluations``: a list of ``{"settings", "command", "images", "metrics"}`` that
+    the model card shows as a table); ``recommended_sampling`` the sampling settings measured best
+    (None: none recorded)."""
 
     model_type: str
     architecture: dict[str, Any]
@@ -63,12 +67,15 @@ class ModelMeta:
     training: dict[str, Any] = field(default_factory=dict)
     quality: dict[str, Any] = field(default_factory=dict)
     format_version: int = MODEL_FORMAT_VERSION
+    recommended_sampling: RecommendedSampling | None = None
 
 
 def meta_to_json(meta: ModelMeta, layout: dict[str, Any] | None = None) -> str:
     """The JSON text of ``config.json``; ``layout`` (e.g. the patch grid) is written for
     readers only."""
     values = asdict(meta)
+    if meta.recommended_sampling is None:
+        del values[RECOMMENDED_KEY]  # a folder without a record reads as "none recorded"
     if layout:
         values["layout"] = layout
     return json.dumps(values, indent=2, sort_keys=True) + "\n"
@@ -131,6 +138,9 @@ def meta_from_dict(values: dict[str, Any], source: str = "config.json") -> Model
             training=dict(values.get("training", {})),
             quality=dict(values.get("quality", {})),
             format_version=version,
+            recommended_sampling=None
+            if values.get(RECOMMENDED_KEY) is None
+            else RecommendedSampling.from_dict(values[RECOMMENDED_KEY], source),
         )
     except CheckpointError:
         raise

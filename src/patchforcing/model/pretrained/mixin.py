@@ -12,7 +12,7 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import nn
 
-from patchforcing.model.pretrained.card import model_card
+from patchforcing.model.pretrained.card import CARD_IMAGE, model_card
 from patchforcing.model.pretrained.dtype import parameter_dtype
 from patchforcing.model.pretrained.errors import CheckpointError
 from patchforcing.model.pretrained.folder import (
@@ -46,7 +46,9 @@ MODEL_FOLDER_FILES = (
 M = TypeVar("M", bound="PretrainedMixin")
 
 
-MODEL_FOLDER = OutputKind("a model folder", ("config.json",), names(*MODEL_FOLDER_FILES))
+MODEL_FOLDER = OutputKind(
+    "a model folder", ("config.json",), names(*MODEL_FOLDER_FILES, CARD_IMAGE)
+)  # the card's sample grid is the folder's too, though no model reads it
 
 
 def check_destination(destination: Path, overwrite: bool, source: Path | None = None) -> None:
@@ -96,6 +98,7 @@ class PretrainedMixin(nn.Module):
             data,
             training=training if training is not None else (dict(old.training) if old else {}),
             quality=quality if quality is not None else (dict(old.quality) if old else {}),
+            recommended_sampling=old.recommended_sampling if old else None,
         )
 
     def fill_model_folder(self, folder: Path, meta: ModelMeta, name: str) -> None:

@@ -28,6 +28,12 @@ from patchforcing.sampling.generation.manifest import (
     read_manifest,
 )
 from patchforcing.sampling.generation.output import save_grid, save_images, to_pil, to_pil_images
+from patchforcing.sampling.generation.recommended import (
+    RECOMMENDABLE,
+    FilledConfig,
+    fill_recommended,
+    recommended_config,
+)
 
 __all__ = [
     "DEFAULT_STEPS",
@@ -42,6 +48,10 @@ __all__ = [
     "mask_generators",
     "rank_seeds",
     "single_image_config",
+    "RECOMMENDABLE",
+    "FilledConfig",
+    "fill_recommended",
+    "recommended_config",
     "MANIFEST",
     "ImageRecord",
     "merge_records",

@@ -24,6 +24,7 @@ from patchforcing.sampling import (
 )
 from patchforcing.sampling.generation.config import MASK_SEED_OFFSET, GenerationConfig
 from patchforcing.sampling.generation.progress import pass_progress
+from patchforcing.sampling.generation.recommended import recommended_config
 from patchforcing.utils.distributed import DistEnv, rank_range
 
 __all__ = [
@@ -208,7 +209,8 @@ def generate(
 
     Args:
         model: a class-conditional or text-to-image model.
-        config: what to generate (default: ``GenerationConfig()``).
+        config: what to generate (default: ``recommended_config(model)``, the model's
+            recommended sampler, NFE and guidance; the library's defaults where it records none).
         device: where the model runs (default: where its parameters are).
         decode: latents -> pixels, for a model trained on VAE latents.
 
@@ -218,7 +220,7 @@ def generate(
         images = generate(model, GenerationConfig(sampler=DualLoop(p=0.4), nfe=32, num_images=8))
         to_pil_images(images)  # 8 PIL images; save_images / save_grid write PNG files
     """
-    config = config or GenerationConfig()
+    config = config if config is not None else recommended_config(model)
     device = device if device is not None else next(model.parameters()).device
     c = model.config
     batches = [b.images for b in generate_batches(model, config, device, decode)]
