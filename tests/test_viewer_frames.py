@@ -80,7 +80,9 @@ def test_the_command_comes_with_its_quoted_shell_words():
     run = _run(["dual-loop"], "emoji-t2i", nfe=2, label=None, prompt="it's a flag")
     plan = run.summary()["lanes"][0]
     assert " ".join(plan["words"]) == plan["command"]
-    assert shlex.split(plan["command"])[-4:] == ["--prompt", "it's a flag", "--num", "1"]
+    words = shlex.split(plan["command"])
+    at = words.index("--prompt")
+    assert words[at : at + 4] == ["--prompt", "it's a flag", "--num", "1"]
     assert [shlex.split(word) for word in plan["words"]] == [
         [word] for word in shlex.split(plan["command"])
     ]  # one shell word each

@@ -382,3 +382,23 @@ def test_only_loopback_host_names_are_answered():
         assert foreign.get("/").status_code == 400
     with TestClient(app, base_url="http://127.0.0.1:8000") as local:
         assert local.get("/").status_code == 200
+
+
+def test_runs_start_from_the_models_recommended_settings(client, tmp_path):
+    from patchforcing.model import load_model
+    from patchforcing.model.pretrained import recommended_sampling
+
+    models = {c["name"]: c for c in client.get("/api/models").json()["checkpoints"]}
+    record = recommended_sampling(load_model("fmnist-pf"))
+    assert record is not None and models["fmnist-pf"]["recommended"] == record.to_dict()
+    body = run_body(["euler-pf"])
+    del body["nfe"]  # left out: the model's recommended NFE and guidance
+    run = client.post("/api/runs", json=body).json()
+    events_of(client, run["id"])
+    command = run["lanes"][0]["command"]
+    lo, hi = record.guidance_interval
+    assert f"--nfe {record.nfe} " in command
+    assert f"--cfg {record.guidance_scale!r} --cfg-interval {lo!r} {hi!r}" in command
+    unguided = client.post("/api/runs", json=run_body(["euler-pf"], cfg=1.0)).json()
+    events_of(client, unguided["id"])
+    assert "--cfg 1.0 --cfg-interval" in unguided["lanes"][0]["command"]  # sample fills nothing

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from patchforcing.model import AnyModel, PatchForcingT2I, PatchModel, load_model
+from patchforcing.model.pretrained import recommended_sampling
 from patchforcing.model.shipped import SHIPPED
 from patchforcing.sampling import SAMPLERS
 from patchforcing.sampling.registry import default_sampler
@@ -75,8 +76,9 @@ def load_catalog(names: Sequence[str], device: torch.device | str = "cpu") -> di
 
 
 def describe_checkpoint(checkpoint: Checkpoint) -> dict[str, Any]:
-    """What the page needs to know about a checkpoint (JSON)."""
-    c = checkpoint.model.config
+    """What the page needs to know about a checkpoint (JSON), with the sampling settings its
+    model folder recommends (the page starts from them; None where it records none)."""
+    c, recommended = checkpoint.model.config, recommended_sampling(checkpoint.model)
     return {
         "name": checkpoint.name,
         "description": SHIPPED.get(checkpoint.name, "model folder"),
@@ -90,4 +92,5 @@ def describe_checkpoint(checkpoint: Checkpoint) -> dict[str, Any]:
         "prompt": checkpoint.takes_prompts,
         "samplers": list(checkpoint.samplers),
         "default_sampler": default_sampler(c.time_mode).name,
+        "recommended": None if recommended is None else recommended.to_dict(),
     }

@@ -3,7 +3,8 @@
 Image i of ``sample`` uses seed ``--seed + i`` for its noise, so ``--num 1`` with the run's seed and
 class (or prompt) gives the viewer's image (on the same machine, to float rounding). Sampler options
 are written with their registry flags, and only where they differ from the default: a boolean
-option's flag sets the opposite of its default.
+option's flag sets the opposite of its default. The guidance scale and interval are always written:
+``sample`` takes a model's recommended guidance for what the command leaves out.
 """
 
 from __future__ import annotations
@@ -52,8 +53,6 @@ def sample_command(
         if value == info.default:
             continue
         parts += [info.flag] if isinstance(info.default, bool) else [info.flag, _text(value)]
-    if guidance.scale != 1.0:
-        parts += ["--cfg", _text(guidance.scale)]
-    if guidance.interval != (0.0, 1.0):
-        parts += ["--cfg-interval", *(_text(t) for t in guidance.interval)]
+    parts += ["--cfg", _text(guidance.scale)]
+    parts += ["--cfg-interval", *(_text(t) for t in guidance.interval)]
     return shlex.join(parts)

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from patchforcing.model.pretrained import recommended_sampling
 from patchforcing.sampling import SAMPLERS, Guidance, Sampler
 from patchforcing.sampling.options import OptionInfo, sampler_options
 from patchforcing.sampling.registry import registry_options
@@ -171,11 +172,13 @@ def _samplers(
     return tuple(samplers)
 
 
-def _guidance(values: dict[str, Any], limits: Limits) -> Guidance:
-    scale = _number(values.get("cfg", 1.0), "cfg")
+def _guidance(values: dict[str, Any], limits: Limits, default: Guidance) -> Guidance:
+    """The request's guidance; a field it leaves out takes ``default`` (the model's
+    recommendation, or none)."""
+    scale = _number(values.get("cfg", default.scale), "cfg")
     if not 0 <= scale <= limits.max_cfg:
         raise RequestError(f"cfg must lie in [0, {limits.max_cfg}], got {scale}")
-    interval = values.get("cfg_interval", [0.0, 1.0])
+    interval = values.get("cfg_interval", list(default.interval))
     if not isinstance(interval, list) or len(interval) != 2:
         raise RequestError(f"cfg_interval must be a list [t_lo, t_hi], got {_shown(interval)}")
     lo, hi = (_number(v, "cfg_interval") for v in interval)
@@ -214,7 +217,8 @@ def parse_run_request(body: bytes, catalog: dict[str, Checkpoint], limits: Limit
         )
     checkpoint = catalog[name]
     samplers = _samplers(values, checkpoint, limits)
-    nfe = _integer(values, "nfe", 32, 1, limits.max_nfe)
+    recommended = recommended_sampling(checkpoint.model)
+    nfe = _integer(values, "nfe", recommended.nfe if recommended else 32, 1, limits.max_nfe)
     for sampler in samplers:
         spent = sampler.budget(nfe, checkpoint.model.config.num_patches).nfe
         if spent > limits.max_nfe:
@@ -225,7 +229,12 @@ def parse_run_request(body: bytes, catalog: dict[str, Checkpoint], limits: Limit
     prompt = _prompt(values, checkpoint, limits)
     num_classes = checkpoint.model.config.num_classes
     label = _integer(values, "label", 0, 0, num_classes - 1) if num_classes else None
-    guidance = _guidance(values, limits)
+    default = (
+        Guidance(scale=recommended.guidance_scale, interval=recommended.guidance_interval)
+        if recommended is not None
+        else Guidance()
+    )
+    guidance = _guidance(values, limits, default)
     if guidance.active and label is None and prompt is None:
         raise RequestError(
             f"{name} is unconditional: classifier-free guidance needs a class or text model (use "

@@ -111,7 +111,18 @@
       box.checked = box.checked && !box.disabled;
       box.parentElement.classList.toggle("off", box.disabled);
     }
-    if (chosenSamplers().length === 0) document.querySelector(`.sampler-choice[value="${c.default_sampler}"]`).checked = true;
+    const r = c.recommended; // the model folder's recommended settings: the page starts from them
+    if (r) {
+      $("nfe").value = String(r.nfe);
+      $("cfg").value = String(r.guidance_scale);
+      $("cfg-lo").value = String(r.guidance_interval[0]);
+      $("cfg-hi").value = String(r.guidance_interval[1]);
+    }
+    $("recommended").textContent = r
+      ? `recommended for ${c.name}: ${r.sampler}, NFE ${r.nfe}, CFG ${r.guidance_scale} (CFG 1: unguided)`
+      : "";
+    const first = r && c.samplers.includes(r.sampler) ? r.sampler : c.default_sampler;
+    if (chosenSamplers().length === 0) document.querySelector(`.sampler-choice[value="${first}"]`).checked = true;
     samplersChanged();
   }
 
