@@ -163,7 +163,9 @@ def _experiment_elsewhere(module: str) -> int:
     )
 
 
-def _print_repa(config: TrainSpeedConfig, device: torch.device, mode: str) -> None:
+def _print_repa(
+    config: TrainSpeedConfig, device: torch.device, mode: str, clock: str = "wall"
+) -> None:
     """The REPA rows of ``--train`` (in the first training mode's precision), or one line saying
     that they need the repa extra."""
     from dataclasses import replace
@@ -171,11 +173,11 @@ def _print_repa(config: TrainSpeedConfig, device: torch.device, mode: str) -> No
     from patchforcing.evaluation.speed.training import measure_repa_modes, repa_markdown
 
     try:
-        rows = measure_repa_modes(replace(config, precision=mode.partition("+")[0]), device)
+        rows = measure_repa_modes(replace(config, precision=mode.partition("+")[0]), device, clock)
     except ImportError as err:
         print(f"\nREPA rows left out: {err}")
         return
-    print(repa_markdown(rows), end="")
+    print(repa_markdown(rows, clock), end="")
 
 
 def run_bench_speed(args: argparse.Namespace) -> int:
@@ -241,7 +243,7 @@ def run_bench_speed(args: argparse.Namespace) -> int:
         device = resolve_device(args.device)
         versus = compare_to_reference(train_config, device, args.train_modes, args.clock, progress)
         print(reference_markdown(train_config, device, versus, args.clock), end="")
-        _print_repa(train_config, device, args.train_modes[0])
+        _print_repa(train_config, device, args.train_modes[0], args.clock)
     if args.out:
         print("wrote " + " and ".join(str(p) for p in write_report(report, args.out)))
     return 0

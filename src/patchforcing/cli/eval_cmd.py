@@ -17,10 +17,9 @@ from patchforcing.cli.sample_cmd import add_checkpoint_argument
 from patchforcing.cli.sampler_args import (
     add_guidance_arguments,
     add_sampler_arguments,
-    given_options,
+    fill_from_model,
     guidance_from_args,
     sampler_from_args,
-    unset_settings,
 )
 from patchforcing.evaluation.evaluator import DEFAULT_CLASSIFIER
 
@@ -185,22 +184,6 @@ def eval_options(args: argparse.Namespace) -> EvalOptions:
     )  # `eval` only
 
 
-def _recommended(args: argparse.Namespace, model, config):
-    """The config with the model's recommended settings for what the command line left unset,
-    said in one line on stderr."""
-    import sys
-
-    from patchforcing.model.pretrained import recommended_sampling
-    from patchforcing.sampling.generation import fill_recommended
-
-    unset = unset_settings(args, sampler=args.sampler is not None, cost=args.nfe is not None)
-    filled = fill_recommended(config, recommended_sampling(model), unset, given_options(args))
-    note = filled.note(str(args.checkpoint))
-    if note:
-        print(note, file=sys.stderr)
-    return filled.config
-
-
 def run_eval(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
@@ -250,7 +233,9 @@ def run_eval(args: argparse.Namespace) -> int:
             prompts=prompts.prompts if prompts else None,
             progress=show,
         )
-        config = _recommended(args, model, config)
+        config = fill_from_model(
+            args, model, config, sampler=args.sampler is not None, cost=args.nfe is not None
+        ).config
         config.check_budget(model.config.time_mode)
         stage(f"eval: generating {args.num} images and embedding them batch by batch", show)
         scoring = evaluator.prompt_scoring(prompts.categories) if prompts else None

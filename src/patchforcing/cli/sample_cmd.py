@@ -20,11 +20,10 @@ from patchforcing.cli.prompt_args import (
 from patchforcing.cli.sampler_args import (
     add_guidance_arguments,
     add_sampler_arguments,
-    given_options,
+    fill_from_model,
     guidance_from_args,
     sampler_from_args,
     sampler_names,
-    unset_settings,
 )
 from patchforcing.model.shipped import SHIPPED
 
@@ -264,21 +263,14 @@ def _samplers(args: argparse.Namespace, known, num_patches: int) -> dict:
 def _recommended(args: argparse.Namespace, model, config, samplers: dict):
     """The config and samplers with the model's recommended settings for what the command line
     left unset (a matrix sampler keeps its own cost), said in one line on stderr."""
-    import sys
-
-    from patchforcing.model.pretrained import recommended_sampling
-    from patchforcing.sampling.generation import fill_recommended
-
     matrix = args.matrix is not None or args.inpaint is not None
-    unset = unset_settings(
+    filled = fill_from_model(
         args,
+        model,
+        config,
         sampler=bool(args.sampler or args.compare) or matrix,
         cost=args.steps is not None or args.nfe is not None or matrix,
     )
-    filled = fill_recommended(config, recommended_sampling(model), unset, given_options(args))
-    note = filled.note(str(args.checkpoint))
-    if note:
-        print(note, file=sys.stderr)
     chosen = filled.config.sampler
     if "sampler" in filled.applied and chosen is not None:
         samplers = {chosen.name: chosen}

@@ -20,7 +20,7 @@ __all__ = [
     "guidance_from_args",
     "sampler_names",
     "given_options",
-    "unset_settings",
+    "fill_from_model",
 ]
 
 
@@ -121,17 +121,28 @@ def guidance_from_args(args: argparse.Namespace):
     )
 
 
-def unset_settings(args: argparse.Namespace, sampler: bool, cost: bool) -> list[str]:
-    """Which of the settings a model may recommend
-    (:data:`~patchforcing.sampling.generation.RECOMMENDABLE`) the command line leaves unset;
-    ``sampler`` and ``cost`` say whether it chose a sampler and a cost (steps or NFE)."""
+def fill_from_model(args: argparse.Namespace, model: Any, config: Any, sampler: bool, cost: bool):
+    """``config`` (a GenerationConfig) with ``model``'s recommended settings for what the command
+    line leaves unset, said in one line on stderr; ``sampler`` and ``cost`` say whether it chose a
+    sampler and a cost (steps or NFE). Returns the
+    :class:`~patchforcing.sampling.generation.FilledConfig`."""
+    import sys
+
+    from patchforcing.model.pretrained import recommended_sampling
+    from patchforcing.sampling.generation import fill_recommended
+
     unset = {
         "sampler": not sampler,
         "cost": not cost,
         "guidance_scale": args.cfg is None,
         "guidance_interval": args.cfg_interval is None,
     }
-    return [name for name, value in unset.items() if value]
+    chosen = [name for name, value in unset.items() if value]
+    filled = fill_recommended(config, recommended_sampling(model), chosen, given_options(args))
+    note = filled.note(str(args.checkpoint))
+    if note:
+        print(note, file=sys.stderr)
+    return filled
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -22,16 +21,12 @@ from safetensors.torch import load_file, save_file
 
 from patchforcing.data import ArrayData
 from patchforcing.model.vision import ImageEncoder
+from patchforcing.utils.cache import cache_dir as default_cache_dir
 from patchforcing.utils.io.atomic import atomic_write
 
-__all__ = ["feature_cache_dir", "dataset_features"]
+__all__ = ["dataset_features"]
 
 BATCH = 64
-
-
-def feature_cache_dir() -> Path:
-    root = os.environ.get("PATCHFORCING_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "patchforcing") / "repa"
 
 
 def _batches(data: ArrayData):
@@ -69,7 +64,7 @@ def dataset_features(
     """``encoder``'s features of every image of ``data`` in order, (M, Z, h, w) float16 on the
     CPU, from the cache when it holds them."""
     digest = _digest(encoder, data)
-    path = (cache_dir or feature_cache_dir()) / f"repa-{digest[:32]}.safetensors"
+    path = (cache_dir or default_cache_dir("repa")) / f"repa-{digest[:32]}.safetensors"
     cached = _read(path, digest, len(data))
     if cached is not None:
         return cached

@@ -8,7 +8,6 @@ recomputes it. Location: ``$PATCHFORCING_CACHE/reference`` or ``~/.cache/patchfo
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from patchforcing.data import ImageArrays
 from patchforcing.evaluation.metrics.features import FeatureExtractor, embed_batches
+from patchforcing.utils.cache import cache_dir
 from patchforcing.utils.io.atomic import atomic_write
 
 __all__ = ["default_cache_dir", "reference_features", "image_batches"]
@@ -26,8 +26,7 @@ __all__ = ["default_cache_dir", "reference_features", "image_batches"]
 def default_cache_dir() -> Path:
     """Where reference features are cached: ``$PATCHFORCING_CACHE/reference`` or
     ``~/.cache/patchforcing/reference``."""
-    root = os.environ.get("PATCHFORCING_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "patchforcing") / "reference"
+    return cache_dir("reference")
 
 
 def image_batches(data: ImageArrays, batch_size: int = 500):

@@ -280,10 +280,12 @@ def train_speed_markdown(r: TrainSpeed) -> str:
     )
 
 
-def measure_repa_modes(config: TrainSpeedConfig, device: torch.device) -> list[TrainSpeed]:
+def measure_repa_modes(
+    config: TrainSpeedConfig, device: torch.device, clock: str = "wall"
+) -> list[TrainSpeed]:
     """The training step without REPA, with it reading a feature table, and with it running the
     built-in encoder on every batch (needs the ``[repa]`` extra), one after the other."""
-    return [measure_train_speed(replace(config, repa=mode), device) for mode in REPA_MODES]
+    return [measure_train_speed(replace(config, repa=mode), device, clock) for mode in REPA_MODES]
 
 
 _REPA_LABELS = {
@@ -293,14 +295,14 @@ _REPA_LABELS = {
 }
 
 
-def repa_markdown(results: list[TrainSpeed]) -> str:
+def repa_markdown(results: list[TrainSpeed], clock: str = "wall") -> str:
     """A table of the REPA modes, each one's step time relative to the first (without REPA)."""
     first = results[0].seconds_per_step
     c = results[0].config
     lines = [
         f"\n### Training with REPA, preset {c.preset}, {c.image_size}x{c.image_size}x{c.channels}, "
         f"batch {c.batch}, {c.precision}, projector width {c.repa_projector_dim}, {c.steps} timed "
-        f"steps on {results[0].device}\n",
+        f"steps on {results[0].device}, {clock} clock\n",
         "| mode | images/s | ms/step | step time vs without |",
         "|---|---|---|---|",
     ]

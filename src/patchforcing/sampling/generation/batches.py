@@ -147,7 +147,7 @@ def generate_batches(
     steps = config.outer_steps(sampler, c.num_patches)
     schedule = uniform_schedule(steps, device)
     todo = list(config.seeds if seeds is None else seeds)
-    passes = sampler.nfe(schedule)  # per batch: the passes of one sampler call
+    passes = sampler.nfe(schedule, c.num_patches)  # per batch: the passes of one sampler call
     total = passes * -(-len(todo) // config.batch_size)
     with pass_progress(model, total, sampler.name, config.progress) as bar:  # ends its line
         for done, start in enumerate(range(0, len(todo), config.batch_size), 1):
